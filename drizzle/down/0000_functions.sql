@@ -1,0 +1,3 @@
+DROP FUNCTION IF EXISTS herald_current_tenant();
+--> statement-breakpoint
+DROP FUNCTION IF EXISTS herald_uuidv7();

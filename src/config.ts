@@ -1,0 +1,133 @@
+/**
+ * Herald's configuration, read from the environment and validated once at start-up. Every variable is
+ * listed in `variables` (shown by `herald --help` and the README) with its default.
+ */
+
+export interface WorkerConfig {
+  /** Rows claimed per round trip. @defaultValue 100 */
+  batchSize: number;
+  /** How long a claim is held before another worker may take the row. @defaultValue 30000 */
+  leaseMs: number;
+  /** Attempts before a row becomes a dead letter. @defaultValue 5 */
+  maxAttempts: number;
+  /** First retry delay; doubles per attempt. @defaultValue 1000 */
+  backoffBaseMs: number;
+  /** Ceiling of the retry delay. @defaultValue 60000 */
+  backoffMaxMs: number;
+  /** Fallback poll when no NOTIFY arrives. @defaultValue 5000 */
+  pollIntervalMs: number;
+  /** Rows handled at once per worker. @defaultValue 16 */
+  concurrency: number;
+}
+
+export interface Config {
+  /** postgres:// URL; absent → embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined;
+  /** Optional second URL for cross-tenant work (workers, key lookup), e.g. a BYPASSRLS role. */
+  systemDatabaseUrl: string | undefined;
+  dataDir: string;
+  port: number;
+  host: string;
+  adminToken: string | undefined;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  bodyLimitBytes: number;
+  /** Size of the postgres.js connection pool. */
+  databasePoolSize: number;
+  worker: WorkerConfig;
+}
+
+interface Variable {
+  name: string;
+  description: string;
+  default?: string;
+}
+
+export const variables: Variable[] = [
+  { name: "DATABASE_URL", description: "PostgreSQL URL; unset = embedded PGlite in HERALD_DATA_DIR" },
+  {
+    name: "HERALD_SYSTEM_DATABASE_URL",
+    description: "URL for cross-tenant work (workers, key lookup): a BYPASSRLS role",
+    default: "DATABASE_URL",
+  },
+  { name: "HERALD_DATA_DIR", description: "where the embedded database is kept", default: "./.herald" },
+  { name: "PORT", description: "HTTP port", default: "3000" },
+  { name: "HOST", description: "HTTP bind address", default: "127.0.0.1" },
+  { name: "HERALD_ADMIN_TOKEN", description: "bearer token of /api/v1/admin routes; unset = admin disabled" },
+  { name: "LOG_LEVEL", description: "fatal|error|warn|info|debug|trace|silent", default: "info" },
+  { name: "HERALD_BODY_LIMIT_BYTES", description: "largest request body accepted", default: "5242880" },
+  { name: "HERALD_DB_POOL_SIZE", description: "PostgreSQL connections per process", default: "10" },
+  { name: "HERALD_WORKER_BATCH_SIZE", description: "rows claimed per round trip", default: "100" },
+  { name: "HERALD_WORKER_CONCURRENCY", description: "rows handled at once per worker", default: "16" },
+  { name: "HERALD_LEASE_MS", description: "claim lease before another worker may retry", default: "30000" },
+  { name: "HERALD_MAX_ATTEMPTS", description: "attempts before a dead letter", default: "5" },
+  { name: "HERALD_BACKOFF_BASE_MS", description: "first retry delay, doubled per attempt", default: "1000" },
+  { name: "HERALD_BACKOFF_MAX_MS", description: "longest retry delay", default: "60000" },
+  { name: "HERALD_POLL_INTERVAL_MS", description: "fallback poll when no NOTIFY arrives", default: "5000" },
+];
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+function defaultOf(name: string): string | undefined {
+  return variables.find((v) => v.name === name)?.default;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const int = (name: string, min: number, max: number): number => {
+    const raw = text(name) ?? defaultOf(name)!;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name}=${raw} must be a whole number from ${min} to ${max}`);
+      return min;
+    }
+    return value;
+  };
+  const url = (name: string): string | undefined => {
+    const value = text(name);
+    if (value !== undefined && !/^postgres(ql)?:\/\//.test(value)) {
+      problems.push(`${name} must be a postgres:// URL (or unset it to use the embedded database)`);
+    }
+    return value;
+  };
+
+  const logLevel = (text("LOG_LEVEL") ?? "info") as Config["logLevel"];
+  if (!logLevels.includes(logLevel)) problems.push(`LOG_LEVEL=${logLevel} must be one of ${logLevels.join(", ")}`);
+  const adminToken = text("HERALD_ADMIN_TOKEN");
+  if (adminToken !== undefined && adminToken.length < 16) {
+    problems.push("HERALD_ADMIN_TOKEN must be at least 16 characters (try: openssl rand -hex 32)");
+  }
+
+  const config: Config = {
+    databaseUrl: url("DATABASE_URL"),
+    systemDatabaseUrl: url("HERALD_SYSTEM_DATABASE_URL"),
+    dataDir: text("HERALD_DATA_DIR") ?? "./.herald",
+    port: int("PORT", 0, 65535),
+    host: text("HOST") ?? "127.0.0.1",
+    adminToken,
+    logLevel,
+    bodyLimitBytes: int("HERALD_BODY_LIMIT_BYTES", 1024, 1024 * 1024 * 1024),
+    databasePoolSize: int("HERALD_DB_POOL_SIZE", 2, 1000),
+    worker: {
+      batchSize: int("HERALD_WORKER_BATCH_SIZE", 1, 10000),
+      concurrency: int("HERALD_WORKER_CONCURRENCY", 1, 1000),
+      leaseMs: int("HERALD_LEASE_MS", 1000, 24 * 3600 * 1000),
+      maxAttempts: int("HERALD_MAX_ATTEMPTS", 1, 1000),
+      backoffBaseMs: int("HERALD_BACKOFF_BASE_MS", 1, 3600 * 1000),
+      backoffMaxMs: int("HERALD_BACKOFF_MAX_MS", 1, 24 * 3600 * 1000),
+      pollIntervalMs: int("HERALD_POLL_INTERVAL_MS", 10, 3600 * 1000),
+    },
+  };
+  if (config.worker.backoffMaxMs < config.worker.backoffBaseMs) {
+    problems.push("HERALD_BACKOFF_MAX_MS must not be below HERALD_BACKOFF_BASE_MS");
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`);
+  return config;
+}

@@ -1,0 +1,87 @@
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import { sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import * as schema from "./schema/index.js";
+
+export type Schema = typeof schema;
+/** A Drizzle database over postgres.js or PGlite; everything data-related takes this or a transaction. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = PgTransaction<PgQueryResultHKT, Schema>;
+/** Whatever runs SQL: the database or a transaction opened on it. */
+export type Executor = Db | Tx;
+
+export interface Database {
+  readonly kind: "postgres" | "pglite";
+  readonly db: Db;
+  /** Subscribe to NOTIFY on `channel`; resolves to an unsubscribe function. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** postgres:// URL; without one the embedded PGlite is used. */
+  url?: string | undefined;
+  /** PGlite directory; omit for an in-memory database. */
+  dataDir?: string | undefined;
+  /** @defaultValue 10 */
+  poolSize?: number;
+  /** Seconds to wait for a connection before failing (so /readyz answers instead of hanging). @defaultValue 5 */
+  connectTimeoutSeconds?: number;
+}
+
+export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
+  return options.url ? openPostgres(options.url, options) : openPglite(options.dataDir);
+}
+
+function openPostgres(url: string, options: OpenOptions): Database {
+  const client = postgres(url, {
+    max: options.poolSize ?? 10,
+    connect_timeout: options.connectTimeoutSeconds ?? 5,
+    onnotice: () => {},
+    connection: { application_name: "herald" },
+  });
+  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  return {
+    kind: "postgres",
+    db,
+    async listen(channel, onNotify) {
+      const subscription = await client.listen(channel, (payload) => onNotify(payload));
+      return () => subscription.unlisten();
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const client = dataDir ? new PGlite(dataDir) : new PGlite();
+  await client.waitReady;
+  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  return {
+    kind: "pglite",
+    db,
+    async listen(channel, onNotify) {
+      const unsubscribe = await client.listen(channel, onNotify);
+      return unsubscribe;
+    },
+    close: () => client.close(),
+  };
+}
+
+/** Rows of a raw statement: postgres.js returns an array, PGlite an object with `rows`. */
+export async function query<T = Record<string, unknown>>(
+  executor: Executor,
+  statement: ReturnType<typeof sql>,
+): Promise<T[]> {
+  const result = (await executor.execute(statement)) as unknown;
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/** True when the database answers a trivial query. */
+export async function ping(executor: Executor): Promise<void> {
+  await executor.execute(sql`select 1`);
+}

@@ -1,0 +1,60 @@
+/** Database errors classified by SQLSTATE (never by message text). */
+
+export type DbErrorKind =
+  | "unique_violation"
+  | "foreign_key_violation"
+  | "not_null_violation"
+  | "check_violation"
+  | "invalid_input"
+  | "serialization_failure"
+  | "unavailable"
+  | "other";
+
+const bySqlState: Record<string, DbErrorKind> = {
+  "23505": "unique_violation",
+  "23503": "foreign_key_violation",
+  "23502": "not_null_violation",
+  "23514": "check_violation",
+  "22P02": "invalid_input",
+  "22007": "invalid_input",
+  "22008": "invalid_input",
+  "22003": "invalid_input",
+  "40001": "serialization_failure",
+  "40P01": "serialization_failure",
+  "57P01": "unavailable",
+  "57P02": "unavailable",
+  "57P03": "unavailable",
+  "53300": "unavailable",
+};
+
+/** Node socket errors and postgres.js connection errors: the server cannot be reached. */
+const unreachable = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
+
+/** The SQLSTATE or driver code of an error, looking through Drizzle's wrapper (`cause`). */
+export function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Object; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export function classifyDbError(error: unknown): DbErrorKind {
+  const code = errorCode(error);
+  if (code === undefined) return "other";
+  if (unreachable.has(code) || code.startsWith("08")) return "unavailable";
+  return bySqlState[code] ?? "other";
+}

@@ -1,0 +1,158 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+import { createdAt, queueColumns, queuePk, timestamps, timestamptz, uuidPk, xid8 } from "./columns.js";
+import { tenantId } from "./tenancy.js";
+
+export const eventSources = ["system", "webhook", "manual", "cron", "workflow"] as const;
+export type EventSource = (typeof eventSources)[number];
+export const eventSource = pgEnum("event_source", eventSources);
+
+/**
+ * The generic event log, range-partitioned by month on `ts` (when it happened; see the custom migration).
+ * `transaction_id` + `position` let readers go by position without skipping rows of open transactions.
+ */
+export const events = pgTable(
+  "events",
+  {
+    id: uuid("id")
+      .notNull()
+      .default(sql`herald_uuidv7()`),
+    tenantId: tenantId(),
+    eventType: text("event_type").notNull(),
+    source: eventSource("source").notNull(),
+    contactId: text("contact_id"),
+    sessionId: text("session_id"),
+    messageId: uuid("message_id"),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull().default({}),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    eventKey: text("event_key"),
+    correlationId: text("correlation_id"),
+    causationId: text("causation_id"),
+    schemaVersion: integer("schema_version").notNull().default(1),
+    sequenceNumber: bigint("sequence_number", { mode: "number" }),
+    /** When it happened (the partition column). */
+    ts: timestamptz("ts").notNull().defaultNow(),
+    /** When Herald stored it. */
+    createdAt: createdAt(),
+    transactionId: xid8("transaction_id")
+      .notNull()
+      .default(sql`pg_current_xact_id()`),
+    position: bigserial("position", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "events_pkey", columns: [t.id, t.ts] }),
+    index("events_tenant_ts_idx").on(t.tenantId, t.ts.desc()),
+    index("events_type_ts_idx").on(t.eventType, t.ts.desc()),
+    index("events_source_ts_idx").on(t.source, t.ts.desc()),
+    index("events_contact_ts_idx").on(t.contactId, t.ts.desc()),
+    index("events_session_ts_idx").on(t.sessionId, t.ts.desc()),
+    index("events_message_idx").on(t.messageId),
+    index("events_tenant_type_source_ts_idx").on(t.tenantId, t.eventType, t.source, t.ts),
+    index("events_transaction_position_idx").on(t.transactionId, t.position),
+    index("events_correlation_idx").on(t.tenantId, t.correlationId),
+  ],
+);
+
+/** Unpartitioned home of the `tenant + event_key` dedupe rule, so it holds across `events` partitions. */
+export const eventKeys = pgTable(
+  "event_keys",
+  {
+    tenantId: tenantId(),
+    eventKey: text("event_key").notNull(),
+    eventId: uuid("event_id").notNull(),
+    ts: timestamptz("ts").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: "event_keys_pkey", columns: [t.tenantId, t.eventKey] })],
+);
+
+export type SubscriptionSink =
+  | { type: "webhook"; url: string }
+  | { type: "nats"; subject: string }
+  | { type: "handler"; name: string };
+
+export const subscriptions = pgTable(
+  "subscriptions",
+  {
+    id: uuidPk(),
+    tenantId: tenantId(),
+    name: text("name").notNull(),
+    /** Exact types or prefix patterns such as `message.*`. */
+    eventTypes: text("event_types").array().notNull(),
+    sink: jsonb("sink").$type<SubscriptionSink>().notNull(),
+    /** `whsec_…` signing secret for webhook sinks. */
+    secret: text("secret").notNull(),
+    ordered: boolean("ordered").notNull().default(false),
+    maxAttempts: integer("max_attempts").notNull().default(5),
+    pausedAt: timestamptz("paused_at"),
+    ...timestamps(),
+  },
+  (t) => [uniqueIndex("subscriptions_name_key").on(t.tenantId, t.name)],
+);
+
+/** One row per (event, subscription) to deliver; the claim engine works it. */
+export const outbox = pgTable(
+  "outbox",
+  {
+    id: queuePk(),
+    tenantId: tenantId(),
+    subscriptionId: uuid("subscription_id")
+      .notNull()
+      .references(() => subscriptions.id, { onDelete: "cascade" }),
+    eventId: uuid("event_id").notNull(),
+    eventTs: timestamptz("event_ts").notNull(),
+    eventType: text("event_type").notNull(),
+    /** Set on ordered subscriptions: never two rows of one key in flight. */
+    orderingKey: text("ordering_key"),
+    replayId: uuid("replay_id"),
+    deliveredAt: timestamptz("delivered_at"),
+    ...queueColumns(),
+    ...timestamps(),
+  },
+  (t) => [
+    index("outbox_claim_idx")
+      .on(t.nextAttemptAt, t.id)
+      .where(sql`${t.status} = 'pending'`),
+    index("outbox_ordering_idx")
+      .on(t.subscriptionId, t.orderingKey, t.id)
+      .where(sql`${t.orderingKey} is not null and ${t.status} in ('pending', 'processing')`),
+    index("outbox_event_idx").on(t.eventId),
+  ],
+);
+
+/** Deliveries that used up their attempts: kept until retried, never lost. */
+export const deadLetters = pgTable(
+  "dead_letters",
+  {
+    id: uuidPk(),
+    tenantId: tenantId(),
+    subscriptionId: uuid("subscription_id")
+      .notNull()
+      .references(() => subscriptions.id, { onDelete: "cascade" }),
+    outboxId: bigint("outbox_id", { mode: "number" }).notNull(),
+    eventId: uuid("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    attempts: integer("attempts").notNull(),
+    lastError: text("last_error"),
+    failedAt: timestamptz("failed_at").notNull().defaultNow(),
+    retriedAt: timestamptz("retried_at"),
+    ...timestamps(),
+  },
+  (t) => [
+    index("dead_letters_list_idx").on(t.tenantId, t.failedAt.desc(), t.id.desc()),
+    uniqueIndex("dead_letters_outbox_key").on(t.outboxId),
+  ],
+);

@@ -1,0 +1,100 @@
+import { sql } from "drizzle-orm";
+import { index, integer, jsonb, pgTable, text, unique, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { queueColumns, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
+import { channels } from "./contacts.js";
+import { emailSenderIdentities } from "./senders.js";
+import { tenantId } from "./tenancy.js";
+
+export const campaignStatuses = ["draft", "active", "paused", "completed", "stopped"] as const;
+export type CampaignStatus = (typeof campaignStatuses)[number];
+
+/** One contact's run through an outreach plan on one channel. */
+export const contactCampaigns = pgTable(
+  "contact_campaigns",
+  {
+    id: uuidPk(),
+    tenantId: tenantId(),
+    contactId: text("contact_id").notNull(),
+    leadId: text("lead_id"),
+    ownerUserId: text("owner_user_id"),
+    channel: text("channel", { enum: channels }).notNull(),
+    status: text("status", { enum: campaignStatuses }).notNull().default("draft"),
+    senderIdentityId: uuid("sender_identity_id").references(() => emailSenderIdentities.id, {
+      onDelete: "set null",
+    }),
+    planJson: jsonb("plan_json").$type<Record<string, unknown>>().notNull().default({}),
+    planHash: text("plan_hash"),
+    currentStep: integer("current_step").notNull().default(0),
+    startedAt: timestamptz("started_at"),
+    stoppedAt: timestamptz("stopped_at"),
+    stopReason: text("stop_reason"),
+    ...timestamps(),
+  },
+  (t) => [
+    uniqueIndex("contact_campaigns_contact_channel_key").on(t.tenantId, t.contactId, t.channel),
+    index("contact_campaigns_plan_json_idx").using("gin", t.planJson),
+    index("contact_campaigns_status_idx").on(t.tenantId, t.status),
+  ],
+);
+
+export const campaignPlanVersions = pgTable(
+  "campaign_plan_versions",
+  {
+    id: uuidPk(),
+    tenantId: tenantId(),
+    campaignId: uuid("campaign_id")
+      .notNull()
+      .references(() => contactCampaigns.id, { onDelete: "cascade" }),
+    version: integer("version").notNull(),
+    planJson: jsonb("plan_json").$type<Record<string, unknown>>().notNull(),
+    planHash: text("plan_hash").notNull(),
+    ...timestamps(),
+  },
+  (t) => [uniqueIndex("campaign_plan_versions_version_key").on(t.campaignId, t.version)],
+);
+
+/** Audit trail of campaign status changes; `cause_key` makes an effect idempotent (one row per cause). */
+export const campaignTransitions = pgTable(
+  "campaign_transitions",
+  {
+    id: uuidPk(),
+    tenantId: tenantId(),
+    campaignId: uuid("campaign_id")
+      .notNull()
+      .references(() => contactCampaigns.id, { onDelete: "cascade" }),
+    fromStatus: text("from_status", { enum: campaignStatuses }),
+    toStatus: text("to_status", { enum: campaignStatuses }).notNull(),
+    reason: text("reason"),
+    causeKey: text("cause_key"),
+    ...timestamps(),
+  },
+  (t) => [
+    unique("campaign_transitions_cause_key").on(t.campaignId, t.causeKey),
+    index("campaign_transitions_campaign_idx").on(t.campaignId, t.createdAt),
+  ],
+);
+
+/** Future work for a campaign (send step N at run_at…), claimed by the queue engine. */
+export const scheduledActions = pgTable(
+  "scheduled_actions",
+  {
+    id: queuePk(),
+    tenantId: tenantId(),
+    campaignId: uuid("campaign_id").references(() => contactCampaigns.id, { onDelete: "cascade" }),
+    actionType: text("action_type").notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull().default({}),
+    runAt: timestamptz("run_at").notNull(),
+    dedupeKey: text("dedupe_key"),
+    ...queueColumns(),
+    ...timestamps(),
+  },
+  (t) => [
+    index("scheduled_actions_run_at_pending_idx")
+      .on(t.runAt)
+      .where(sql`${t.status} = 'pending'`),
+    index("scheduled_actions_claim_idx")
+      .on(t.nextAttemptAt, t.id)
+      .where(sql`${t.status} = 'pending'`),
+    uniqueIndex("scheduled_actions_dedupe_key").on(t.tenantId, t.dedupeKey),
+  ],
+);

@@ -1,0 +1,49 @@
+import { sql } from "drizzle-orm";
+import { bigint, customType, integer, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+/** Column shapes shared by every table, declared once. */
+
+export const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => "bytea",
+  fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
+});
+
+/** PostgreSQL's 64-bit transaction id; read as a decimal string so it never loses precision. */
+export const xid8 = customType<{ data: string }>({ dataType: () => "xid8" });
+
+export const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+/** UUIDv7 primary key; `herald_uuidv7()` is created by migration 0000 so SQL-side inserts get one too. */
+export const uuidPk = () =>
+  uuid("id")
+    .primaryKey()
+    .default(sql`herald_uuidv7()`);
+
+/** Queue rows use a bigint identity: smaller indexes and cheaper `unnest($1::bigint[])` batches. */
+export const queuePk = () => bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity();
+
+export const createdAt = () => timestamptz("created_at").notNull().defaultNow();
+export const updatedAt = () =>
+  timestamptz("updated_at")
+    .notNull()
+    .defaultNow()
+    .$onUpdate(() => new Date());
+
+export const timestamps = () => ({ createdAt: createdAt(), updatedAt: updatedAt() });
+
+export const queueStatuses = ["pending", "processing", "completed", "dead"] as const;
+export type QueueStatus = (typeof queueStatuses)[number];
+
+/**
+ * The claim engine's columns, shared by `webhook_deliveries`, `outbox`, `inbound_events` and
+ * `scheduled_actions`. `locked_by` + `attempts` form the lease token checked on completion.
+ */
+export const queueColumns = () => ({
+  status: text("status", { enum: queueStatuses }).notNull().default("pending"),
+  attempts: integer("attempts").notNull().default(0),
+  maxAttempts: integer("max_attempts").notNull().default(5),
+  nextAttemptAt: timestamptz("next_attempt_at").notNull().defaultNow(),
+  lockedBy: text("locked_by"),
+  lockedUntil: timestamptz("locked_until"),
+  lastError: text("last_error"),
+});

@@ -1,0 +1,11 @@
+/** The whole Drizzle schema, one file per area. */
+export * from "./bus.js";
+export * from "./campaigns.js";
+export * from "./columns.js";
+export * from "./contacts.js";
+export * from "./conversations.js";
+export * from "./messages.js";
+export * from "./relations.js";
+export * from "./senders.js";
+export * from "./tenancy.js";
+export type * from "./types.js";

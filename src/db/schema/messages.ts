@@ -1,0 +1,152 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+import { contactCampaigns } from "./campaigns.js";
+import { bytea, createdAt, queueColumns, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
+import { channels } from "./contacts.js";
+import { conversations } from "./conversations.js";
+import { tenantId, webhookSources } from "./tenancy.js";
+
+export const messageStatuses = [
+  "sent",
+  "processed",
+  "deferred",
+  "delivered",
+  "opened",
+  "clicked",
+  "bounced",
+  "blocked",
+  "dropped",
+  "spam_reported",
+  "unsubscribed",
+] as const;
+export type MessageStatus = (typeof messageStatuses)[number];
+
+/** A message the tenant sent through a provider; provider events link to it. */
+export const outboundMessages = pgTable(
+  "outbound_messages",
+  {
+    id: uuidPk(),
+    tenantId: tenantId(),
+    channel: text("channel", { enum: channels }).notNull(),
+    provider: text("provider").notNull(),
+    providerMessageId: text("provider_message_id"),
+    toAddress: text("to_address").notNull(),
+    fromAddress: text("from_address"),
+    subject: text("subject"),
+    body: text("body"),
+    contactId: text("contact_id"),
+    campaignId: uuid("campaign_id").references(() => contactCampaigns.id, { onDelete: "set null" }),
+    conversationId: uuid("conversation_id").references(() => conversations.id, { onDelete: "set null" }),
+    dedupeKey: text("dedupe_key"),
+    status: text("status", { enum: messageStatuses }).notNull().default("sent"),
+    statusAt: timestamptz("status_at").notNull().defaultNow(),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    sentAt: timestamptz("sent_at").notNull().defaultNow(),
+    ...timestamps(),
+  },
+  (t) => [
+    uniqueIndex("outbound_messages_dedupe_key").on(t.tenantId, t.dedupeKey),
+    index("outbound_messages_provider_id_idx").on(t.tenantId, t.provider, t.providerMessageId),
+    index("outbound_messages_recipient_idx").on(t.tenantId, t.channel, t.toAddress),
+    index("outbound_messages_list_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    index("outbound_messages_contact_idx").on(t.tenantId, t.contactId),
+  ],
+);
+
+/**
+ * Canonical provider events. Range-partitioned by month on `event_at` (see the custom migration), so the
+ * primary key includes `event_at`; the cross-partition dedupe rule lives in `message_event_keys`.
+ */
+export const messageEvents = pgTable(
+  "message_events",
+  {
+    id: uuid("id")
+      .notNull()
+      .default(sql`herald_uuidv7()`),
+    tenantId: tenantId(),
+    outboundMessageId: uuid("outbound_message_id").references(() => outboundMessages.id, {
+      onDelete: "set null",
+    }),
+    deliveryId: bigint("delivery_id", { mode: "number" }),
+    provider: text("provider").notNull(),
+    providerEventId: text("provider_event_id"),
+    providerMessageId: text("provider_message_id"),
+    dedupeKey: text("dedupe_key").notNull(),
+    type: text("type").notNull(),
+    eventAt: timestamptz("event_at").notNull(),
+    recipient: text("recipient"),
+    url: text("url"),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    reason: text("reason"),
+    bounceClassification: text("bounce_classification"),
+    machineOpen: boolean("machine_open"),
+    groupId: integer("group_id"),
+    payload: jsonb("payload").notNull(),
+    ...timestamps(),
+  },
+  (t) => [
+    primaryKey({ name: "message_events_pkey", columns: [t.id, t.eventAt] }),
+    index("message_events_tenant_event_at_idx").on(t.tenantId, t.eventAt.desc()),
+    index("message_events_provider_event_idx").on(t.provider, t.providerEventId),
+    index("message_events_outbound_message_idx").on(t.outboundMessageId),
+    index("message_events_unlinked_idx")
+      .on(t.tenantId, t.providerMessageId)
+      .where(sql`${t.outboundMessageId} is null`),
+  ],
+);
+
+/** One row per stored provider event: the dedupe rule that must hold across `message_events` partitions. */
+export const messageEventKeys = pgTable(
+  "message_event_keys",
+  {
+    tenantId: tenantId(),
+    provider: text("provider").notNull(),
+    dedupeKey: text("dedupe_key").notNull(),
+    messageEventId: uuid("message_event_id").notNull(),
+    eventAt: timestamptz("event_at").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: "message_event_keys_pkey", columns: [t.tenantId, t.provider, t.dedupeKey] })],
+);
+
+/** Every provider webhook request as received: the raw bytes, kept and processed through the queue. */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: queuePk(),
+    tenantId: tenantId(),
+    sourceId: uuid("source_id")
+      .notNull()
+      .references(() => webhookSources.id, { onDelete: "cascade" }),
+    provider: text("provider").notNull(),
+    headers: jsonb("headers").$type<Record<string, string>>().notNull(),
+    body: bytea("body").notNull(),
+    remoteIp: text("remote_ip"),
+    receivedAt: timestamptz("received_at").notNull().defaultNow(),
+    eventCount: integer("event_count").notNull().default(0),
+    /** Set when a verified body could not be accepted (not an array of objects…); never processed. */
+    rejectedReason: text("rejected_reason"),
+    processedAt: timestamptz("processed_at"),
+    ...queueColumns(),
+    ...timestamps(),
+  },
+  (t) => [
+    index("webhook_deliveries_claim_idx")
+      .on(t.nextAttemptAt, t.id)
+      .where(sql`${t.status} = 'pending'`),
+    index("webhook_deliveries_source_idx").on(t.sourceId, t.receivedAt),
+  ],
+);
+

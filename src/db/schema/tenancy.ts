@@ -1,0 +1,55 @@
+import { sql } from "drizzle-orm";
+import { index, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { timestamps, timestamptz, uuidPk } from "./columns.js";
+
+export const tenants = pgTable("tenants", {
+  id: uuidPk(),
+  name: text("name").notNull().unique("tenants_name_key"),
+  ...timestamps(),
+});
+
+/** Every tenant-owned row points at its tenant; deleting a tenant removes all of its data. */
+export const tenantId = () =>
+  uuid("tenant_id")
+    .notNull()
+    .references(() => tenants.id, { onDelete: "cascade" });
+
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: uuidPk(),
+    tenantId: tenantId(),
+    name: text("name"),
+    /** First characters of the key after `hk_`: finds the row without storing the key. */
+    prefix: text("prefix").notNull(),
+    /** Hex SHA-256 of the whole key. */
+    keyHash: text("key_hash").notNull(),
+    lastUsedAt: timestamptz("last_used_at"),
+    revokedAt: timestamptz("revoked_at"),
+    ...timestamps(),
+  },
+  (t) => [uniqueIndex("api_keys_prefix_key").on(t.prefix), index("api_keys_tenant_idx").on(t.tenantId)],
+);
+
+export const providers = ["sendgrid", "postmark", "mailgun", "ses", "twilio", "resend"] as const;
+export type Provider = (typeof providers)[number];
+
+export const webhookSources = pgTable(
+  "webhook_sources",
+  {
+    id: uuidPk(),
+    tenantId: tenantId(),
+    provider: text("provider", { enum: providers }).notNull(),
+    name: text("name").notNull(),
+    /** Provider-specific secrets (public key, auth token…); null = unsigned deliveries accepted. */
+    verification: jsonb("verification").$type<Record<string, string>>(),
+    /** Sources are retired, not deleted, so their archived deliveries stay. */
+    deletedAt: timestamptz("deleted_at"),
+    ...timestamps(),
+  },
+  (t) => [
+    index("webhook_sources_tenant_idx")
+      .on(t.tenantId, t.createdAt)
+      .where(sql`${t.deletedAt} is null`),
+  ],
+);
