@@ -1,0 +1,68 @@
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type { Registry } from "prom-client";
+import type { Config } from "../config.js";
+import type { Database, Db } from "../db/client.js";
+import { tenantAuth } from "./auth.js";
+import { createRegistry, registerRequestMetrics } from "./metrics.js";
+import { registerProblemHandlers } from "./problem.js";
+import { adminRoutes } from "./routes/admin.js";
+import { healthRoutes } from "./routes/health.js";
+import { sourceRoutes } from "./routes/sources.js";
+import { ProblemSchema } from "./schemas.js";
+
+export interface AppDeps {
+  database: Database;
+  /** Cross-tenant handle (API key lookup, admin); defaults to `database.db`. */
+  systemDb?: Db;
+  config: Pick<Config, "adminToken" | "bodyLimitBytes">;
+  registry?: Registry;
+  logger?: FastifyServerOptions["logger"];
+}
+
+export interface HeraldApp {
+  app: FastifyInstance;
+  registry: Registry;
+}
+
+/** The HTTP API, built without opening a socket (tests use `app.inject()`). */
+export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
+  const db = deps.database.db;
+  const systemDb = deps.systemDb ?? db;
+  const registry = deps.registry ?? createRegistry();
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.config.bodyLimitBytes,
+    // Reject unknown fields and query parameters instead of silently dropping them.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  });
+
+  registerProblemHandlers(app);
+  registerRequestMetrics(app, registry);
+  app.addSchema(ProblemSchema);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "Herald API", version: "1", description: "See API.md for the contract." },
+      components: {
+        securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "API key (hk_…)" } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  healthRoutes(app, db, registry);
+  if (deps.config.adminToken) adminRoutes(app, systemDb, deps.config.adminToken);
+
+  await app.register(async (tenantScope) => {
+    tenantScope.addHook("onRequest", tenantAuth(systemDb));
+    sourceRoutes(tenantScope, db);
+  });
+
+  await app.ready();
+  return { app, registry };
+}

@@ -1,0 +1,63 @@
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { Db } from "../../db/client.js";
+import { notFound } from "../../errors.js";
+import { issueApiKey, revokeApiKey } from "../../tenancy/apiKeys.js";
+import { createTenant, getTenant } from "../../tenancy/tenants.js";
+import { adminAuth } from "../auth.js";
+import { IdParams, problemResponses } from "../schemas.js";
+
+const TenantView = Type.Object({ id: Type.String(), name: Type.String(), created_at: Type.String() });
+
+/** Tenants and keys; registered only when HERALD_ADMIN_TOKEN is set (otherwise these paths are 404). */
+export function adminRoutes(app: FastifyInstance, systemDb: Db, adminToken: string) {
+  app.register(async (admin) => {
+    admin.addHook("onRequest", adminAuth(adminToken));
+
+    admin.post(
+      "/api/v1/admin/tenants",
+      {
+        schema: {
+          tags: ["admin"],
+          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+          response: { 201: Type.Object({ tenant: TenantView, api_key: Type.String() }), ...problemResponses },
+        },
+      },
+      async (request, reply) => {
+        const { name } = request.body as { name: string };
+        const { tenant, apiKey } = await createTenant(systemDb, name);
+        return reply.status(201).send({
+          tenant: { id: tenant.id, name: tenant.name, created_at: tenant.createdAt.toISOString() },
+          api_key: apiKey,
+        });
+      },
+    );
+
+    admin.post(
+      "/api/v1/admin/tenants/:id/api-keys",
+      {
+        schema: {
+          tags: ["admin"],
+          params: IdParams,
+          response: { 201: Type.Object({ id: Type.String(), api_key: Type.String() }), ...problemResponses },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params as { id: string };
+        if (!(await getTenant(systemDb, id))) throw notFound("Tenant");
+        const issued = await issueApiKey(systemDb, id);
+        return reply.status(201).send({ id: issued.id, api_key: issued.apiKey });
+      },
+    );
+
+    admin.delete(
+      "/api/v1/admin/api-keys/:id",
+      { schema: { tags: ["admin"], params: IdParams, response: { 204: Type.Null(), ...problemResponses } } },
+      async (request, reply) => {
+        const { id } = request.params as { id: string };
+        if (!(await revokeApiKey(systemDb, id))) throw notFound("API key");
+        return reply.status(204).send();
+      },
+    );
+  });
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from "commander";
+import { ConfigError, loadConfig, variables } from "../config.js";
+import { migrate, migrateDown } from "../db/migrate.js";
+import { serve } from "../runtime.js";
+import { openConfiguredDatabases } from "../runtime.js";
+import { createTenant, listTenants } from "../tenancy/tenants.js";
+
+const environmentHelp = `\nEnvironment variables:\n${variables
+  .map((v) => `  ${v.name.padEnd(28)} ${v.description}${v.default ? ` (default: ${v.default})` : ""}`)
+  .join("\n")}\n`;
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a whole number ≥ 1");
+  return n;
+};
+
+/** Open the databases, run `work` with the system handle, close. */
+async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openConfiguredDatabases>>["system"]["db"]) => Promise<T>) {
+  const config = loadConfig();
+  const { app, system } = await openConfiguredDatabases(config);
+  try {
+    return await work(system.db);
+  } finally {
+    await app.close();
+    if (system !== app) await system.close();
+  }
+}
+
+const program = new Command()
+  .name("herald")
+  .description("Herald: the event backbone for products that send email and SMS")
+  .addHelpText("after", environmentHelp)
+  .showHelpAfterError();
+
+program
+  .command("serve")
+  .description("migrate, then run the HTTP API and workers")
+  .action(async () => {
+    const server = await serve(loadConfig());
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals += 1;
+      if (signals > 1) {
+        process.stderr.write(`${signal} again: exiting now\n`);
+        process.exit(1);
+      }
+      server.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`shutdown failed: ${String(error)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+
+program
+  .command("migrate")
+  .description("apply pending migrations (safe to run from several processes at once)")
+  .option("--down <steps>", "revert the last N migrations instead", positiveInt)
+  .action(async (options: { down?: number }) => {
+    const result = await withDatabase((db) => (options.down ? migrateDown(db, options.down) : migrate(db)));
+    const verb = options.down ? "reverted" : "applied";
+    process.stdout.write(
+      result.applied.length > 0 ? `${verb}: ${result.applied.join(", ")}\n` : `nothing to ${options.down ? "revert" : "apply"}\n`,
+    );
+  });
+
+const tenants = program.command("tenants").description("manage tenants");
+tenants
+  .command("create")
+  .argument("<name>", "tenant name")
+  .description("create a tenant and print its first API key")
+  .action(async (name: string) => {
+    const { tenant, apiKey } = await withDatabase(async (db) => {
+      await migrate(db);
+      return createTenant(db, name);
+    });
+    process.stdout.write(`tenant ${tenant.name} ${tenant.id}\napi key (shown once): ${apiKey}\n`);
+  });
+tenants
+  .command("list")
+  .description("list tenants")
+  .action(async () => {
+    const rows = await withDatabase((db) => listTenants(db));
+    for (const t of rows) process.stdout.write(`${t.id}  ${t.name}  ${t.createdAt.toISOString()}\n`);
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+  } else {
+    process.stderr.write(`herald: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(1);
+});

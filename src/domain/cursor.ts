@@ -1,0 +1,36 @@
+import { HeraldError } from "../errors.js";
+
+/** Keyset pagination: the cursor is the (timestamp, id) of the last row, opaque to clients. */
+export interface CursorPosition {
+  at: string;
+  id: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export const encodeCursor = (position: CursorPosition): string =>
+  Buffer.from(JSON.stringify([position.at, position.id])).toString("base64url");
+
+export function decodeCursor(cursor: string | undefined): CursorPosition | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === "string" &&
+      !Number.isNaN(Date.parse(value[0])) &&
+      typeof value[1] === "string"
+    ) {
+      return { at: value[0], id: value[1] };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw new HeraldError("validation_failed", "cursor is not one this API returned", [
+    { path: "/cursor", message: "invalid cursor" },
+  ]);
+}

@@ -1,0 +1,41 @@
+/**
+ * Herald's error catalogue: every failure a client can see has a stable `code`, and its HTTP status comes
+ * from this one table (API.md lists the same codes; a test keeps the two in step).
+ */
+export const errorCatalogue = {
+  unauthorized: { status: 401, title: "Unauthorized" },
+  invalid_signature: { status: 401, title: "Invalid signature" },
+  not_found: { status: 404, title: "Not found" },
+  validation_failed: { status: 400, title: "Validation failed" },
+  invalid_json: { status: 400, title: "Invalid JSON" },
+  payload_too_large: { status: 413, title: "Payload too large" },
+  unsupported_media_type: { status: 415, title: "Unsupported media type" },
+  conflict: { status: 409, title: "Conflict" },
+  rate_limited: { status: 429, title: "Too many requests" },
+  unavailable: { status: 503, title: "Service unavailable" },
+  internal: { status: 500, title: "Internal error" },
+} as const;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class HeraldError extends Error {
+  override name = "HeraldError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly errors?: FieldError[],
+  ) {
+    super(message);
+  }
+
+  get status(): number {
+    return errorCatalogue[this.code].status;
+  }
+}
+
+export const notFound = (what: string) => new HeraldError("not_found", `${what} not found`);

@@ -1,0 +1,91 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pino from "pino";
+import { buildApp } from "./api/app.js";
+import type { Config } from "./config.js";
+import { type Database, openDatabase } from "./db/client.js";
+import { migrate } from "./db/migrate.js";
+import { createTenant, listTenants } from "./tenancy/tenants.js";
+
+/** Open the configured database (and the system one, when a separate URL is set). */
+export async function openConfiguredDatabases(config: Config): Promise<{ app: Database; system: Database }> {
+  const app = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+  });
+  const system = config.systemDatabaseUrl
+    ? await openDatabase({ url: config.systemDatabaseUrl, poolSize: config.databasePoolSize })
+    : app;
+  return { app, system };
+}
+
+/**
+ * The embedded database's admin token, kept beside the data so restarts reuse it. Only used when
+ * HERALD_ADMIN_TOKEN is unset and no DATABASE_URL is given (the zero-setup path).
+ */
+function embeddedAdminToken(dataDir: string): { token: string; created: boolean } {
+  const file = join(dataDir, "admin-token");
+  if (existsSync(file)) return { token: readFileSync(file, "utf8").trim(), created: false };
+  const token = randomBytes(32).toString("hex");
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { token, created: true };
+}
+
+export interface RunningServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** `herald serve`: migrate, build the app, listen, and stop gracefully on SIGTERM/SIGINT. */
+export async function serve(config: Config): Promise<RunningServer> {
+  const log = pino({ level: config.logLevel });
+  const { app: database, system } = await openConfiguredDatabases(config);
+  const { applied } = await migrate(system.db);
+  if (applied.length > 0) log.info({ applied }, "migrations applied");
+
+  const embedded = database.kind === "pglite";
+  let adminToken = config.adminToken;
+  const notes: string[] = [];
+  if (embedded && adminToken === undefined) {
+    const { token, created } = embeddedAdminToken(config.dataDir);
+    adminToken = token;
+    notes.push(`Admin token${created ? " (new, saved in HERALD_DATA_DIR/admin-token)" : ""}: ${token}`);
+  }
+  if (embedded && (await listTenants(system.db)).length === 0) {
+    const { tenant, apiKey } = await createTenant(system.db, "default");
+    notes.push(`Created tenant "default" (${tenant.id}). Its API key, shown once: ${apiKey}`);
+  }
+
+  const { app } = await buildApp({
+    database,
+    systemDb: system.db,
+    config: { adminToken, bodyLimitBytes: config.bodyLimitBytes },
+    logger: { level: config.logLevel },
+  });
+  const address = await app.listen({ port: config.port, host: config.host });
+  const url = address.replace("[::1]", "localhost");
+
+  process.stdout.write(`Herald listening on ${url} (${embedded ? `embedded database in ${config.dataDir}` : "PostgreSQL"})\n`);
+  for (const note of notes) process.stdout.write(`${note}\n`);
+  process.stdout.write(
+    adminToken
+      ? `New API key: curl -X POST ${url}/api/v1/admin/tenants/<tenant id>/api-keys -H "Authorization: Bearer <admin token>"\n`
+      : "New API key: herald tenants create NAME (or set HERALD_ADMIN_TOKEN to use the admin API)\n",
+  );
+  process.stdout.write(`API docs: ${url}/docs\n`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info("shutting down: finishing in-flight requests");
+      await app.close();
+      await database.close();
+      if (system !== database) await system.close();
+      log.info("stopped");
+    })();
+    return stopping;
+  };
+  return { url, stop };
+}

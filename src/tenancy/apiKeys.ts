@@ -1,0 +1,46 @@
+import { and, eq, isNull } from "drizzle-orm";
+import type { Executor } from "../db/client.js";
+import { apiKeys } from "../db/schema/index.js";
+import { apiKeyMatches, apiKeyPrefix, generateApiKey } from "../domain/apiKey.js";
+
+export interface IssuedKey {
+  id: string;
+  /** Shown once; only its hash is kept. */
+  apiKey: string;
+}
+
+export async function issueApiKey(executor: Executor, tenantId: string, name?: string): Promise<IssuedKey> {
+  const generated = generateApiKey();
+  const [row] = await executor
+    .insert(apiKeys)
+    .values({ tenantId, name, prefix: generated.prefix, keyHash: generated.hash })
+    .returning({ id: apiKeys.id });
+  return { id: row!.id, apiKey: generated.key };
+}
+
+/** Revoke a key; it answers 401 from the next request on. False when no live key has that id. */
+export async function revokeApiKey(executor: Executor, keyId: string): Promise<boolean> {
+  const rows = await executor
+    .update(apiKeys)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)))
+    .returning({ id: apiKeys.id });
+  return rows.length > 0;
+}
+
+export interface KeyOwner {
+  tenantId: string;
+  keyId: string;
+}
+
+/** The tenant of a presented key, or null (malformed, unknown, revoked). Cross-tenant: use the system db. */
+export async function authenticateApiKey(executor: Executor, key: string): Promise<KeyOwner | null> {
+  const prefix = apiKeyPrefix(key);
+  if (prefix === undefined) return null;
+  const [row] = await executor
+    .select({ id: apiKeys.id, tenantId: apiKeys.tenantId, keyHash: apiKeys.keyHash, revokedAt: apiKeys.revokedAt })
+    .from(apiKeys)
+    .where(eq(apiKeys.prefix, prefix));
+  if (!row || row.revokedAt !== null || !apiKeyMatches(key, row.keyHash)) return null;
+  return { tenantId: row.tenantId, keyId: row.id };
+}

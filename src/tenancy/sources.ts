@@ -1,0 +1,87 @@
+import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import type { Executor } from "../db/client.js";
+import { type Provider, type WebhookSource, webhookSources } from "../db/schema/index.js";
+import { type Page, decodeCursor, encodeCursor } from "../domain/cursor.js";
+
+export interface NewSourceInput {
+  provider: Provider;
+  name?: string | undefined;
+  verification?: Record<string, string> | undefined;
+}
+
+/** What each provider's `verification` object must hold. */
+export const verificationFields: Record<Provider, string[]> = {
+  sendgrid: ["public_key"],
+  twilio: ["auth_token"],
+  mailgun: ["signing_key"],
+  postmark: ["username", "password"],
+  ses: ["topic_arn"],
+  resend: ["secret"],
+};
+
+export const sourceUrl = (source: Pick<WebhookSource, "provider" | "id">) =>
+  `/api/v1/webhooks/${source.provider}/${source.id}`;
+
+export async function createSource(executor: Executor, tenantId: string, input: NewSourceInput) {
+  const [row] = await executor
+    .insert(webhookSources)
+    .values({
+      tenantId,
+      provider: input.provider,
+      name: input.name ?? input.provider,
+      verification: input.verification ?? null,
+    })
+    .returning();
+  return row!;
+}
+
+const live = (tenantId: string) => and(eq(webhookSources.tenantId, tenantId), isNull(webhookSources.deletedAt));
+
+export async function getSource(executor: Executor, tenantId: string, id: string) {
+  const [row] = await executor
+    .select()
+    .from(webhookSources)
+    .where(and(live(tenantId), eq(webhookSources.id, id)));
+  return row;
+}
+
+export async function listSources(
+  executor: Executor,
+  tenantId: string,
+  limit: number,
+  cursor: string | undefined,
+): Promise<Page<WebhookSource>> {
+  const after = decodeCursor(cursor);
+  const rows = await executor
+    .select()
+    .from(webhookSources)
+    .where(
+      and(
+        live(tenantId),
+        after
+          ? or(
+              lt(webhookSources.createdAt, new Date(after.at)),
+              and(eq(webhookSources.createdAt, new Date(after.at)), lt(webhookSources.id, after.id)),
+            )
+          : undefined,
+      ),
+    )
+    .orderBy(desc(webhookSources.createdAt), desc(webhookSources.id))
+    .limit(limit + 1);
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items,
+    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
+  };
+}
+
+/** Retire a source: its URL answers 404 from now on; archived deliveries stay. */
+export async function deleteSource(executor: Executor, tenantId: string, id: string): Promise<boolean> {
+  const rows = await executor
+    .update(webhookSources)
+    .set({ deletedAt: new Date() })
+    .where(and(live(tenantId), eq(webhookSources.id, id)))
+    .returning({ id: webhookSources.id });
+  return rows.length > 0;
+}
