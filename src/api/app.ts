@@ -40,6 +40,8 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     forceCloseConnections: "idle",
   });
 
+  // JSON only, unless a route scope (provider webhooks) registers its own parser: anything else is 415.
+  app.removeContentTypeParser("text/plain");
   registerProblemHandlers(app);
   registerRequestMetrics(app, registry);
   app.addSchema(ProblemSchema);

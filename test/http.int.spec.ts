@@ -1,0 +1,237 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type HeraldApp, buildApp } from "../src/api/app.js";
+import { type TestDatabase, backends, createTestDatabase } from "./support/databases.js";
+import { bearer, call, expectProblem } from "./support/http.js";
+
+const adminToken = "test-admin-token-0123456789";
+
+/** Tenants, keys, sources and the error contract over HTTP: the same on PGlite and PostgreSQL. */
+for (const backend of backends()) {
+  describe(`HTTP API on ${backend}`, () => {
+    let t: TestDatabase;
+    let h: HeraldApp;
+    let keyA: string;
+    let keyB: string;
+    let tenantA: string;
+
+    beforeAll(async () => {
+      t = await createTestDatabase(backend);
+      h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 4096 } });
+      const a = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/admin/tenants",
+        headers: bearer(adminToken),
+        payload: { name: "acme" },
+      });
+      expect(a.status).toBe(201);
+      expect(a.body.api_key).toMatch(/^hk_[A-Za-z0-9_-]{43}$/);
+      keyA = a.body.api_key;
+      tenantA = a.body.tenant.id;
+      const b = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/admin/tenants",
+        headers: bearer(adminToken),
+        payload: { name: "globex" },
+      });
+      keyB = b.body.api_key;
+    });
+    afterAll(async () => {
+      await h?.app.close();
+      await t?.drop();
+    });
+
+    it("answers 401 without a key, with a malformed key and with an unknown key", async () => {
+      expectProblem(await call(h.app, { method: "GET", url: "/api/v1/sources" }), 401, "unauthorized");
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer("nope") }),
+        401,
+        "unauthorized",
+      );
+      const forged = `hk_${"A".repeat(43)}`;
+      expectProblem(await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(forged) }), 401, "unauthorized");
+      // A real key's prefix with the wrong rest is refused too.
+      const tampered = `${keyA.slice(0, 20)}${keyA.at(20) === "x" ? "y" : "x"}${keyA.slice(21)}`;
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(tampered) }),
+        401,
+        "unauthorized",
+      );
+    });
+
+    it("revokes a key at once", async () => {
+      const issued = await call(h.app, {
+        method: "POST",
+        url: `/api/v1/admin/tenants/${tenantA}/api-keys`,
+        headers: bearer(adminToken),
+      });
+      expect(issued.status).toBe(201);
+      const key = issued.body.api_key as string;
+      expect((await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(key) })).status).toBe(200);
+      const revoked = await call(h.app, {
+        method: "DELETE",
+        url: `/api/v1/admin/api-keys/${issued.body.id}`,
+        headers: bearer(adminToken),
+      });
+      expect(revoked.status).toBe(204);
+      expectProblem(await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(key) }), 401, "unauthorized");
+      expect((await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(keyA) })).status).toBe(200);
+    });
+
+    it("guards admin routes with the admin token", async () => {
+      expectProblem(
+        await call(h.app, { method: "POST", url: "/api/v1/admin/tenants", headers: bearer(keyA), payload: { name: "x" } }),
+        401,
+        "unauthorized",
+      );
+      expectProblem(
+        await call(h.app, { method: "POST", url: "/api/v1/admin/tenants", headers: bearer(adminToken), payload: { name: "acme" } }),
+        409,
+        "conflict",
+      );
+      expectProblem(
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/admin/tenants/00000000-0000-7000-8000-000000000000/api-keys",
+          headers: bearer(adminToken),
+        }),
+        404,
+        "not_found",
+      );
+    });
+
+    it("creates, lists, reads and deletes sources, and hides them from other tenants", async () => {
+      const created = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/sources",
+        headers: bearer(keyA),
+        payload: { provider: "sendgrid", name: "main", verification: { public_key: "MFkw..." } },
+      });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ provider: "sendgrid", name: "main", verified: true });
+      expect(created.body.url).toBe(`/api/v1/webhooks/sendgrid/${created.body.id}`);
+      const unsigned = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/sources",
+        headers: bearer(keyA),
+        payload: { provider: "twilio" },
+      });
+      expect(unsigned.body.verified).toBe(false);
+
+      const list = await call(h.app, { method: "GET", url: "/api/v1/sources?limit=1", headers: bearer(keyA) });
+      expect(list.body.sources).toHaveLength(1);
+      expect(list.body.next_cursor).toEqual(expect.any(String));
+      const rest = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/sources?limit=1&cursor=${list.body.next_cursor}`,
+        headers: bearer(keyA),
+      });
+      expect(rest.body.sources).toHaveLength(1);
+      expect(rest.body.next_cursor).toBeNull();
+      expect(new Set([list.body.sources[0].id, rest.body.sources[0].id])).toEqual(new Set([created.body.id, unsigned.body.id]));
+
+      const url = `/api/v1/sources/${created.body.id}`;
+      expect((await call(h.app, { method: "GET", url, headers: bearer(keyA) })).body.id).toBe(created.body.id);
+      expectProblem(await call(h.app, { method: "GET", url, headers: bearer(keyB) }), 404, "not_found");
+      expectProblem(await call(h.app, { method: "DELETE", url, headers: bearer(keyB) }), 404, "not_found");
+      expect((await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(keyB) })).body.sources).toEqual([]);
+      expect((await call(h.app, { method: "DELETE", url, headers: bearer(keyA) })).status).toBe(204);
+      expectProblem(await call(h.app, { method: "GET", url, headers: bearer(keyA) }), 404, "not_found");
+    });
+
+    it("answers bad input with the contract's problem codes", async () => {
+      const headers = { ...bearer(keyA), "content-type": "application/json" };
+      expectProblem(
+        await call(h.app, { method: "POST", url: "/api/v1/sources", headers, payload: '{"provider":' }),
+        400,
+        "invalid_json",
+      );
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/sources?colour=red", headers: bearer(keyA) }),
+        400,
+        "validation_failed",
+      );
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/sources?limit=5000", headers: bearer(keyA) }),
+        400,
+        "validation_failed",
+      );
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/sources?cursor=garbage", headers: bearer(keyA) }),
+        400,
+        "validation_failed",
+      );
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/sources/not-a-uuid", headers: bearer(keyA) }),
+        400,
+        "validation_failed",
+      );
+      const invalid = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/sources",
+        headers,
+        payload: { provider: "carrier-pigeon" },
+      });
+      expectProblem(invalid, 400, "validation_failed");
+      expect(invalid.body.errors[0].path).toMatch(/^\/body/);
+      const missingSecret = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/sources",
+        headers,
+        payload: { provider: "postmark", verification: { username: "u" } },
+      });
+      expectProblem(missingSecret, 400, "validation_failed");
+      expect(missingSecret.body.errors).toEqual([{ path: "/body/verification/password", message: "is required" }]);
+      expectProblem(
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/sources",
+          headers,
+          payload: JSON.stringify({ provider: "sendgrid", name: "x".repeat(5000) }),
+        }),
+        413,
+        "payload_too_large",
+      );
+      expectProblem(
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/sources",
+          headers: { ...bearer(keyA), "content-type": "text/plain" },
+          payload: "provider=sendgrid",
+        }),
+        415,
+        "unsupported_media_type",
+      );
+      expectProblem(await call(h.app, { method: "GET", url: "/api/v1/nothing-here", headers: bearer(keyA) }), 404, "not_found");
+    });
+
+    it("serves health, metrics and the OpenAPI document", async () => {
+      expect((await call(h.app, { method: "GET", url: "/healthz" })).body).toEqual({ status: "ok" });
+      expect((await call(h.app, { method: "GET", url: "/readyz" })).status).toBe(200);
+      const metrics = await call(h.app, { method: "GET", url: "/metrics" });
+      expect(metrics.body).toContain("herald_http_request_duration_seconds_bucket");
+      expect(metrics.body).toContain('route="/api/v1/sources"');
+      expect(metrics.body).toContain("herald_process_resident_memory_bytes");
+      const docs = await call(h.app, { method: "GET", url: "/docs/json" });
+      expect(Object.keys(docs.body.paths)).toEqual(
+        expect.arrayContaining(["/api/v1/sources", "/api/v1/sources/{id}", "/api/v1/admin/tenants"]),
+      );
+    });
+  });
+}
+
+describe("admin routes without HERALD_ADMIN_TOKEN", () => {
+  it("are not there (404)", async () => {
+    const t = await createTestDatabase("pglite");
+    const h = await buildApp({ database: t.database, config: { adminToken: undefined, bodyLimitBytes: 1024 * 1024 } });
+    try {
+      expectProblem(
+        await call(h.app, { method: "POST", url: "/api/v1/admin/tenants", headers: bearer("anything-at-all-long"), payload: { name: "x" } }),
+        404,
+        "not_found",
+      );
+    } finally {
+      await h.app.close();
+      await t.drop();
+    }
+  });
+});
