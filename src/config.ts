@@ -99,7 +99,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 
   const logLevel = (text("LOG_LEVEL") ?? "info") as Config["logLevel"];
-  if (!logLevels.includes(logLevel)) problems.push(`LOG_LEVEL=${logLevel} must be one of ${logLevels.join(", ")}`);
+  if (!logLevels.includes(logLevel))
+    problems.push(`LOG_LEVEL=${logLevel} must be one of ${logLevels.join(", ")}`);
   const adminToken = text("HERALD_ADMIN_TOKEN");
   if (adminToken !== undefined && adminToken.length < 16) {
     problems.push("HERALD_ADMIN_TOKEN must be at least 16 characters (try: openssl rand -hex 32)");

@@ -67,7 +67,9 @@ export async function serve(config: Config): Promise<RunningServer> {
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "localhost");
 
-  process.stdout.write(`Herald listening on ${url} (${embedded ? `embedded database in ${config.dataDir}` : "PostgreSQL"})\n`);
+  process.stdout.write(
+    `Herald listening on ${url} (${embedded ? `embedded database in ${config.dataDir}` : "PostgreSQL"})\n`,
+  );
   for (const note of notes) process.stdout.write(`${note}\n`);
   process.stdout.write(
     adminToken

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type HeraldApp, buildApp } from "../src/api/app.js";
-import { type TestDatabase, backends, createTestDatabase } from "./support/databases.js";
+import { buildApp, type HeraldApp } from "../src/api/app.js";
+import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { bearer, call, expectProblem } from "./support/http.js";
 
 const adminToken = "test-admin-token-0123456789";
@@ -48,7 +48,11 @@ for (const backend of backends()) {
         "unauthorized",
       );
       const forged = `hk_${"A".repeat(43)}`;
-      expectProblem(await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(forged) }), 401, "unauthorized");
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(forged) }),
+        401,
+        "unauthorized",
+      );
       // A real key's prefix with the wrong rest is refused too.
       const tampered = `${keyA.slice(0, 20)}${keyA.at(20) === "x" ? "y" : "x"}${keyA.slice(21)}`;
       expectProblem(
@@ -66,25 +70,43 @@ for (const backend of backends()) {
       });
       expect(issued.status).toBe(201);
       const key = issued.body.api_key as string;
-      expect((await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(key) })).status).toBe(200);
+      expect(
+        (await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(key) })).status,
+      ).toBe(200);
       const revoked = await call(h.app, {
         method: "DELETE",
         url: `/api/v1/admin/api-keys/${issued.body.id}`,
         headers: bearer(adminToken),
       });
       expect(revoked.status).toBe(204);
-      expectProblem(await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(key) }), 401, "unauthorized");
-      expect((await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(keyA) })).status).toBe(200);
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(key) }),
+        401,
+        "unauthorized",
+      );
+      expect(
+        (await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(keyA) })).status,
+      ).toBe(200);
     });
 
     it("guards admin routes with the admin token", async () => {
       expectProblem(
-        await call(h.app, { method: "POST", url: "/api/v1/admin/tenants", headers: bearer(keyA), payload: { name: "x" } }),
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/admin/tenants",
+          headers: bearer(keyA),
+          payload: { name: "x" },
+        }),
         401,
         "unauthorized",
       );
       expectProblem(
-        await call(h.app, { method: "POST", url: "/api/v1/admin/tenants", headers: bearer(adminToken), payload: { name: "acme" } }),
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/admin/tenants",
+          headers: bearer(adminToken),
+          payload: { name: "acme" },
+        }),
         409,
         "conflict",
       );
@@ -117,7 +139,11 @@ for (const backend of backends()) {
       });
       expect(unsigned.body.verified).toBe(false);
 
-      const list = await call(h.app, { method: "GET", url: "/api/v1/sources?limit=1", headers: bearer(keyA) });
+      const list = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/sources?limit=1",
+        headers: bearer(keyA),
+      });
       expect(list.body.sources).toHaveLength(1);
       expect(list.body.next_cursor).toEqual(expect.any(String));
       const rest = await call(h.app, {
@@ -127,13 +153,19 @@ for (const backend of backends()) {
       });
       expect(rest.body.sources).toHaveLength(1);
       expect(rest.body.next_cursor).toBeNull();
-      expect(new Set([list.body.sources[0].id, rest.body.sources[0].id])).toEqual(new Set([created.body.id, unsigned.body.id]));
+      expect(new Set([list.body.sources[0].id, rest.body.sources[0].id])).toEqual(
+        new Set([created.body.id, unsigned.body.id]),
+      );
 
       const url = `/api/v1/sources/${created.body.id}`;
-      expect((await call(h.app, { method: "GET", url, headers: bearer(keyA) })).body.id).toBe(created.body.id);
+      expect((await call(h.app, { method: "GET", url, headers: bearer(keyA) })).body.id).toBe(
+        created.body.id,
+      );
       expectProblem(await call(h.app, { method: "GET", url, headers: bearer(keyB) }), 404, "not_found");
       expectProblem(await call(h.app, { method: "DELETE", url, headers: bearer(keyB) }), 404, "not_found");
-      expect((await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(keyB) })).body.sources).toEqual([]);
+      expect(
+        (await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(keyB) })).body.sources,
+      ).toEqual([]);
       expect((await call(h.app, { method: "DELETE", url, headers: bearer(keyA) })).status).toBe(204);
       expectProblem(await call(h.app, { method: "GET", url, headers: bearer(keyA) }), 404, "not_found");
     });
@@ -180,7 +212,9 @@ for (const backend of backends()) {
         payload: { provider: "postmark", verification: { username: "u" } },
       });
       expectProblem(missingSecret, 400, "validation_failed");
-      expect(missingSecret.body.errors).toEqual([{ path: "/body/verification/password", message: "is required" }]);
+      expect(missingSecret.body.errors).toEqual([
+        { path: "/body/verification/password", message: "is required" },
+      ]);
       expectProblem(
         await call(h.app, {
           method: "POST",
@@ -201,7 +235,11 @@ for (const backend of backends()) {
         415,
         "unsupported_media_type",
       );
-      expectProblem(await call(h.app, { method: "GET", url: "/api/v1/nothing-here", headers: bearer(keyA) }), 404, "not_found");
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/nothing-here", headers: bearer(keyA) }),
+        404,
+        "not_found",
+      );
     });
 
     it("serves health, metrics and the OpenAPI document", async () => {
@@ -222,10 +260,18 @@ for (const backend of backends()) {
 describe("admin routes without HERALD_ADMIN_TOKEN", () => {
   it("are not there (404)", async () => {
     const t = await createTestDatabase("pglite");
-    const h = await buildApp({ database: t.database, config: { adminToken: undefined, bodyLimitBytes: 1024 * 1024 } });
+    const h = await buildApp({
+      database: t.database,
+      config: { adminToken: undefined, bodyLimitBytes: 1024 * 1024 },
+    });
     try {
       expectProblem(
-        await call(h.app, { method: "POST", url: "/api/v1/admin/tenants", headers: bearer("anything-at-all-long"), payload: { name: "x" } }),
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/admin/tenants",
+          headers: bearer("anything-at-all-long"),
+          payload: { name: "x" },
+        }),
         404,
         "not_found",
       );

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, openDatabase, query } from "../src/db/client.js";
 import { errorCode } from "../src/db/errors.js";
 import { withTenant } from "../src/db/tenant.js";
-import { type TestDatabase, createTestDatabase, hasPostgres } from "./support/databases.js";
+import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 
 /** Row-level security as an application role (not a superuser) sees it. Server only: PGlite is a superuser. */
 describe.skipIf(!hasPostgres())("row-level security for a non-superuser role", () => {
@@ -20,9 +20,10 @@ describe.skipIf(!hasPostgres())("row-level security for a non-superuser role", (
     const owner = postgres(t.url!, { max: 1, onnotice: () => {} });
     await owner.unsafe(`create role ${role} login nosuperuser nobypassrls`);
     await owner.unsafe(`grant select, insert, update, delete on all tables in schema public to ${role}`);
-    [{ id: tenantA }, { id: tenantB }] = (await owner`insert into tenants (name) values ('a'), ('b') returning id`) as unknown as {
-      id: string;
-    }[] as [{ id: string }, { id: string }];
+    [{ id: tenantA }, { id: tenantB }] =
+      (await owner`insert into tenants (name) values ('a'), ('b') returning id`) as unknown as {
+        id: string;
+      }[] as [{ id: string }, { id: string }];
     await owner`insert into outbound_messages (tenant_id, channel, provider, to_address)
       values (${tenantA}, 'email', 'sendgrid', 'a1@x.io'), (${tenantA}, 'email', 'sendgrid', 'a2@x.io'),
              (${tenantB}, 'email', 'sendgrid', 'b1@x.io')`;
@@ -36,7 +37,12 @@ describe.skipIf(!hasPostgres())("row-level security for a non-superuser role", (
   afterAll(async () => {
     await asApp?.close();
     await t?.drop();
-    const admin = postgres(process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres", { max: 1, onnotice: () => {} });
+    const admin = postgres(
+      process.env.TEST_DATABASE_URL ??
+        process.env.DATABASE_URL ??
+        "postgres://postgres@127.0.0.1:5432/postgres",
+      { max: 1, onnotice: () => {} },
+    );
     await admin.unsafe(`drop role if exists ${role}`).catch(() => undefined);
     await admin.end();
   });
@@ -50,7 +56,10 @@ describe.skipIf(!hasPostgres())("row-level security for a non-superuser role", (
 
   it("sees only tenant A's rows in A's context (partitioned tables included)", async () => {
     const { messages, events } = await withTenant(asApp.db, tenantA, async (tx) => ({
-      messages: await query<{ to_address: string }>(tx, sql`select to_address from outbound_messages order by 1`),
+      messages: await query<{ to_address: string }>(
+        tx,
+        sql`select to_address from outbound_messages order by 1`,
+      ),
       events: await query<{ event_type: string }>(tx, sql`select event_type from events`),
     }));
     expect(messages.map((m) => m.to_address)).toEqual(["a1@x.io", "a2@x.io"]);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Db, query } from "../src/db/client.js";
 import { classifyDbError } from "../src/db/errors.js";
 import { migrate, migrateDown, readMigrations } from "../src/db/migrate.js";
-import { type TestDatabase, backends, createTestDatabase } from "./support/databases.js";
+import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 
 /** The schema contract: the same on PGlite and on the PostgreSQL server. */
 
@@ -15,17 +15,35 @@ async function one<T>(db: Db, statement: string): Promise<T> {
 /** Everything the migrations define, read from the catalog, for comparing schemas. */
 async function catalogSnapshot(db: Db) {
   const parts = await Promise.all([
-    query(db, sql`select table_name, column_name, data_type, is_nullable, column_default
-      from information_schema.columns where table_schema = current_schema() order by 1, 2`),
-    query(db, sql`select tablename, indexname, indexdef from pg_indexes where schemaname = current_schema() order by 1, 2`),
-    query(db, sql`select c.relname, con.conname, pg_get_constraintdef(con.oid) as def from pg_constraint con
+    query(
+      db,
+      sql`select table_name, column_name, data_type, is_nullable, column_default
+      from information_schema.columns where table_schema = current_schema() order by 1, 2`,
+    ),
+    query(
+      db,
+      sql`select tablename, indexname, indexdef from pg_indexes where schemaname = current_schema() order by 1, 2`,
+    ),
+    query(
+      db,
+      sql`select c.relname, con.conname, pg_get_constraintdef(con.oid) as def from pg_constraint con
       join pg_class c on c.oid = con.conrelid join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = current_schema() order by 1, 2`),
-    query(db, sql`select tablename, policyname, qual, with_check from pg_policies where schemaname = current_schema() order by 1, 2`),
-    query(db, sql`select relname, relrowsecurity, relforcerowsecurity, relkind from pg_class c
-      join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and relkind in ('r', 'p') order by 1`),
-    query(db, sql`select proname, pg_get_function_identity_arguments(p.oid) as args from pg_proc p
-      join pg_namespace n on n.oid = p.pronamespace where n.nspname = current_schema() order by 1`),
+      where n.nspname = current_schema() order by 1, 2`,
+    ),
+    query(
+      db,
+      sql`select tablename, policyname, qual, with_check from pg_policies where schemaname = current_schema() order by 1, 2`,
+    ),
+    query(
+      db,
+      sql`select relname, relrowsecurity, relforcerowsecurity, relkind from pg_class c
+      join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and relkind in ('r', 'p') order by 1`,
+    ),
+    query(
+      db,
+      sql`select proname, pg_get_function_identity_arguments(p.oid) as args from pg_proc p
+      join pg_namespace n on n.oid = p.pronamespace where n.nspname = current_schema() order by 1`,
+    ),
   ]);
   return parts;
 }
@@ -62,7 +80,10 @@ for (const backend of backends()) {
 
     const uniques: [string, (ids: { tenant: string; campaign: string; subscription: string }) => string][] = [
       ["tenants.name", () => "insert into tenants (name) values ('dup')"],
-      ["api_keys.prefix", (i) => `insert into api_keys (tenant_id, prefix, key_hash) values ('${i.tenant}', 'p1', 'h')`],
+      [
+        "api_keys.prefix",
+        (i) => `insert into api_keys (tenant_id, prefix, key_hash) values ('${i.tenant}', 'p1', 'h')`,
+      ],
       [
         "email_sender_identities tenant+from_email",
         (i) => `insert into email_sender_identities (tenant_id, from_email) values ('${i.tenant}', 'a@x.io')`,
@@ -89,7 +110,8 @@ for (const backend of backends()) {
       ],
       [
         "contact_campaigns tenant+contact+channel",
-        (i) => `insert into contact_campaigns (tenant_id, contact_id, channel) values ('${i.tenant}', 'c-2', 'sms')`,
+        (i) =>
+          `insert into contact_campaigns (tenant_id, contact_id, channel) values ('${i.tenant}', 'c-2', 'sms')`,
       ],
       [
         "campaign_plan_versions campaign+version",
@@ -118,7 +140,8 @@ for (const backend of backends()) {
       ],
       [
         "event_keys tenant+event_key",
-        (i) => `insert into event_keys (tenant_id, event_key, event_id, ts) values ('${i.tenant}', 'k1', herald_uuidv7(), now())`,
+        (i) =>
+          `insert into event_keys (tenant_id, event_key, event_id, ts) values ('${i.tenant}', 'k1', herald_uuidv7(), now())`,
       ],
       [
         "subscriptions tenant+name",
@@ -212,7 +235,9 @@ for (const backend of backends()) {
         ),
       );
       await db.execute(
-        sql.raw(`insert into scheduled_actions (tenant_id, campaign_id, action_type, run_at) values ('${tenant}', '${c}', 'send', now())`),
+        sql.raw(
+          `insert into scheduled_actions (tenant_id, campaign_id, action_type, run_at) values ('${tenant}', '${c}', 'send', now())`,
+        ),
       );
       const m = await one<{ id: string }>(
         db,
@@ -233,16 +258,25 @@ for (const backend of backends()) {
         `insert into subscriptions (tenant_id, name, event_types, sink, secret) values ('${tenant}', 'gone', '{a}', '{}', 's') returning id`,
       );
       await db.execute(
-        sql.raw(`insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type) values ('${tenant}', '${s.id}', herald_uuidv7(), now(), 'a')`),
+        sql.raw(
+          `insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type) values ('${tenant}', '${s.id}', herald_uuidv7(), now(), 'a')`,
+        ),
       );
       await db.execute(sql.raw(`delete from subscriptions where id = '${s.id}'`));
       expect(
-        (await one<{ n: number }>(db, `select count(*)::int as n from outbox where subscription_id = '${s.id}'`)).n,
+        (
+          await one<{ n: number }>(
+            db,
+            `select count(*)::int as n from outbox where subscription_id = '${s.id}'`,
+          )
+        ).n,
       ).toBe(0);
     });
 
     it("cascades: deleting a tenant removes every row it owns", async () => {
-      const doomed = (await one<{ id: string }>(db, "insert into tenants (name) values ('doomed') returning id")).id;
+      const doomed = (
+        await one<{ id: string }>(db, "insert into tenants (name) values ('doomed') returning id")
+      ).id;
       await db.execute(
         sql.raw(`insert into contact_campaigns (tenant_id, contact_id, channel) values ('${doomed}', 'c', 'email');
         `),
@@ -250,7 +284,9 @@ for (const backend of backends()) {
       await db.execute(
         sql.raw(`insert into events (tenant_id, event_type, source) values ('${doomed}', 'a', 'system')`),
       );
-      await db.execute(sql.raw(`insert into api_keys (tenant_id, prefix, key_hash) values ('${doomed}', 'zz', 'h')`));
+      await db.execute(
+        sql.raw(`insert into api_keys (tenant_id, prefix, key_hash) values ('${doomed}', 'zz', 'h')`),
+      );
       await db.execute(sql.raw(`delete from tenants where id = '${doomed}'`));
       const left = await one<{ n: number }>(
         db,
@@ -273,7 +309,8 @@ for (const backend of backends()) {
         return `${m.getUTCFullYear()}_${String(m.getUTCMonth() + 1).padStart(2, "0")}`;
       };
       for (const table of ["events", "message_events"]) {
-        for (const offset of [0, 1, 2]) expect(rows.map((r) => r.name)).toContain(`${table}_${month(offset)}`);
+        for (const offset of [0, 1, 2])
+          expect(rows.map((r) => r.name)).toContain(`${table}_${month(offset)}`);
       }
     });
 

@@ -35,7 +35,9 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     logger: deps.logger ?? false,
     bodyLimit: deps.config.bodyLimitBytes,
     // Reject unknown fields and query parameters instead of silently dropping them.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false },
+    },
     return503OnClosing: true,
     forceCloseConnections: "idle",
   });

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 /** A Prometheus registry per app (tests build many apps in one process), with process metrics. */
 export function createRegistry(): Registry {
@@ -18,7 +18,11 @@ export function registerRequestMetrics(app: FastifyInstance, registry: Registry)
   });
   app.addHook("onResponse", async (request, reply) => {
     duration.observe(
-      { method: request.method, route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) },
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? "unmatched",
+        status: String(reply.statusCode),
+      },
       reply.elapsedTime / 1000,
     );
   });

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from "fastify";
 import { classifyDbError } from "../db/errors.js";
-import { type ErrorCode, type FieldError, HeraldError, errorCatalogue } from "../errors.js";
+import { type ErrorCode, errorCatalogue, type FieldError, HeraldError } from "../errors.js";
 
 /** Every error leaves as application/problem+json with a stable code; no stack or SQL reaches the body. */
 
@@ -15,7 +15,14 @@ export interface Problem {
 
 export function problem(code: ErrorCode, detail: string, errors?: FieldError[]): Problem {
   const { status, title } = errorCatalogue[code];
-  return { type: `https://herald.dev/problems/${code}`, title, status, detail, code, ...(errors ? { errors } : {}) };
+  return {
+    type: `https://herald.dev/problems/${code}`,
+    title,
+    status,
+    detail,
+    code,
+    ...(errors ? { errors } : {}),
+  };
 }
 
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -31,7 +38,8 @@ function toProblem(error: FastifyError | HeraldError | Error): Problem {
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {
     const errors = fastifyError.validation.map((v) => {
-      const missing = (v.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {};
+      const missing =
+        (v.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {};
       const field = missing.missingProperty ?? missing.additionalProperty;
       const path = `/${fastifyError.validationContext ?? "body"}${v.instancePath}${field ? `/${field}` : ""}`;
       const message = missing.additionalProperty ? "is not an accepted field" : (v.message ?? "is invalid");
@@ -48,13 +56,19 @@ function toProblem(error: FastifyError | HeraldError | Error): Problem {
     case "unavailable":
       return problem("unavailable", "The database is unavailable; retry later");
     case "invalid_input":
-      return problem("validation_failed", "A value has the wrong format", [{ path: "/", message: "invalid value" }]);
+      return problem("validation_failed", "A value has the wrong format", [
+        { path: "/", message: "invalid value" },
+      ]);
     case "unique_violation":
       return problem("conflict", "The resource already exists");
   }
   if (fastifyError.statusCode === 413) return problem("payload_too_large", "The body is too large");
   if (fastifyError.statusCode === 415) return problem("unsupported_media_type", fastifyError.message);
-  if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+  if (
+    fastifyError.statusCode !== undefined &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500
+  ) {
     return problem("validation_failed", fastifyError.message, [{ path: "/", message: fastifyError.message }]);
   }
   return problem("internal", "Something went wrong on our side; it has been logged");

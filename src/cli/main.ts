@@ -2,8 +2,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, loadConfig, variables } from "../config.js";
 import { migrate, migrateDown } from "../db/migrate.js";
-import { serve } from "../runtime.js";
-import { openConfiguredDatabases } from "../runtime.js";
+import { openConfiguredDatabases, serve } from "../runtime.js";
 import { createTenant, listTenants } from "../tenancy/tenants.js";
 
 const environmentHelp = `\nEnvironment variables:\n${variables
@@ -17,7 +16,9 @@ const positiveInt = (value: string) => {
 };
 
 /** Open the databases, run `work` with the system handle, close. */
-async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openConfiguredDatabases>>["system"]["db"]) => Promise<T>) {
+async function withDatabase<T>(
+  work: (db: Awaited<ReturnType<typeof openConfiguredDatabases>>["system"]["db"]) => Promise<T>,
+) {
   const config = loadConfig();
   const { app, system } = await openConfiguredDatabases(config);
   try {
@@ -66,7 +67,9 @@ program
     const result = await withDatabase((db) => (options.down ? migrateDown(db, options.down) : migrate(db)));
     const verb = options.down ? "reverted" : "applied";
     process.stdout.write(
-      result.applied.length > 0 ? `${verb}: ${result.applied.join(", ")}\n` : `nothing to ${options.down ? "revert" : "apply"}\n`,
+      result.applied.length > 0
+        ? `${verb}: ${result.applied.join(", ")}\n`
+        : `nothing to ${options.down ? "revert" : "apply"}\n`,
     );
   });
 

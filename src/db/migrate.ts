@@ -35,7 +35,12 @@ export function readMigrations(): Migration[] {
   return journal.entries.map(({ tag }) => {
     const up = readFileSync(new URL(`${tag}.sql`, migrationsDir), "utf8");
     const down = readFileSync(new URL(`down/${tag}.sql`, migrationsDir), "utf8");
-    return { tag, up: statements(up), down: statements(down), hash: createHash("sha256").update(up).digest("hex") };
+    return {
+      tag,
+      up: statements(up),
+      down: statements(down),
+      hash: createHash("sha256").update(up).digest("hex"),
+    };
   });
 }
 
@@ -72,7 +77,10 @@ export async function migrate(db: Db, now: Date = new Date()): Promise<MigrateRe
       );
       applied.push(migration.tag);
     }
-    const hasPartitioning = await query(tx, sql`select 1 from pg_proc where proname = 'herald_ensure_partitions'`);
+    const hasPartitioning = await query(
+      tx,
+      sql`select 1 from pg_proc where proname = 'herald_ensure_partitions'`,
+    );
     if (hasPartitioning.length > 0) {
       for (const table of partitionedTables) {
         await tx.execute(

@@ -38,7 +38,12 @@ export async function authenticateApiKey(executor: Executor, key: string): Promi
   const prefix = apiKeyPrefix(key);
   if (prefix === undefined) return null;
   const [row] = await executor
-    .select({ id: apiKeys.id, tenantId: apiKeys.tenantId, keyHash: apiKeys.keyHash, revokedAt: apiKeys.revokedAt })
+    .select({
+      id: apiKeys.id,
+      tenantId: apiKeys.tenantId,
+      keyHash: apiKeys.keyHash,
+      revokedAt: apiKeys.revokedAt,
+    })
     .from(apiKeys)
     .where(eq(apiKeys.prefix, prefix));
   if (!row || row.revokedAt !== null || !apiKeyMatches(key, row.keyHash)) return null;

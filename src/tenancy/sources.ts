@@ -1,7 +1,7 @@
 import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { type Provider, type WebhookSource, webhookSources } from "../db/schema/index.js";
-import { type Page, decodeCursor, encodeCursor } from "../domain/cursor.js";
+import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
 
 export interface NewSourceInput {
   provider: Provider;
@@ -35,7 +35,8 @@ export async function createSource(executor: Executor, tenantId: string, input: 
   return row!;
 }
 
-const live = (tenantId: string) => and(eq(webhookSources.tenantId, tenantId), isNull(webhookSources.deletedAt));
+const live = (tenantId: string) =>
+  and(eq(webhookSources.tenantId, tenantId), isNull(webhookSources.deletedAt));
 
 export async function getSource(executor: Executor, tenantId: string, id: string) {
   const [row] = await executor
@@ -72,7 +73,8 @@ export async function listSources(
   const last = items.at(-1);
   return {
     items,
-    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
+    nextCursor:
+      rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
   };
 }
 

@@ -1,5 +1,5 @@
-import type { TestProject } from "vitest/node";
 import postgres from "postgres";
+import type { TestProject } from "vitest/node";
 import { openDatabase } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
 
@@ -17,7 +17,9 @@ export default async function setup(project: TestProject) {
   } catch (error) {
     await admin.end();
     if (process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL) throw error;
-    process.stderr.write(`\nNo PostgreSQL at ${fallbackUrl}: server suites are skipped, PGlite suites run.\n\n`);
+    process.stderr.write(
+      `\nNo PostgreSQL at ${fallbackUrl}: server suites are skipped, PGlite suites run.\n\n`,
+    );
     project.provide("pgUrl", "");
     return;
   }

@@ -5,7 +5,8 @@ import { expect } from "vitest";
 export async function call(app: FastifyInstance, options: InjectOptions) {
   const response = await app.inject(options);
   const text = response.body;
-  const body = text.length > 0 && /json/.test(String(response.headers["content-type"])) ? JSON.parse(text) : text;
+  const body =
+    text.length > 0 && /json/.test(String(response.headers["content-type"])) ? JSON.parse(text) : text;
   return { status: response.statusCode, headers: response.headers, body };
 }
 
@@ -17,7 +18,11 @@ export function expectProblem(
 ): void {
   expect({ status: response.status, code: response.body?.code }).toEqual({ status, code });
   expect(String(response.headers["content-type"])).toMatch(/^application\/problem\+json/);
-  expect(response.body).toMatchObject({ type: expect.any(String), title: expect.any(String), detail: expect.any(String) });
+  expect(response.body).toMatchObject({
+    type: expect.any(String),
+    title: expect.any(String),
+    detail: expect.any(String),
+  });
   expect(JSON.stringify(response.body)).not.toMatch(/at .*\.(js|ts):\d+|select |insert /i);
 }
 

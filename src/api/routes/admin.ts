@@ -19,7 +19,10 @@ export function adminRoutes(app: FastifyInstance, systemDb: Db, adminToken: stri
       {
         schema: {
           tags: ["admin"],
-          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+          body: Type.Object(
+            { name: Type.String({ minLength: 1, maxLength: 200 }) },
+            { additionalProperties: false },
+          ),
           response: { 201: Type.Object({ tenant: TenantView, api_key: Type.String() }), ...problemResponses },
         },
       },

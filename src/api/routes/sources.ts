@@ -1,7 +1,7 @@
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
-import { type WebhookSource, providers } from "../../db/schema/index.js";
+import { providers, type WebhookSource } from "../../db/schema/index.js";
 import { withTenant } from "../../db/tenant.js";
 import { HeraldError, notFound } from "../../errors.js";
 import {
@@ -68,12 +68,16 @@ export function sourceRoutes(app: FastifyInstance, db: Db) {
       schema: {
         tags: ["sources"],
         querystring: Type.Object(ListQuery, { additionalProperties: false }),
-        response: { 200: Type.Object({ sources: Type.Array(SourceView), next_cursor: Nullable(Type.String()) }) },
+        response: {
+          200: Type.Object({ sources: Type.Array(SourceView), next_cursor: Nullable(Type.String()) }),
+        },
       },
     },
     async (request) => {
       const { limit = 50, cursor } = request.query as { limit?: number; cursor?: string };
-      const page = await withTenant(db, request.tenantId, (tx) => listSources(tx, request.tenantId, limit, cursor));
+      const page = await withTenant(db, request.tenantId, (tx) =>
+        listSources(tx, request.tenantId, limit, cursor),
+      );
       return { sources: page.items.map(view), next_cursor: page.nextCursor };
     },
   );

@@ -27,9 +27,7 @@ export const eventSource = pgEnum("event_source", eventSources);
 export const events = pgTable(
   "events",
   {
-    id: uuid("id")
-      .notNull()
-      .default(sql`herald_uuidv7()`),
+    id: uuid("id").notNull().default(sql`herald_uuidv7()`),
     tenantId: tenantId(),
     eventType: text("event_type").notNull(),
     source: eventSource("source").notNull(),
@@ -47,9 +45,7 @@ export const events = pgTable(
     ts: timestamptz("ts").notNull().defaultNow(),
     /** When Herald stored it. */
     createdAt: createdAt(),
-    transactionId: xid8("transaction_id")
-      .notNull()
-      .default(sql`pg_current_xact_id()`),
+    transactionId: xid8("transaction_id").notNull().default(sql`pg_current_xact_id()`),
     position: bigserial("position", { mode: "number" }).notNull(),
   },
   (t) => [
@@ -123,9 +119,7 @@ export const outbox = pgTable(
     ...timestamps(),
   },
   (t) => [
-    index("outbox_claim_idx")
-      .on(t.nextAttemptAt, t.id)
-      .where(sql`${t.status} = 'pending'`),
+    index("outbox_claim_idx").on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
     index("outbox_ordering_idx")
       .on(t.subscriptionId, t.orderingKey, t.id)
       .where(sql`${t.orderingKey} is not null and ${t.status} in ('pending', 'processing')`),

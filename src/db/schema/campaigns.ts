@@ -89,12 +89,8 @@ export const scheduledActions = pgTable(
     ...timestamps(),
   },
   (t) => [
-    index("scheduled_actions_run_at_pending_idx")
-      .on(t.runAt)
-      .where(sql`${t.status} = 'pending'`),
-    index("scheduled_actions_claim_idx")
-      .on(t.nextAttemptAt, t.id)
-      .where(sql`${t.status} = 'pending'`),
+    index("scheduled_actions_run_at_pending_idx").on(t.runAt).where(sql`${t.status} = 'pending'`),
+    index("scheduled_actions_claim_idx").on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
     uniqueIndex("scheduled_actions_dedupe_key").on(t.tenantId, t.dedupeKey),
   ],
 );

@@ -14,10 +14,7 @@ export const xid8 = customType<{ data: string }>({ dataType: () => "xid8" });
 export const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
 /** UUIDv7 primary key; `herald_uuidv7()` is created by migration 0000 so SQL-side inserts get one too. */
-export const uuidPk = () =>
-  uuid("id")
-    .primaryKey()
-    .default(sql`herald_uuidv7()`);
+export const uuidPk = () => uuid("id").primaryKey().default(sql`herald_uuidv7()`);
 
 /** Queue rows use a bigint identity: smaller indexes and cheaper `unnest($1::bigint[])` batches. */
 export const queuePk = () => bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity();

@@ -25,7 +25,13 @@ export const contactChannels = pgTable(
   ],
 );
 
-export const suppressionReasons = ["bounce", "spamreport", "unsubscribe", "group_unsubscribe", "manual"] as const;
+export const suppressionReasons = [
+  "bounce",
+  "spamreport",
+  "unsubscribe",
+  "group_unsubscribe",
+  "manual",
+] as const;
 export type SuppressionReason = (typeof suppressionReasons)[number];
 
 /** Addresses not to send to. `group_id` scopes a group unsubscribe; null means every group. */
@@ -48,8 +54,6 @@ export const communicationSuppressions = pgTable(
       .on(t.tenantId, t.channel, t.address, t.reason, t.groupId)
       .nullsNotDistinct(),
     index("communication_suppressions_tenant_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
-    index("communication_suppressions_expiry_idx")
-      .on(t.expiresAt)
-      .where(sql`${t.expiresAt} is not null`),
+    index("communication_suppressions_expiry_idx").on(t.expiresAt).where(sql`${t.expiresAt} is not null`),
   ],
 );

@@ -43,9 +43,7 @@ export const inboundEvents = pgTable(
   },
   (t) => [
     uniqueIndex("inbound_events_provider_message_key").on(t.tenantId, t.channel, t.providerMessageId),
-    index("inbound_events_claim_idx")
-      .on(t.nextAttemptAt, t.id)
-      .where(sql`${t.status} = 'pending'`),
+    index("inbound_events_claim_idx").on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
   ],
 );
 

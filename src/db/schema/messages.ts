@@ -71,9 +71,7 @@ export const outboundMessages = pgTable(
 export const messageEvents = pgTable(
   "message_events",
   {
-    id: uuid("id")
-      .notNull()
-      .default(sql`herald_uuidv7()`),
+    id: uuid("id").notNull().default(sql`herald_uuidv7()`),
     tenantId: tenantId(),
     outboundMessageId: uuid("outbound_message_id").references(() => outboundMessages.id, {
       onDelete: "set null",
@@ -143,10 +141,7 @@ export const webhookDeliveries = pgTable(
     ...timestamps(),
   },
   (t) => [
-    index("webhook_deliveries_claim_idx")
-      .on(t.nextAttemptAt, t.id)
-      .where(sql`${t.status} = 'pending'`),
+    index("webhook_deliveries_claim_idx").on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
     index("webhook_deliveries_source_idx").on(t.sourceId, t.receivedAt),
   ],
 );
-

@@ -1,6 +1,11 @@
 import { relations } from "drizzle-orm";
 import { deadLetters, outbox, subscriptions } from "./bus.js";
-import { campaignPlanVersions, campaignTransitions, contactCampaigns, scheduledActions } from "./campaigns.js";
+import {
+  campaignPlanVersions,
+  campaignTransitions,
+  contactCampaigns,
+  scheduledActions,
+} from "./campaigns.js";
 import { conversations, inboundMessages } from "./conversations.js";
 import { messageEvents, outboundMessages, webhookDeliveries } from "./messages.js";
 import { apiKeys, tenants, webhookSources } from "./tenancy.js";
@@ -45,11 +50,17 @@ export const campaignTransitionsRelations = relations(campaignTransitions, ({ on
 }));
 
 export const scheduledActionsRelations = relations(scheduledActions, ({ one }) => ({
-  campaign: one(contactCampaigns, { fields: [scheduledActions.campaignId], references: [contactCampaigns.id] }),
+  campaign: one(contactCampaigns, {
+    fields: [scheduledActions.campaignId],
+    references: [contactCampaigns.id],
+  }),
 }));
 
 export const outboundMessagesRelations = relations(outboundMessages, ({ one, many }) => ({
-  campaign: one(contactCampaigns, { fields: [outboundMessages.campaignId], references: [contactCampaigns.id] }),
+  campaign: one(contactCampaigns, {
+    fields: [outboundMessages.campaignId],
+    references: [contactCampaigns.id],
+  }),
   conversation: one(conversations, {
     fields: [outboundMessages.conversationId],
     references: [conversations.id],

@@ -47,9 +47,5 @@ export const webhookSources = pgTable(
     deletedAt: timestamptz("deleted_at"),
     ...timestamps(),
   },
-  (t) => [
-    index("webhook_sources_tenant_idx")
-      .on(t.tenantId, t.createdAt)
-      .where(sql`${t.deletedAt} is null`),
-  ],
+  (t) => [index("webhook_sources_tenant_idx").on(t.tenantId, t.createdAt).where(sql`${t.deletedAt} is null`)],
 );

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+describe("loadConfig", () => {
+  it("has sane defaults with an empty environment", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      databaseUrl: undefined,
+      dataDir: "./.herald",
+      port: 3000,
+      host: "127.0.0.1",
+      adminToken: undefined,
+      logLevel: "info",
+      bodyLimitBytes: 5 * 1024 * 1024,
+      worker: {
+        batchSize: 100,
+        leaseMs: 30_000,
+        maxAttempts: 5,
+        backoffBaseMs: 1000,
+        backoffMaxMs: 60_000,
+        pollIntervalMs: 5000,
+      },
+    });
+  });
+
+  it("reads every variable", () => {
+    const config = loadConfig({
+      DATABASE_URL: "postgres://u@h/db",
+      PORT: "8080",
+      HOST: "0.0.0.0",
+      HERALD_ADMIN_TOKEN: "0123456789abcdef0123",
+      LOG_LEVEL: "debug",
+      HERALD_BODY_LIMIT_BYTES: "2048",
+      HERALD_LEASE_MS: "5000",
+    });
+    expect(config).toMatchObject({
+      databaseUrl: "postgres://u@h/db",
+      port: 8080,
+      host: "0.0.0.0",
+      logLevel: "debug",
+      bodyLimitBytes: 2048,
+    });
+    expect(config.worker.leaseMs).toBe(5000);
+  });
+
+  it("names every problem at once, with what to do", () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: "abc", DATABASE_URL: "mysql://x", LOG_LEVEL: "loud", HERALD_ADMIN_TOKEN: "short" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain("PORT=abc must be a whole number from 0 to 65535");
+    expect(message).toContain("DATABASE_URL must be a postgres:// URL");
+    expect(message).toContain("LOG_LEVEL=loud");
+    expect(message).toContain("HERALD_ADMIN_TOKEN must be at least 16 characters");
+  });
+});
