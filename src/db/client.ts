@@ -43,7 +43,8 @@ function openPostgres(url: string, options: OpenOptions): Database {
     max: options.poolSize ?? 10,
     connect_timeout: options.connectTimeoutSeconds ?? 5,
     onnotice: () => {},
-    connection: { application_name: "herald" },
+    // JIT compiles plans for queries it thinks are large; for short queue statements it only adds latency.
+    connection: { application_name: "herald", jit: "off" },
   });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
   return {

@@ -1,0 +1,37 @@
+import { sql } from "drizzle-orm";
+import { type Executor, query } from "../db/client.js";
+import type { QueueDefinition } from "./definitions.js";
+import { type QueueRow, at, toQueueRow } from "./row.js";
+
+export interface ClaimOptions {
+  workerId: string;
+  limit: number;
+  leaseMs: number;
+  now: Date;
+}
+
+/**
+ * Claim up to `limit` due rows: lock them with SKIP LOCKED (so workers never wait on each other), mark them
+ * processing under this worker's lease and count the attempt. The CTE is an optimization fence: the
+ * UPDATE touches exactly the rows the LIMIT chose.
+ */
+export async function claimBatch(executor: Executor, queue: QueueDefinition, options: ClaimOptions): Promise<QueueRow[]> {
+  const now = at(options.now);
+  const rows = await query(
+    executor,
+    sql`with candidates as (
+      select q.id from ${queue.table} q
+      where q.status = 'pending' and q.next_attempt_at <= ${now}
+      ${queue.claimFilter ? sql`and ${queue.claimFilter}` : sql``}
+      order by q.next_attempt_at, q.id
+      limit ${options.limit}
+      for update of q skip locked
+    )
+    update ${queue.table} t set status = 'processing', locked_by = ${options.workerId},
+      locked_until = ${now} + ${options.leaseMs} * interval '1 millisecond',
+      attempts = t.attempts + 1, updated_at = ${now}
+    from candidates c where t.id = c.id
+    returning t.*`,
+  );
+  return rows.map(toQueueRow).sort((a, b) => a.id - b.id);
+}

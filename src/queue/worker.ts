@@ -1,0 +1,309 @@
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { Database, Db, Tx } from "../db/client.js";
+import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "../domain/backoff.js";
+import { type Clock, systemClock } from "../domain/clock.js";
+import { claimBatch } from "./claim.js";
+import { completeBatch } from "./complete.js";
+import type { QueueDefinition } from "./definitions.js";
+import { type Failure, failBatch } from "./fail.js";
+import { reapExpired } from "./reap.js";
+import { releaseBatch } from "./release.js";
+import type { Lease, QueueRow } from "./row.js";
+
+/** What a worker reports while it runs; metrics and logs subscribe to these. */
+export interface WorkerEvents {
+  "job:claimed": [rows: QueueRow[]];
+  "job:completed": [rows: QueueRow[]];
+  "job:failed": [row: QueueRow, error: string, retryAt: string];
+  "job:dead": [row: QueueRow, error: string];
+  /** Completion refused: the lease was no longer this worker's (it expired and the row was re-claimed). */
+  "job:lost": [row: QueueRow];
+  "worker:reaped": [count: number];
+  "worker:error": [error: unknown];
+  "worker:stopped": [];
+}
+
+/**
+ * At-least-once: `handle` runs outside any transaction (an HTTP call, a publish) and the row is completed
+ * after it returns, in batches. Transactional: `handle` gets a transaction and a chunk of rows, and their
+ * completion commits in that same transaction — effects and acknowledgement together or not at all.
+ */
+export type WorkerHandler =
+  | { mode: "at-least-once"; handle: (row: QueueRow) => Promise<void> }
+  | { mode: "transactional"; chunkSize?: number; handle: (tx: Tx, rows: QueueRow[]) => Promise<void> };
+
+export interface WorkerOptions {
+  queue: QueueDefinition;
+  /** Cross-tenant database handle (the system connection). */
+  db: Db;
+  /** LISTEN support; without it the worker only polls. */
+  listen?: Database["listen"];
+  handler: WorkerHandler;
+  /** Rows claimed per round trip (also the local queue size). @defaultValue 100 */
+  batchSize?: number;
+  /** Handlers (or transactional chunks) running at once. @defaultValue 16 */
+  concurrency?: number;
+  /** @defaultValue 30000 */
+  leaseMs?: number;
+  /** Fallback poll when no NOTIFY arrives. @defaultValue 5000 */
+  pollIntervalMs?: number;
+  /** How often expired leases are returned to the queue. @defaultValue leaseMs / 2 */
+  reapIntervalMs?: number;
+  backoff?: BackoffOptions;
+  clock?: Clock;
+  workerId?: string;
+}
+
+class LeaseLostError extends Error {
+  override name = "LeaseLostError";
+}
+
+const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly id: string;
+  private readonly queue: QueueDefinition;
+  private readonly db: Db;
+  private readonly handler: WorkerHandler;
+  private readonly batchSize: number;
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly reapIntervalMs: number;
+  private readonly backoff: BackoffOptions;
+  private readonly clock: Clock;
+  private readonly listen: Database["listen"] | undefined;
+
+  private running = false;
+  private claiming: Promise<void> | undefined;
+  private claimAgain = false;
+  private readonly local: QueueRow[] = [];
+  private inFlight = 0;
+  /** Rows held by running handlers (counts against the batch size, so the lease count stays bounded). */
+  private inFlightRows = 0;
+  private readonly tasks = new Set<Promise<void>>();
+  private toComplete: QueueRow[] = [];
+  private toFail: { row: QueueRow; failure: Failure }[] = [];
+  private flushing: Promise<void> | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(options: WorkerOptions) {
+    super();
+    this.queue = options.queue;
+    this.db = options.db;
+    this.handler = options.handler;
+    this.listen = options.listen;
+    this.batchSize = options.batchSize ?? 100;
+    this.concurrency = options.concurrency ?? 16;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 5000;
+    this.reapIntervalMs = options.reapIntervalMs ?? Math.max(1000, Math.floor(this.leaseMs / 2));
+    this.backoff = options.backoff ?? defaultBackoff;
+    this.clock = options.clock ?? systemClock;
+    this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    if (this.listen) this.unlisten = await this.listen(this.queue.channel, () => this.wake());
+    this.timers.push(setInterval(() => this.wake(), this.pollIntervalMs));
+    this.timers.push(setInterval(() => void this.reap(), this.reapIntervalMs));
+    for (const timer of this.timers) timer.unref();
+    this.wake();
+  }
+
+  /** Claim now (a NOTIFY arrived, the poll fired, or capacity freed up). Calls made while claiming coalesce. */
+  wake(): void {
+    if (!this.running) return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    this.claiming = this.fill().finally(() => {
+      this.claiming = undefined;
+    });
+  }
+
+  private async fill(): Promise<void> {
+    do {
+      this.claimAgain = false;
+      const room = this.batchSize - this.local.length - this.inFlightRows;
+      if (room <= 0) return;
+      let rows: QueueRow[];
+      try {
+        rows = await claimBatch(this.db, this.queue, {
+          workerId: this.id,
+          limit: room,
+          leaseMs: this.leaseMs,
+          now: this.clock.now(),
+        });
+      } catch (error) {
+        this.emit("worker:error", error);
+        return;
+      }
+      if (rows.length === 0) continue;
+      this.emit("job:claimed", rows);
+      if (!this.running) {
+        await this.release(rows);
+        return;
+      }
+      this.local.push(...rows);
+      this.dispatch();
+      if (rows.length === room) this.claimAgain = true;
+    } while (this.claimAgain && this.running);
+  }
+
+  private dispatch(): void {
+    while (this.running && this.inFlight < this.concurrency && this.local.length > 0) {
+      const chunk =
+        this.handler.mode === "transactional"
+          ? this.local.splice(0, this.handler.chunkSize ?? this.batchSize)
+          : this.local.splice(0, 1);
+      this.inFlight += 1;
+      this.inFlightRows += chunk.length;
+      const task = this.runChunk(chunk).finally(() => {
+        this.inFlight -= 1;
+        this.inFlightRows -= chunk.length;
+        this.tasks.delete(task);
+        this.dispatch();
+        if (this.local.length < this.batchSize / 2) this.wake();
+      });
+      this.tasks.add(task);
+    }
+  }
+
+  private async runChunk(rows: QueueRow[]): Promise<void> {
+    const handler = this.handler;
+    if (handler.mode === "at-least-once") {
+      const row = rows[0]!;
+      try {
+        await handler.handle(row);
+        this.toComplete.push(row);
+      } catch (error) {
+        this.toFail.push({ row, failure: this.failureOf(row, error) });
+      }
+      this.scheduleFlush();
+      return;
+    }
+    try {
+      await this.db.transaction(async (tx) => {
+        await handler.handle(tx, rows);
+        const done = await completeBatch(tx, this.queue, this.id, rows, this.clock.now());
+        if (done.length !== rows.length) throw new LeaseLostError(`lease lost on ${rows.length - done.length} rows`);
+      });
+      this.emit("job:completed", rows);
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        for (const row of rows) this.emit("job:lost", row);
+        return;
+      }
+      if (rows.length > 1) {
+        // Isolate the poison: retry each row alone so one bad row does not hold back the others.
+        for (const row of rows) await this.runChunk([row]);
+        return;
+      }
+      const row = rows[0]!;
+      this.toFail.push({ row, failure: this.failureOf(row, error) });
+      this.scheduleFlush();
+    }
+  }
+
+  private failureOf(row: QueueRow, error: unknown): Failure {
+    return {
+      id: row.id,
+      attempts: row.attempts,
+      error: describe(error),
+      delayMs: backoffDelayMs(row.attempts, this.backoff),
+    };
+  }
+
+  /** Completions and failures are written in batches: one statement for everything finished meanwhile. */
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.toComplete.length > 0 || this.toFail.length > 0) this.scheduleFlush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const completing = this.toComplete;
+    const failing = this.toFail;
+    this.toComplete = [];
+    this.toFail = [];
+    try {
+      if (completing.length > 0) {
+        const done = new Set(await completeBatch(this.db, this.queue, this.id, completing, this.clock.now()));
+        const completed = completing.filter((r) => done.has(r.id));
+        if (completed.length > 0) this.emit("job:completed", completed);
+        for (const row of completing) if (!done.has(row.id)) this.emit("job:lost", row);
+      }
+      if (failing.length > 0) {
+        const outcomes = new Map(
+          (
+            await failBatch(
+              this.db,
+              this.queue,
+              this.id,
+              failing.map((f) => f.failure),
+              this.clock.now(),
+            )
+          ).map((o) => [o.id, o]),
+        );
+        for (const { row, failure } of failing) {
+          const outcome = outcomes.get(row.id);
+          if (!outcome) this.emit("job:lost", row);
+          else if (outcome.status === "dead") this.emit("job:dead", row, failure.error);
+          else this.emit("job:failed", row, failure.error, outcome.nextAttemptAt);
+        }
+      }
+    } catch (error) {
+      // The rows keep their lease; once it expires the reaper returns them to the queue.
+      this.emit("worker:error", error);
+    }
+  }
+
+  async reap(): Promise<number> {
+    try {
+      const count = await reapExpired(this.db, this.queue, this.clock.now());
+      if (count > 0) {
+        this.emit("worker:reaped", count);
+        this.wake();
+      }
+      return count;
+    } catch (error) {
+      this.emit("worker:error", error);
+      return 0;
+    }
+  }
+
+  private async release(rows: Lease[]): Promise<void> {
+    try {
+      await releaseBatch(this.db, this.queue, this.id, rows, this.clock.now());
+    } catch (error) {
+      this.emit("worker:error", error);
+    }
+  }
+
+  /** Stop claiming, give back unstarted rows, let running handlers finish, write their outcomes. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.unlisten?.().catch(() => undefined);
+    await this.claiming;
+    const unstarted = this.local.splice(0);
+    await this.release(unstarted);
+    await Promise.allSettled([...this.tasks]);
+    while (this.flushing || this.toComplete.length > 0 || this.toFail.length > 0) {
+      if (!this.flushing) this.scheduleFlush();
+      await this.flushing;
+    }
+    this.emit("worker:stopped");
+  }
+}
