@@ -3,6 +3,7 @@ import postgres from "postgres";
 import { inject } from "vitest";
 import { type Database, openDatabase } from "../../src/db/client.js";
 import { migrate } from "../../src/db/migrate.js";
+import { resetPartitionCache } from "../../src/db/partitions.js";
 import { withDatabase } from "./globalSetup.js";
 
 export type Backend = "postgres" | "pglite";
@@ -39,6 +40,8 @@ export async function createServerDatabase(): Promise<{ url: string; drop(): Pro
 
 /** A migrated database of the given backend, isolated from every other test file. */
 export async function createTestDatabase(backend: Backend): Promise<TestDatabase> {
+  // Suites of both backends share a process; the partition cache assumes one database per process.
+  resetPartitionCache();
   if (backend === "pglite") {
     const database = await openDatabase();
     await migrate(database.db);

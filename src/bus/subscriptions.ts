@@ -1,0 +1,108 @@
+import { randomBytes } from "node:crypto";
+import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import type { Executor } from "../db/client.js";
+import { classifyDbError } from "../db/errors.js";
+import { type Subscription, type SubscriptionSink, subscriptions } from "../db/schema/index.js";
+import { type Page, decodeCursor, encodeCursor } from "../domain/cursor.js";
+import { HeraldError } from "../errors.js";
+
+export interface NewSubscription {
+  name: string;
+  /** Exact event types, prefix patterns (`message.*`) or `*`. */
+  eventTypes: string[];
+  sink: SubscriptionSink;
+  /** Deliver events of one key (message id, else contact id) in order. @defaultValue false */
+  ordered?: boolean;
+  /** @defaultValue 5 */
+  maxAttempts?: number;
+}
+
+/** A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes. */
+const newSecret = () => `whsec_${randomBytes(32).toString("base64")}`;
+
+export async function createSubscription(executor: Executor, tenantId: string, input: NewSubscription): Promise<Subscription> {
+  try {
+    const [row] = await executor
+      .insert(subscriptions)
+      .values({
+        tenantId,
+        name: input.name,
+        eventTypes: input.eventTypes,
+        sink: input.sink,
+        secret: newSecret(),
+        ordered: input.ordered ?? false,
+        maxAttempts: input.maxAttempts ?? 5,
+      })
+      .returning();
+    return row!;
+  } catch (error) {
+    if (classifyDbError(error) === "unique_violation") {
+      throw new HeraldError("conflict", `A subscription named "${input.name}" already exists`);
+    }
+    throw error;
+  }
+}
+
+export async function getSubscription(executor: Executor, tenantId: string, id: string) {
+  const [row] = await executor
+    .select()
+    .from(subscriptions)
+    .where(and(eq(subscriptions.tenantId, tenantId), eq(subscriptions.id, id)));
+  return row;
+}
+
+export async function listSubscriptions(
+  executor: Executor,
+  tenantId: string,
+  limit: number,
+  cursor: string | undefined,
+): Promise<Page<Subscription>> {
+  const after = decodeCursor(cursor);
+  const rows = await executor
+    .select()
+    .from(subscriptions)
+    .where(
+      and(
+        eq(subscriptions.tenantId, tenantId),
+        after
+          ? or(
+              lt(subscriptions.createdAt, new Date(after.at)),
+              and(eq(subscriptions.createdAt, new Date(after.at)), lt(subscriptions.id, after.id)),
+            )
+          : undefined,
+      ),
+    )
+    .orderBy(desc(subscriptions.createdAt), desc(subscriptions.id))
+    .limit(limit + 1);
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items,
+    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
+  };
+}
+
+/** Delete a subscription with its pending deliveries and dead letters (cascade). */
+export async function deleteSubscription(executor: Executor, tenantId: string, id: string): Promise<boolean> {
+  const rows = await executor
+    .delete(subscriptions)
+    .where(and(eq(subscriptions.tenantId, tenantId), eq(subscriptions.id, id)))
+    .returning({ id: subscriptions.id });
+  return rows.length > 0;
+}
+
+/** Pause (deliveries wait, events keep queueing) or resume. Undefined when there is no such subscription. */
+export async function setPaused(executor: Executor, tenantId: string, id: string, paused: boolean) {
+  const [row] = await executor
+    .update(subscriptions)
+    .set({ pausedAt: paused ? new Date() : null })
+    .where(
+      and(
+        eq(subscriptions.tenantId, tenantId),
+        eq(subscriptions.id, id),
+        paused ? isNull(subscriptions.pausedAt) : undefined,
+      ),
+    )
+    .returning();
+  return row ?? (await getSubscription(executor, tenantId, id));
+}

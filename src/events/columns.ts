@@ -1,0 +1,31 @@
+import { type SQL, sql } from "drizzle-orm";
+import type { StoredEvent } from "./types.js";
+
+/** The select list that turns an `events` row (alias `alias`) into a StoredEvent, written once. */
+export const storedEventColumns = (alias: string): SQL =>
+  sql.raw(`${alias}.id, ${alias}.tenant_id, ${alias}.event_type, ${alias}.source,
+    to_char(${alias}.ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as timestamp,
+    to_char(${alias}.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
+    ${alias}.contact_id, ${alias}.session_id, ${alias}.message_id, ${alias}.payload, ${alias}.metadata,
+    ${alias}.event_key, ${alias}.correlation_id, ${alias}.causation_id, ${alias}.schema_version,
+    ${alias}.sequence_number::float8 as sequence_number, ${alias}.position::float8 as position,
+    ${alias}.transaction_id::text as transaction_id`);
+
+/** Driver differences: PGlite may hand jsonb back as text. */
+export function toStoredEvent(row: Record<string, unknown>): StoredEvent {
+  const json = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v);
+  return {
+    ...(row as unknown as StoredEvent),
+    payload: json(row.payload) ?? {},
+    metadata: json(row.metadata) ?? {},
+    schema_version: Number(row.schema_version),
+    sequence_number: row.sequence_number === null ? null : Number(row.sequence_number),
+    position: Number(row.position),
+  };
+}
+
+/** The public view of an event (API responses, sink bodies): no tenant id, no internal positions. */
+export function publicEvent(event: StoredEvent) {
+  const { tenant_id: _tenant, transaction_id: _tx, position: _position, ...rest } = event;
+  return rest;
+}

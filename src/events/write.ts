@@ -1,0 +1,116 @@
+import { sql } from "drizzle-orm";
+import { v7 as uuidv7 } from "uuid";
+import { type Executor, query } from "../db/client.js";
+import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
+import { outboxQueue } from "../queue/definitions.js";
+import { storedEventColumns, toStoredEvent } from "./columns.js";
+import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
+
+
+/**
+ * Append events to the log inside the caller's transaction, in one round trip: the key check, the events,
+ * one outbox row per matching subscription and the workers' wake-up all commit or roll back with the
+ * caller's own writes. The same tenant + event_key again returns the stored event, marked duplicate.
+ */
+export async function writeEvents(executor: Executor, events: NewEvent[]): Promise<WriteResult[]> {
+  if (events.length === 0) return [];
+  const now = new Date();
+  const input = events.map((e, ord) => ({
+    ord,
+    id: uuidv7(),
+    tenant_id: e.tenantId,
+    event_type: e.eventType,
+    source: e.source,
+    contact_id: e.contactId ?? null,
+    session_id: e.sessionId ?? null,
+    message_id: e.messageId ?? null,
+    payload: e.payload ?? {},
+    metadata: e.metadata ?? {},
+    event_key: e.eventKey ?? null,
+    correlation_id: e.correlationId ?? null,
+    causation_id: e.causationId ?? null,
+    schema_version: e.schemaVersion ?? 1,
+    sequence_number: e.sequenceNumber ?? null,
+    ts: (e.timestamp ?? now).toISOString(),
+  }));
+  await ensurePartitions(
+    executor,
+    "events",
+    events.map((e) => e.timestamp ?? now),
+  );
+
+  const rows = await query<Record<string, unknown> & { ord: number; duplicate: boolean }>(
+    executor,
+    sql`with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(
+        ord int, id uuid, tenant_id uuid, event_type text, source event_source, contact_id text, session_id text,
+        message_id uuid, payload jsonb, metadata jsonb, event_key text, correlation_id text, causation_id text,
+        schema_version int, sequence_number bigint, ts timestamptz)
+    ), keyed as (
+      insert into event_keys (tenant_id, event_key, event_id, ts)
+      select tenant_id, event_key, id, ts from input where event_key is not null
+      on conflict do nothing
+      returning event_id
+    ), inserted as (
+      insert into events (id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
+        event_key, correlation_id, causation_id, schema_version, sequence_number, ts)
+      select id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
+        event_key, correlation_id, causation_id, schema_version, sequence_number, ts
+      from input i where i.event_key is null or i.id in (select event_id from keyed)
+      order by i.ord
+      returning *
+    ), queued as (
+      insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type, ordering_key, max_attempts)
+      select e.tenant_id, s.id, e.id, e.ts, e.event_type,
+        case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts
+      from inserted e join subscriptions s on s.tenant_id = e.tenant_id
+      where exists (select 1 from unnest(s.event_types) p
+        where p = e.event_type or p = '*' or (right(p, 2) = '.*' and starts_with(e.event_type, left(p, -1))))
+      order by e.position
+      returning id
+    ), woke as (
+      select pg_notify(${outboxQueue.channel}, '') from (select 1 from queued limit 1) q
+    )
+    select i.ord, false as duplicate, ${storedEventColumns("e")}, (select count(*) from woke) as _woke
+      from input i join inserted e on e.id = i.id
+    union all
+    select i.ord, true as duplicate, ${storedEventColumns("e")}, 0
+      from input i join event_keys k on k.tenant_id = i.tenant_id and k.event_key = i.event_key
+      join events e on e.id = k.event_id and e.ts = k.ts
+      where i.event_key is not null and i.id not in (select event_id from keyed)`,
+  ).catch((error: unknown) => {
+    forgetPartitionsOnError(error);
+    throw error;
+  });
+
+  const results: (WriteResult | undefined)[] = new Array(events.length);
+  for (const row of rows) results[row.ord] = { event: toStoredEvent(row), duplicate: row.duplicate };
+  const missing = input.filter((i) => results[i.ord] === undefined);
+  if (missing.length > 0) {
+    // Keys stored by this same batch or by a transaction that committed while this statement ran are not in
+    // the statement's snapshot; a second statement sees them.
+    const stored = await storedByKeys(executor, missing.map((m) => ({ tenantId: m.tenant_id, eventKey: m.event_key! })));
+    for (const m of missing) {
+      const event = stored.get(`${m.tenant_id}\u0000${m.event_key}`);
+      if (!event) throw new Error(`event ${m.ord} was neither stored nor found as a duplicate`);
+      results[m.ord] = { event, duplicate: true };
+    }
+  }
+  return results as WriteResult[];
+}
+
+/** Append one event; see `writeEvents`. */
+export async function writeEvent(executor: Executor, event: NewEvent): Promise<WriteResult> {
+  const [result] = await writeEvents(executor, [event]);
+  return result!;
+}
+
+async function storedByKeys(executor: Executor, keys: { tenantId: string; eventKey: string }[]) {
+  const rows = await query(
+    executor,
+    sql`select ${storedEventColumns("e")} from jsonb_to_recordset(${JSON.stringify(keys)}::jsonb) as x("tenantId" uuid, "eventKey" text)
+      join event_keys k on k.tenant_id = x."tenantId" and k.event_key = x."eventKey"
+      join events e on e.id = k.event_id and e.ts = k.ts`,
+  );
+  return new Map(rows.map((r) => [`${r.tenant_id}\u0000${r.event_key}`, toStoredEvent(r)]));
+}

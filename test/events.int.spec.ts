@@ -1,0 +1,173 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Db, openDatabase, query } from "../src/db/client.js";
+import { writeEvent, writeEvents } from "../src/events/write.js";
+import { createSubscription } from "../src/bus/subscriptions.js";
+import { type TestDatabase, backends, createTestDatabase, hasPostgres } from "./support/databases.js";
+import { count, makeTenant } from "./support/fixtures.js";
+
+for (const backend of backends()) {
+  describe(`event log writer on ${backend}`, () => {
+    let t: TestDatabase;
+    let db: Db;
+    let tenant: string;
+    let other: string;
+
+    beforeAll(async () => {
+      t = await createTestDatabase(backend);
+      db = t.database.db;
+      tenant = await makeTenant(db);
+      other = await makeTenant(db);
+    });
+    afterAll(() => t?.drop());
+
+    it("stores an event with all its fields and returns it", async () => {
+      const happened = new Date("2026-11-02T10:00:00.123Z");
+      const { event, duplicate } = await writeEvent(db, {
+        tenantId: tenant,
+        eventType: "contact.created",
+        source: "manual",
+        payload: { name: "Ada" },
+        metadata: { ip: "1.2.3.4" },
+        timestamp: happened,
+        contactId: "c-1",
+        sessionId: "s-1",
+        correlationId: "corr-1",
+        causationId: "cause-1",
+        sequenceNumber: 7,
+        schemaVersion: 2,
+      });
+      expect(duplicate).toBe(false);
+      expect(event).toMatchObject({
+        event_type: "contact.created",
+        source: "manual",
+        payload: { name: "Ada" },
+        metadata: { ip: "1.2.3.4" },
+        timestamp: "2026-11-02T10:00:00.123Z",
+        contact_id: "c-1",
+        session_id: "s-1",
+        correlation_id: "corr-1",
+        causation_id: "cause-1",
+        sequence_number: 7,
+        schema_version: 2,
+      });
+      expect(event.id[14]).toBe("7");
+      expect(Date.parse(event.created_at)).toBeGreaterThan(happened.getTime());
+      expect(Number(event.transaction_id)).toBeGreaterThan(0);
+    });
+
+    it("is idempotent on tenant + event_key: a duplicate returns the stored event", async () => {
+      const first = await writeEvent(db, { tenantId: tenant, eventType: "a.b", source: "system", eventKey: "k-1", payload: { v: 1 } });
+      const again = await writeEvent(db, { tenantId: tenant, eventType: "a.b", source: "system", eventKey: "k-1", payload: { v: 2 } });
+      expect(again.duplicate).toBe(true);
+      expect(again.event.id).toBe(first.event.id);
+      expect(again.event.payload).toEqual({ v: 1 });
+      expect(await count(db, "events", "event_key = 'k-1'")).toBe(1);
+      // Another tenant's key space is its own.
+      const theirs = await writeEvent(db, { tenantId: other, eventType: "a.b", source: "system", eventKey: "k-1" });
+      expect(theirs.duplicate).toBe(false);
+    });
+
+    it("handles duplicates inside one batch and keeps the input order", async () => {
+      const results = await writeEvents(db, [
+        { tenantId: tenant, eventType: "batch.one", source: "system", eventKey: "b-1" },
+        { tenantId: tenant, eventType: "batch.two", source: "system" },
+        { tenantId: tenant, eventType: "batch.one", source: "system", eventKey: "b-1" },
+      ]);
+      expect(results.map((r) => r.duplicate)).toEqual([false, false, true]);
+      expect(results[2]!.event.id).toBe(results[0]!.event.id);
+      expect(results[1]!.event.event_type).toBe("batch.two");
+      expect(results[1]!.event.position).toBeGreaterThan(results[0]!.event.position);
+    });
+
+    it("dedupes across a month boundary (the key table is not partitioned)", async () => {
+      const key = "cross-month";
+      const jan = await writeEvent(db, {
+        tenantId: tenant,
+        eventType: "x.y",
+        source: "webhook",
+        eventKey: key,
+        timestamp: new Date("2024-01-31T23:59:59.999Z"),
+      });
+      const feb = await writeEvent(db, {
+        tenantId: tenant,
+        eventType: "x.y",
+        source: "webhook",
+        eventKey: key,
+        timestamp: new Date("2024-02-01T00:00:00.000Z"),
+      });
+      expect(feb.duplicate).toBe(true);
+      expect(feb.event.id).toBe(jan.event.id);
+      expect(await count(db, "events", `event_key = '${key}'`)).toBe(1);
+      // The old month got its partition on demand.
+      expect(await count(db, "pg_class", "relname = 'events_2024_01'")).toBe(1);
+    });
+
+    it("queues one outbox row per matching subscription, in the same transaction", async () => {
+      const all = await createSubscription(db, tenant, { name: "all-messages", eventTypes: ["message.*"], sink: { type: "handler", name: "h1" } });
+      const exact = await createSubscription(db, tenant, {
+        name: "delivered-only",
+        eventTypes: ["message.delivered"],
+        sink: { type: "handler", name: "h2" },
+        ordered: true,
+      });
+      await createSubscription(db, other, { name: "theirs", eventTypes: ["*"], sink: { type: "handler", name: "h3" } });
+      const [delivered, opened, unrelated] = await writeEvents(db, [
+        { tenantId: tenant, eventType: "message.delivered", source: "webhook", messageId: "01a20000-0000-7000-8000-0000000000aa" },
+        { tenantId: tenant, eventType: "message.open", source: "webhook", contactId: "c-9" },
+        { tenantId: tenant, eventType: "messages.delivered", source: "webhook" },
+      ]);
+      const rows = await query<{ subscription_id: string; event_id: string; ordering_key: string | null }>(
+        db,
+        sql`select subscription_id, event_id, ordering_key from outbox where event_id in (${delivered!.event.id}, ${opened!.event.id}, ${unrelated!.event.id}) order by id`,
+      );
+      expect(rows).toEqual([
+        { subscription_id: all.id, event_id: delivered!.event.id, ordering_key: null },
+        { subscription_id: exact.id, event_id: delivered!.event.id, ordering_key: "01a20000-0000-7000-8000-0000000000aa" },
+        { subscription_id: all.id, event_id: opened!.event.id, ordering_key: null },
+      ]);
+    });
+
+    it("writes nothing when the caller's transaction rolls back", async () => {
+      await createSubscription(db, tenant, { name: "rollback-watch", eventTypes: ["rollback.*"], sink: { type: "handler", name: "h" } });
+      await expect(
+        db.transaction(async (tx) => {
+          await writeEvent(tx, { tenantId: tenant, eventType: "rollback.test", source: "system", eventKey: "rb-1" });
+          throw new Error("caller failed");
+        }),
+      ).rejects.toThrow("caller failed");
+      expect(await count(db, "events", "event_type = 'rollback.test'")).toBe(0);
+      expect(await count(db, "event_keys", "event_key = 'rb-1'")).toBe(0);
+      expect(await count(db, "outbox", "event_type = 'rollback.test'")).toBe(0);
+    });
+  });
+}
+
+describe.skipIf(!hasPostgres())("event log writer under concurrency (PostgreSQL)", () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+  });
+  afterAll(() => t?.drop());
+
+  it("stores one event when the same key is written by concurrent transactions", async () => {
+    const tenant = await makeTenant(t.database.db);
+    const connections = await Promise.all([0, 1, 2, 3].map(() => openDatabase({ url: t.url })));
+    try {
+      const results = await Promise.all(
+        connections.map((c) =>
+          c.db.transaction(async (tx) => {
+            const r = await writeEvent(tx, { tenantId: tenant, eventType: "race.won", source: "system", eventKey: "race" });
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            return r;
+          }),
+        ),
+      );
+      expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.event.id)).size).toBe(1);
+      expect(await count(t.database.db, "events", "event_key = 'race'")).toBe(1);
+    } finally {
+      await Promise.all(connections.map((c) => c.close()));
+    }
+  });
+});
