@@ -1,12 +1,16 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { StoredEvent } from "./types.js";
 
-/** The select list that turns an `events` row (alias `alias`) into a StoredEvent, written once. */
-export const storedEventColumns = (alias: string): SQL =>
+/**
+ * The select list that turns an `events` row (alias `alias`) into a StoredEvent, written once. With
+ * `withBodies: false` the payload and metadata come back null (the writer already holds them).
+ */
+export const storedEventColumns = (alias: string, withBodies = true): SQL =>
   sql.raw(`${alias}.id, ${alias}.tenant_id, ${alias}.event_type, ${alias}.source,
     to_char(${alias}.ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as timestamp,
     to_char(${alias}.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
-    ${alias}.contact_id, ${alias}.session_id, ${alias}.message_id, ${alias}.payload, ${alias}.metadata,
+    ${alias}.contact_id, ${alias}.session_id, ${alias}.message_id,
+    ${withBodies ? `${alias}.payload, ${alias}.metadata` : "null::jsonb as payload, null::jsonb as metadata"},
     ${alias}.event_key, ${alias}.correlation_id, ${alias}.causation_id, ${alias}.schema_version,
     ${alias}.sequence_number::float8 as sequence_number, ${alias}.position::float8 as position,
     ${alias}.transaction_id::text as transaction_id`);

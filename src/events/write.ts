@@ -39,26 +39,30 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     events.map((e) => e.timestamp ?? now),
   );
 
-  const rows = await query<Record<string, unknown> & { ord: number; duplicate: boolean }>(
+  const keyed = input.some((i) => i.event_key !== null);
+  const rows = await query<{ id: string; created_ms: number; position: number; transaction_id: string }>(
     executor,
     sql`with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(
         ord int, id uuid, tenant_id uuid, event_type text, source event_source, contact_id text, session_id text,
         message_id uuid, payload jsonb, metadata jsonb, event_key text, correlation_id text, causation_id text,
         schema_version int, sequence_number bigint, ts timestamptz)
-    ), keyed as (
+    ), ${
+      keyed
+        ? sql`keyed as (
       insert into event_keys (tenant_id, event_key, event_id, ts)
       select tenant_id, event_key, id, ts from input where event_key is not null
       on conflict do nothing
       returning event_id
-    ), inserted as (
+    ), fresh as (select * from input i where i.event_key is null or i.id in (select event_id from keyed)),`
+        : sql`fresh as (select * from input),`
+    } inserted as (
       insert into events (id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
         event_key, correlation_id, causation_id, schema_version, sequence_number, ts)
       select id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
         event_key, correlation_id, causation_id, schema_version, sequence_number, ts
-      from input i where i.event_key is null or i.id in (select event_id from keyed)
-      order by i.ord
-      returning *
+      from fresh order by ord
+      returning id, tenant_id, event_type, ts, contact_id, message_id, created_at, position, transaction_id
     ), queued as (
       insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type, ordering_key, max_attempts)
       select e.tenant_id, s.id, e.id, e.ts, e.event_type,
@@ -71,24 +75,45 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     ), woke as (
       select pg_notify(${outboxQueue.channel}, '') from (select 1 from queued limit 1) q
     )
-    select i.ord, false as duplicate, ${storedEventColumns("e")}, (select count(*) from woke) as _woke
-      from input i join inserted e on e.id = i.id
-    union all
-    select i.ord, true as duplicate, ${storedEventColumns("e")}, 0
-      from input i join event_keys k on k.tenant_id = i.tenant_id and k.event_key = i.event_key
-      join events e on e.id = k.event_id and e.ts = k.ts
-      where i.event_key is not null and i.id not in (select event_id from keyed)`,
+    select id, extract(epoch from created_at) * 1000 as created_ms, position::float8 as position,
+      transaction_id::text as transaction_id, (select count(*) from woke) as woke
+    from inserted`,
   ).catch((error: unknown) => {
     forgetPartitionsOnError(error);
     throw error;
   });
 
-  const results: (WriteResult | undefined)[] = new Array(events.length);
-  for (const row of rows) results[row.ord] = { event: toStoredEvent(row), duplicate: row.duplicate };
+  // Fresh rows come back as the generated fields only; the writer already holds the rest.
+  const generated = new Map(rows.map((r) => [r.id, r]));
+  const results: (WriteResult | undefined)[] = input.map((i) => {
+    const row = generated.get(i.id);
+    if (!row) return undefined;
+    const event: StoredEvent = {
+      id: i.id,
+      tenant_id: i.tenant_id,
+      event_type: i.event_type,
+      source: i.source,
+      timestamp: i.ts,
+      created_at: new Date(Number(row.created_ms)).toISOString(),
+      contact_id: i.contact_id,
+      session_id: i.session_id,
+      message_id: i.message_id,
+      payload: i.payload,
+      metadata: i.metadata,
+      event_key: i.event_key,
+      correlation_id: i.correlation_id,
+      causation_id: i.causation_id,
+      schema_version: i.schema_version,
+      sequence_number: i.sequence_number,
+      position: Number(row.position),
+      transaction_id: row.transaction_id,
+    };
+    return { event, duplicate: false };
+  });
   const missing = input.filter((i) => results[i.ord] === undefined);
   if (missing.length > 0) {
-    // Keys stored by this same batch or by a transaction that committed while this statement ran are not in
-    // the statement's snapshot; a second statement sees them.
+    // Duplicates: the stored events, read by a second statement (it also sees keys stored by this batch or
+    // by a transaction that committed while the first statement ran).
     const stored = await storedByKeys(executor, missing.map((m) => ({ tenantId: m.tenant_id, eventKey: m.event_key! })));
     for (const m of missing) {
       const event = stored.get(`${m.tenant_id}\u0000${m.event_key}`);

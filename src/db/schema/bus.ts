@@ -28,7 +28,11 @@ export const events = pgTable(
   "events",
   {
     id: uuid("id").notNull().default(sql`herald_uuidv7()`),
-    tenantId: tenantId(),
+    /**
+     * No foreign key on this append-heavy table: the check costs a lookup per inserted row. Deleting a tenant
+     * still removes its events, through the `tenants_delete_events` trigger (migration 0003).
+     */
+    tenantId: uuid("tenant_id").notNull(),
     eventType: text("event_type").notNull(),
     source: eventSource("source").notNull(),
     contactId: text("contact_id"),
@@ -53,12 +57,21 @@ export const events = pgTable(
     index("events_tenant_ts_idx").on(t.tenantId, t.ts.desc()),
     index("events_type_ts_idx").on(t.eventType, t.ts.desc()),
     index("events_source_ts_idx").on(t.source, t.ts.desc()),
-    index("events_contact_ts_idx").on(t.contactId, t.ts.desc()),
-    index("events_session_ts_idx").on(t.sessionId, t.ts.desc()),
-    index("events_message_idx").on(t.messageId),
+    // Partial on the optional ids: events without them cost no index entry.
+    index("events_contact_ts_idx")
+      .on(t.contactId, t.ts.desc())
+      .where(sql`${t.contactId} is not null`),
+    index("events_session_ts_idx")
+      .on(t.sessionId, t.ts.desc())
+      .where(sql`${t.sessionId} is not null`),
+    index("events_message_idx")
+      .on(t.messageId)
+      .where(sql`${t.messageId} is not null`),
     index("events_tenant_type_source_ts_idx").on(t.tenantId, t.eventType, t.source, t.ts),
     index("events_transaction_position_idx").on(t.transactionId, t.position),
-    index("events_correlation_idx").on(t.tenantId, t.correlationId),
+    index("events_correlation_idx")
+      .on(t.tenantId, t.correlationId)
+      .where(sql`${t.correlationId} is not null`),
   ],
 );
 
