@@ -2,7 +2,7 @@
 import { sql } from "drizzle-orm";
 import { openDatabase } from "../dist/db/client.js";
 import { migrate } from "../dist/db/migrate.js";
-import { outboxQueue } from "../dist/queue/definitions.js";
+import { outboxQueue } from "../dist/bus/outboxQueue.js";
 import { Worker } from "../dist/queue/worker.js";
 import { peakRss } from "./lib.mjs";
 

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
-import { outboxQueue } from "../queue/definitions.js";
+import { outboxQueue } from "../bus/outboxQueue.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
 import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
 
@@ -68,8 +68,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
       select e.tenant_id, s.id, e.id, e.ts, e.event_type,
         case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts
       from inserted e join subscriptions s on s.tenant_id = e.tenant_id
-      where exists (select 1 from unnest(s.event_types) p
-        where p = e.event_type or p = '*' or (right(p, 2) = '.*' and starts_with(e.event_type, left(p, -1))))
+      where herald_event_type_matches(s.event_types, e.event_type)
       order by e.position
       returning id
     ), woke as (

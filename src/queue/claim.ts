@@ -31,7 +31,7 @@ export async function claimBatch(executor: Executor, queue: QueueDefinition, opt
       locked_until = ${now} + ${options.leaseMs} * interval '1 millisecond',
       attempts = t.attempts + 1, updated_at = ${now}
     from candidates c where t.id = c.id
-    returning t.*`,
+    returning t.* ${queue.claimReturning ?? sql``}`,
   );
   return rows.map(toQueueRow).sort((a, b) => a.id - b.id);
 }

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS herald_event_type_matches(text[], text);

@@ -1,0 +1,72 @@
+import { sql } from "drizzle-orm";
+import { type Executor, query } from "../db/client.js";
+import { type Page, decodeCursor, encodeCursor } from "../domain/cursor.js";
+import { notifyQueue } from "../queue/enqueue.js";
+import { outboxQueue } from "./outboxQueue.js";
+
+export interface DeadLetterView {
+  id: string;
+  subscription_id: string;
+  event_id: string;
+  event_type: string;
+  attempts: number;
+  last_error: string | null;
+  failed_at: string;
+}
+
+export interface DeadLetterFilter {
+  subscriptionId?: string | undefined;
+  eventType?: string | undefined;
+  /** A single dead letter. */
+  id?: string | undefined;
+}
+
+const iso = (column: string) => sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+
+export async function listDeadLetters(
+  executor: Executor,
+  tenantId: string,
+  filter: DeadLetterFilter,
+  limit: number,
+  cursor: string | undefined,
+): Promise<Page<DeadLetterView>> {
+  const after = decodeCursor(cursor);
+  const rows = await query<DeadLetterView>(
+    executor,
+    sql`select id, subscription_id, event_id, event_type, attempts, last_error, ${iso("failed_at")} as failed_at
+    from dead_letters
+    where tenant_id = ${tenantId} and retried_at is null
+      ${filter.subscriptionId ? sql`and subscription_id = ${filter.subscriptionId}` : sql``}
+      ${filter.eventType ? sql`and event_type = ${filter.eventType}` : sql``}
+      ${after ? sql`and (failed_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
+    order by failed_at desc, id desc
+    limit ${limit + 1}`,
+  );
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor({ at: last.failed_at, id: last.id }) : null };
+}
+
+/**
+ * Send dead letters back to their subscription: the outbox row is pending again with fresh attempts, and the
+ * dead letter is marked retried (kept as history). One statement for one or many.
+ */
+export async function retryDeadLetters(executor: Executor, tenantId: string, filter: DeadLetterFilter): Promise<number> {
+  const rows = await query<{ id: string }>(
+    executor,
+    sql`with chosen as (
+      update dead_letters set retried_at = now(), updated_at = now()
+      where tenant_id = ${tenantId} and retried_at is null
+        ${filter.id ? sql`and id = ${filter.id}` : sql``}
+        ${filter.subscriptionId ? sql`and subscription_id = ${filter.subscriptionId}` : sql``}
+        ${filter.eventType ? sql`and event_type = ${filter.eventType}` : sql``}
+      returning outbox_id
+    )
+    update outbox o set status = 'pending', attempts = 0, next_attempt_at = now(), last_error = null,
+      locked_by = null, locked_until = null, updated_at = now()
+    from chosen c where o.id = c.outbox_id and o.status = 'dead'
+    returning o.id`,
+  );
+  if (rows.length > 0) await notifyQueue(executor, outboxQueue);
+  return rows.length;
+}

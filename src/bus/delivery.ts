@@ -1,0 +1,42 @@
+import type { SubscriptionSink } from "../db/schema/index.js";
+import { toStoredEvent } from "../events/columns.js";
+import type { StoredEvent } from "../events/types.js";
+import type { QueueRow } from "../queue/row.js";
+
+/** One outbox row ready to send: the event and where it goes (both loaded by the claim itself). */
+export interface Delivery {
+  outboxId: number;
+  attempt: number;
+  replayId: string | null;
+  event: StoredEvent;
+  subscription: { id: string; name: string; sink: SubscriptionSink; secret: string };
+}
+
+/**
+ * The message id receivers dedupe on: the event id, so retries (and dead-letter retries) are recognisable
+ * as the same message; a replay adds its id, because a replay means "deliver again".
+ */
+export const messageId = (delivery: Delivery) =>
+  delivery.replayId ? `${delivery.event.id}.${delivery.replayId}` : delivery.event.id;
+
+const json = (value: unknown) => (typeof value === "string" ? JSON.parse(value) : value);
+
+export class MissingEventError extends Error {
+  override name = "MissingEventError";
+}
+
+/** A claimed outbox row (with its `event` and `subscription` columns) as a Delivery. */
+export function toDelivery(row: QueueRow): Delivery {
+  const event = json(row.event) as Record<string, unknown> | null;
+  const subscription = json(row.subscription) as Delivery["subscription"] | null;
+  if (!event || !subscription) {
+    throw new MissingEventError(`outbox row ${row.id}: its ${event ? "subscription" : "event"} no longer exists`);
+  }
+  return {
+    outboxId: row.id,
+    attempt: row.attempts,
+    replayId: (row.replay_id as string | null) ?? null,
+    event: toStoredEvent(event),
+    subscription: { ...subscription, sink: json(subscription.sink) as SubscriptionSink },
+  };
+}

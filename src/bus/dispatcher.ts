@@ -1,0 +1,62 @@
+import type { Database, Db } from "../db/client.js";
+import type { BackoffOptions } from "../domain/backoff.js";
+import type { Clock } from "../domain/clock.js";
+import { outboxQueue } from "./outboxQueue.js";
+import { Worker } from "../queue/worker.js";
+import { type Delivery, toDelivery } from "./delivery.js";
+import type { HandlerRegistry } from "./sinks/handlers.js";
+import type { NatsPublisher } from "./sinks/nats.js";
+import { sendWebhook } from "./sinks/webhook.js";
+
+export interface DispatcherOptions {
+  db: Db;
+  listen?: Database["listen"];
+  handlers: HandlerRegistry;
+  /** Needed only when a subscription has a NATS sink. */
+  nats?: NatsPublisher;
+  /** @defaultValue 10000 */
+  webhookTimeoutMs?: number;
+  batchSize?: number;
+  concurrency?: number;
+  leaseMs?: number;
+  pollIntervalMs?: number;
+  backoff?: BackoffOptions;
+  clock?: Clock;
+  workerId?: string;
+}
+
+/** Send one delivery to its subscription's sink. */
+export async function deliver(delivery: Delivery, options: Pick<DispatcherOptions, "handlers" | "nats" | "webhookTimeoutMs">) {
+  const sink = delivery.subscription.sink;
+  switch (sink.type) {
+    case "handler":
+      return options.handlers.deliver(sink.name, delivery);
+    case "webhook":
+      return sendWebhook(sink.url, delivery, { timeoutMs: options.webhookTimeoutMs ?? 10_000 });
+    case "nats":
+      if (!options.nats) throw new Error("NATS sink used but no NATS publisher is configured (HERALD_NATS_URL)");
+      await options.nats.publish(sink.subject, delivery);
+      return;
+  }
+}
+
+/**
+ * The outbox worker: claims deliveries (at least once), sends each to its sink with bounded concurrency, and
+ * acknowledges, retries with backoff or dead-letters them through the claim engine. Ordered subscriptions
+ * are kept in order by the claim itself.
+ */
+export function createDispatcher(options: DispatcherOptions): Worker {
+  return new Worker({
+    queue: outboxQueue,
+    db: options.db,
+    listen: options.listen,
+    batchSize: options.batchSize,
+    concurrency: options.concurrency,
+    leaseMs: options.leaseMs,
+    pollIntervalMs: options.pollIntervalMs,
+    backoff: options.backoff,
+    clock: options.clock,
+    workerId: options.workerId,
+    handler: { mode: "at-least-once", handle: (row) => deliver(toDelivery(row), options) },
+  });
+}

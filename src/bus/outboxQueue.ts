@@ -1,0 +1,34 @@
+import { sql } from "drizzle-orm";
+import { outbox } from "../db/schema/index.js";
+import { storedEventColumns } from "../events/columns.js";
+import { type QueueDefinition, channelOf } from "../queue/definitions.js";
+
+/**
+ * The outbox: rows of paused subscriptions wait; on ordered subscriptions only the oldest pending row of a
+ * key may be claimed, and none while another row of that key is in flight. Dead rows become
+ * `dead_letters` rows in the same statement.
+ */
+export const outboxQueue: QueueDefinition = {
+  name: "outbox",
+  table: outbox,
+  channel: channelOf("outbox"),
+  completeSet: (now) => sql`, delivered_at = ${now}`,
+  // The claim hands back each row's event and subscription too: a delivery needs no further query.
+  claimReturning: sql`, (select row_to_json(x) from (select ${storedEventColumns("e")} from events e
+      where e.id = t.event_id and e.ts = t.event_ts) x) as event,
+    (select row_to_json(x) from (select s.id, s.name, s.sink, s.secret from subscriptions s
+      where s.id = t.subscription_id) x) as subscription`,
+  // Paused subscriptions as an init-plan array (computed once per claim), not a join: the claim then stays
+  // an ordered scan of the pending-rows index.
+  claimFilter: sql`q.subscription_id <> all (array(select s.id from subscriptions s where s.paused_at is not null))
+    and (q.ordering_key is null or (
+      not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
+        and b.ordering_key = q.ordering_key and b.status = 'processing')
+      and not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
+        and b.ordering_key = q.ordering_key and b.status = 'pending' and b.id < q.id)))`,
+  onDead: (dead) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error, failed_at)
+    select d.tenant_id, d.subscription_id, d.id, d.event_id, d.event_type, d.attempts, d.last_error, d.updated_at from ${dead} d
+    on conflict (outbox_id) do update set attempts = excluded.attempts, last_error = excluded.last_error,
+      failed_at = excluded.failed_at, retried_at = null, updated_at = excluded.failed_at`,
+};
+

@@ -1,0 +1,27 @@
+import type { StoredEvent } from "../../events/types.js";
+import type { Delivery } from "../delivery.js";
+
+/** An in-process subscriber: throw to have the delivery retried. */
+export type EventHandler = (event: StoredEvent, delivery: Delivery) => Promise<void> | void;
+
+/**
+ * In-process handlers by subscription sink name. Every worker process that runs the dispatcher must register
+ * the same handlers; a delivery for a name this process does not know fails and is retried.
+ */
+export class HandlerRegistry {
+  private readonly handlers = new Map<string, EventHandler>();
+
+  register(name: string, handler: EventHandler): void {
+    this.handlers.set(name, handler);
+  }
+
+  unregister(name: string): void {
+    this.handlers.delete(name);
+  }
+
+  async deliver(name: string, delivery: Delivery): Promise<void> {
+    const handler = this.handlers.get(name);
+    if (!handler) throw new Error(`no handler named "${name}" is registered in this process`);
+    await handler(delivery.event, delivery);
+  }
+}
