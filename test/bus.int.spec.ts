@@ -1,0 +1,224 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { sql } from "drizzle-orm";
+import { Webhook } from "standardwebhooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { retryDeadLetters } from "../src/bus/deadLetters.js";
+import { createDispatcher } from "../src/bus/dispatcher.js";
+import { replayEvents } from "../src/bus/replay.js";
+import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
+import { createSubscription } from "../src/bus/subscriptions.js";
+import { type Db, query } from "../src/db/client.js";
+import { writeEvents } from "../src/events/write.js";
+import type { StoredEvent } from "../src/events/types.js";
+import type { Worker } from "../src/queue/worker.js";
+import { type TestDatabase, backends, createTestDatabase } from "./support/databases.js";
+import { count, makeTenant } from "./support/fixtures.js";
+import { eventually, sleep } from "./support/wait.js";
+
+const fast = { pollIntervalMs: 50, backoff: { baseMs: 5, maxMs: 20 }, leaseMs: 5000 };
+
+for (const backend of backends()) {
+  describe(`event bus on ${backend}`, () => {
+    let t: TestDatabase;
+    let db: Db;
+    const workers: Worker[] = [];
+    const start = async (worker: Worker) => {
+      workers.push(worker);
+      await worker.start();
+      return worker;
+    };
+
+    beforeAll(async () => {
+      t = await createTestDatabase(backend);
+      db = t.database.db;
+    });
+    afterAll(async () => {
+      for (const w of workers) await w.stop();
+      await t?.drop();
+    });
+
+    it("delivers every event once to an in-process handler and reports the lifecycle", async () => {
+      const tenant = await makeTenant(db);
+      await createSubscription(db, tenant, { name: "h", eventTypes: ["order.*"], sink: { type: "handler", name: "orders" } });
+      const handlers = new HandlerRegistry();
+      const seen: string[] = [];
+      handlers.register("orders", (event) => {
+        seen.push(event.id);
+      });
+      const worker = await start(createDispatcher({ db, listen: t.database.listen, handlers, ...fast }));
+      const completed: number[] = [];
+      worker.on("job:completed", (rows) => completed.push(...rows.map((r) => r.id)));
+      const written = await writeEvents(
+        db,
+        Array.from({ length: 50 }, (_, i) => ({ tenantId: tenant, eventType: "order.placed", source: "system" as const, payload: { i } })),
+      );
+      await eventually(() => seen.length >= 50, 10_000, "50 deliveries");
+      await eventually(async () => (await count(db, "outbox", "status = 'completed'")) >= 50);
+      expect(new Set(seen)).toEqual(new Set(written.map((w) => w.event.id)));
+      expect(seen).toHaveLength(50);
+      expect(completed).toHaveLength(50);
+      await worker.stop();
+    });
+
+    it("dead-letters a poison event with its error, leaves the others alone, and retries it once fixed", async () => {
+      const tenant = await makeTenant(db);
+      const sub = await createSubscription(db, tenant, {
+        name: "poison",
+        eventTypes: ["job.*"],
+        sink: { type: "handler", name: "jobs" },
+        maxAttempts: 3,
+      });
+      const handlers = new HandlerRegistry();
+      const delivered: string[] = [];
+      let fixed = false;
+      handlers.register("jobs", (event) => {
+        if (event.payload.poison && !fixed) throw new Error(`cannot handle ${event.payload.n}`);
+        delivered.push(String(event.payload.n));
+      });
+      const worker = await start(createDispatcher({ db, listen: t.database.listen, handlers, ...fast }));
+      const dead: string[] = [];
+      worker.on("job:dead", (_row, error) => dead.push(error));
+      await writeEvents(db, [
+        { tenantId: tenant, eventType: "job.run", source: "system", payload: { n: 1 } },
+        { tenantId: tenant, eventType: "job.run", source: "system", payload: { n: 2, poison: true } },
+        { tenantId: tenant, eventType: "job.run", source: "system", payload: { n: 3 } },
+      ]);
+      await eventually(() => dead.length === 1, 10_000, "a dead letter");
+      expect(delivered.sort()).toEqual(["1", "3"]);
+      const [letter] = await query<{ attempts: number; last_error: string; event_type: string }>(
+        db,
+        sql`select attempts, last_error, event_type from dead_letters where subscription_id = ${sub.id}`,
+      );
+      expect(letter).toEqual({ attempts: 3, last_error: "Error: cannot handle 2", event_type: "job.run" });
+
+      fixed = true;
+      expect(await retryDeadLetters(db, tenant, { subscriptionId: sub.id })).toBe(1);
+      await eventually(() => delivered.includes("2"), 10_000, "the retried delivery");
+      await sleep(200);
+      expect(delivered.filter((n) => n === "2")).toHaveLength(1);
+      expect(await retryDeadLetters(db, tenant, { subscriptionId: sub.id })).toBe(0);
+      await worker.stop();
+    });
+
+    it("keeps per-key order on ordered subscriptions with concurrency, and a failing key blocks only itself", async () => {
+      const tenant = await makeTenant(db);
+      const ordered = await createSubscription(db, tenant, {
+        name: "ordered",
+        eventTypes: ["seq.*"],
+        sink: { type: "handler", name: "seq" },
+        ordered: true,
+        maxAttempts: 100,
+      });
+      const handlers = new HandlerRegistry();
+      const byKey = new Map<string, number[]>();
+      let blockedFailures = 0;
+      handlers.register("seq", async (event) => {
+        const key = event.contact_id!;
+        if (key === "blocked") {
+          blockedFailures += 1;
+          throw new Error("blocked key keeps failing");
+        }
+        await sleep(Math.random() * 5);
+        byKey.set(key, [...(byKey.get(key) ?? []), Number(event.payload.n)]);
+      });
+      const worker = await start(createDispatcher({ db, listen: t.database.listen, handlers, concurrency: 8, batchSize: 50, ...fast }));
+      const keys = ["a", "b", "c", "d", "blocked"];
+      const events = [];
+      for (let n = 0; n < 20; n++) {
+        for (const key of keys) events.push({ tenantId: tenant, eventType: "seq.step", source: "system" as const, contactId: key, payload: { n } });
+      }
+      // Several transactions, so the rows interleave as they would in production.
+      for (let i = 0; i < events.length; i += 10) await writeEvents(db, events.slice(i, i + 10));
+      await eventually(() => ["a", "b", "c", "d"].every((k) => byKey.get(k)?.length === 20), 15_000, "all open keys delivered");
+      for (const k of ["a", "b", "c", "d"]) expect(byKey.get(k)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+      expect(blockedFailures).toBeGreaterThan(0);
+      // The blocked key never got past its first event.
+      expect(await count(db, "outbox", `event_type = 'seq.step' and ordering_key = 'blocked' and attempts > 0`)).toBe(1);
+      await worker.stop();
+      await db.execute(sql`delete from subscriptions where id = ${ordered.id}`);
+    });
+
+    it("signs webhook deliveries per Standard Webhooks, and retries non-2xx answers", async () => {
+      const tenant = await makeTenant(db);
+      const received: { headers: Record<string, string>; body: string }[] = [];
+      let failFirst = true;
+      const server = createServer((req, res) => {
+        let body = "";
+        req.on("data", (c) => {
+          body += c;
+        });
+        req.on("end", () => {
+          if (failFirst) {
+            failFirst = false;
+            res.writeHead(503).end("try later");
+            return;
+          }
+          received.push({ headers: req.headers as Record<string, string>, body });
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      const sub = await createSubscription(db, tenant, { name: "hook", eventTypes: ["invoice.paid"], sink: { type: "webhook", url } });
+      const worker = await start(createDispatcher({ db, listen: t.database.listen, handlers: new HandlerRegistry(), ...fast }));
+      const failures: string[] = [];
+      worker.on("job:failed", (_row, error) => failures.push(error));
+      const [written] = await writeEvents(db, [
+        { tenantId: tenant, eventType: "invoice.paid", source: "system", payload: { amount: 42 }, correlationId: "c-1" },
+      ]);
+      await eventually(() => received.length === 1, 10_000, "a webhook");
+      await worker.stop();
+      server.close();
+      expect(failures).toEqual([`WebhookError: POST ${url} answered 503: try later`]);
+      const { headers, body } = received[0]!;
+      const verified = new Webhook(sub.secret).verify(body, {
+        "webhook-id": headers["webhook-id"]!,
+        "webhook-timestamp": headers["webhook-timestamp"]!,
+        "webhook-signature": headers["webhook-signature"]!,
+      }) as { type: string; data: StoredEvent };
+      expect(headers["webhook-id"]).toBe(written!.event.id);
+      expect(verified.type).toBe("invoice.paid");
+      expect(verified.data).toMatchObject({ id: written!.event.id, payload: { amount: 42 }, correlation_id: "c-1" });
+      expect(verified.data).not.toHaveProperty("tenant_id");
+      // A tampered body does not verify.
+      expect(() =>
+        new Webhook(sub.secret).verify(body.replace("42", "43"), {
+          "webhook-id": headers["webhook-id"]!,
+          "webhook-timestamp": headers["webhook-timestamp"]!,
+          "webhook-signature": headers["webhook-signature"]!,
+        }),
+      ).toThrow();
+    });
+
+    it("replays by type, date range and correlation id, in log order", async () => {
+      const tenant = await makeTenant(db);
+      const sub = await createSubscription(db, tenant, { name: "replay", eventTypes: ["r.*"], sink: { type: "handler", name: "replayed" } });
+      await writeEvents(db, [
+        { tenantId: tenant, eventType: "r.a", source: "system", timestamp: new Date("2026-10-01T10:00:00Z"), correlationId: "x" },
+        { tenantId: tenant, eventType: "r.b", source: "system", timestamp: new Date("2026-10-02T10:00:00Z"), correlationId: "x" },
+        { tenantId: tenant, eventType: "r.a", source: "system", timestamp: new Date("2026-10-03T10:00:00Z"), correlationId: "y" },
+        { tenantId: tenant, eventType: "other", source: "system", timestamp: new Date("2026-10-03T10:00:00Z"), correlationId: "x" },
+      ]);
+      await db.execute(sql`update outbox set status = 'completed' where subscription_id = ${sub.id}`);
+      const base = { tenantId: tenant, subscriptionId: sub.id };
+      expect((await replayEvents(db, { ...base })).events).toBe(3);
+      expect((await replayEvents(db, { ...base, eventTypes: ["r.a"] })).events).toBe(2);
+      expect((await replayEvents(db, { ...base, correlationId: "x" })).events).toBe(2);
+      const ranged = await replayEvents(db, { ...base, start: new Date("2026-10-02T00:00:00Z"), end: new Date("2026-10-03T00:00:00Z") });
+      expect(ranged.events).toBe(1);
+      // Another tenant cannot replay into this subscription.
+      expect((await replayEvents(db, { ...base, tenantId: await makeTenant(db) })).events).toBe(0);
+
+      const handlers = new HandlerRegistry();
+      const seen: string[] = [];
+      handlers.register("replayed", (event) => {
+        seen.push(event.event_type);
+      });
+      const worker = await start(createDispatcher({ db, listen: t.database.listen, handlers, ...fast }));
+      await eventually(() => seen.length === 8, 10_000, "replayed deliveries");
+      expect(await count(db, "outbox", `replay_id = '${ranged.replayId}' and status = 'completed'`)).toBe(1);
+      await worker.stop();
+    });
+  });
+}

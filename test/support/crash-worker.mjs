@@ -1,0 +1,26 @@
+// A dispatcher in its own process, killed with SIGKILL by test/crash.e2e.spec.ts. Each delivery is recorded in
+// `crash_deliveries` (its own insert: effects outside the queue transaction, as a real sink's would be).
+import { sql } from "drizzle-orm";
+import { createDispatcher } from "../../dist/bus/dispatcher.js";
+import { HandlerRegistry } from "../../dist/bus/sinks/handlers.js";
+import { openDatabase } from "../../dist/db/client.js";
+
+const database = await openDatabase({ url: process.env.CRASH_DB_URL });
+const handlers = new HandlerRegistry();
+handlers.register("crash", async (event) => {
+  await database.db.execute(sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'victim')`);
+  await new Promise((r) => setTimeout(r, 40));
+});
+const worker = createDispatcher({
+  db: database.db,
+  listen: database.listen,
+  handlers,
+  batchSize: 20,
+  concurrency: 4,
+  leaseMs: Number(process.env.LEASE_MS ?? 1500),
+  workerId: "victim",
+});
+worker.on("job:claimed", (rows) => {
+  process.stdout.write(`${JSON.stringify({ claimed: rows.map((r) => ({ id: r.id, attempts: r.attempts })) })}\n`);
+});
+await worker.start();
