@@ -38,4 +38,12 @@ await finished;
 const ms = performance.now() - t0;
 await runner.stop();
 await pool.end();
-console.log(JSON.stringify({ bench: "drain", system: "graphile-worker", jobs: N, jobs_per_s: Math.round((N / ms) * 1000), peak_rss_mb: rss() }));
+console.log(
+  JSON.stringify({
+    bench: "drain",
+    system: "graphile-worker",
+    jobs: N,
+    jobs_per_s: Math.round((N / ms) * 1000),
+    peak_rss_mb: rss(),
+  }),
+);

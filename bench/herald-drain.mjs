@@ -1,8 +1,8 @@
 // Herald's claim engine draining N no-op outbox rows (in-process handler sink), one worker process.
 import { sql } from "drizzle-orm";
+import { outboxQueue } from "../dist/bus/outboxQueue.js";
 import { openDatabase } from "../dist/db/client.js";
 import { migrate } from "../dist/db/migrate.js";
-import { outboxQueue } from "../dist/bus/outboxQueue.js";
 import { Worker } from "../dist/queue/worker.js";
 import { peakRss } from "./lib.mjs";
 
@@ -42,5 +42,13 @@ await worker.start();
 await finished;
 const ms = performance.now() - t0;
 await worker.stop();
-console.log(JSON.stringify({ bench: "drain", system: "herald", jobs: N, jobs_per_s: Math.round((N / ms) * 1000), peak_rss_mb: rss() }));
+console.log(
+  JSON.stringify({
+    bench: "drain",
+    system: "herald",
+    jobs: N,
+    jobs_per_s: Math.round((N / ms) * 1000),
+    peak_rss_mb: rss(),
+  }),
+);
 await database.close();

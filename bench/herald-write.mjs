@@ -21,12 +21,24 @@ const event = (i) => ({
   eventType: "contact.updated",
   source: "system",
   contactId: `c${i}`,
-  payload: { contactId: `c${i}`, email: `user${i}@example.com`, fields: ["name", "company"], note: "x".repeat(200) },
+  payload: {
+    contactId: `c${i}`,
+    email: `user${i}@example.com`,
+    fields: ["name", "company"],
+    note: "x".repeat(200),
+  },
 });
 const batch = () => Array.from({ length: 1000 }, (_, i) => event(i));
 await db.transaction((tx) => writeEvents(tx, batch())); // warm-up
 const t0 = performance.now();
 for (let b = 0; b < B; b++) await db.transaction((tx) => writeEvents(tx, batch()));
 const ms = performance.now() - t0;
-console.log(JSON.stringify({ bench: "write", system: "herald", subscriptions: K, events_per_s: Math.round((B * 1000 * 1000) / ms) }));
+console.log(
+  JSON.stringify({
+    bench: "write",
+    system: "herald",
+    subscriptions: K,
+    events_per_s: Math.round((B * 1000 * 1000) / ms),
+  }),
+);
 await database.close();

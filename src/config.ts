@@ -33,6 +33,8 @@ export interface Config {
   bodyLimitBytes: number;
   /** Size of the postgres.js connection pool. */
   databasePoolSize: number;
+  /** NATS server for NATS sinks. */
+  natsUrl: string;
   worker: WorkerConfig;
 }
 
@@ -56,6 +58,11 @@ export const variables: Variable[] = [
   { name: "LOG_LEVEL", description: "fatal|error|warn|info|debug|trace|silent", default: "info" },
   { name: "HERALD_BODY_LIMIT_BYTES", description: "largest request body accepted", default: "5242880" },
   { name: "HERALD_DB_POOL_SIZE", description: "PostgreSQL connections per process", default: "10" },
+  {
+    name: "HERALD_NATS_URL",
+    description: "NATS server used by subscriptions with a NATS sink",
+    default: "nats://127.0.0.1:4222",
+  },
   { name: "HERALD_WORKER_BATCH_SIZE", description: "rows claimed per round trip", default: "100" },
   { name: "HERALD_WORKER_CONCURRENCY", description: "rows handled at once per worker", default: "16" },
   { name: "HERALD_LEASE_MS", description: "claim lease before another worker may retry", default: "30000" },
@@ -116,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     bodyLimitBytes: int("HERALD_BODY_LIMIT_BYTES", 1024, 1024 * 1024 * 1024),
     databasePoolSize: int("HERALD_DB_POOL_SIZE", 2, 1000),
+    natsUrl: text("HERALD_NATS_URL") ?? "nats://127.0.0.1:4222",
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE", 1, 10000),
       concurrency: int("HERALD_WORKER_CONCURRENCY", 1, 1000),

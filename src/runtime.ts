@@ -2,10 +2,18 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
+import type { Registry } from "prom-client";
 import { buildApp } from "./api/app.js";
+import { createRegistry } from "./api/metrics.js";
+import { createDispatcher } from "./bus/dispatcher.js";
+import { outboxQueue } from "./bus/outboxQueue.js";
+import { HandlerRegistry } from "./bus/sinks/handlers.js";
+import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/client.js";
 import { migrate } from "./db/migrate.js";
+import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
+import type { Worker } from "./queue/worker.js";
 import { createTenant, listTenants } from "./tenancy/tenants.js";
 
 /** Open the configured database (and the system one, when a separate URL is set). */
@@ -58,12 +66,13 @@ export async function serve(config: Config): Promise<RunningServer> {
     notes.push(`Created tenant "default" (${tenant.id}). Its API key, shown once: ${apiKey}`);
   }
 
-  const { app } = await buildApp({
+  const { app, registry } = await buildApp({
     database,
     systemDb: system.db,
     config: { adminToken, bodyLimitBytes: config.bodyLimitBytes },
     logger: { level: config.logLevel },
   });
+  const workers = await startWorkers(config, system, registry);
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "localhost");
 
@@ -83,6 +92,7 @@ export async function serve(config: Config): Promise<RunningServer> {
     stopping ??= (async () => {
       log.info("shutting down: finishing in-flight requests");
       await app.close();
+      await workers.stop();
       await database.close();
       if (system !== database) await system.close();
       log.info("stopped");
@@ -90,4 +100,58 @@ export async function serve(config: Config): Promise<RunningServer> {
     return stopping;
   };
   return { url, stop };
+}
+
+export interface RunningWorkers {
+  handlers: HandlerRegistry;
+  stop(): Promise<void>;
+}
+
+/** The background workers of one process: today the outbox dispatcher. */
+export async function startWorkers(
+  config: Config,
+  system: Database,
+  registry: Registry,
+  handlers = new HandlerRegistry(),
+): Promise<RunningWorkers> {
+  const nats = new NatsPublisher(config.natsUrl);
+  const dispatcher: Worker = createDispatcher({
+    db: system.db,
+    listen: system.listen,
+    handlers,
+    nats,
+    batchSize: config.worker.batchSize,
+    concurrency: config.worker.concurrency,
+    leaseMs: config.worker.leaseMs,
+    pollIntervalMs: config.worker.pollIntervalMs,
+    backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },
+  });
+  instrumentWorker(dispatcher, outboxQueue, registry);
+  registerQueueDepth(registry, system.db, [outboxQueue]);
+  const log = pino({ level: config.logLevel });
+  dispatcher.on("worker:error", (error) => log.error({ err: error, queue: "outbox" }, "worker error"));
+  dispatcher.on("job:dead", (row, error) => log.warn({ outboxId: row.id, error }, "delivery dead-lettered"));
+  await dispatcher.start();
+  return {
+    handlers,
+    async stop() {
+      await dispatcher.stop();
+      await nats.close();
+    },
+  };
+}
+
+/** `herald worker`: the workers without the HTTP API (scale them apart from the API processes). */
+export async function work(config: Config): Promise<{ stop(): Promise<void> }> {
+  const { app: database, system } = await openConfiguredDatabases(config);
+  await migrate(system.db);
+  const workers = await startWorkers(config, system, createRegistry());
+  process.stdout.write("Herald workers running (outbox dispatcher)\n");
+  return {
+    async stop() {
+      await workers.stop();
+      await database.close();
+      if (system !== database) await system.close();
+    },
+  };
 }

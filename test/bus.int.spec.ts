@@ -9,10 +9,10 @@ import { replayEvents } from "../src/bus/replay.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
 import { createSubscription } from "../src/bus/subscriptions.js";
 import { type Db, query } from "../src/db/client.js";
-import { writeEvents } from "../src/events/write.js";
 import type { StoredEvent } from "../src/events/types.js";
+import { writeEvents } from "../src/events/write.js";
 import type { Worker } from "../src/queue/worker.js";
-import { type TestDatabase, backends, createTestDatabase } from "./support/databases.js";
+import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
 import { eventually, sleep } from "./support/wait.js";
 
@@ -40,7 +40,11 @@ for (const backend of backends()) {
 
     it("delivers every event once to an in-process handler and reports the lifecycle", async () => {
       const tenant = await makeTenant(db);
-      await createSubscription(db, tenant, { name: "h", eventTypes: ["order.*"], sink: { type: "handler", name: "orders" } });
+      await createSubscription(db, tenant, {
+        name: "h",
+        eventTypes: ["order.*"],
+        sink: { type: "handler", name: "orders" },
+      });
       const handlers = new HandlerRegistry();
       const seen: string[] = [];
       handlers.register("orders", (event) => {
@@ -51,7 +55,12 @@ for (const backend of backends()) {
       worker.on("job:completed", (rows) => completed.push(...rows.map((r) => r.id)));
       const written = await writeEvents(
         db,
-        Array.from({ length: 50 }, (_, i) => ({ tenantId: tenant, eventType: "order.placed", source: "system" as const, payload: { i } })),
+        Array.from({ length: 50 }, (_, i) => ({
+          tenantId: tenant,
+          eventType: "order.placed",
+          source: "system" as const,
+          payload: { i },
+        })),
       );
       await eventually(() => seen.length >= 50, 10_000, "50 deliveries");
       await eventually(async () => (await count(db, "outbox", "status = 'completed'")) >= 50);
@@ -122,19 +131,35 @@ for (const backend of backends()) {
         await sleep(Math.random() * 5);
         byKey.set(key, [...(byKey.get(key) ?? []), Number(event.payload.n)]);
       });
-      const worker = await start(createDispatcher({ db, listen: t.database.listen, handlers, concurrency: 8, batchSize: 50, ...fast }));
+      const worker = await start(
+        createDispatcher({ db, listen: t.database.listen, handlers, concurrency: 8, batchSize: 50, ...fast }),
+      );
       const keys = ["a", "b", "c", "d", "blocked"];
       const events = [];
       for (let n = 0; n < 20; n++) {
-        for (const key of keys) events.push({ tenantId: tenant, eventType: "seq.step", source: "system" as const, contactId: key, payload: { n } });
+        for (const key of keys)
+          events.push({
+            tenantId: tenant,
+            eventType: "seq.step",
+            source: "system" as const,
+            contactId: key,
+            payload: { n },
+          });
       }
       // Several transactions, so the rows interleave as they would in production.
       for (let i = 0; i < events.length; i += 10) await writeEvents(db, events.slice(i, i + 10));
-      await eventually(() => ["a", "b", "c", "d"].every((k) => byKey.get(k)?.length === 20), 15_000, "all open keys delivered");
-      for (const k of ["a", "b", "c", "d"]) expect(byKey.get(k)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+      await eventually(
+        () => ["a", "b", "c", "d"].every((k) => byKey.get(k)?.length === 20),
+        15_000,
+        "all open keys delivered",
+      );
+      for (const k of ["a", "b", "c", "d"])
+        expect(byKey.get(k)).toEqual(Array.from({ length: 20 }, (_, n) => n));
       expect(blockedFailures).toBeGreaterThan(0);
       // The blocked key never got past its first event.
-      expect(await count(db, "outbox", `event_type = 'seq.step' and ordering_key = 'blocked' and attempts > 0`)).toBe(1);
+      expect(
+        await count(db, "outbox", `event_type = 'seq.step' and ordering_key = 'blocked' and attempts > 0`),
+      ).toBe(1);
       await worker.stop();
       await db.execute(sql`delete from subscriptions where id = ${ordered.id}`);
     });
@@ -160,12 +185,24 @@ for (const backend of backends()) {
       });
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-      const sub = await createSubscription(db, tenant, { name: "hook", eventTypes: ["invoice.paid"], sink: { type: "webhook", url } });
-      const worker = await start(createDispatcher({ db, listen: t.database.listen, handlers: new HandlerRegistry(), ...fast }));
+      const sub = await createSubscription(db, tenant, {
+        name: "hook",
+        eventTypes: ["invoice.paid"],
+        sink: { type: "webhook", url },
+      });
+      const worker = await start(
+        createDispatcher({ db, listen: t.database.listen, handlers: new HandlerRegistry(), ...fast }),
+      );
       const failures: string[] = [];
       worker.on("job:failed", (_row, error) => failures.push(error));
       const [written] = await writeEvents(db, [
-        { tenantId: tenant, eventType: "invoice.paid", source: "system", payload: { amount: 42 }, correlationId: "c-1" },
+        {
+          tenantId: tenant,
+          eventType: "invoice.paid",
+          source: "system",
+          payload: { amount: 42 },
+          correlationId: "c-1",
+        },
       ]);
       await eventually(() => received.length === 1, 10_000, "a webhook");
       await worker.stop();
@@ -179,7 +216,11 @@ for (const backend of backends()) {
       }) as { type: string; data: StoredEvent };
       expect(headers["webhook-id"]).toBe(written!.event.id);
       expect(verified.type).toBe("invoice.paid");
-      expect(verified.data).toMatchObject({ id: written!.event.id, payload: { amount: 42 }, correlation_id: "c-1" });
+      expect(verified.data).toMatchObject({
+        id: written!.event.id,
+        payload: { amount: 42 },
+        correlation_id: "c-1",
+      });
       expect(verified.data).not.toHaveProperty("tenant_id");
       // A tampered body does not verify.
       expect(() =>
@@ -193,19 +234,51 @@ for (const backend of backends()) {
 
     it("replays by type, date range and correlation id, in log order", async () => {
       const tenant = await makeTenant(db);
-      const sub = await createSubscription(db, tenant, { name: "replay", eventTypes: ["r.*"], sink: { type: "handler", name: "replayed" } });
+      const sub = await createSubscription(db, tenant, {
+        name: "replay",
+        eventTypes: ["r.*"],
+        sink: { type: "handler", name: "replayed" },
+      });
       await writeEvents(db, [
-        { tenantId: tenant, eventType: "r.a", source: "system", timestamp: new Date("2026-10-01T10:00:00Z"), correlationId: "x" },
-        { tenantId: tenant, eventType: "r.b", source: "system", timestamp: new Date("2026-10-02T10:00:00Z"), correlationId: "x" },
-        { tenantId: tenant, eventType: "r.a", source: "system", timestamp: new Date("2026-10-03T10:00:00Z"), correlationId: "y" },
-        { tenantId: tenant, eventType: "other", source: "system", timestamp: new Date("2026-10-03T10:00:00Z"), correlationId: "x" },
+        {
+          tenantId: tenant,
+          eventType: "r.a",
+          source: "system",
+          timestamp: new Date("2026-10-01T10:00:00Z"),
+          correlationId: "x",
+        },
+        {
+          tenantId: tenant,
+          eventType: "r.b",
+          source: "system",
+          timestamp: new Date("2026-10-02T10:00:00Z"),
+          correlationId: "x",
+        },
+        {
+          tenantId: tenant,
+          eventType: "r.a",
+          source: "system",
+          timestamp: new Date("2026-10-03T10:00:00Z"),
+          correlationId: "y",
+        },
+        {
+          tenantId: tenant,
+          eventType: "other",
+          source: "system",
+          timestamp: new Date("2026-10-03T10:00:00Z"),
+          correlationId: "x",
+        },
       ]);
       await db.execute(sql`update outbox set status = 'completed' where subscription_id = ${sub.id}`);
       const base = { tenantId: tenant, subscriptionId: sub.id };
       expect((await replayEvents(db, { ...base })).events).toBe(3);
       expect((await replayEvents(db, { ...base, eventTypes: ["r.a"] })).events).toBe(2);
       expect((await replayEvents(db, { ...base, correlationId: "x" })).events).toBe(2);
-      const ranged = await replayEvents(db, { ...base, start: new Date("2026-10-02T00:00:00Z"), end: new Date("2026-10-03T00:00:00Z") });
+      const ranged = await replayEvents(db, {
+        ...base,
+        start: new Date("2026-10-02T00:00:00Z"),
+        end: new Date("2026-10-03T00:00:00Z"),
+      });
       expect(ranged.events).toBe(1);
       // Another tenant cannot replay into this subscription.
       expect((await replayEvents(db, { ...base, tenantId: await makeTenant(db) })).events).toBe(0);

@@ -8,7 +8,7 @@ import { createSubscription } from "../src/bus/subscriptions.js";
 import { query } from "../src/db/client.js";
 import { writeEvents } from "../src/events/write.js";
 import { completeBatch } from "../src/queue/complete.js";
-import { type TestDatabase, createTestDatabase, hasPostgres } from "./support/databases.js";
+import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { makeTenant } from "./support/fixtures.js";
 import { cleanEnv, spawnProcess } from "./support/process.js";
 import { eventually } from "./support/wait.js";
@@ -27,39 +27,75 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     const db = t.database.db;
     await db.execute(sql`create table crash_deliveries (event_id uuid not null, worker text not null)`);
     const tenant = await makeTenant(db);
-    await createSubscription(db, tenant, { name: "crash", eventTypes: ["crash.*"], sink: { type: "handler", name: "crash" } });
+    await createSubscription(db, tenant, {
+      name: "crash",
+      eventTypes: ["crash.*"],
+      sink: { type: "handler", name: "crash" },
+    });
     const written = await writeEvents(
       db,
-      Array.from({ length: 60 }, (_, i) => ({ tenantId: tenant, eventType: "crash.test", source: "system" as const, payload: { i } })),
+      Array.from({ length: 60 }, (_, i) => ({
+        tenantId: tenant,
+        eventType: "crash.test",
+        source: "system" as const,
+        payload: { i },
+      })),
     );
 
-    const victim = spawnProcess(process.execPath, [script], { env: cleanEnv({ CRASH_DB_URL: t.url!, LEASE_MS: "1500" }) });
+    const victim = spawnProcess(process.execPath, [script], {
+      env: cleanEnv({ CRASH_DB_URL: t.url!, LEASE_MS: "1500" }),
+    });
     const [, claimedJson] = await victim.waitFor(/(\{"claimed":.*\})\n/);
     const claimed = (JSON.parse(claimedJson!) as { claimed: { id: number; attempts: number }[] }).claimed;
-    await eventually(async () => (await query<{ n: number }>(db, sql`select count(*)::int as n from crash_deliveries`))[0]!.n >= 3);
+    await eventually(
+      async () =>
+        (await query<{ n: number }>(db, sql`select count(*)::int as n from crash_deliveries`))[0]!.n >= 3,
+    );
     victim.child.kill("SIGKILL");
     expect(await victim.exited).toBeNull(); // killed by the signal, not exited
-    const inFlight = await query<{ n: number }>(db, sql`select count(*)::int as n from outbox where status = 'processing' and locked_by = 'victim'`);
+    const inFlight = await query<{ n: number }>(
+      db,
+      sql`select count(*)::int as n from outbox where status = 'processing' and locked_by = 'victim'`,
+    );
     expect(inFlight[0]!.n).toBeGreaterThan(0);
 
     const handlers = new HandlerRegistry();
     handlers.register("crash", async (event) => {
       await db.execute(sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'rescuer')`);
     });
-    const rescuer = createDispatcher({ db, listen: t.database.listen, handlers, leaseMs: 1500, pollIntervalMs: 100, workerId: "rescuer" });
+    const rescuer = createDispatcher({
+      db,
+      listen: t.database.listen,
+      handlers,
+      leaseMs: 1500,
+      pollIntervalMs: 100,
+      workerId: "rescuer",
+    });
     await rescuer.start();
     await eventually(
-      async () => (await query<{ n: number }>(db, sql`select count(*)::int as n from outbox where status = 'completed'`))[0]!.n === 60,
+      async () =>
+        (
+          await query<{ n: number }>(
+            db,
+            sql`select count(*)::int as n from outbox where status = 'completed'`,
+          )
+        )[0]!.n === 60,
       20_000,
       "every outbox row completed",
     );
     await rescuer.stop();
 
-    const delivered = await query<{ event_id: string }>(db, sql`select distinct event_id from crash_deliveries`);
+    const delivered = await query<{ event_id: string }>(
+      db,
+      sql`select distinct event_id from crash_deliveries`,
+    );
     expect(new Set(delivered.map((d) => d.event_id))).toEqual(new Set(written.map((w) => w.event.id)));
     // The victim's claims were taken over; completing them now with its old lease does nothing.
     expect(await completeBatch(db, outboxQueue, "victim", claimed, new Date())).toEqual([]);
-    const rescued = await query<{ n: number }>(db, sql`select count(*)::int as n from crash_deliveries where worker = 'rescuer'`);
+    const rescued = await query<{ n: number }>(
+      db,
+      sql`select count(*)::int as n from crash_deliveries where worker = 'rescuer'`,
+    );
     expect(rescued[0]!.n).toBeGreaterThan(0);
   }, 60_000);
 });

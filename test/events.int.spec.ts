@@ -1,9 +1,9 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSubscription } from "../src/bus/subscriptions.js";
 import { type Db, openDatabase, query } from "../src/db/client.js";
 import { writeEvent, writeEvents } from "../src/events/write.js";
-import { createSubscription } from "../src/bus/subscriptions.js";
-import { type TestDatabase, backends, createTestDatabase, hasPostgres } from "./support/databases.js";
+import { backends, createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
 
 for (const backend of backends()) {
@@ -57,14 +57,31 @@ for (const backend of backends()) {
     });
 
     it("is idempotent on tenant + event_key: a duplicate returns the stored event", async () => {
-      const first = await writeEvent(db, { tenantId: tenant, eventType: "a.b", source: "system", eventKey: "k-1", payload: { v: 1 } });
-      const again = await writeEvent(db, { tenantId: tenant, eventType: "a.b", source: "system", eventKey: "k-1", payload: { v: 2 } });
+      const first = await writeEvent(db, {
+        tenantId: tenant,
+        eventType: "a.b",
+        source: "system",
+        eventKey: "k-1",
+        payload: { v: 1 },
+      });
+      const again = await writeEvent(db, {
+        tenantId: tenant,
+        eventType: "a.b",
+        source: "system",
+        eventKey: "k-1",
+        payload: { v: 2 },
+      });
       expect(again.duplicate).toBe(true);
       expect(again.event.id).toBe(first.event.id);
       expect(again.event.payload).toEqual({ v: 1 });
       expect(await count(db, "events", "event_key = 'k-1'")).toBe(1);
       // Another tenant's key space is its own.
-      const theirs = await writeEvent(db, { tenantId: other, eventType: "a.b", source: "system", eventKey: "k-1" });
+      const theirs = await writeEvent(db, {
+        tenantId: other,
+        eventType: "a.b",
+        source: "system",
+        eventKey: "k-1",
+      });
       expect(theirs.duplicate).toBe(false);
     });
 
@@ -104,16 +121,29 @@ for (const backend of backends()) {
     });
 
     it("queues one outbox row per matching subscription, in the same transaction", async () => {
-      const all = await createSubscription(db, tenant, { name: "all-messages", eventTypes: ["message.*"], sink: { type: "handler", name: "h1" } });
+      const all = await createSubscription(db, tenant, {
+        name: "all-messages",
+        eventTypes: ["message.*"],
+        sink: { type: "handler", name: "h1" },
+      });
       const exact = await createSubscription(db, tenant, {
         name: "delivered-only",
         eventTypes: ["message.delivered"],
         sink: { type: "handler", name: "h2" },
         ordered: true,
       });
-      await createSubscription(db, other, { name: "theirs", eventTypes: ["*"], sink: { type: "handler", name: "h3" } });
+      await createSubscription(db, other, {
+        name: "theirs",
+        eventTypes: ["*"],
+        sink: { type: "handler", name: "h3" },
+      });
       const [delivered, opened, unrelated] = await writeEvents(db, [
-        { tenantId: tenant, eventType: "message.delivered", source: "webhook", messageId: "01a20000-0000-7000-8000-0000000000aa" },
+        {
+          tenantId: tenant,
+          eventType: "message.delivered",
+          source: "webhook",
+          messageId: "01a20000-0000-7000-8000-0000000000aa",
+        },
         { tenantId: tenant, eventType: "message.open", source: "webhook", contactId: "c-9" },
         { tenantId: tenant, eventType: "messages.delivered", source: "webhook" },
       ]);
@@ -123,16 +153,29 @@ for (const backend of backends()) {
       );
       expect(rows).toEqual([
         { subscription_id: all.id, event_id: delivered!.event.id, ordering_key: null },
-        { subscription_id: exact.id, event_id: delivered!.event.id, ordering_key: "01a20000-0000-7000-8000-0000000000aa" },
+        {
+          subscription_id: exact.id,
+          event_id: delivered!.event.id,
+          ordering_key: "01a20000-0000-7000-8000-0000000000aa",
+        },
         { subscription_id: all.id, event_id: opened!.event.id, ordering_key: null },
       ]);
     });
 
     it("writes nothing when the caller's transaction rolls back", async () => {
-      await createSubscription(db, tenant, { name: "rollback-watch", eventTypes: ["rollback.*"], sink: { type: "handler", name: "h" } });
+      await createSubscription(db, tenant, {
+        name: "rollback-watch",
+        eventTypes: ["rollback.*"],
+        sink: { type: "handler", name: "h" },
+      });
       await expect(
         db.transaction(async (tx) => {
-          await writeEvent(tx, { tenantId: tenant, eventType: "rollback.test", source: "system", eventKey: "rb-1" });
+          await writeEvent(tx, {
+            tenantId: tenant,
+            eventType: "rollback.test",
+            source: "system",
+            eventKey: "rb-1",
+          });
           throw new Error("caller failed");
         }),
       ).rejects.toThrow("caller failed");
@@ -157,7 +200,12 @@ describe.skipIf(!hasPostgres())("event log writer under concurrency (PostgreSQL)
       const results = await Promise.all(
         connections.map((c) =>
           c.db.transaction(async (tx) => {
-            const r = await writeEvent(tx, { tenantId: tenant, eventType: "race.won", source: "system", eventKey: "race" });
+            const r = await writeEvent(tx, {
+              tenantId: tenant,
+              eventType: "race.won",
+              source: "system",
+              eventKey: "race",
+            });
             await new Promise((resolve) => setTimeout(resolve, 50));
             return r;
           }),

@@ -3,13 +3,13 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toDelivery } from "../src/bus/delivery.js";
 import { createDispatcher } from "../src/bus/dispatcher.js";
+import { outboxQueue } from "../src/bus/outboxQueue.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
 import { NatsPublisher } from "../src/bus/sinks/nats.js";
 import { createSubscription } from "../src/bus/subscriptions.js";
-import { claimBatch } from "../src/queue/claim.js";
-import { outboxQueue } from "../src/bus/outboxQueue.js";
 import { writeEvents } from "../src/events/write.js";
-import { type TestDatabase, createTestDatabase, hasPostgres } from "./support/databases.js";
+import { claimBatch } from "../src/queue/claim.js";
+import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { makeTenant } from "./support/fixtures.js";
 import { eventually } from "./support/wait.js";
 
@@ -49,11 +49,22 @@ describe("NATS JetStream sink", () => {
   it("publishes each event with Nats-Msg-Id = event id, and the broker drops a duplicate publish", async () => {
     const db = t.database.db;
     const tenant = await makeTenant(db);
-    await createSubscription(db, tenant, { name: "nats", eventTypes: ["nats.*"], sink: { type: "nats", subject: `${subject}.events` } });
-    const [written] = await writeEvents(db, [{ tenantId: tenant, eventType: "nats.hello", source: "system", payload: { hi: 1 } }]);
+    await createSubscription(db, tenant, {
+      name: "nats",
+      eventTypes: ["nats.*"],
+      sink: { type: "nats", subject: `${subject}.events` },
+    });
+    const [written] = await writeEvents(db, [
+      { tenantId: tenant, eventType: "nats.hello", source: "system", payload: { hi: 1 } },
+    ]);
 
     // Publish the same delivery twice by hand: the second is recognised as a duplicate.
-    const [row] = await claimBatch(db, outboxQueue, { workerId: "manual", limit: 1, leaseMs: 60_000, now: new Date() });
+    const [row] = await claimBatch(db, outboxQueue, {
+      workerId: "manual",
+      limit: 1,
+      leaseMs: 60_000,
+      now: new Date(),
+    });
     const delivery = toDelivery(row!);
     expect(await publisher.publish(`${subject}.events`, delivery)).toEqual({ duplicate: false });
     expect(await publisher.publish(`${subject}.events`, delivery)).toEqual({ duplicate: true });
@@ -61,7 +72,13 @@ describe("NATS JetStream sink", () => {
 
     // The dispatcher publishes new events on its own.
     await writeEvents(db, [{ tenantId: tenant, eventType: "nats.second", source: "system" }]);
-    const worker = createDispatcher({ db, listen: t.database.listen, handlers: new HandlerRegistry(), nats: publisher, pollIntervalMs: 50 });
+    const worker = createDispatcher({
+      db,
+      listen: t.database.listen,
+      handlers: new HandlerRegistry(),
+      nats: publisher,
+      pollIntervalMs: 50,
+    });
     await worker.start();
     await eventually(async () => (await messagesInStream()) === 2, 10_000, "the dispatcher's publish");
     await worker.stop();
@@ -70,7 +87,10 @@ describe("NATS JetStream sink", () => {
     const js = (await import("@nats-io/jetstream")).jetstream(nc);
     const first = await js.streams.get(stream).then((s) => s.getMessage({ seq: 1 }));
     expect(first?.header?.get("Nats-Msg-Id")).toBe(written!.event.id);
-    expect(first?.json<{ type: string; data: { id: string } }>()).toMatchObject({ type: "nats.hello", data: { id: written!.event.id } });
+    expect(first?.json<{ type: string; data: { id: string } }>()).toMatchObject({
+      type: "nats.hello",
+      data: { id: written!.event.id },
+    });
     await nc.drain();
   });
 });

@@ -10,7 +10,7 @@ import { completeBatch } from "../src/queue/complete.js";
 import { failBatch } from "../src/queue/fail.js";
 import { reapExpired } from "../src/queue/reap.js";
 import { releaseBatch } from "../src/queue/release.js";
-import { type TestDatabase, backends, createTestDatabase } from "./support/databases.js";
+import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
 
 /** The claim engine's statements, driven with an explicit clock: no sleeping. */
@@ -26,7 +26,12 @@ for (const backend of backends()) {
       t = await createTestDatabase(backend);
       db = t.database.db;
       tenant = await makeTenant(db);
-      await createSubscription(db, tenant, { name: "s", eventTypes: ["*"], sink: { type: "handler", name: "x" }, maxAttempts: 3 });
+      await createSubscription(db, tenant, {
+        name: "s",
+        eventTypes: ["*"],
+        sink: { type: "handler", name: "x" },
+        maxAttempts: 3,
+      });
     });
     afterAll(() => t?.drop());
 
@@ -34,7 +39,12 @@ for (const backend of backends()) {
       await db.execute(sql`delete from outbox`);
       await writeEvents(
         db,
-        Array.from({ length: n }, (_, i) => ({ tenantId: tenant, eventType: "q.test", source: "system" as const, payload: { i } })),
+        Array.from({ length: n }, (_, i) => ({
+          tenantId: tenant,
+          eventType: "q.test",
+          source: "system" as const,
+          payload: { i },
+        })),
       );
       // Make them due at t0 exactly.
       await db.execute(sql`update outbox set next_attempt_at = ${t0.toISOString()}::timestamptz`);
@@ -42,30 +52,48 @@ for (const backend of backends()) {
 
     it("claims due rows once, with a lease, and counts the attempt", async () => {
       await freshRows(5);
-      expect(await claimBatch(db, outboxQueue, { workerId: "a", limit: 10, leaseMs: 1000, now: at(-1) })).toEqual([]);
+      expect(
+        await claimBatch(db, outboxQueue, { workerId: "a", limit: 10, leaseMs: 1000, now: at(-1) }),
+      ).toEqual([]);
       const first = await claimBatch(db, outboxQueue, { workerId: "a", limit: 3, leaseMs: 1000, now: t0 });
       expect(first).toHaveLength(3);
-      expect(first.every((r) => r.attempts === 1 && r.locked_by === "a" && r.status === "processing")).toBe(true);
+      expect(first.every((r) => r.attempts === 1 && r.locked_by === "a" && r.status === "processing")).toBe(
+        true,
+      );
       expect(first[0]!.event).toBeTruthy(); // the claim hands back the event to deliver
       const second = await claimBatch(db, outboxQueue, { workerId: "b", limit: 10, leaseMs: 1000, now: t0 });
       expect(second.map((r) => r.id).sort()).not.toEqual(expect.arrayContaining(first.map((r) => r.id)));
       expect(second).toHaveLength(2);
-      expect(await claimBatch(db, outboxQueue, { workerId: "c", limit: 10, leaseMs: 1000, now: t0 })).toEqual([]);
+      expect(await claimBatch(db, outboxQueue, { workerId: "c", limit: 10, leaseMs: 1000, now: t0 })).toEqual(
+        [],
+      );
     });
 
     it("refuses a completion whose lease was lost, and accepts the new owner's", async () => {
       await freshRows(1);
-      const [mine] = await claimBatch(db, outboxQueue, { workerId: "late", limit: 1, leaseMs: 1000, now: t0 });
+      const [mine] = await claimBatch(db, outboxQueue, {
+        workerId: "late",
+        limit: 1,
+        leaseMs: 1000,
+        now: t0,
+      });
       expect(await reapExpired(db, outboxQueue, at(999))).toBe(0);
       expect(await reapExpired(db, outboxQueue, at(1001))).toBe(1);
-      const [theirs] = await claimBatch(db, outboxQueue, { workerId: "new", limit: 1, leaseMs: 1000, now: at(1001) });
+      const [theirs] = await claimBatch(db, outboxQueue, {
+        workerId: "new",
+        limit: 1,
+        leaseMs: 1000,
+        now: at(1001),
+      });
       expect(theirs!.id).toBe(mine!.id);
       expect(theirs!.attempts).toBe(2);
       expect(await completeBatch(db, outboxQueue, "late", [mine!], at(1500))).toEqual([]);
       // Same worker id but the old attempt: also refused.
       expect(await completeBatch(db, outboxQueue, "new", [mine!], at(1500))).toEqual([]);
       expect(await completeBatch(db, outboxQueue, "new", [theirs!], at(1500))).toEqual([mine!.id]);
-      expect(await count(db, "outbox", `id = ${mine!.id} and status = 'completed' and delivered_at is not null`)).toBe(1);
+      expect(
+        await count(db, "outbox", `id = ${mine!.id} and status = 'completed' and delivered_at is not null`),
+      ).toBe(1);
     });
 
     it("retries on the backoff schedule and dead-letters after max_attempts, in the same statement", async () => {
@@ -76,18 +104,34 @@ for (const backend of backends()) {
         const [row] = await claimBatch(db, outboxQueue, { workerId: "w", limit: 1, leaseMs: 1000, now });
         expect(row?.attempts).toBe(attempt);
         const delayMs = backoffDelayMs(attempt, { baseMs: 1000, maxMs: 60_000 }, random);
-        const [outcome] = await failBatch(db, outboxQueue, "w", [{ ...row!, error: `boom ${attempt}`, delayMs }], now);
+        const [outcome] = await failBatch(
+          db,
+          outboxQueue,
+          "w",
+          [{ ...row!, error: `boom ${attempt}`, delayMs }],
+          now,
+        );
         if (attempt < 3) {
           expect(outcome!.status).toBe("pending");
           expect(Date.parse(outcome!.nextAttemptAt)).toBe(now.getTime() + delayMs);
           // Not due a millisecond early; due on time.
-          expect(await claimBatch(db, outboxQueue, { workerId: "w", limit: 1, leaseMs: 1000, now: new Date(now.getTime() + delayMs - 1) })).toEqual([]);
+          expect(
+            await claimBatch(db, outboxQueue, {
+              workerId: "w",
+              limit: 1,
+              leaseMs: 1000,
+              now: new Date(now.getTime() + delayMs - 1),
+            }),
+          ).toEqual([]);
           now = new Date(now.getTime() + delayMs);
         } else {
           expect(outcome!.status).toBe("dead");
         }
       }
-      const [dead] = await query<{ attempts: number; last_error: string }>(db, sql`select attempts, last_error from dead_letters`);
+      const [dead] = await query<{ attempts: number; last_error: string }>(
+        db,
+        sql`select attempts, last_error from dead_letters`,
+      );
       expect(dead).toEqual({ attempts: 3, last_error: "boom 3" });
     });
 
@@ -103,7 +147,12 @@ for (const backend of backends()) {
 
     it("releases unstarted claims without counting the attempt", async () => {
       await freshRows(2);
-      const rows = await claimBatch(db, outboxQueue, { workerId: "stopping", limit: 2, leaseMs: 1000, now: t0 });
+      const rows = await claimBatch(db, outboxQueue, {
+        workerId: "stopping",
+        limit: 2,
+        leaseMs: 1000,
+        now: t0,
+      });
       expect(await releaseBatch(db, outboxQueue, "stopping", rows, t0)).toBe(2);
       expect(await count(db, "outbox", "status = 'pending' and attempts = 0 and locked_by is null")).toBe(2);
     });

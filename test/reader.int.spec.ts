@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/client.js";
 import { type LogPosition, logStart, readLog } from "../src/events/read.js";
 import { writeEvents } from "../src/events/write.js";
-import { type TestDatabase, createTestDatabase, hasPostgres } from "./support/databases.js";
+import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { makeTenant } from "./support/fixtures.js";
 import { sleep } from "./support/wait.js";
 
@@ -20,7 +20,9 @@ describe.skipIf(!hasPostgres())("position-based reading under concurrent writers
 
   it("sees every committed event exactly once, in order", async () => {
     const tenant = await makeTenant(t.database.db);
-    const writers = await Promise.all(Array.from({ length: 8 }, () => openDatabase({ url: t.url, poolSize: 2 })));
+    const writers = await Promise.all(
+      Array.from({ length: 8 }, () => openDatabase({ url: t.url, poolSize: 2 })),
+    );
     const reader = await openDatabase({ url: t.url, poolSize: 1 });
     const committed = new Set<string>();
     let writing = true;

@@ -8,6 +8,8 @@ import { tenantAuth } from "./auth.js";
 import { createRegistry, registerRequestMetrics } from "./metrics.js";
 import { registerProblemHandlers } from "./problem.js";
 import { adminRoutes } from "./routes/admin.js";
+import { busRoutes } from "./routes/bus.js";
+import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { sourceRoutes } from "./routes/sources.js";
 import { ProblemSchema } from "./schemas.js";
@@ -65,6 +67,8 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   await app.register(async (tenantScope) => {
     tenantScope.addHook("onRequest", tenantAuth(systemDb));
     sourceRoutes(tenantScope, db);
+    eventRoutes(tenantScope, db);
+    busRoutes(tenantScope, db);
   });
 
   await app.ready();

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { type Page, decodeCursor, encodeCursor } from "../domain/cursor.js";
+import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
 import { outboxQueue } from "./outboxQueue.js";
 
@@ -21,7 +21,8 @@ export interface DeadLetterFilter {
   id?: string | undefined;
 }
 
-const iso = (column: string) => sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+const iso = (column: string) =>
+  sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
 
 export async function listDeadLetters(
   executor: Executor,
@@ -44,14 +45,21 @@ export async function listDeadLetters(
   );
   const items = rows.slice(0, limit);
   const last = items.at(-1);
-  return { items, nextCursor: rows.length > limit && last ? encodeCursor({ at: last.failed_at, id: last.id }) : null };
+  return {
+    items,
+    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.failed_at, id: last.id }) : null,
+  };
 }
 
 /**
  * Send dead letters back to their subscription: the outbox row is pending again with fresh attempts, and the
  * dead letter is marked retried (kept as history). One statement for one or many.
  */
-export async function retryDeadLetters(executor: Executor, tenantId: string, filter: DeadLetterFilter): Promise<number> {
+export async function retryDeadLetters(
+  executor: Executor,
+  tenantId: string,
+  filter: DeadLetterFilter,
+): Promise<number> {
   const rows = await query<{ id: string }>(
     executor,
     sql`with chosen as (

@@ -30,7 +30,9 @@ export function toDelivery(row: QueueRow): Delivery {
   const event = json(row.event) as Record<string, unknown> | null;
   const subscription = json(row.subscription) as Delivery["subscription"] | null;
   if (!event || !subscription) {
-    throw new MissingEventError(`outbox row ${row.id}: its ${event ? "subscription" : "event"} no longer exists`);
+    throw new MissingEventError(
+      `outbox row ${row.id}: its ${event ? "subscription" : "event"} no longer exists`,
+    );
   }
   return {
     outboxId: row.id,

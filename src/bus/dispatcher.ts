@@ -1,9 +1,9 @@
 import type { Database, Db } from "../db/client.js";
 import type { BackoffOptions } from "../domain/backoff.js";
 import type { Clock } from "../domain/clock.js";
-import { outboxQueue } from "./outboxQueue.js";
 import { Worker } from "../queue/worker.js";
 import { type Delivery, toDelivery } from "./delivery.js";
+import { outboxQueue } from "./outboxQueue.js";
 import type { HandlerRegistry } from "./sinks/handlers.js";
 import type { NatsPublisher } from "./sinks/nats.js";
 import { sendWebhook } from "./sinks/webhook.js";
@@ -26,7 +26,10 @@ export interface DispatcherOptions {
 }
 
 /** Send one delivery to its subscription's sink. */
-export async function deliver(delivery: Delivery, options: Pick<DispatcherOptions, "handlers" | "nats" | "webhookTimeoutMs">) {
+export async function deliver(
+  delivery: Delivery,
+  options: Pick<DispatcherOptions, "handlers" | "nats" | "webhookTimeoutMs">,
+) {
   const sink = delivery.subscription.sink;
   switch (sink.type) {
     case "handler":
@@ -34,7 +37,8 @@ export async function deliver(delivery: Delivery, options: Pick<DispatcherOption
     case "webhook":
       return sendWebhook(sink.url, delivery, { timeoutMs: options.webhookTimeoutMs ?? 10_000 });
     case "nats":
-      if (!options.nats) throw new Error("NATS sink used but no NATS publisher is configured (HERALD_NATS_URL)");
+      if (!options.nats)
+        throw new Error("NATS sink used but no NATS publisher is configured (HERALD_NATS_URL)");
       await options.nats.publish(sink.subject, delivery);
       return;
   }

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { outbox } from "../db/schema/index.js";
 import { storedEventColumns } from "../events/columns.js";
-import { type QueueDefinition, channelOf } from "../queue/definitions.js";
+import { channelOf, type QueueDefinition } from "../queue/definitions.js";
 
 /**
  * The outbox: rows of paused subscriptions wait; on ordered subscriptions only the oldest pending row of a
@@ -26,9 +26,10 @@ export const outboxQueue: QueueDefinition = {
         and b.ordering_key = q.ordering_key and b.status = 'processing')
       and not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
         and b.ordering_key = q.ordering_key and b.status = 'pending' and b.id < q.id)))`,
-  onDead: (dead) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error, failed_at)
+  onDead: (
+    dead,
+  ) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error, failed_at)
     select d.tenant_id, d.subscription_id, d.id, d.event_id, d.event_type, d.attempts, d.last_error, d.updated_at from ${dead} d
     on conflict (outbox_id) do update set attempts = excluded.attempts, last_error = excluded.last_error,
       failed_at = excluded.failed_at, retried_at = null, updated_at = excluded.failed_at`,
 };
-

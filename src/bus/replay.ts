@@ -22,7 +22,10 @@ export interface ReplayFilter {
  * Queue every stored event that matches the filter (and the subscription) for delivery again, in log order,
  * as new outbox rows tagged with the replay id. Returns how many were queued.
  */
-export async function replayEvents(executor: Executor, filter: ReplayFilter): Promise<{ replayId: string; events: number }> {
+export async function replayEvents(
+  executor: Executor,
+  filter: ReplayFilter,
+): Promise<{ replayId: string; events: number }> {
   const replayId = filter.replayId ?? uuidv7();
   const rows = await query<{ n: number }>(
     executor,

@@ -3,7 +3,7 @@ import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { classifyDbError } from "../db/errors.js";
 import { type Subscription, type SubscriptionSink, subscriptions } from "../db/schema/index.js";
-import { type Page, decodeCursor, encodeCursor } from "../domain/cursor.js";
+import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
 import { HeraldError } from "../errors.js";
 
 export interface NewSubscription {
@@ -18,9 +18,13 @@ export interface NewSubscription {
 }
 
 /** A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes. */
-const newSecret = () => `whsec_${randomBytes(32).toString("base64")}`;
+export const newSecret = () => `whsec_${randomBytes(32).toString("base64")}`;
 
-export async function createSubscription(executor: Executor, tenantId: string, input: NewSubscription): Promise<Subscription> {
+export async function createSubscription(
+  executor: Executor,
+  tenantId: string,
+  input: NewSubscription,
+): Promise<Subscription> {
   try {
     const [row] = await executor
       .insert(subscriptions)
@@ -78,7 +82,8 @@ export async function listSubscriptions(
   const last = items.at(-1);
   return {
     items,
-    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
+    nextCursor:
+      rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
   };
 }
 

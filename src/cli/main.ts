@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, loadConfig, variables } from "../config.js";
+import type { Db } from "../db/client.js";
 import { migrate, migrateDown } from "../db/migrate.js";
-import { openConfiguredDatabases, serve } from "../runtime.js";
+import { openConfiguredDatabases, serve, work } from "../runtime.js";
 import { createTenant, listTenants } from "../tenancy/tenants.js";
+import { registerBusCommands } from "./bus.js";
 
 const environmentHelp = `\nEnvironment variables:\n${variables
   .map((v) => `  ${v.name.padEnd(28)} ${v.description}${v.default ? ` (default: ${v.default})` : ""}`)
@@ -15,14 +17,12 @@ const positiveInt = (value: string) => {
   return n;
 };
 
-/** Open the databases, run `work` with the system handle, close. */
-async function withDatabase<T>(
-  work: (db: Awaited<ReturnType<typeof openConfiguredDatabases>>["system"]["db"]) => Promise<T>,
-) {
+/** Open the databases, run `task` with the system handle, close. */
+async function withDatabase<T>(task: (db: Db) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const { app, system } = await openConfiguredDatabases(config);
   try {
-    return await work(system.db);
+    return await task(system.db);
   } finally {
     await app.close();
     if (system !== app) await system.close();
@@ -35,28 +35,41 @@ const program = new Command()
   .addHelpText("after", environmentHelp)
   .showHelpAfterError();
 
+/** Run until SIGTERM/SIGINT, then stop gracefully; a second signal exits at once. */
+function runUntilSignal(stop: () => Promise<void>) {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      process.stderr.write(`${signal} again: exiting now\n`);
+      process.exit(1);
+    }
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
 program
   .command("serve")
-  .description("migrate, then run the HTTP API and workers")
+  .description("migrate, then run the HTTP API and the workers")
   .action(async () => {
     const server = await serve(loadConfig());
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals > 1) {
-        process.stderr.write(`${signal} again: exiting now\n`);
-        process.exit(1);
-      }
-      server.stop().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          process.stderr.write(`shutdown failed: ${String(error)}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    runUntilSignal(server.stop);
+  });
+
+program
+  .command("worker")
+  .description("migrate, then run only the workers (no HTTP)")
+  .action(async () => {
+    const workers = await work(loadConfig());
+    runUntilSignal(workers.stop);
   });
 
 program
@@ -92,6 +105,8 @@ tenants
     const rows = await withDatabase((db) => listTenants(db));
     for (const t of rows) process.stdout.write(`${t.id}  ${t.name}  ${t.createdAt.toISOString()}\n`);
   });
+
+registerBusCommands(program, withDatabase);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ConfigError) {

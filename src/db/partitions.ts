@@ -14,7 +14,8 @@ export type PartitionedTable = "events" | "message_events";
 
 const known = new Map<PartitionedTable, Set<string>>();
 
-const monthKey = (date: Date) => `${date.getUTCFullYear()}_${String(date.getUTCMonth() + 1).padStart(2, "0")}`;
+const monthKey = (date: Date) =>
+  `${date.getUTCFullYear()}_${String(date.getUTCMonth() + 1).padStart(2, "0")}`;
 
 async function loadKnown(executor: Executor, table: PartitionedTable): Promise<Set<string>> {
   const rows = await query<{ name: string }>(
@@ -35,7 +36,9 @@ export async function ensurePartitions(executor: Executor, table: PartitionedTab
   months = await loadKnown(executor, table);
   for (const [month, date] of wanted) {
     if (months.has(month)) continue;
-    await executor.execute(sql`select herald_ensure_partitions(${table}, ${date.toISOString()}::timestamptz, 1)`);
+    await executor.execute(
+      sql`select herald_ensure_partitions(${table}, ${date.toISOString()}::timestamptz, 1)`,
+    );
   }
 }
 

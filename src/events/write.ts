@@ -1,11 +1,10 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
+import { outboxQueue } from "../bus/outboxQueue.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
-import { outboxQueue } from "../bus/outboxQueue.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
 import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
-
 
 /**
  * Append events to the log inside the caller's transaction, in one round trip: the key check, the events,
@@ -113,7 +112,10 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   if (missing.length > 0) {
     // Duplicates: the stored events, read by a second statement (it also sees keys stored by this batch or
     // by a transaction that committed while the first statement ran).
-    const stored = await storedByKeys(executor, missing.map((m) => ({ tenantId: m.tenant_id, eventKey: m.event_key! })));
+    const stored = await storedByKeys(
+      executor,
+      missing.map((m) => ({ tenantId: m.tenant_id, eventKey: m.event_key! })),
+    );
     for (const m of missing) {
       const event = stored.get(`${m.tenant_id}\u0000${m.event_key}`);
       if (!event) throw new Error(`event ${m.ord} was neither stored nor found as a duplicate`);

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import type { QueueDefinition } from "./definitions.js";
-import { type QueueRow, at, toQueueRow } from "./row.js";
+import { at, type QueueRow, toQueueRow } from "./row.js";
 
 export interface ClaimOptions {
   workerId: string;
@@ -15,7 +15,11 @@ export interface ClaimOptions {
  * processing under this worker's lease and count the attempt. The CTE is an optimization fence: the
  * UPDATE touches exactly the rows the LIMIT chose.
  */
-export async function claimBatch(executor: Executor, queue: QueueDefinition, options: ClaimOptions): Promise<QueueRow[]> {
+export async function claimBatch(
+  executor: Executor,
+  queue: QueueDefinition,
+  options: ClaimOptions,
+): Promise<QueueRow[]> {
   const now = at(options.now);
   const rows = await query(
     executor,

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import type { QueueDefinition } from "./definitions.js";
-import { type Lease, at, leasesJson } from "./row.js";
+import { at, type Lease, leasesJson } from "./row.js";
 
 /**
  * Complete a batch, but only rows whose lease is still this worker's (same worker, same attempt): a worker

@@ -41,4 +41,3 @@ export const scheduledActionsQueue: QueueDefinition = {
   table: scheduledActions,
   channel: channelOf("scheduled_actions"),
 };
-

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import type { QueueDefinition } from "./definitions.js";
-import { type Lease, at } from "./row.js";
+import { at, type Lease } from "./row.js";
 
 export interface Failure extends Lease {
   error: string;
@@ -33,9 +33,19 @@ export async function failBatch(
   if (failures.length === 0) return [];
   const now = at(nowDate);
   const input = JSON.stringify(
-    failures.map((f) => ({ id: f.id, attempts: f.attempts, error: f.error.slice(0, maxErrorLength), delay_ms: f.delayMs })),
+    failures.map((f) => ({
+      id: f.id,
+      attempts: f.attempts,
+      error: f.error.slice(0, maxErrorLength),
+      delay_ms: f.delayMs,
+    })),
   );
-  const rows = await query<{ id: string; status: "pending" | "dead"; attempts: number; next_attempt_at: string }>(
+  const rows = await query<{
+    id: string;
+    status: "pending" | "dead";
+    attempts: number;
+    next_attempt_at: string;
+  }>(
     executor,
     sql`with f as (
       select * from jsonb_to_recordset(${input}::jsonb) as f(id bigint, attempts int, error text, delay_ms int)
@@ -49,5 +59,10 @@ export async function failBatch(
     )${queue.onDead ? sql`, dead_letters as (${queue.onDead(sql`(select * from failed where status = 'dead')`)})` : sql``}
     select id, status, attempts, next_attempt_at::text from failed`,
   );
-  return rows.map((r) => ({ id: Number(r.id), status: r.status, attempts: Number(r.attempts), nextAttemptAt: r.next_attempt_at }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    status: r.status,
+    attempts: Number(r.attempts),
+    nextAttemptAt: r.next_attempt_at,
+  }));
 }

@@ -7,7 +7,11 @@ import { at } from "./row.js";
  * Return rows whose lease expired (their worker died or stalled) to the queue at once; a row that has used
  * all its attempts this way becomes dead, so a message that crashes every worker cannot loop forever.
  */
-export async function reapExpired(executor: Executor, queue: QueueDefinition, nowDate: Date): Promise<number> {
+export async function reapExpired(
+  executor: Executor,
+  queue: QueueDefinition,
+  nowDate: Date,
+): Promise<number> {
   const now = at(nowDate);
   const rows = await query(
     executor,

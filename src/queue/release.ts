@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import type { QueueDefinition } from "./definitions.js";
-import { type Lease, at, leasesJson } from "./row.js";
+import { at, type Lease, leasesJson } from "./row.js";
 
 /** Give back claimed rows that were never started (on shutdown): pending again, the attempt uncounted. */
 export async function releaseBatch(

@@ -1,6 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
 import type { Database, Db, Tx } from "../db/client.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "../domain/backoff.js";
 import { type Clock, systemClock } from "../domain/clock.js";
@@ -60,7 +60,8 @@ class LeaseLostError extends Error {
   override name = "LeaseLostError";
 }
 
-const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+const describe = (error: unknown) =>
+  error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly id: string;
@@ -193,7 +194,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.db.transaction(async (tx) => {
         await handler.handle(tx, rows);
         const done = await completeBatch(tx, this.queue, this.id, rows, this.clock.now());
-        if (done.length !== rows.length) throw new LeaseLostError(`lease lost on ${rows.length - done.length} rows`);
+        if (done.length !== rows.length)
+          throw new LeaseLostError(`lease lost on ${rows.length - done.length} rows`);
       });
       this.emit("job:completed", rows);
     } catch (error) {

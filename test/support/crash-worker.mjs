@@ -8,7 +8,9 @@ import { openDatabase } from "../../dist/db/client.js";
 const database = await openDatabase({ url: process.env.CRASH_DB_URL });
 const handlers = new HandlerRegistry();
 handlers.register("crash", async (event) => {
-  await database.db.execute(sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'victim')`);
+  await database.db.execute(
+    sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'victim')`,
+  );
   await new Promise((r) => setTimeout(r, 40));
 });
 const worker = createDispatcher({
@@ -21,6 +23,8 @@ const worker = createDispatcher({
   workerId: "victim",
 });
 worker.on("job:claimed", (rows) => {
-  process.stdout.write(`${JSON.stringify({ claimed: rows.map((r) => ({ id: r.id, attempts: r.attempts })) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ claimed: rows.map((r) => ({ id: r.id, attempts: r.attempts })) })}\n`,
+  );
 });
 await worker.start();

@@ -1,5 +1,9 @@
 /** Poll `check` until it returns true (or a truthy value), failing after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = "condition"): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<T> {
   const started = Date.now();
   let last: unknown;
   for (;;) {

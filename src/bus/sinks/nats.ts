@@ -1,5 +1,5 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import { type NatsConnection, connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { publicEvent } from "../../events/columns.js";
 import { type Delivery, messageId } from "../delivery.js";
 

@@ -21,7 +21,11 @@ export class WebhookError extends Error {
 }
 
 /** POST the event, signed; any 2xx is success, anything else (or no answer in time) throws and is retried. */
-export async function sendWebhook(url: string, delivery: Delivery, options: WebhookOptions = {}): Promise<void> {
+export async function sendWebhook(
+  url: string,
+  delivery: Delivery,
+  options: WebhookOptions = {},
+): Promise<void> {
   const id = messageId(delivery);
   const timestamp = Math.floor(options.nowSeconds?.() ?? Date.now() / 1000);
   const body = JSON.stringify({

@@ -13,7 +13,16 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import { createdAt, queueColumns, queuePk, timestamps, timestamptz, uuidPk, xid8 } from "./columns.js";
+import {
+  createdAt,
+  queueColumns,
+  queueIndexes,
+  queuePk,
+  timestamps,
+  timestamptz,
+  uuidPk,
+  xid8,
+} from "./columns.js";
 import { tenantId } from "./tenancy.js";
 
 export const eventSources = ["system", "webhook", "manual", "cron", "workflow"] as const;
@@ -61,12 +70,8 @@ export const events = pgTable(
     index("events_contact_ts_idx")
       .on(t.contactId, t.ts.desc())
       .where(sql`${t.contactId} is not null`),
-    index("events_session_ts_idx")
-      .on(t.sessionId, t.ts.desc())
-      .where(sql`${t.sessionId} is not null`),
-    index("events_message_idx")
-      .on(t.messageId)
-      .where(sql`${t.messageId} is not null`),
+    index("events_session_ts_idx").on(t.sessionId, t.ts.desc()).where(sql`${t.sessionId} is not null`),
+    index("events_message_idx").on(t.messageId).where(sql`${t.messageId} is not null`),
     index("events_tenant_type_source_ts_idx").on(t.tenantId, t.eventType, t.source, t.ts),
     index("events_transaction_position_idx").on(t.transactionId, t.position),
     index("events_correlation_idx")
@@ -132,11 +137,10 @@ export const outbox = pgTable(
     ...timestamps(),
   },
   (t) => [
-    index("outbox_claim_idx").on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
+    ...queueIndexes("outbox", t),
     index("outbox_ordering_idx")
       .on(t.subscriptionId, t.orderingKey, t.id)
       .where(sql`${t.orderingKey} is not null and ${t.status} in ('pending', 'processing')`),
-    index("outbox_event_idx").on(t.eventId),
   ],
 );
 

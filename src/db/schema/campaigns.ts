@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, jsonb, pgTable, text, unique, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { queueColumns, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
+import { queueColumns, queueIndexes, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
 import { channels } from "./contacts.js";
 import { emailSenderIdentities } from "./senders.js";
 import { tenantId } from "./tenancy.js";
@@ -90,7 +90,7 @@ export const scheduledActions = pgTable(
   },
   (t) => [
     index("scheduled_actions_run_at_pending_idx").on(t.runAt).where(sql`${t.status} = 'pending'`),
-    index("scheduled_actions_claim_idx").on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
+    ...queueIndexes("scheduled_actions", t),
     uniqueIndex("scheduled_actions_dedupe_key").on(t.tenantId, t.dedupeKey),
   ],
 );

@@ -1,5 +1,14 @@
 import { sql } from "drizzle-orm";
-import { bigint, customType, integer, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  customType,
+  type ExtraConfigColumn,
+  index,
+  integer,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
 
 /** Column shapes shared by every table, declared once. */
 
@@ -44,3 +53,20 @@ export const queueColumns = () => ({
   lockedUntil: timestamptz("locked_until"),
   lastError: text("last_error"),
 });
+
+/**
+ * The claim engine's indexes, shared like its columns: due pending rows in claim order, and rows in flight
+ * by lease expiry (for the reaper and the depth gauge). Both partial, so finished rows cost nothing.
+ */
+export const queueIndexes = (
+  table: string,
+  t: {
+    nextAttemptAt: ExtraConfigColumn;
+    id: ExtraConfigColumn;
+    status: ExtraConfigColumn;
+    lockedUntil: ExtraConfigColumn;
+  },
+) => [
+  index(`${table}_claim_idx`).on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
+  index(`${table}_processing_idx`).on(t.lockedUntil).where(sql`${t.status} = 'processing'`),
+];

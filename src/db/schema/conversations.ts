@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { queueColumns, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
+import { queueColumns, queueIndexes, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
 import { channels } from "./contacts.js";
 import { tenantId } from "./tenancy.js";
 
@@ -43,7 +43,7 @@ export const inboundEvents = pgTable(
   },
   (t) => [
     uniqueIndex("inbound_events_provider_message_key").on(t.tenantId, t.channel, t.providerMessageId),
-    index("inbound_events_claim_idx").on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
+    ...queueIndexes("inbound_events", t),
   ],
 );
 

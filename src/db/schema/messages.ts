@@ -12,7 +12,16 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import { contactCampaigns } from "./campaigns.js";
-import { bytea, createdAt, queueColumns, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
+import {
+  bytea,
+  createdAt,
+  queueColumns,
+  queueIndexes,
+  queuePk,
+  timestamps,
+  timestamptz,
+  uuidPk,
+} from "./columns.js";
 import { channels } from "./contacts.js";
 import { conversations } from "./conversations.js";
 import { tenantId, webhookSources } from "./tenancy.js";
@@ -141,7 +150,7 @@ export const webhookDeliveries = pgTable(
     ...timestamps(),
   },
   (t) => [
-    index("webhook_deliveries_claim_idx").on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
+    ...queueIndexes("webhook_deliveries", t),
     index("webhook_deliveries_source_idx").on(t.sourceId, t.receivedAt),
   ],
 );

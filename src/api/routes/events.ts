@@ -1,0 +1,130 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { sql } from "drizzle-orm";
+import type { FastifyInstance } from "fastify";
+import { type Db, query } from "../../db/client.js";
+import { eventSources } from "../../db/schema/index.js";
+import { withTenant } from "../../db/tenant.js";
+import { notFound } from "../../errors.js";
+import { publicEvent, storedEventColumns, toStoredEvent } from "../../events/columns.js";
+import type { NewEvent } from "../../events/types.js";
+import { writeEvent, writeEvents } from "../../events/write.js";
+import { IdParams, problemResponses } from "../schemas.js";
+
+const Id = Type.String({ minLength: 1, maxLength: 200 });
+const NewEventBody = Type.Object(
+  {
+    event_type: Type.String({ pattern: "^[a-z0-9_]+(\\.[a-z0-9_]+)*$", maxLength: 200 }),
+    source: Type.Union(eventSources.map((s) => Type.Literal(s))),
+    payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    timestamp: Type.Optional(Type.String({ format: "date-time" })),
+    contact_id: Type.Optional(Id),
+    session_id: Type.Optional(Id),
+    message_id: Type.Optional(Type.String({ format: "uuid" })),
+    event_key: Type.Optional(Id),
+    correlation_id: Type.Optional(Id),
+    causation_id: Type.Optional(Id),
+    sequence_number: Type.Optional(Type.Integer({ minimum: 0 })),
+    schema_version: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  },
+  { additionalProperties: false },
+);
+type NewEventBody = Static<typeof NewEventBody>;
+
+const EventView = Type.Object(
+  {
+    id: Type.String(),
+    event_type: Type.String(),
+    source: Type.String(),
+    timestamp: Type.String(),
+    created_at: Type.String(),
+    duplicate: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: true },
+);
+
+const toNewEvent = (tenantId: string, body: NewEventBody): NewEvent => ({
+  tenantId,
+  eventType: body.event_type,
+  source: body.source,
+  payload: body.payload,
+  metadata: body.metadata,
+  timestamp: body.timestamp ? new Date(body.timestamp) : undefined,
+  contactId: body.contact_id,
+  sessionId: body.session_id,
+  messageId: body.message_id,
+  eventKey: body.event_key,
+  correlationId: body.correlation_id,
+  causationId: body.causation_id,
+  sequenceNumber: body.sequence_number,
+  schemaVersion: body.schema_version,
+});
+
+export function eventRoutes(app: FastifyInstance, db: Db) {
+  app.post(
+    "/api/v1/events",
+    {
+      schema: {
+        tags: ["events"],
+        body: NewEventBody,
+        response: { 200: EventView, 201: EventView, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as NewEventBody;
+      const { event, duplicate } = await withTenant(db, request.tenantId, (tx) =>
+        writeEvent(tx, toNewEvent(request.tenantId, body)),
+      );
+      return reply
+        .status(duplicate ? 200 : 201)
+        .send({ ...publicEvent(event), ...(duplicate ? { duplicate: true } : {}) });
+    },
+  );
+
+  app.post(
+    "/api/v1/events/batch",
+    {
+      schema: {
+        tags: ["events"],
+        body: Type.Object(
+          { events: Type.Array(NewEventBody, { minItems: 1, maxItems: 1000 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({
+            results: Type.Array(Type.Object({ id: Type.String(), duplicate: Type.Boolean() })),
+          }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { events } = request.body as { events: NewEventBody[] };
+      const results = await withTenant(db, request.tenantId, (tx) =>
+        writeEvents(
+          tx,
+          events.map((e) => toNewEvent(request.tenantId, e)),
+        ),
+      );
+      return reply
+        .status(201)
+        .send({ results: results.map((r) => ({ id: r.event.id, duplicate: r.duplicate })) });
+    },
+  );
+
+  app.get(
+    "/api/v1/events/:id",
+    { schema: { tags: ["events"], params: IdParams, response: { 200: EventView, ...problemResponses } } },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const rows = await withTenant(db, request.tenantId, (tx) =>
+        query(
+          tx,
+          sql`select ${storedEventColumns("e")} from events e where e.id = ${id} and e.tenant_id = ${request.tenantId}`,
+        ),
+      );
+      if (!rows[0]) throw notFound("Event");
+      return publicEvent(toStoredEvent(rows[0]));
+    },
+  );
+}

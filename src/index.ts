@@ -1,0 +1,21 @@
+/** Herald as a library: the database, the event log, the bus and the claim engine. */
+export { type AppDeps, buildApp } from "./api/app.js";
+export * from "./bus/index.js";
+export { type Config, loadConfig } from "./config.js";
+export { type Database, type Db, type Executor, openDatabase, type Tx } from "./db/client.js";
+export { migrate, migrateDown } from "./db/migrate.js";
+export * as schema from "./db/schema/index.js";
+export { withTenant } from "./db/tenant.js";
+export { errorCatalogue, HeraldError } from "./errors.js";
+export { type LogPosition, logStart, readLog } from "./events/read.js";
+export type { NewEvent, StoredEvent, WriteResult } from "./events/types.js";
+export { writeEvent, writeEvents } from "./events/write.js";
+export { claimBatch } from "./queue/claim.js";
+export { completeBatch } from "./queue/complete.js";
+export type { QueueDefinition } from "./queue/definitions.js";
+export { enqueue, notifyQueue } from "./queue/enqueue.js";
+export { failBatch } from "./queue/fail.js";
+export { reapExpired } from "./queue/reap.js";
+export { releaseBatch } from "./queue/release.js";
+export { Worker, type WorkerEvents, type WorkerHandler, type WorkerOptions } from "./queue/worker.js";
+export { serve, startWorkers } from "./runtime.js";

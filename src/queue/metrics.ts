@@ -1,0 +1,121 @@
+import { sql } from "drizzle-orm";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { type Db, query } from "../db/client.js";
+import type { QueueDefinition } from "./definitions.js";
+import type { Worker } from "./worker.js";
+
+/**
+ * Prometheus series for a worker, fed by its lifecycle events: claimed, processed, errors, dead letters,
+ * lost leases, and the latency from a row's creation to its completion. Queue depth is read on scrape.
+ */
+export function instrumentWorker(worker: Worker, queue: QueueDefinition, registry: Registry): void {
+  const series = queueSeries(registry);
+  const labels = { queue: queue.name };
+  worker.on("job:claimed", (rows) => series.claimed.inc(labels, rows.length));
+  worker.on("job:completed", (rows) => {
+    series.processed.inc(labels, rows.length);
+    const now = Date.now();
+    for (const row of rows) {
+      const created = parseTimestamp(row.created_at);
+      if (!Number.isNaN(created)) series.latency.observe(labels, Math.max(0, now - created) / 1000);
+    }
+  });
+  worker.on("job:failed", () => series.errors.inc(labels));
+  worker.on("job:dead", () => {
+    series.errors.inc(labels);
+    series.dead.inc(labels);
+  });
+  worker.on("job:lost", () => series.lost.inc(labels));
+  worker.on("worker:error", () => series.workerErrors.inc(labels));
+}
+
+/** A timestamptz as the drivers hand it back raw ("2026-11-22 23:17:03.1+00") or as a Date. */
+function parseTimestamp(value: unknown): number {
+  if (value instanceof Date) return value.getTime();
+  return Date.parse(
+    String(value)
+      .replace(" ", "T")
+      .replace(/([+-]\d\d)$/, "$1:00"),
+  );
+}
+
+const cache = new WeakMap<Registry, ReturnType<typeof createSeries>>();
+
+function createSeries(registry: Registry) {
+  const registers = [registry];
+  return {
+    claimed: new Counter({
+      name: "herald_queue_claimed_total",
+      help: "Rows claimed",
+      labelNames: ["queue"],
+      registers,
+    }),
+    processed: new Counter({
+      name: "herald_queue_processed_total",
+      help: "Rows completed",
+      labelNames: ["queue"],
+      registers,
+    }),
+    errors: new Counter({
+      name: "herald_queue_errors_total",
+      help: "Failed attempts",
+      labelNames: ["queue"],
+      registers,
+    }),
+    dead: new Counter({
+      name: "herald_queue_dead_letters_total",
+      help: "Rows that became dead letters",
+      labelNames: ["queue"],
+      registers,
+    }),
+    lost: new Counter({
+      name: "herald_queue_lost_leases_total",
+      help: "Completions refused: lease lost",
+      labelNames: ["queue"],
+      registers,
+    }),
+    workerErrors: new Counter({
+      name: "herald_worker_errors_total",
+      help: "Worker loop errors (database unreachable…)",
+      labelNames: ["queue"],
+      registers,
+    }),
+    latency: new Histogram({
+      name: "herald_queue_latency_seconds",
+      help: "Row created → completed (for the outbox: event written → delivered)",
+      labelNames: ["queue"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+  };
+}
+
+function queueSeries(registry: Registry) {
+  let series = cache.get(registry);
+  if (!series) {
+    series = createSeries(registry);
+    cache.set(registry, series);
+  }
+  return series;
+}
+
+/** `herald_queue_depth{queue,status}` for pending and in-flight rows (both partially indexed), read on scrape. */
+export function registerQueueDepth(registry: Registry, db: Db, queues: QueueDefinition[]): void {
+  new Gauge({
+    name: "herald_queue_depth",
+    help: "Rows per queue and status",
+    labelNames: ["queue", "status"],
+    registers: [registry],
+    async collect() {
+      for (const queue of queues) {
+        const rows = await query<{ status: string; n: number }>(
+          db,
+          sql`select status, count(*)::int as n from ${queue.table} where status in ('pending', 'processing') group by status`,
+        ).catch(() => []);
+        for (const status of ["pending", "processing"]) {
+          this.set({ queue: queue.name, status }, rows.find((r) => r.status === status)?.n ?? 0);
+        }
+      }
+    },
+  });
+}
