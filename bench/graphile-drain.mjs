@@ -7,6 +7,7 @@ import { peakRss } from "./lib.mjs";
 const N = Number(process.env.N ?? 20000);
 const C = Number(process.env.C ?? 24);
 const pool = new pg.Pool({ connectionString: process.env.BENCH_URL, max: C + 2 });
+pool.on("error", () => {});
 await pool.query("drop schema if exists graphile_worker cascade");
 await runMigrations({ pgPool: pool });
 await pool.query(

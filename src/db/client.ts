@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
-import { sql } from "drizzle-orm";
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
+import { type SQL, sql } from "drizzle-orm";
+import { type PgDatabase, PgDialect, type PgQueryResultHKT, type PgTransaction } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
@@ -74,11 +74,36 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   };
 }
 
+const dialect = new PgDialect();
+
+interface PreparingClient {
+  unsafe(query: string, params: unknown[], options: { prepare: boolean }): Promise<unknown>;
+}
+
+export interface QueryOptions {
+  /**
+   * Run as a named prepared statement (postgres.js only): planned once per connection instead of per call.
+   * For the hot statements of the queue and the event writer, whose text does not change between calls.
+   */
+  prepare?: boolean;
+}
+
 /** Rows of a raw statement: postgres.js returns an array, PGlite an object with `rows`. */
 export async function query<T = Record<string, unknown>>(
   executor: Executor,
-  statement: ReturnType<typeof sql>,
+  statement: SQL,
+  options: QueryOptions = {},
 ): Promise<T[]> {
+  if (options.prepare) {
+    // Drizzle's execute() never prepares; the session's postgres.js client (the pool, or the transaction's
+    // connection) does when asked.
+    const client = (executor as unknown as { session?: { client?: Partial<PreparingClient> } }).session
+      ?.client;
+    if (typeof client?.unsafe === "function") {
+      const { sql: text, params } = dialect.sqlToQuery(statement);
+      return (await (client as PreparingClient).unsafe(text, params, { prepare: true })) as T[];
+    }
+  }
   const result = (await executor.execute(statement)) as unknown;
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }

@@ -76,6 +76,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     select id, extract(epoch from created_at) * 1000 as created_ms, position::float8 as position,
       transaction_id::text as transaction_id, (select count(*) from woke) as woke
     from inserted`,
+    { prepare: true },
   ).catch((error: unknown) => {
     forgetPartitionsOnError(error);
     throw error;

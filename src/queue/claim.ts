@@ -13,7 +13,9 @@ export interface ClaimOptions {
 /**
  * Claim up to `limit` due rows: lock them with SKIP LOCKED (so workers never wait on each other), mark them
  * processing under this worker's lease and count the attempt. The CTE is an optimization fence: the
- * UPDATE touches exactly the rows the LIMIT chose.
+ * UPDATE touches exactly the rows the LIMIT chose. `now` comes from the worker's clock at millisecond
+ * precision while rows default to the database's microsecond `now()`, so a row is due within the whole
+ * millisecond of `now` (else a row written in the same millisecond would wait for the next poll).
  */
 export async function claimBatch(
   executor: Executor,
@@ -25,7 +27,7 @@ export async function claimBatch(
     executor,
     sql`with candidates as (
       select q.id from ${queue.table} q
-      where q.status = 'pending' and q.next_attempt_at <= ${now}
+      where q.status = 'pending' and q.next_attempt_at < ${now} + interval '1 millisecond'
       ${queue.claimFilter ? sql`and ${queue.claimFilter}` : sql``}
       order by q.next_attempt_at, q.id
       limit ${options.limit}
@@ -36,6 +38,7 @@ export async function claimBatch(
       attempts = t.attempts + 1, updated_at = ${now}
     from candidates c where t.id = c.id
     returning t.* ${queue.claimReturning ?? sql``}`,
+    { prepare: true },
   );
   return rows.map(toQueueRow).sort((a, b) => a.id - b.id);
 }

@@ -23,6 +23,7 @@ export async function completeBatch(
     from jsonb_to_recordset(${leasesJson(leases)}::jsonb) as c(id bigint, attempts int)
     where t.id = c.id and t.attempts = c.attempts and t.locked_by = ${workerId} and t.status = 'processing'
     returning t.id`,
+    { prepare: true },
   );
   return rows.map((r) => Number(r.id));
 }

@@ -58,6 +58,7 @@ export async function failBatch(
       returning t.*
     )${queue.onDead ? sql`, dead_letters as (${queue.onDead(sql`(select * from failed where status = 'dead')`)})` : sql``}
     select id, status, attempts, next_attempt_at::text from failed`,
+    { prepare: true },
   );
   return rows.map((r) => ({
     id: Number(r.id),

@@ -27,6 +27,7 @@ export async function reapExpired(
       returning t.*
     )${queue.onDead ? sql`, dead_letters as (${queue.onDead(sql`(select * from reaped where status = 'dead')`)})` : sql``}
     select id from reaped`,
+    { prepare: true },
   );
   return rows.length;
 }

@@ -126,6 +126,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.claiming = this.fill().finally(() => {
       this.claiming = undefined;
+      // A wake-up that arrived after the loop's last check must not be lost.
+      if (this.claimAgain) this.wake();
     });
   }
 

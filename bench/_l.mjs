@@ -1,0 +1,15 @@
+import { sql } from "drizzle-orm";
+import { openDatabase, query } from "../dist/db/client.js";
+import { writeEvent } from "../dist/events/write.js";
+import { claimBatch } from "../dist/queue/claim.js";
+import { outboxQueue } from "../dist/bus/outboxQueue.js";
+import { percentile } from "./lib.mjs";
+const database = await openDatabase({ url: "postgres://postgres@127.0.0.1:5432/herald_bench" });
+const db = database.db;
+const [{ id: tenantId }] = await query(db, sql`select id from tenants where name = 'bench'`);
+const time = async (name, fn) => { const s = []; for (let i = 0; i < 300; i++) { const t = performance.now(); await fn(i); s.push(performance.now() - t); } s.sort((a, b) => a - b); console.log(name, percentile(s, 0.5).toFixed(2), percentile(s, 0.99).toFixed(2)); };
+await time("select 1", () => db.execute(sql`select 1`));
+await time("writeEvent", (i) => writeEvent(db, { tenantId, eventType: "latency.sample", source: "system", payload: { i } }));
+await time("claim", () => claimBatch(db, outboxQueue, { workerId: "x", limit: 10, leaseMs: 30000, now: new Date() }));
+await time("plain insert", (i) => db.execute(sql`insert into events (tenant_id, event_type, source, payload) values (${tenantId}, 'x', 'system', ${JSON.stringify({ i })}::jsonb)`));
+await database.close();
