@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import type { QueueDefinition } from "./definitions.js";
-import { at, type QueueRow, toQueueRow } from "./row.js";
+import { at, type QueueRow, relaxedCommit, toQueueRow } from "./row.js";
 
 export interface ClaimOptions {
   workerId: string;
@@ -36,7 +36,7 @@ export async function claimBatch(
     update ${queue.table} t set status = 'processing', locked_by = ${options.workerId},
       locked_until = ${now} + ${options.leaseMs} * interval '1 millisecond',
       attempts = t.attempts + 1, updated_at = ${now}
-    from candidates c where t.id = c.id
+    from candidates c where t.id = c.id and ${relaxedCommit}
     returning t.* ${queue.claimReturning ?? sql``}`,
     { prepare: true },
   );

@@ -41,3 +41,11 @@ export const scheduledActionsQueue: QueueDefinition = {
   table: scheduledActions,
   channel: channelOf("scheduled_actions"),
 };
+
+export interface AckOptions {
+  /**
+   * Commit without waiting for the WAL flush (see `relaxedCommit`). Only for a statement that is its own
+   * transaction, as the worker's batched acknowledgements are; never inside a caller's transaction.
+   */
+  relaxedCommit?: boolean;
+}

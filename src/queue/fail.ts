@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import type { QueueDefinition } from "./definitions.js";
-import { at, type Lease } from "./row.js";
+import type { AckOptions, QueueDefinition } from "./definitions.js";
+import { at, type Lease, relaxedCommit } from "./row.js";
 
 export interface Failure extends Lease {
   error: string;
@@ -29,6 +29,7 @@ export async function failBatch(
   workerId: string,
   failures: Failure[],
   nowDate: Date,
+  options: AckOptions = {},
 ): Promise<FailOutcome[]> {
   if (failures.length === 0) return [];
   const now = at(nowDate);
@@ -54,7 +55,7 @@ export async function failBatch(
         status = case when t.attempts >= t.max_attempts then 'dead' else 'pending' end,
         next_attempt_at = ${now} + f.delay_ms * interval '1 millisecond',
         last_error = f.error, locked_by = null, locked_until = null, updated_at = ${now}
-      from f where t.id = f.id and t.attempts = f.attempts and t.locked_by = ${workerId} and t.status = 'processing'
+      from f where t.id = f.id and t.attempts = f.attempts and t.locked_by = ${workerId} and t.status = 'processing' ${options.relaxedCommit ? sql`and ${relaxedCommit}` : sql``}
       returning t.*
     )${queue.onDead ? sql`, dead_letters as (${queue.onDead(sql`(select * from failed where status = 'dead')`)})` : sql``}
     select id, status, attempts, next_attempt_at::text from failed`,

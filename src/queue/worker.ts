@@ -80,6 +80,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private running = false;
   private claiming: Promise<void> | undefined;
   private claimAgain = false;
+  /** The last claim filled all the room it had: more rows are probably due. */
+  private backlog = false;
   private readonly local: QueueRow[] = [];
   private inFlight = 0;
   /** Rows held by running handlers (counts against the batch size, so the lease count stays bounded). */
@@ -148,7 +150,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.emit("worker:error", error);
         return;
       }
-      if (rows.length === 0) continue;
+      if (rows.length === 0) {
+        this.backlog = false;
+        continue;
+      }
       this.emit("job:claimed", rows);
       if (!this.running) {
         await this.release(rows);
@@ -156,7 +161,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
       this.local.push(...rows);
       this.dispatch();
-      if (rows.length === room) this.claimAgain = true;
+      this.backlog = rows.length === room;
+      if (this.backlog) this.claimAgain = true;
     } while (this.claimAgain && this.running);
   }
 
@@ -173,7 +179,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.inFlightRows -= chunk.length;
         this.tasks.delete(task);
         this.dispatch();
-        if (this.local.length < this.batchSize / 2) this.wake();
+        // Refill early only while the queue looked deep: an idle queue is woken by NOTIFY (or the poll).
+        if (this.backlog && this.local.length < this.batchSize / 2) this.wake();
       });
       this.tasks.add(task);
     }
@@ -241,7 +248,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.toFail = [];
     try {
       if (completing.length > 0) {
-        const done = new Set(await completeBatch(this.db, this.queue, this.id, completing, this.clock.now()));
+        const done = new Set(
+          await completeBatch(this.db, this.queue, this.id, completing, this.clock.now(), {
+            relaxedCommit: true,
+          }),
+        );
         const completed = completing.filter((r) => done.has(r.id));
         if (completed.length > 0) this.emit("job:completed", completed);
         for (const row of completing) if (!done.has(row.id)) this.emit("job:lost", row);
@@ -255,6 +266,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
               this.id,
               failing.map((f) => f.failure),
               this.clock.now(),
+              { relaxedCommit: true },
             )
           ).map((o) => [o.id, o]),
         );
