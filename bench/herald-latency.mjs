@@ -20,7 +20,14 @@ await db.execute(sql`insert into subscriptions (tenant_id, name, event_types, si
 let resolveStart;
 const handlers = new HandlerRegistry();
 handlers.register("latency", () => resolveStart(performance.now()));
-const worker = createDispatcher({ db, listen: database.listen, handlers, concurrency: 1, batchSize: 10, pollIntervalMs: 2000 });
+const worker = createDispatcher({
+  db,
+  listen: database.listen,
+  handlers,
+  concurrency: 1,
+  batchSize: 10,
+  pollIntervalMs: 2000,
+});
 await worker.start();
 const rss = peakRss();
 const samples = [];

@@ -1,10 +1,10 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type HeraldApp, buildApp } from "../src/api/app.js";
+import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { outboxQueue } from "../src/bus/outboxQueue.js";
 import { claimBatch } from "../src/queue/claim.js";
 import { failBatch } from "../src/queue/fail.js";
-import { type TestDatabase, backends, createTestDatabase } from "./support/databases.js";
+import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { bearer, call, expectProblem } from "./support/http.js";
 
 const adminToken = "bus-admin-token-0123456789";
@@ -20,7 +20,12 @@ for (const backend of backends()) {
       t = await createTestDatabase(backend);
       h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 1 << 20 } });
       const tenant = (name: string) =>
-        call(h.app, { method: "POST", url: "/api/v1/admin/tenants", headers: bearer(adminToken), payload: { name } });
+        call(h.app, {
+          method: "POST",
+          url: "/api/v1/admin/tenants",
+          headers: bearer(adminToken),
+          payload: { name },
+        });
       keyA = (await tenant("a")).body.api_key;
       keyB = (await tenant("b")).body.api_key;
     });
@@ -29,14 +34,26 @@ for (const backend of backends()) {
       await t?.drop();
     });
 
-    const post = (key: string, url: string, payload: unknown) => call(h.app, { method: "POST", url, headers: bearer(key), payload: payload as object });
+    const post = (key: string, url: string, payload: unknown) =>
+      call(h.app, { method: "POST", url, headers: bearer(key), payload: payload as object });
     const get = (key: string, url: string) => call(h.app, { method: "GET", url, headers: bearer(key) });
 
     it("creates events idempotently and reads them back, per tenant", async () => {
-      const body = { event_type: "contact.created", source: "manual", payload: { a: 1 }, event_key: "e-1", timestamp: "2026-11-01T10:00:00.000Z" };
+      const body = {
+        event_type: "contact.created",
+        source: "manual",
+        payload: { a: 1 },
+        event_key: "e-1",
+        timestamp: "2026-11-01T10:00:00.000Z",
+      };
       const created = await post(keyA, "/api/v1/events", body);
       expect(created.status).toBe(201);
-      expect(created.body).toMatchObject({ event_type: "contact.created", source: "manual", timestamp: "2026-11-01T10:00:00.000Z", payload: { a: 1 } });
+      expect(created.body).toMatchObject({
+        event_type: "contact.created",
+        source: "manual",
+        timestamp: "2026-11-01T10:00:00.000Z",
+        payload: { a: 1 },
+      });
       expect(created.body.created_at).toMatch(/Z$/);
       const again = await post(keyA, "/api/v1/events", body);
       expect(again.status).toBe(200);
@@ -48,15 +65,29 @@ for (const backend of backends()) {
     });
 
     it("validates events and names the failing index of a batch", async () => {
-      expectProblem(await post(keyA, "/api/v1/events", { event_type: "Bad Type", source: "manual" }), 400, "validation_failed");
-      expectProblem(await post(keyA, "/api/v1/events", { event_type: "a.b", source: "moon" }), 400, "validation_failed");
+      expectProblem(
+        await post(keyA, "/api/v1/events", { event_type: "Bad Type", source: "manual" }),
+        400,
+        "validation_failed",
+      );
+      expectProblem(
+        await post(keyA, "/api/v1/events", { event_type: "a.b", source: "moon" }),
+        400,
+        "validation_failed",
+      );
       const batch = await post(keyA, "/api/v1/events/batch", {
-        events: [{ event_type: "a.b", source: "system" }, { event_type: "a.b", source: "system", timestamp: "yesterday" }],
+        events: [
+          { event_type: "a.b", source: "system" },
+          { event_type: "a.b", source: "system", timestamp: "yesterday" },
+        ],
       });
       expectProblem(batch, 400, "validation_failed");
       expect(batch.body.errors[0].path).toContain("/events/1");
       const ok = await post(keyA, "/api/v1/events/batch", {
-        events: [{ event_type: "a.b", source: "system", event_key: "k" }, { event_type: "a.b", source: "system", event_key: "k" }],
+        events: [
+          { event_type: "a.b", source: "system", event_key: "k" },
+          { event_type: "a.b", source: "system", event_key: "k" },
+        ],
       });
       expect(ok.status).toBe(201);
       expect(ok.body.results.map((r: { duplicate: boolean }) => r.duplicate)).toEqual([false, true]);
@@ -80,42 +111,100 @@ for (const backend of backends()) {
       expect((await post(keyA, `/api/v1/subscriptions/${id}/pause`, {})).body.paused).toBe(true);
       expect((await post(keyA, `/api/v1/subscriptions/${id}/resume`, {})).body.paused).toBe(false);
       expectProblem(
-        await post(keyA, "/api/v1/subscriptions", { name: "x", event_types: ["message.*"], sink: { type: "webhook", url: "ftp://x" } }),
+        await post(keyA, "/api/v1/subscriptions", {
+          name: "x",
+          event_types: ["message.*"],
+          sink: { type: "webhook", url: "ftp://x" },
+        }),
         400,
         "validation_failed",
       );
-      expectProblem(await post(keyA, "/api/v1/subscriptions", { name: "hooks", event_types: ["a"], sink: { type: "nats", subject: "a.b" } }), 409, "conflict");
+      expectProblem(
+        await post(keyA, "/api/v1/subscriptions", {
+          name: "hooks",
+          event_types: ["a"],
+          sink: { type: "nats", subject: "a.b" },
+        }),
+        409,
+        "conflict",
+      );
       expect((await get(keyA, "/api/v1/subscriptions")).body.subscriptions).toHaveLength(1);
       expect((await get(keyB, "/api/v1/subscriptions")).body.subscriptions).toHaveLength(0);
     });
 
     it("lists and retries dead letters, replays, and reports bus stats and integrity", async () => {
-      const sub = await post(keyA, "/api/v1/subscriptions", { name: "dl", event_types: ["dl.*"], sink: { type: "nats", subject: "x.y" }, max_attempts: 1 });
+      const sub = await post(keyA, "/api/v1/subscriptions", {
+        name: "dl",
+        event_types: ["dl.*"],
+        sink: { type: "nats", subject: "x.y" },
+        max_attempts: 1,
+      });
       await post(keyA, "/api/v1/events", { event_type: "dl.one", source: "system" });
       const db = t.database.db;
-      await db.execute(sql`update outbox set next_attempt_at = now() - interval '1 second' where subscription_id = ${sub.body.id}`);
-      const [row] = await claimBatch(db, outboxQueue, { workerId: "test", limit: 1, leaseMs: 1000, now: new Date() });
-      await failBatch(db, outboxQueue, "test", [{ id: row!.id, attempts: row!.attempts, error: "sink down", delayMs: 0 }], new Date());
+      await db.execute(
+        sql`update outbox set next_attempt_at = now() - interval '1 second' where subscription_id = ${sub.body.id}`,
+      );
+      const [row] = await claimBatch(db, outboxQueue, {
+        workerId: "test",
+        limit: 1,
+        leaseMs: 1000,
+        now: new Date(),
+      });
+      await failBatch(
+        db,
+        outboxQueue,
+        "test",
+        [{ id: row!.id, attempts: row!.attempts, error: "sink down", delayMs: 0 }],
+        new Date(),
+      );
 
       const list = await get(keyA, `/api/v1/dead-letters?subscription_id=${sub.body.id}`);
       expect(list.body.dead_letters).toEqual([
-        expect.objectContaining({ subscription_id: sub.body.id, event_type: "dl.one", attempts: 1, last_error: "sink down" }),
+        expect.objectContaining({
+          subscription_id: sub.body.id,
+          event_type: "dl.one",
+          attempts: 1,
+          last_error: "sink down",
+        }),
       ]);
       expect((await get(keyB, "/api/v1/dead-letters")).body.dead_letters).toEqual([]);
-      expectProblem(await post(keyB, `/api/v1/dead-letters/${list.body.dead_letters[0].id}/retry`, {}), 404, "not_found");
+      expectProblem(
+        await post(keyB, `/api/v1/dead-letters/${list.body.dead_letters[0].id}/retry`, {}),
+        404,
+        "not_found",
+      );
       const retried = await post(keyA, `/api/v1/dead-letters/${list.body.dead_letters[0].id}/retry`, {});
       expect(retried.status).toBe(202);
-      expect((await post(keyA, "/api/v1/dead-letters/retry", { subscription_id: sub.body.id })).body).toEqual({ retried: 0 });
+      expect((await post(keyA, "/api/v1/dead-letters/retry", { subscription_id: sub.body.id })).body).toEqual(
+        { retried: 0 },
+      );
 
-      const replay = await post(keyA, "/api/v1/replays", { subscription_id: sub.body.id, start: "2020-01-01", end: "2099-12-31" });
+      const replay = await post(keyA, "/api/v1/replays", {
+        subscription_id: sub.body.id,
+        start: "2020-01-01",
+        end: "2099-12-31",
+      });
       expect(replay.status).toBe(202);
       expect(replay.body.events).toBe(1);
       expectProblem(await post(keyB, "/api/v1/replays", { subscription_id: sub.body.id }), 404, "not_found");
-      expectProblem(await post(keyA, "/api/v1/replays", { subscription_id: sub.body.id, start: "2026-02-01", end: "2026-01-01" }), 400, "validation_failed");
+      expectProblem(
+        await post(keyA, "/api/v1/replays", {
+          subscription_id: sub.body.id,
+          start: "2026-02-01",
+          end: "2026-01-01",
+        }),
+        400,
+        "validation_failed",
+      );
 
       const stats = await get(keyA, "/api/v1/bus/stats");
       expect(stats.status).toBe(200);
-      expect(stats.body.outbox).toMatchObject({ pending: expect.any(Number), processing: expect.any(Number), completed: expect.any(Number), failed: expect.any(Number) });
+      expect(stats.body.outbox).toMatchObject({
+        pending: expect.any(Number),
+        processing: expect.any(Number),
+        completed: expect.any(Number),
+        failed: expect.any(Number),
+      });
       expect(stats.body.outbox.pending).toBeGreaterThanOrEqual(2);
       expect(stats.body).toHaveProperty("latency_ms.p99");
       const integrity = await get(keyA, "/api/v1/bus/integrity");

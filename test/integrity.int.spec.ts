@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkIntegrity } from "../src/bus/integrity.js";
 import { createSubscription } from "../src/bus/subscriptions.js";
 import { writeEvents } from "../src/events/write.js";
-import { type TestDatabase, createTestDatabase } from "./support/databases.js";
+import { createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { makeTenant } from "./support/fixtures.js";
 
 describe("integrity check", () => {
@@ -16,7 +16,11 @@ describe("integrity check", () => {
   it("is clean after normal writes and names each kind of damage", async () => {
     const db = t.database.db;
     const tenant = await makeTenant(db);
-    await createSubscription(db, tenant, { name: "s", eventTypes: ["*"], sink: { type: "handler", name: "h" } });
+    await createSubscription(db, tenant, {
+      name: "s",
+      eventTypes: ["*"],
+      sink: { type: "handler", name: "h" },
+    });
     const [first, second] = await writeEvents(db, [
       { tenantId: tenant, eventType: "a.b", source: "system", eventKey: "k1" },
       { tenantId: tenant, eventType: "a.b", source: "system" },
@@ -27,9 +31,13 @@ describe("integrity check", () => {
     await db.execute(sql`insert into events (tenant_id, event_type, source, event_key, position)
       values (${tenant}, 'a.b', 'system', 'k1', ${second!.event.position})`);
     await db.execute(sql`delete from events where id = ${first!.event.id}`);
-    await db.execute(sql`insert into events (tenant_id, event_type, source, event_key) values (${tenant}, 'a.b', 'system', 'k1')`);
+    await db.execute(
+      sql`insert into events (tenant_id, event_type, source, event_key) values (${tenant}, 'a.b', 'system', 'k1')`,
+    );
     const report = await checkIntegrity(db, tenant);
-    const failing = Object.fromEntries(report.checks.filter((c) => c.count > 0).map((c) => [c.name, c.count]));
+    const failing = Object.fromEntries(
+      report.checks.filter((c) => c.count > 0).map((c) => [c.name, c.count]),
+    );
     expect(report.ok).toBe(false);
     expect(failing).toEqual({
       duplicate_event_keys: 1,

@@ -37,7 +37,11 @@ describe.skipIf(!hasPostgres())("herald migrate", () => {
       expect(await down.exited).toBe(0);
       expect(down.output()).toContain(`reverted: ${readMigrations().at(-1)!.tag}`);
       const left = await db`select tag from herald_migrations order by tag`;
-      expect(left.map((r) => r.tag)).toEqual(readMigrations().slice(0, -1).map((m) => m.tag));
+      expect(left.map((r) => r.tag)).toEqual(
+        readMigrations()
+          .slice(0, -1)
+          .map((m) => m.tag),
+      );
       await db.end();
     } finally {
       await admin.unsafe(`drop database if exists ${name} with (force)`);

@@ -17,6 +17,7 @@ export interface DispatcherOptions {
   /** @defaultValue 10000 */
   webhookTimeoutMs?: number;
   batchSize?: number;
+  parallelClaims?: number;
   concurrency?: number;
   leaseMs?: number;
   pollIntervalMs?: number;
@@ -55,6 +56,7 @@ export function createDispatcher(options: DispatcherOptions): Worker {
     db: options.db,
     listen: options.listen,
     batchSize: options.batchSize,
+    parallelClaims: options.parallelClaims,
     concurrency: options.concurrency,
     leaseMs: options.leaseMs,
     pollIntervalMs: options.pollIntervalMs,

@@ -43,6 +43,8 @@ export interface WorkerOptions {
   handler: WorkerHandler;
   /** Rows claimed per round trip (also the local queue size). @defaultValue 100 */
   batchSize?: number;
+  /** Claims in flight at once while the queue is backed up (each holds up to `batchSize` rows). @defaultValue 2 */
+  parallelClaims?: number;
   /** Handlers (or transactional chunks) running at once. @defaultValue 16 */
   concurrency?: number;
   /** @defaultValue 30000 */
@@ -78,7 +80,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly listen: Database["listen"] | undefined;
 
   private running = false;
-  private claiming: Promise<void> | undefined;
+  private readonly claims = new Set<Promise<void>>();
+  /** Rows asked for by claims in flight (counted against the local capacity). */
+  private reserved = 0;
+  private readonly parallelClaims: number;
   private claimAgain = false;
   /** The last claim filled all the room it had: more rows are probably due. */
   private backlog = false;
@@ -101,6 +106,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.listen = options.listen;
     this.batchSize = options.batchSize ?? 100;
     this.concurrency = options.concurrency ?? 16;
+    this.parallelClaims = options.parallelClaims ?? 2;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.reapIntervalMs = options.reapIntervalMs ?? Math.max(1000, Math.floor(this.leaseMs / 2));
@@ -119,51 +125,57 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.wake();
   }
 
-  /** Claim now (a NOTIFY arrived, the poll fired, or capacity freed up). Calls made while claiming coalesce. */
+  /**
+   * Claim now (a NOTIFY arrived, the poll fired, or capacity freed up). On an idle queue one claim runs and
+   * wake-ups during it are remembered; while the queue is backed up, up to `parallelClaims` claims run at
+   * once on separate connections (SKIP LOCKED keeps their rows apart), so claiming overlaps with delivery.
+   */
   wake(): void {
     if (!this.running) return;
-    if (this.claiming) {
+    if (this.claims.size >= this.parallelClaims) {
       this.claimAgain = true;
       return;
     }
-    this.claiming = this.fill().finally(() => {
-      this.claiming = undefined;
-      // A wake-up that arrived after the loop's last check must not be lost.
-      if (this.claimAgain) this.wake();
-    });
+    this.claimAgain = false;
+    do {
+      const room =
+        this.batchSize * this.parallelClaims - this.local.length - this.inFlightRows - this.reserved;
+      // While backed up, claim only whole batches (small claims waste round trips); finishing rows wake the
+      // worker again once there is room.
+      if (room <= 0 || (this.backlog && room < this.batchSize)) return;
+      this.startClaim(Math.min(room, this.batchSize));
+    } while (this.backlog && this.claims.size < this.parallelClaims);
   }
 
-  private async fill(): Promise<void> {
-    do {
-      this.claimAgain = false;
-      const room = this.batchSize - this.local.length - this.inFlightRows;
-      if (room <= 0) return;
-      let rows: QueueRow[];
-      try {
-        rows = await claimBatch(this.db, this.queue, {
-          workerId: this.id,
-          limit: room,
-          leaseMs: this.leaseMs,
-          now: this.clock.now(),
-        });
-      } catch (error) {
-        this.emit("worker:error", error);
-        return;
-      }
-      if (rows.length === 0) {
-        this.backlog = false;
-        continue;
-      }
-      this.emit("job:claimed", rows);
-      if (!this.running) {
-        await this.release(rows);
-        return;
-      }
-      this.local.push(...rows);
-      this.dispatch();
-      this.backlog = rows.length === room;
-      if (this.backlog) this.claimAgain = true;
-    } while (this.claimAgain && this.running);
+  private startClaim(limit: number): void {
+    this.reserved += limit;
+    const claim: Promise<void> = claimBatch(this.db, this.queue, {
+      workerId: this.id,
+      limit,
+      leaseMs: this.leaseMs,
+      now: this.clock.now(),
+    })
+      .then(
+        async (rows) => {
+          this.backlog = rows.length === limit;
+          if (rows.length === 0) return;
+          this.emit("job:claimed", rows);
+          if (!this.running) return this.release(rows);
+          this.local.push(...rows);
+          this.dispatch();
+        },
+        (error: unknown) => {
+          this.backlog = false;
+          this.emit("worker:error", error);
+        },
+      )
+      .finally(() => {
+        this.reserved -= limit;
+        this.claims.delete(claim);
+        // A wake-up that arrived while claiming, or a full batch, means: claim again.
+        if (this.claimAgain || this.backlog) this.wake();
+      });
+    this.claims.add(claim);
   }
 
   private dispatch(): void {
@@ -312,7 +324,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     await this.unlisten?.().catch(() => undefined);
-    await this.claiming;
+    await Promise.allSettled([...this.claims]);
     const unstarted = this.local.splice(0);
     await this.release(unstarted);
     await Promise.allSettled([...this.tasks]);
