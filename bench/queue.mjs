@@ -24,7 +24,14 @@ try {
     print({ bench: "rss", system: "herald", jobs, peak_rss_mb: herald.peak_rss_mb });
   }
   // The full delivery path (claim with the event, in-process handler sink, ack) for the record.
-  print((await runChild("bench/herald-dispatch.mjs", { BENCH_URL: await freshDatabase("herald_bench"), N: sizes[0] }))[0]);
+  print(
+    (
+      await runChild("bench/herald-dispatch.mjs", {
+        BENCH_URL: await freshDatabase("herald_bench"),
+        N: sizes[0],
+      })
+    )[0],
+  );
 
   const heraldLatency = (
     await runChild("bench/herald-latency.mjs", { BENCH_URL: await freshDatabase("herald_bench") })

@@ -1,12 +1,15 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toDelivery } from "../src/bus/delivery.js";
 import { createDispatcher } from "../src/bus/dispatcher.js";
 import { outboxQueue } from "../src/bus/outboxQueue.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
 import { NatsPublisher } from "../src/bus/sinks/nats.js";
+import type { SubscriptionTarget } from "../src/bus/subscriptionCache.js";
 import { createSubscription } from "../src/bus/subscriptions.js";
+import { query } from "../src/db/client.js";
 import { writeEvents } from "../src/events/write.js";
 import { claimBatch } from "../src/queue/claim.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
@@ -65,7 +68,15 @@ describe("NATS JetStream sink", () => {
       leaseMs: 60_000,
       now: new Date(),
     });
-    const delivery = toDelivery(row!);
+    const delivery = toDelivery(
+      row!,
+      (
+        await query<SubscriptionTarget>(
+          db,
+          sql`select id, name, sink, secret from subscriptions where id = ${row!.subscription_id as string}`,
+        )
+      )[0],
+    );
     expect(await publisher.publish(`${subject}.events`, delivery)).toEqual({ duplicate: false });
     expect(await publisher.publish(`${subject}.events`, delivery)).toEqual({ duplicate: true });
     expect(await messagesInStream()).toBe(1);

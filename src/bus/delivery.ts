@@ -1,7 +1,7 @@
-import type { SubscriptionSink } from "../db/schema/index.js";
 import { toStoredEvent } from "../events/columns.js";
 import type { StoredEvent } from "../events/types.js";
 import type { QueueRow } from "../queue/row.js";
+import type { SubscriptionTarget } from "./subscriptionCache.js";
 
 /** One outbox row ready to send: the event and where it goes (both loaded by the claim itself). */
 export interface Delivery {
@@ -9,7 +9,7 @@ export interface Delivery {
   attempt: number;
   replayId: string | null;
   event: StoredEvent;
-  subscription: { id: string; name: string; sink: SubscriptionSink; secret: string };
+  subscription: SubscriptionTarget;
 }
 
 /**
@@ -25,10 +25,9 @@ export class MissingEventError extends Error {
   override name = "MissingEventError";
 }
 
-/** A claimed outbox row (with its `event` and `subscription` columns) as a Delivery. */
-export function toDelivery(row: QueueRow): Delivery {
+/** A claimed outbox row (with its `event` column) and its subscription as a Delivery. */
+export function toDelivery(row: QueueRow, subscription: SubscriptionTarget | undefined): Delivery {
   const event = json(row.event) as Record<string, unknown> | null;
-  const subscription = json(row.subscription) as Delivery["subscription"] | null;
   if (!event || !subscription) {
     throw new MissingEventError(
       `outbox row ${row.id}: its ${event ? "subscription" : "event"} no longer exists`,
@@ -39,6 +38,6 @@ export function toDelivery(row: QueueRow): Delivery {
     attempt: row.attempts,
     replayId: (row.replay_id as string | null) ?? null,
     event: toStoredEvent(event),
-    subscription: { ...subscription, sink: json(subscription.sink) as SubscriptionSink },
+    subscription,
   };
 }

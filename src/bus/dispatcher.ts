@@ -7,6 +7,7 @@ import { outboxQueue } from "./outboxQueue.js";
 import type { HandlerRegistry } from "./sinks/handlers.js";
 import type { NatsPublisher } from "./sinks/nats.js";
 import { sendWebhook } from "./sinks/webhook.js";
+import { SubscriptionCache } from "./subscriptionCache.js";
 
 export interface DispatcherOptions {
   db: Db;
@@ -16,6 +17,8 @@ export interface DispatcherOptions {
   nats?: NatsPublisher;
   /** @defaultValue 10000 */
   webhookTimeoutMs?: number;
+  /** How long a subscription's sink and secret are cached. @defaultValue 1000 */
+  subscriptionCacheMs?: number;
   batchSize?: number;
   parallelClaims?: number;
   concurrency?: number;
@@ -51,6 +54,7 @@ export async function deliver(
  * are kept in order by the claim itself.
  */
 export function createDispatcher(options: DispatcherOptions): Worker {
+  const subscriptions = new SubscriptionCache(options.db, options.subscriptionCacheMs ?? 1000, options.clock);
   return new Worker({
     queue: outboxQueue,
     db: options.db,
@@ -63,6 +67,10 @@ export function createDispatcher(options: DispatcherOptions): Worker {
     backoff: options.backoff,
     clock: options.clock,
     workerId: options.workerId,
-    handler: { mode: "at-least-once", handle: (row) => deliver(toDelivery(row), options) },
+    handler: {
+      mode: "at-least-once",
+      handle: async (row) =>
+        deliver(toDelivery(row, await subscriptions.get(row.subscription_id as string)), options),
+    },
   });
 }

@@ -13,11 +13,10 @@ export const outboxQueue: QueueDefinition = {
   table: outbox,
   channel: channelOf("outbox"),
   completeSet: (now) => sql`, delivered_at = ${now}`,
-  // The claim hands back each row's event and subscription too: a delivery needs no further query.
+  // The claim hands back each row's event too: a delivery needs no further query (its subscription comes
+  // from the dispatcher's cache).
   claimReturning: sql`, (select row_to_json(x) from (select ${storedEventColumns("e")} from events e
-      where e.id = t.event_id and e.ts = t.event_ts) x) as event,
-    (select row_to_json(x) from (select s.id, s.name, s.sink, s.secret from subscriptions s
-      where s.id = t.subscription_id) x) as subscription`,
+      where e.id = t.event_id and e.ts = t.event_ts) x) as event`,
   // Paused subscriptions as an init-plan array (computed once per claim), not a join: the claim then stays
   // an ordered scan of the pending-rows index.
   claimFilter: sql`q.subscription_id <> all (array(select s.id from subscriptions s where s.paused_at is not null))

@@ -7,19 +7,23 @@ import type { StoredEvent } from "./types.js";
  */
 export const storedEventColumns = (alias: string, withBodies = true): SQL =>
   sql.raw(`${alias}.id, ${alias}.tenant_id, ${alias}.event_type, ${alias}.source,
-    to_char(${alias}.ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as timestamp,
-    to_char(${alias}.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
+    floor(extract(epoch from ${alias}.ts) * 1000)::float8 as ts_ms,
+    floor(extract(epoch from ${alias}.created_at) * 1000)::float8 as created_ms,
     ${alias}.contact_id, ${alias}.session_id, ${alias}.message_id,
     ${withBodies ? `${alias}.payload, ${alias}.metadata` : "null::jsonb as payload, null::jsonb as metadata"},
     ${alias}.event_key, ${alias}.correlation_id, ${alias}.causation_id, ${alias}.schema_version,
     ${alias}.sequence_number::float8 as sequence_number, ${alias}.position::float8 as position,
     ${alias}.transaction_id::text as transaction_id`);
 
-/** Driver differences: PGlite may hand jsonb back as text. */
+/** A row selected with `storedEventColumns` as a StoredEvent (PGlite may hand jsonb back as text). */
 export function toStoredEvent(row: Record<string, unknown>): StoredEvent {
   const json = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v);
+  const { ts_ms, created_ms, ...rest } = row;
   return {
-    ...(row as unknown as StoredEvent),
+    ...(rest as unknown as StoredEvent),
+    // Epoch milliseconds are cheaper to select than formatted text; the API shows RFC 3339 with ms.
+    timestamp: new Date(Number(ts_ms)).toISOString(),
+    created_at: new Date(Number(created_ms)).toISOString(),
     payload: json(row.payload) ?? {},
     metadata: json(row.metadata) ?? {},
     schema_version: Number(row.schema_version),
