@@ -74,5 +74,6 @@ try {
   print(emmett);
   print({ bench: "write_ratio", ratio: round(write0.events_per_s / emmett.events_per_s) });
 } finally {
-  for (const name of ["herald_bench", "graphile_bench", "emmett_bench"]) await dropDatabase(name).catch(() => undefined);
+  for (const name of ["herald_bench", "graphile_bench", "emmett_bench"])
+    await dropDatabase(name).catch(() => undefined);
 }
