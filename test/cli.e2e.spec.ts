@@ -1,9 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Webhook } from "standardwebhooks";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanEnv, spawnProcess } from "./support/process.js";
+import { eventually } from "./support/wait.js";
 
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
@@ -37,6 +41,43 @@ describe("herald serve with no configuration", () => {
         body: JSON.stringify({ name: "second" }),
       });
       expect(tenant.status).toBe(201);
+
+      // The running server's dispatcher delivers a new event to a subscribed webhook, signed.
+      const received: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+      const receiver = createServer((req, res) => {
+        let body = "";
+        req.on("data", (c) => {
+          body += c;
+        });
+        req.on("end", () => {
+          received.push({ headers: req.headers, body });
+          res.writeHead(200).end();
+        });
+      });
+      await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+      const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
+      const auth = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+      const subscription = await fetch(`${url}/api/v1/subscriptions`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ name: "e2e", event_types: ["order.*"], sink: { type: "webhook", url: hook } }),
+      });
+      const { secret } = (await subscription.json()) as { secret: string };
+      const event = await fetch(`${url}/api/v1/events`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ event_type: "order.placed", source: "manual", payload: { total: 12 } }),
+      });
+      const { id } = (await event.json()) as { id: string };
+      await eventually(() => received.length === 1, 15_000, "the webhook delivery");
+      receiver.close();
+      const verified = new Webhook(secret).verify(
+        received[0]!.body,
+        received[0]!.headers as Record<string, string>,
+      ) as {
+        data: { id: string; payload: unknown };
+      };
+      expect(verified.data).toMatchObject({ id, payload: { total: 12 } });
     } finally {
       server.child.kill("SIGTERM");
     }

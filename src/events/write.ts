@@ -14,6 +14,7 @@ import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
 export async function writeEvents(executor: Executor, events: NewEvent[]): Promise<WriteResult[]> {
   if (events.length === 0) return [];
   const now = new Date();
+  const nowIso = now.toISOString();
   const input = events.map((e, ord) => ({
     ord,
     id: uuidv7(),
@@ -30,13 +31,9 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     causation_id: e.causationId ?? null,
     schema_version: e.schemaVersion ?? 1,
     sequence_number: e.sequenceNumber ?? null,
-    ts: (e.timestamp ?? now).toISOString(),
+    ts: e.timestamp ? e.timestamp.toISOString() : nowIso,
   }));
-  await ensurePartitions(
-    executor,
-    "events",
-    events.map((e) => e.timestamp ?? now),
-  );
+  await ensurePartitions(executor, "events", [now, ...events.flatMap((e) => (e.timestamp ? [e.timestamp] : []))]);
 
   const keyed = input.some((i) => i.event_key !== null);
   const rows = await query<{ id: string; created_ms: number; position: number; transaction_id: string }>(
