@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { and, desc, eq, isNull } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { classifyDbError } from "../db/errors.js";
+import { createdBefore, pageOf } from "../db/keyset.js";
 import { type Subscription, type SubscriptionSink, subscriptions } from "../db/schema/index.js";
-import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
+import type { Page } from "../domain/cursor.js";
 import { HeraldError } from "../errors.js";
 
 export interface NewSubscription {
@@ -61,30 +62,18 @@ export async function listSubscriptions(
   limit: number,
   cursor: string | undefined,
 ): Promise<Page<Subscription>> {
-  const after = decodeCursor(cursor);
   const rows = await executor
     .select()
     .from(subscriptions)
     .where(
       and(
         eq(subscriptions.tenantId, tenantId),
-        after
-          ? or(
-              lt(subscriptions.createdAt, new Date(after.at)),
-              and(eq(subscriptions.createdAt, new Date(after.at)), lt(subscriptions.id, after.id)),
-            )
-          : undefined,
+        createdBefore(subscriptions.createdAt, subscriptions.id, cursor),
       ),
     )
     .orderBy(desc(subscriptions.createdAt), desc(subscriptions.id))
     .limit(limit + 1);
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return {
-    items,
-    nextCursor:
-      rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
-  };
+  return pageOf(rows, limit);
 }
 
 /** Delete a subscription with its pending deliveries and dead letters (cascade). */

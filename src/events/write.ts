@@ -33,7 +33,10 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     sequence_number: e.sequenceNumber ?? null,
     ts: e.timestamp ? e.timestamp.toISOString() : nowIso,
   }));
-  await ensurePartitions(executor, "events", [now, ...events.flatMap((e) => (e.timestamp ? [e.timestamp] : []))]);
+  await ensurePartitions(executor, "events", [
+    now,
+    ...events.flatMap((e) => (e.timestamp ? [e.timestamp] : [])),
+  ]);
 
   const keyed = input.some((i) => i.event_key !== null);
   const rows = await query<{ id: string; created_ms: number; position: number; transaction_id: string }>(

@@ -1,7 +1,8 @@
-import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { and, desc, eq, isNull } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
+import { createdBefore, pageOf } from "../db/keyset.js";
 import { type Provider, type WebhookSource, webhookSources } from "../db/schema/index.js";
-import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
+import type { Page } from "../domain/cursor.js";
 
 export interface NewSourceInput {
   provider: Provider;
@@ -52,30 +53,13 @@ export async function listSources(
   limit: number,
   cursor: string | undefined,
 ): Promise<Page<WebhookSource>> {
-  const after = decodeCursor(cursor);
   const rows = await executor
     .select()
     .from(webhookSources)
-    .where(
-      and(
-        live(tenantId),
-        after
-          ? or(
-              lt(webhookSources.createdAt, new Date(after.at)),
-              and(eq(webhookSources.createdAt, new Date(after.at)), lt(webhookSources.id, after.id)),
-            )
-          : undefined,
-      ),
-    )
+    .where(and(live(tenantId), createdBefore(webhookSources.createdAt, webhookSources.id, cursor)))
     .orderBy(desc(webhookSources.createdAt), desc(webhookSources.id))
     .limit(limit + 1);
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return {
-    items,
-    nextCursor:
-      rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
-  };
+  return pageOf(rows, limit);
 }
 
 /** Retire a source: its URL answers 404 from now on; archived deliveries stay. */
