@@ -1,0 +1,167 @@
+import { createHash, createPublicKey, verify } from "node:crypto";
+import type { CanonicalEventType } from "../domain/messageStatus.js";
+
+/**
+ * SendGrid's Event Webhook: signature check on the raw bytes, parsing, and mapping to canonical events.
+ * Pure functions; nothing here touches the database.
+ */
+
+export const signatureHeader = "x-twilio-email-event-webhook-signature";
+export const timestampHeader = "x-twilio-email-event-webhook-timestamp";
+
+/** The configured key: the base64 DER (SubjectPublicKeyInfo) SendGrid shows, or a PEM. */
+export function parsePublicKey(text: string) {
+  const trimmed = text.trim();
+  return trimmed.startsWith("-----BEGIN")
+    ? createPublicKey(trimmed)
+    : createPublicKey({ key: Buffer.from(trimmed, "base64"), format: "der", type: "spki" });
+}
+
+/** Whether a public key as configured on a source is usable (checked when the source is created). */
+export function isValidPublicKey(text: string): boolean {
+  try {
+    return parsePublicKey(text).asymmetricKeyType === "ec";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * ECDSA P-256 / SHA-256 over the timestamp header followed by the body bytes exactly as received. False for
+ * anything malformed (never throws).
+ */
+export function verifySignature(publicKey: string, timestamp: string, body: Buffer, signatureBase64: string): boolean {
+  try {
+    const signature = Buffer.from(signatureBase64, "base64");
+    if (signature.length === 0 || signature.length > 80) return false;
+    return verify("sha256", Buffer.concat([Buffer.from(timestamp, "utf8"), body]), parsePublicKey(publicKey), signature);
+  } catch {
+    return false;
+  }
+}
+
+export type ParseResult =
+  | { ok: true; events: Record<string, unknown>[] }
+  | { ok: false; code: "invalid_json" | "validation_failed"; detail: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The body must be UTF-8 JSON holding an array of objects; each object is one event. */
+export function parseBatch(body: Buffer): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8.decode(body));
+  } catch {
+    return { ok: false, code: "invalid_json", detail: "The body is not valid UTF-8 JSON" };
+  }
+  if (!Array.isArray(value)) {
+    return { ok: false, code: "validation_failed", detail: "The body must be a JSON array of events" };
+  }
+  const bad = value.findIndex((e) => e === null || typeof e !== "object" || Array.isArray(e));
+  if (bad !== -1) {
+    return { ok: false, code: "validation_failed", detail: `Event ${bad} is not a JSON object` };
+  }
+  return { ok: true, events: value as Record<string, unknown>[] };
+}
+
+/** A provider event in Herald's canonical shape. */
+export interface CanonicalEvent {
+  type: CanonicalEventType;
+  /** When it happened (the provider's timestamp), else when the delivery was received. */
+  eventAt: Date;
+  /** `sg_event_id`, else a hash of the event's natural fields: the same event always gets the same key. */
+  dedupeKey: string;
+  providerEventId: string | null;
+  /** `sg_message_id` (X-Message-Id + "." + suffix), or the id inside `smtp-id`. */
+  providerMessageId: string | null;
+  /** Herald's own message id from the custom argument `herald_message_id`. */
+  heraldMessageId: string | null;
+  recipient: string | null;
+  url: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  reason: string | null;
+  bounceClassification: string | null;
+  machineOpen: boolean | null;
+  groupId: number | null;
+  payload: Record<string, unknown>;
+}
+
+const known = new Set([
+  "processed",
+  "deferred",
+  "delivered",
+  "open",
+  "click",
+  "bounce",
+  "dropped",
+  "spamreport",
+  "unsubscribe",
+  "group_unsubscribe",
+  "group_resubscribe",
+]);
+
+const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v.slice(0, 2000) : null);
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Normalize an email address for suppressions and matching: trimmed, lower-case. */
+export const normalizeEmail = (address: string) => address.trim().toLowerCase();
+
+function canonicalType(event: Record<string, unknown>): CanonicalEventType {
+  const name = event.event;
+  if (typeof name !== "string" || !known.has(name)) return "unknown";
+  // A bounce of type "blocked" is a block (soft, often reputation): not a hard bounce.
+  if (name === "bounce" && event.type === "blocked") return "blocked";
+  return name as CanonicalEventType;
+}
+
+function eventTime(event: Record<string, unknown>, receivedAt: Date): Date {
+  const ts = event.timestamp;
+  const seconds = typeof ts === "number" ? ts : typeof ts === "string" && /^\d{9,11}$/.test(ts) ? Number(ts) : NaN;
+  // Plausible Unix seconds only (2001–2100); anything else falls back to the time it was received.
+  return Number.isFinite(seconds) && seconds > 1e9 && seconds < 4.1e9 ? new Date(seconds * 1000) : receivedAt;
+}
+
+function messageIdOf(event: Record<string, unknown>): string | null {
+  const sg = str(event.sg_message_id);
+  if (sg) return sg;
+  // Asynchronous bounces lack sg_message_id; smtp-id is "<X-Message-Id@host>".
+  const smtp = str(event["smtp-id"]);
+  const match = smtp ? /^<?([^@>]+)@/.exec(smtp) : null;
+  return match?.[1] ?? null;
+}
+
+export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date): CanonicalEvent {
+  const type = canonicalType(event);
+  const eventAt = eventTime(event, receivedAt);
+  const providerEventId = str(event.sg_event_id);
+  const providerMessageId = messageIdOf(event);
+  const recipient = str(event.email);
+  const url = str(event.url);
+  const dedupeKey =
+    providerEventId ??
+    `h:${createHash("sha256")
+      .update(
+        JSON.stringify([providerMessageId, event.event ?? null, event.timestamp ?? null, recipient, url, event.asm_group_id ?? null]),
+      )
+      .digest("hex")}`;
+  const custom = str(event.herald_message_id);
+  const group = event.asm_group_id;
+  return {
+    type,
+    eventAt,
+    dedupeKey,
+    providerEventId,
+    providerMessageId,
+    heraldMessageId: custom && uuidPattern.test(custom) ? custom.toLowerCase() : null,
+    recipient: recipient ? normalizeEmail(recipient) : null,
+    url,
+    ip: str(event.ip),
+    userAgent: str(event.useragent),
+    reason: str(event.reason) ?? str(event.response),
+    bounceClassification: str(event.bounce_classification),
+    machineOpen: typeof event.sg_machine_open === "boolean" ? event.sg_machine_open : null,
+    groupId: typeof group === "number" && Number.isInteger(group) ? group : typeof group === "string" && /^\d+$/.test(group) ? Number(group) : null,
+    payload: event,
+  };
+}

@@ -1,0 +1,164 @@
+import { EventWebhook } from "@sendgrid/eventwebhook";
+import { describe, expect, it } from "vitest";
+import { normalizeEvent, parseBatch, verifySignature } from "../src/providers/sendgrid.js";
+import { sampleBatch, sendgridKeys } from "./support/sendgrid.js";
+
+const received = new Date("2026-11-22T12:00:00Z");
+
+describe("SendGrid signatures", () => {
+  const keys = sendgridKeys();
+  const body = Buffer.from(JSON.stringify(sampleBatch()));
+
+  it("verify with node:crypto exactly as SendGrid's own library does", () => {
+    const headers = keys.sign(body, "1763800000");
+    const signature = headers["x-twilio-email-event-webhook-signature"];
+    expect(verifySignature(keys.publicKeyBase64, "1763800000", body, signature)).toBe(true);
+    expect(verifySignature(keys.publicKeyPem, "1763800000", body, signature)).toBe(true);
+    const official = new EventWebhook();
+    expect(
+      official.verifySignature(
+        official.convertPublicKeyToECDSA(keys.publicKeyBase64),
+        body,
+        signature,
+        "1763800000",
+      ),
+    ).toBe(true);
+  });
+
+  it("verify a batch with \\r\\n between events, byte for byte", () => {
+    const crlf = Buffer.from(
+      `[\r\n${sampleBatch()
+        .map((e) => JSON.stringify(e))
+        .join(",\r\n")}\r\n]`,
+    );
+    const { "x-twilio-email-event-webhook-signature": signature } = keys.sign(crlf, "1763800001");
+    expect(verifySignature(keys.publicKeyBase64, "1763800001", crlf, signature)).toBe(true);
+    const official = new EventWebhook();
+    expect(
+      official.verifySignature(
+        official.convertPublicKeyToECDSA(keys.publicKeyBase64),
+        crlf.toString(),
+        signature,
+        "1763800001",
+      ),
+    ).toBe(true);
+    // Re-serializing the same events breaks it, which is why Herald keeps the raw bytes.
+    const reserialized = Buffer.from(JSON.stringify(JSON.parse(crlf.toString())));
+    expect(verifySignature(keys.publicKeyBase64, "1763800001", reserialized, signature)).toBe(false);
+  });
+
+  it("refuse a wrong timestamp, a tampered body, another key, and garbage", () => {
+    const { "x-twilio-email-event-webhook-signature": signature } = keys.sign(body, "1763800000");
+    expect(verifySignature(keys.publicKeyBase64, "1763800001", body, signature)).toBe(false);
+    expect(verifySignature(keys.publicKeyBase64, "1763800000", Buffer.from(`${body} `), signature)).toBe(
+      false,
+    );
+    expect(verifySignature(sendgridKeys().publicKeyBase64, "1763800000", body, signature)).toBe(false);
+    expect(verifySignature(keys.publicKeyBase64, "1763800000", body, "not base64 !!")).toBe(false);
+    expect(verifySignature("not a key", "1763800000", body, signature)).toBe(false);
+  });
+});
+
+describe("SendGrid parsing and normalization", () => {
+  it("accepts only UTF-8 JSON arrays of objects", () => {
+    expect(parseBatch(Buffer.from("[]"))).toEqual({ ok: true, events: [] });
+    expect(parseBatch(Buffer.from("{"))).toMatchObject({ ok: false, code: "invalid_json" });
+    expect(parseBatch(Buffer.from([0x5b, 0xff, 0x5d]))).toMatchObject({ ok: false, code: "invalid_json" });
+    expect(parseBatch(Buffer.from('{"event":"open"}'))).toMatchObject({
+      ok: false,
+      code: "validation_failed",
+    });
+    expect(parseBatch(Buffer.from('[{"event":"open"}, 3]'))).toMatchObject({
+      ok: false,
+      code: "validation_failed",
+      detail: "Event 1 is not a JSON object",
+    });
+  });
+
+  it("maps every event of the sample to its canonical type with the provider's time", () => {
+    const events = sampleBatch().map((e) => normalizeEvent(e, received));
+    expect(events.map((e) => e.type)).toEqual([
+      "processed",
+      "delivered",
+      "open",
+      "click",
+      "processed",
+      "deferred",
+      "bounce",
+      "spamreport",
+      "unsubscribe",
+      "group_unsubscribe",
+      "dropped",
+    ]);
+    expect(events[0]!.eventAt.toISOString()).toBe(new Date(1763800000 * 1000).toISOString());
+    expect(events[2]).toMatchObject({ machineOpen: false, ip: "203.0.113.7", recipient: "ada@example.com" });
+    expect(events[3]!.url).toBe("https://example.com/getting-started?utm_source=welcome");
+    expect(events[9]!.groupId).toBe(42);
+  });
+
+  it("tells blocked from hard bounces and keeps reasons and classifications", () => {
+    const hard = normalizeEvent(
+      {
+        event: "bounce",
+        type: "bounce",
+        email: "A@X.io ",
+        timestamp: 1763800000,
+        reason: "550 5.1.1 no such user",
+        status: "5.1.1",
+        bounce_classification: "Invalid Address",
+        sg_event_id: "b1",
+      },
+      received,
+    );
+    const blocked = normalizeEvent(
+      {
+        event: "bounce",
+        type: "blocked",
+        email: "a@x.io",
+        timestamp: 1763800000,
+        reason: "blocked by reputation",
+        sg_event_id: "b2",
+      },
+      received,
+    );
+    expect(hard).toMatchObject({
+      type: "bounce",
+      recipient: "a@x.io",
+      reason: "550 5.1.1 no such user",
+      bounceClassification: "Invalid Address",
+    });
+    expect(blocked.type).toBe("blocked");
+  });
+
+  it("stores what it does not know as unknown and keeps strange events instead of failing", () => {
+    expect(normalizeEvent({ event: "account_status_change", timestamp: 1763800000 }, received).type).toBe(
+      "unknown",
+    );
+    const strange = normalizeEvent({ event: 42, timestamp: "yesterday", email: ["x"] }, received);
+    expect(strange).toMatchObject({ type: "unknown", recipient: null });
+    expect(strange.eventAt).toEqual(received);
+  });
+
+  it("keys each event by sg_event_id, else by a stable hash of its natural fields", () => {
+    const withId = normalizeEvent({ event: "open", sg_event_id: "abc", timestamp: 1 }, received);
+    expect(withId.dedupeKey).toBe("abc");
+    const noId = { event: "unsubscribe", email: "d@x.io", timestamp: 1763800400, sg_message_id: "m.1" };
+    const a = normalizeEvent(noId, received);
+    const b = normalizeEvent({ ...noId }, new Date());
+    expect(a.dedupeKey).toBe(b.dedupeKey);
+    expect(a.dedupeKey).not.toBe(normalizeEvent({ ...noId, timestamp: 1763800401 }, received).dedupeKey);
+  });
+
+  it("reads the message id from sg_message_id, else from smtp-id, and the herald id from custom args", () => {
+    const id = "01a20000-0000-7000-8000-000000000001";
+    expect(
+      normalizeEvent({ event: "bounce", "smtp-id": "<Abc123@geopod>", herald_message_id: id }, received),
+    ).toMatchObject({
+      providerMessageId: "Abc123",
+      heraldMessageId: id,
+    });
+    expect(
+      normalizeEvent({ event: "open", herald_message_id: "not-a-uuid" }, received).heraldMessageId,
+    ).toBeNull();
+  });
+});
