@@ -12,6 +12,9 @@ import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/client.js";
 import { migrate } from "./db/migrate.js";
+import { createIngestMetrics } from "./ingest/metrics.js";
+import { createProcessor } from "./ingest/processor.js";
+import { webhookDeliveriesQueue } from "./queue/definitions.js";
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
 import type { Worker } from "./queue/worker.js";
 import { createTenant, listTenants } from "./tenancy/tenants.js";
@@ -107,7 +110,7 @@ export interface RunningWorkers {
   stop(): Promise<void>;
 }
 
-/** The background workers of one process: today the outbox dispatcher. */
+/** The background workers of one process: the outbox dispatcher and the webhook processor. */
 export async function startWorkers(
   config: Config,
   system: Database,
@@ -126,16 +129,32 @@ export async function startWorkers(
     pollIntervalMs: config.worker.pollIntervalMs,
     backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },
   });
+  const processor: Worker = createProcessor({
+    db: system.db,
+    listen: system.listen,
+    metrics: createIngestMetrics(registry),
+    leaseMs: config.worker.leaseMs,
+    pollIntervalMs: config.worker.pollIntervalMs,
+    backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },
+  });
   instrumentWorker(dispatcher, outboxQueue, registry);
-  registerQueueDepth(registry, system.db, [outboxQueue]);
+  instrumentWorker(processor, webhookDeliveriesQueue, registry);
+  registerQueueDepth(registry, system.db, [outboxQueue, webhookDeliveriesQueue]);
   const log = pino({ level: config.logLevel });
   dispatcher.on("worker:error", (error) => log.error({ err: error, queue: "outbox" }, "worker error"));
   dispatcher.on("job:dead", (row, error) => log.warn({ outboxId: row.id, error }, "delivery dead-lettered"));
+  processor.on("worker:error", (error) =>
+    log.error({ err: error, queue: "webhook_deliveries" }, "worker error"),
+  );
+  processor.on("job:failed", (row, error) =>
+    log.warn({ deliveryId: row.id, error }, "webhook delivery processing failed"),
+  );
   await dispatcher.start();
+  await processor.start();
   return {
     handlers,
     async stop() {
-      await dispatcher.stop();
+      await Promise.all([dispatcher.stop(), processor.stop()]);
       await nats.close();
     },
   };
@@ -146,7 +165,7 @@ export async function work(config: Config): Promise<{ stop(): Promise<void> }> {
   const { app: database, system } = await openConfiguredDatabases(config);
   await migrate(system.db);
   const workers = await startWorkers(config, system, createRegistry());
-  process.stdout.write("Herald workers running (outbox dispatcher)\n");
+  process.stdout.write("Herald workers running (outbox dispatcher, webhook processor)\n");
   return {
     async stop() {
       await workers.stop();

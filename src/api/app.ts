@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastif
 import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Database, Db } from "../db/client.js";
+import { createIngestMetrics } from "../ingest/metrics.js";
 import { tenantAuth } from "./auth.js";
 import { createRegistry, registerRequestMetrics } from "./metrics.js";
 import { registerProblemHandlers } from "./problem.js";
@@ -12,6 +13,7 @@ import { busRoutes } from "./routes/bus.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { sourceRoutes } from "./routes/sources.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 import { ProblemSchema } from "./schemas.js";
 
 export interface AppDeps {
@@ -63,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
 
   healthRoutes(app, db, registry);
   if (deps.config.adminToken) adminRoutes(app, systemDb, deps.config.adminToken);
+  webhookRoutes(app, systemDb, createIngestMetrics(registry));
 
   await app.register(async (tenantScope) => {
     tenantScope.addHook("onRequest", tenantAuth(systemDb));

@@ -30,11 +30,21 @@ export function isValidPublicKey(text: string): boolean {
  * ECDSA P-256 / SHA-256 over the timestamp header followed by the body bytes exactly as received. False for
  * anything malformed (never throws).
  */
-export function verifySignature(publicKey: string, timestamp: string, body: Buffer, signatureBase64: string): boolean {
+export function verifySignature(
+  publicKey: string,
+  timestamp: string,
+  body: Buffer,
+  signatureBase64: string,
+): boolean {
   try {
     const signature = Buffer.from(signatureBase64, "base64");
     if (signature.length === 0 || signature.length > 80) return false;
-    return verify("sha256", Buffer.concat([Buffer.from(timestamp, "utf8"), body]), parsePublicKey(publicKey), signature);
+    return verify(
+      "sha256",
+      Buffer.concat([Buffer.from(timestamp, "utf8"), body]),
+      parsePublicKey(publicKey),
+      signature,
+    );
   } catch {
     return false;
   }
@@ -117,7 +127,8 @@ function canonicalType(event: Record<string, unknown>): CanonicalEventType {
 
 function eventTime(event: Record<string, unknown>, receivedAt: Date): Date {
   const ts = event.timestamp;
-  const seconds = typeof ts === "number" ? ts : typeof ts === "string" && /^\d{9,11}$/.test(ts) ? Number(ts) : NaN;
+  const seconds =
+    typeof ts === "number" ? ts : typeof ts === "string" && /^\d{9,11}$/.test(ts) ? Number(ts) : NaN;
   // Plausible Unix seconds only (2001–2100); anything else falls back to the time it was received.
   return Number.isFinite(seconds) && seconds > 1e9 && seconds < 4.1e9 ? new Date(seconds * 1000) : receivedAt;
 }
@@ -142,7 +153,14 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
     providerEventId ??
     `h:${createHash("sha256")
       .update(
-        JSON.stringify([providerMessageId, event.event ?? null, event.timestamp ?? null, recipient, url, event.asm_group_id ?? null]),
+        JSON.stringify([
+          providerMessageId,
+          event.event ?? null,
+          event.timestamp ?? null,
+          recipient,
+          url,
+          event.asm_group_id ?? null,
+        ]),
       )
       .digest("hex")}`;
   const custom = str(event.herald_message_id);
@@ -161,7 +179,12 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
     reason: str(event.reason) ?? str(event.response),
     bounceClassification: str(event.bounce_classification),
     machineOpen: typeof event.sg_machine_open === "boolean" ? event.sg_machine_open : null,
-    groupId: typeof group === "number" && Number.isInteger(group) ? group : typeof group === "string" && /^\d+$/.test(group) ? Number(group) : null,
+    groupId:
+      typeof group === "number" && Number.isInteger(group)
+        ? group
+        : typeof group === "string" && /^\d+$/.test(group)
+          ? Number(group)
+          : null,
     payload: event,
   };
 }

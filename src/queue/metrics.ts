@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { type Db, query } from "../db/client.js";
+import { parseDbTimestamp } from "../db/timestamps.js";
 import type { QueueDefinition } from "./definitions.js";
 import type { Worker } from "./worker.js";
 
@@ -16,7 +17,7 @@ export function instrumentWorker(worker: Worker, queue: QueueDefinition, registr
     series.processed.inc(labels, rows.length);
     const now = Date.now();
     for (const row of rows) {
-      const created = parseTimestamp(row.created_at);
+      const created = parseDbTimestamp(row.created_at).getTime();
       if (!Number.isNaN(created)) series.latency.observe(labels, Math.max(0, now - created) / 1000);
     }
   });
@@ -27,16 +28,6 @@ export function instrumentWorker(worker: Worker, queue: QueueDefinition, registr
   });
   worker.on("job:lost", () => series.lost.inc(labels));
   worker.on("worker:error", () => series.workerErrors.inc(labels));
-}
-
-/** A timestamptz as the drivers hand it back raw ("2026-11-22 23:17:03.1+00") or as a Date. */
-function parseTimestamp(value: unknown): number {
-  if (value instanceof Date) return value.getTime();
-  return Date.parse(
-    String(value)
-      .replace(" ", "T")
-      .replace(/([+-]\d\d)$/, "$1:00"),
-  );
 }
 
 const cache = new WeakMap<Registry, ReturnType<typeof createSeries>>();

@@ -71,3 +71,21 @@ export async function deleteSource(executor: Executor, tenantId: string, id: str
     .returning({ id: webhookSources.id });
   return rows.length > 0;
 }
+
+/**
+ * The live source a provider's request names, whatever its tenant (webhook routes are authenticated by the
+ * provider's signature, not an API key). Cross-tenant: use the system connection.
+ */
+export async function findSourceForWebhook(executor: Executor, provider: string, id: string) {
+  const [row] = await executor
+    .select()
+    .from(webhookSources)
+    .where(
+      and(
+        eq(webhookSources.id, id),
+        eq(webhookSources.provider, provider as never),
+        isNull(webhookSources.deletedAt),
+      ),
+    );
+  return row;
+}

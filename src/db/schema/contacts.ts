@@ -46,6 +46,8 @@ export const communicationSuppressions = pgTable(
     reason: text("reason", { enum: suppressionReasons }).notNull(),
     groupId: integer("group_id"),
     sourceEventId: uuid("source_event_id"),
+    /** When the event that created it happened: a later resubscribe lifts it, an older one does not. */
+    sourceEventAt: timestamptz("source_event_at"),
     expiresAt: timestamptz("expires_at"),
     ...timestamps(),
   },

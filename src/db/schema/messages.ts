@@ -108,8 +108,9 @@ export const messageEvents = pgTable(
     index("message_events_tenant_event_at_idx").on(t.tenantId, t.eventAt.desc()),
     index("message_events_provider_event_idx").on(t.provider, t.providerEventId),
     index("message_events_outbound_message_idx").on(t.outboundMessageId),
+    // Orphans waiting for their message, by X-Message-Id (the part of sg_message_id before the first ".").
     index("message_events_unlinked_idx")
-      .on(t.tenantId, t.providerMessageId)
+      .on(t.tenantId, sql`split_part(${t.providerMessageId}, '.', 1)`)
       .where(sql`${t.outboundMessageId} is null`),
   ],
 );

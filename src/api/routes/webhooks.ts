@@ -1,0 +1,59 @@
+import type { FastifyInstance } from "fastify";
+import type { Db } from "../../db/client.js";
+import type { WebhookSource } from "../../db/schema/index.js";
+import { HeraldError, notFound } from "../../errors.js";
+import type { IngestMetrics } from "../../ingest/metrics.js";
+import { receiveSendgrid } from "../../ingest/receive.js";
+import { findSourceForWebhook } from "../../tenancy/sources.js";
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const sourceCacheMs = 5000;
+
+/**
+ * Provider webhooks. The body is kept as raw bytes (signatures are over the exact bytes; any body parser
+ * would re-serialize), whatever its content type. Sources are cached for a few seconds, so the request path
+ * is one insert.
+ */
+export function webhookRoutes(app: FastifyInstance, systemDb: Db, metrics: IngestMetrics) {
+  const sources = new Map<string, { at: number; source: Promise<WebhookSource | undefined> }>();
+  const findSource = (provider: string, id: string) => {
+    const key = `${provider}/${id}`;
+    const cached = sources.get(key);
+    if (cached && Date.now() - cached.at < sourceCacheMs) return cached.source;
+    const source = findSourceForWebhook(systemDb, provider, id);
+    sources.set(key, { at: Date.now(), source });
+    source.catch(() => sources.delete(key));
+    return source;
+  };
+
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+
+    scope.post(
+      "/api/v1/webhooks/sendgrid/:sourceId",
+      { schema: { tags: ["webhooks"], hide: false } },
+      async (request, reply) => {
+        const { sourceId } = request.params as { sourceId: string };
+        const source = uuidPattern.test(sourceId)
+          ? await findSource("sendgrid", sourceId.toLowerCase())
+          : undefined;
+        if (!source) throw notFound("Webhook source");
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        try {
+          const received = await receiveSendgrid(systemDb, source, {
+            headers: request.headers,
+            body,
+            remoteIp: request.ip,
+          });
+          metrics.received.inc({ provider: "sendgrid" });
+          return reply.status(200).send({ delivery_id: received.deliveryId, events: received.events });
+        } catch (error) {
+          if (error instanceof HeraldError)
+            metrics.rejected.inc({ provider: "sendgrid", reason: error.code });
+          throw error;
+        }
+      },
+    );
+  });
+}

@@ -1,0 +1,177 @@
+import { sql } from "drizzle-orm";
+import { type Executor, query } from "../db/client.js";
+import { type CanonicalEventType, statusOfEvent } from "../domain/messageStatus.js";
+import { writeEvents } from "../events/write.js";
+import type { StoredMessageEvent } from "./store.js";
+
+/**
+ * What newly stored provider events do, each a single statement over the whole batch, all run in the
+ * transaction that stores the events (and acknowledges their delivery).
+ */
+
+/**
+ * Move each message's status forward to the strongest status among its new events (see
+ * domain/messageStatus.ts; `herald_status_rank` is the same table in SQL). Never moves one back.
+ */
+export async function advanceStatuses(
+  executor: Executor,
+  events: Pick<StoredMessageEvent, "messageId" | "type" | "eventAt">[],
+): Promise<number> {
+  const proposals = events.flatMap((e) => {
+    const status = statusOfEvent[e.type];
+    return e.messageId && status ? [{ message_id: e.messageId, status, at: e.eventAt.toISOString() }] : [];
+  });
+  if (proposals.length === 0) return 0;
+  const rows = await query(
+    executor,
+    sql`with proposal as (
+      select * from jsonb_to_recordset(${JSON.stringify(proposals)}::jsonb) as x(message_id uuid, status text, at timestamptz)
+    ), best as (
+      select distinct on (message_id) message_id, status, at from proposal
+      order by message_id, herald_status_rank(status) desc, at desc, status collate "C" desc
+    )
+    update outbound_messages m set status = b.status, status_at = b.at, updated_at = now()
+    from best b
+    where m.id = b.message_id
+      and (herald_status_rank(b.status), b.at, b.status collate "C") > (herald_status_rank(m.status), m.status_at, m.status collate "C")
+    returning m.id`,
+    { prepare: true },
+  );
+  return rows.length;
+}
+
+/** Recompute a message's status from every event linked to it (after orphans were linked to it). */
+export async function recomputeStatus(executor: Executor, messageId: string): Promise<void> {
+  const linked = await query<{ type: CanonicalEventType; event_ms: number }>(
+    executor,
+    sql`select type, extract(epoch from event_at) * 1000 as event_ms from message_events where outbound_message_id = ${messageId}`,
+  );
+  await advanceStatuses(
+    executor,
+    linked.map((e) => ({ messageId, type: e.type, eventAt: new Date(Number(e.event_ms)) })),
+  );
+}
+
+const suppressing = {
+  bounce: "bounce",
+  spamreport: "spamreport",
+  unsubscribe: "unsubscribe",
+  group_unsubscribe: "group_unsubscribe",
+} as const;
+
+/**
+ * Hard bounces, spam reports, unsubscribes and group unsubscribes suppress the address (once: the unique
+ * key absorbs repeats); a group resubscribe lifts that group's suppression if it is the later of the two —
+ * event time decides, not arrival order, so replays and late deliveries converge.
+ */
+export async function applySuppressions(executor: Executor, events: StoredMessageEvent[]): Promise<void> {
+  const adds = events.flatMap((e) => {
+    const reason = suppressing[e.type as keyof typeof suppressing];
+    if (!reason || !e.recipient) return [];
+    if (reason === "group_unsubscribe" && e.groupId === null) return [];
+    return [
+      {
+        tenant_id: e.tenantId,
+        address: e.recipient,
+        reason,
+        group_id: reason === "group_unsubscribe" ? e.groupId : null,
+        event_id: e.id,
+        at: e.eventAt.toISOString(),
+      },
+    ];
+  });
+  const lifts = events.flatMap((e) =>
+    e.type === "group_resubscribe" && e.recipient && e.groupId !== null
+      ? [{ tenant_id: e.tenantId, address: e.recipient, group_id: e.groupId, at: e.eventAt.toISOString() }]
+      : [],
+  );
+  if (adds.length === 0 && lifts.length === 0) return;
+  await query(
+    executor,
+    sql`with adds as (
+      select * from jsonb_to_recordset(${JSON.stringify(adds)}::jsonb) as x(tenant_id uuid, address text, reason text, group_id int, event_id uuid, at timestamptz)
+    ), lifts as (
+      select * from jsonb_to_recordset(${JSON.stringify(lifts)}::jsonb) as x(tenant_id uuid, address text, group_id int, at timestamptz)
+    ), added as (
+      insert into communication_suppressions (tenant_id, channel, address, reason, group_id, source_event_id, source_event_at)
+      select a.tenant_id, 'email', a.address, a.reason, a.group_id, a.event_id, a.at from adds a
+      where a.reason <> 'group_unsubscribe' or not exists (
+        select 1 from message_events r where r.tenant_id = a.tenant_id and r.type = 'group_resubscribe'
+          and r.recipient = a.address and r.group_id = a.group_id and r.event_at > a.at)
+      on conflict do nothing
+      returning id
+    ), lifted as (
+      delete from communication_suppressions s using lifts l
+      where s.tenant_id = l.tenant_id and s.channel = 'email' and s.address = l.address and s.reason = 'group_unsubscribe'
+        and s.group_id = l.group_id and coalesce(s.source_event_at, '-infinity') < l.at
+      returning s.id
+    )
+    select (select count(*) from added) as added, (select count(*) from lifted) as lifted`,
+    { prepare: true },
+  );
+}
+
+/**
+ * A bounce, spam report or unsubscribe of a message sent by a contact campaign stops that campaign, with a
+ * `campaign_transitions` row naming the cause (the event's key: one transition per cause, ever).
+ */
+export async function stopCampaigns(executor: Executor, events: StoredMessageEvent[]): Promise<void> {
+  const causes = events.flatMap((e) =>
+    e.campaignId &&
+    (e.type === "bounce" ||
+      e.type === "spamreport" ||
+      e.type === "unsubscribe" ||
+      e.type === "group_unsubscribe")
+      ? [
+          {
+            campaign_id: e.campaignId,
+            cause_key: `${e.provider}:${e.dedupeKey}`,
+            reason: `${e.type} of message ${e.messageId}`,
+          },
+        ]
+      : [],
+  );
+  if (causes.length === 0) return;
+  await query(
+    executor,
+    sql`with cause as (
+      select distinct on (campaign_id) * from jsonb_to_recordset(${JSON.stringify(causes)}::jsonb) as x(campaign_id uuid, cause_key text, reason text)
+      order by campaign_id, cause_key
+    ), stopped as (
+      update contact_campaigns c set status = 'stopped', stopped_at = now(), stop_reason = k.reason, updated_at = now()
+      from cause k join contact_campaigns previous on previous.id = k.campaign_id
+      where c.id = k.campaign_id and c.status not in ('stopped', 'completed')
+      returning c.id, c.tenant_id, previous.status as before, k.cause_key, k.reason
+    )
+    insert into campaign_transitions (tenant_id, campaign_id, from_status, to_status, reason, cause_key)
+    select tenant_id, id, before, 'stopped', reason, cause_key from stopped
+    on conflict do nothing`,
+    { prepare: true },
+  );
+}
+
+/** Append each new event to the log as `message.<type>`, so subscribers receive it (idempotent by key). */
+export async function appendToLog(executor: Executor, events: StoredMessageEvent[]): Promise<void> {
+  await writeEvents(
+    executor,
+    events.map((e) => ({
+      tenantId: e.tenantId,
+      eventType: `message.${e.type}`,
+      source: "webhook" as const,
+      timestamp: e.eventAt,
+      messageId: e.messageId,
+      contactId: e.contactId,
+      eventKey: `${e.provider}:${e.dedupeKey}`,
+      payload: {
+        message_event_id: e.id,
+        provider: e.provider,
+        provider_event_id: e.providerEventId,
+        provider_message_id: e.providerMessageId,
+        recipient: e.recipient,
+        url: e.url,
+        reason: e.reason,
+        group_id: e.groupId,
+      },
+    })),
+  );
+}

@@ -1,0 +1,65 @@
+import type { Database, Db } from "../db/client.js";
+import { parseDbTimestamp } from "../db/timestamps.js";
+import type { BackoffOptions } from "../domain/backoff.js";
+import { webhookDeliveriesQueue } from "../queue/definitions.js";
+import { Worker } from "../queue/worker.js";
+import type { IngestMetrics } from "./metrics.js";
+import { processDeliveries } from "./process.js";
+
+export interface ProcessorOptions {
+  db: Db;
+  listen?: Database["listen"];
+  metrics?: IngestMetrics;
+  /** Deliveries processed per transaction. @defaultValue 20 */
+  chunkSize?: number;
+  batchSize?: number;
+  concurrency?: number;
+  leaseMs?: number;
+  pollIntervalMs?: number;
+  backoff?: BackoffOptions;
+  workerId?: string;
+}
+
+/**
+ * The webhook processor: claims archived deliveries and processes a chunk of them per transaction, whose
+ * commit also acknowledges them — effects and acknowledgement together or not at all. A chunk that fails
+ * is retried delivery by delivery, so one bad delivery cannot hold back the others.
+ */
+export function createProcessor(options: ProcessorOptions): Worker {
+  const { metrics } = options;
+  const worker = new Worker({
+    queue: webhookDeliveriesQueue,
+    db: options.db,
+    listen: options.listen,
+    batchSize: options.batchSize ?? 100,
+    concurrency: options.concurrency ?? 2,
+    leaseMs: options.leaseMs,
+    pollIntervalMs: options.pollIntervalMs,
+    backoff: options.backoff,
+    workerId: options.workerId,
+    handler: {
+      mode: "transactional",
+      chunkSize: options.chunkSize ?? 20,
+      handle: async (tx, deliveries) => {
+        const outcome = await processDeliveries(tx, deliveries);
+        if (!metrics) return;
+        const provider = String(deliveries[0]?.provider ?? "unknown");
+        const linked = outcome.stored.filter((e) => e.messageId).length;
+        metrics.inserted.inc({ provider }, outcome.stored.length);
+        metrics.duplicates.inc({ provider }, outcome.events - outcome.stored.length);
+        metrics.linked.inc({ provider }, linked);
+        metrics.unlinked.inc({ provider }, outcome.stored.length - linked);
+      },
+    },
+  });
+  if (metrics) {
+    worker.on("job:completed", (rows) => {
+      const now = Date.now();
+      for (const row of rows)
+        metrics.lag.observe(Math.max(0, now - parseDbTimestamp(row.received_at).getTime()) / 1000);
+    });
+    worker.on("job:failed", () => metrics.storageErrors.inc());
+    worker.on("job:dead", () => metrics.storageErrors.inc());
+  }
+  return worker;
+}

@@ -1,0 +1,76 @@
+import { sql } from "drizzle-orm";
+import { type Db, query } from "../db/client.js";
+import type { WebhookSource } from "../db/schema/index.js";
+import { HeraldError } from "../errors.js";
+import { parseBatch, signatureHeader, timestampHeader, verifySignature } from "../providers/sendgrid.js";
+import { webhookDeliveriesQueue } from "../queue/definitions.js";
+
+/** Request headers worth keeping with the raw body (for audits and reprocessing). */
+const keptHeaders = ["content-type", "user-agent", signatureHeader, timestampHeader, "x-forwarded-for"];
+
+export interface ReceivedDelivery {
+  deliveryId: number;
+  events: number;
+}
+
+export interface IncomingRequest {
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  remoteIp: string | undefined;
+}
+
+const header = (headers: IncomingRequest["headers"], name: string) => {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/**
+ * Accept one SendGrid delivery: check the signature on the exact bytes (nothing is stored when it fails),
+ * then archive the raw body in `webhook_deliveries` — queued for processing, or marked rejected when it is
+ * not an array of objects — in one insert that also wakes the processors. Resolves only once that row is
+ * committed, so a 200 always means "kept".
+ */
+export async function receiveSendgrid(
+  db: Db,
+  source: WebhookSource,
+  request: IncomingRequest,
+): Promise<ReceivedDelivery> {
+  const publicKey = source.verification?.public_key;
+  if (publicKey) {
+    const signature = header(request.headers, signatureHeader);
+    const timestamp = header(request.headers, timestampHeader);
+    if (!signature || !timestamp) {
+      throw new HeraldError(
+        "invalid_signature",
+        `Signed source: send ${signatureHeader} and ${timestampHeader}`,
+      );
+    }
+    if (!verifySignature(publicKey, timestamp, request.body, signature)) {
+      throw new HeraldError("invalid_signature", "The signature does not match the body and timestamp");
+    }
+  }
+  const parsed = parseBatch(request.body);
+  const headers = Object.fromEntries(
+    keptHeaders.flatMap((name) => {
+      const value = header(request.headers, name);
+      return value === undefined ? [] : [[name, value.slice(0, 1000)]];
+    }),
+  );
+  const rejected = parsed.ok ? null : parsed.detail;
+  const [row] = await query<{ id: string }>(
+    db,
+    sql`with delivery as (
+      insert into webhook_deliveries (tenant_id, source_id, provider, headers, body, remote_ip, event_count,
+        rejected_reason, status)
+      values (${source.tenantId}, ${source.id}, ${source.provider}, ${JSON.stringify(headers)}::jsonb, ${request.body}::bytea,
+        ${request.remoteIp ?? null}, ${parsed.ok ? parsed.events.length : 0}, ${rejected},
+        ${rejected === null ? "pending" : "completed"})
+      returning id, status
+    )
+    select id, (select pg_notify(${webhookDeliveriesQueue.channel}, '') from delivery where status = 'pending') as woke
+    from delivery`,
+  );
+  if (!parsed.ok)
+    throw new HeraldError(parsed.code, `${parsed.detail}; the delivery was archived as rejected`);
+  return { deliveryId: Number(row!.id), events: parsed.events.length };
+}
