@@ -12,6 +12,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { busRoutes } from "./routes/bus.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
+import { messageRoutes } from "./routes/messages.js";
 import { sourceRoutes } from "./routes/sources.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { ProblemSchema } from "./schemas.js";
@@ -72,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     sourceRoutes(tenantScope, db);
     eventRoutes(tenantScope, db);
     busRoutes(tenantScope, db);
+    messageRoutes(tenantScope, db);
   });
 
   await app.ready();

@@ -115,7 +115,10 @@ export async function applySuppressions(executor: Executor, events: StoredMessag
  * A bounce, spam report or unsubscribe of a message sent by a contact campaign stops that campaign, with a
  * `campaign_transitions` row naming the cause (the event's key: one transition per cause, ever).
  */
-export async function stopCampaigns(executor: Executor, events: StoredMessageEvent[]): Promise<void> {
+export async function stopCampaigns(
+  executor: Executor,
+  events: Pick<StoredMessageEvent, "campaignId" | "type" | "provider" | "dedupeKey" | "messageId">[],
+): Promise<void> {
   const causes = events.flatMap((e) =>
     e.campaignId &&
     (e.type === "bounce" ||

@@ -1,0 +1,83 @@
+import { sql } from "drizzle-orm";
+import { type Executor, query } from "../db/client.js";
+import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
+
+export interface MessageEventView {
+  id: string;
+  message_id: string | null;
+  provider: string;
+  provider_event_id: string | null;
+  provider_message_id: string | null;
+  type: string;
+  event_at: string;
+  recipient: string | null;
+  url: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  reason: string | null;
+  bounce_classification: string | null;
+  machine_open: boolean | null;
+  payload: unknown;
+}
+
+const columns =
+  sql.raw(`id, outbound_message_id as message_id, provider, provider_event_id, provider_message_id, type,
+  floor(extract(epoch from event_at) * 1000)::float8 as event_ms, recipient, url, ip, user_agent, reason,
+  bounce_classification, machine_open, payload`);
+
+const view = (r: Record<string, unknown>): MessageEventView => {
+  const { event_ms, ...rest } = r;
+  return {
+    ...(rest as unknown as MessageEventView),
+    event_at: new Date(Number(event_ms)).toISOString(),
+    payload: typeof r.payload === "string" ? JSON.parse(r.payload) : r.payload,
+  };
+};
+
+export interface MessageEventFilter {
+  type?: string | undefined;
+  messageId?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+/** A tenant's provider events, newest first. */
+export async function listMessageEvents(
+  executor: Executor,
+  tenantId: string,
+  filter: MessageEventFilter,
+  limit: number,
+  cursor: string | undefined,
+): Promise<Page<MessageEventView>> {
+  const after = decodeCursor(cursor);
+  const rows = await query(
+    executor,
+    sql`select ${columns} from message_events where tenant_id = ${tenantId}
+      ${filter.type ? sql`and type = ${filter.type}` : sql``}
+      ${filter.messageId ? sql`and outbound_message_id = ${filter.messageId}` : sql``}
+      ${filter.since ? sql`and event_at >= ${filter.since.toISOString()}::timestamptz` : sql``}
+      ${filter.until ? sql`and event_at < ${filter.until.toISOString()}::timestamptz` : sql``}
+      ${after ? sql`and (event_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
+      order by event_at desc, id desc limit ${limit + 1}`,
+  );
+  const items = rows.slice(0, limit).map(view);
+  const last = items.at(-1);
+  return {
+    items,
+    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.event_at, id: last.id }) : null,
+  };
+}
+
+/** One message's events, oldest first. */
+export async function eventsOfMessage(
+  executor: Executor,
+  tenantId: string,
+  messageId: string,
+): Promise<MessageEventView[]> {
+  const rows = await query(
+    executor,
+    sql`select ${columns} from message_events where tenant_id = ${tenantId} and outbound_message_id = ${messageId}
+      order by event_at, id`,
+  );
+  return rows.map(view);
+}

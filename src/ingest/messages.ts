@@ -1,0 +1,143 @@
+import { and, desc, eq, sql } from "drizzle-orm";
+import { type Executor, query } from "../db/client.js";
+import { createdBefore, pageOf } from "../db/keyset.js";
+import type { Channel, MessageStatus } from "../db/schema/index.js";
+import { type OutboundMessage, outboundMessages } from "../db/schema/index.js";
+import type { Page } from "../domain/cursor.js";
+import { normalizeEmail } from "../providers/sendgrid.js";
+import { recomputeStatus, stopCampaigns } from "./effects.js";
+import type { StoredMessageEvent } from "./store.js";
+
+export interface NewMessage {
+  channel: Channel;
+  provider: string;
+  to: string;
+  providerMessageId?: string | undefined;
+  from?: string | undefined;
+  subject?: string | undefined;
+  contactId?: string | undefined;
+  campaignId?: string | undefined;
+  dedupeKey?: string | undefined;
+  metadata?: Record<string, unknown> | undefined;
+  sentAt?: Date | undefined;
+}
+
+export const normalizeAddress = (channel: Channel, address: string) =>
+  channel === "email" ? normalizeEmail(address) : address.replace(/[\s().-]/g, "");
+
+/**
+ * Register a sent message (idempotent on `dedupe_key`: the same key returns the stored message). Events
+ * that arrived before it — stored unlinked — are linked now, its status recomputed from them, and a
+ * campaign it belongs to is stopped if one of them says so.
+ */
+export async function registerMessage(
+  executor: Executor,
+  tenantId: string,
+  input: NewMessage,
+): Promise<{ message: OutboundMessage; created: boolean }> {
+  const [inserted] = await executor
+    .insert(outboundMessages)
+    .values({
+      tenantId,
+      channel: input.channel,
+      provider: input.provider,
+      toAddress: normalizeAddress(input.channel, input.to),
+      providerMessageId: input.providerMessageId,
+      fromAddress: input.from,
+      subject: input.subject,
+      contactId: input.contactId,
+      campaignId: input.campaignId,
+      dedupeKey: input.dedupeKey,
+      metadata: input.metadata ?? {},
+      sentAt: input.sentAt ?? new Date(),
+      statusAt: input.sentAt ?? new Date(),
+    })
+    .onConflictDoNothing()
+    .returning();
+  if (!inserted) {
+    const [existing] = await executor
+      .select()
+      .from(outboundMessages)
+      .where(
+        and(eq(outboundMessages.tenantId, tenantId), eq(outboundMessages.dedupeKey, input.dedupeKey ?? "")),
+      );
+    if (!existing) throw new Error("message insert conflicted but no message holds its dedupe key");
+    return { message: existing, created: false };
+  }
+  if (inserted.providerMessageId) {
+    await linkOrphans(executor, inserted);
+    const [fresh] = await executor
+      .select()
+      .from(outboundMessages)
+      .where(eq(outboundMessages.id, inserted.id));
+    return { message: fresh ?? inserted, created: true };
+  }
+  return { message: inserted, created: true };
+}
+
+async function linkOrphans(executor: Executor, message: OutboundMessage): Promise<void> {
+  const linked = await query<{
+    id: string;
+    type: StoredMessageEvent["type"];
+    dedupe_key: string;
+    provider: string;
+  }>(
+    executor,
+    sql`with candidates as (
+      select id, event_at, recipient from message_events
+      where tenant_id = ${message.tenantId} and outbound_message_id is null and provider = ${message.provider}
+        and split_part(provider_message_id, '.', 1) = split_part(${message.providerMessageId}, '.', 1)
+        and (provider_message_id = ${message.providerMessageId}
+             or split_part(provider_message_id, '.', 1) = ${message.providerMessageId})
+    )
+    update message_events e set outbound_message_id = ${message.id}, updated_at = now()
+    from candidates c
+    where e.id = c.id and e.event_at = c.event_at
+      and (c.recipient is null or c.recipient = ${message.toAddress}
+           or not exists (select 1 from outbound_messages o where o.tenant_id = ${message.tenantId}
+             and o.id <> ${message.id} and o.provider_message_id = ${message.providerMessageId}))
+    returning e.id, e.type, e.dedupe_key, e.provider`,
+  );
+  if (linked.length === 0) return;
+  await recomputeStatus(executor, message.id);
+  await stopCampaigns(
+    executor,
+    linked.map((e) => ({
+      ...e,
+      dedupeKey: e.dedupe_key,
+      messageId: message.id,
+      campaignId: message.campaignId,
+    })),
+  );
+}
+
+export async function getMessage(executor: Executor, tenantId: string, id: string) {
+  const [row] = await executor
+    .select()
+    .from(outboundMessages)
+    .where(and(eq(outboundMessages.tenantId, tenantId), eq(outboundMessages.id, id)));
+  return row;
+}
+
+export async function listMessages(
+  executor: Executor,
+  tenantId: string,
+  filter: { status?: MessageStatus | undefined; contactId?: string | undefined },
+  limit: number,
+  cursor: string | undefined,
+): Promise<Page<OutboundMessage>> {
+  const rows = await executor
+    .select()
+    .from(outboundMessages)
+    .where(
+      and(
+        eq(outboundMessages.tenantId, tenantId),
+        filter.status ? eq(outboundMessages.status, filter.status) : undefined,
+        filter.contactId ? eq(outboundMessages.contactId, filter.contactId) : undefined,
+        createdBefore(outboundMessages.createdAt, outboundMessages.id, cursor),
+      ),
+    )
+    .orderBy(desc(outboundMessages.createdAt), desc(outboundMessages.id))
+    .limit(limit + 1);
+  return pageOf(rows, limit);
+}

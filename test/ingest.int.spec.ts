@@ -1,0 +1,323 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp, type HeraldApp } from "../src/api/app.js";
+import { query } from "../src/db/client.js";
+import { createProcessor } from "../src/ingest/processor.js";
+import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
+import { count } from "./support/fixtures.js";
+import { bearer, call, expectProblem } from "./support/http.js";
+import { sampleBatch, sendgridKeys } from "./support/sendgrid.js";
+import { eventually } from "./support/wait.js";
+
+const adminToken = "ingest-admin-token-0123456789";
+
+for (const backend of backends()) {
+  describe(`SendGrid ingestion on ${backend}`, () => {
+    let t: TestDatabase;
+    let h: HeraldApp;
+    const keys = sendgridKeys();
+
+    beforeAll(async () => {
+      t = await createTestDatabase(backend);
+      h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 5 * 1024 * 1024 } });
+    });
+    afterAll(async () => {
+      await h?.app.close();
+      await t?.drop();
+    });
+
+    async function tenantWithSource(name: string, signed = true) {
+      const created = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/admin/tenants",
+        headers: bearer(adminToken),
+        payload: { name },
+      });
+      const key = created.body.api_key as string;
+      const source = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/sources",
+        headers: bearer(key),
+        payload: {
+          provider: "sendgrid",
+          ...(signed ? { verification: { public_key: keys.publicKeyBase64 } } : {}),
+        },
+      });
+      return { key, tenantId: created.body.tenant.id as string, url: source.body.url as string };
+    }
+
+    const post = (url: string, body: string | Buffer, headers: Record<string, string> = keys.sign(body)) =>
+      call(h.app, {
+        method: "POST",
+        url,
+        payload: body,
+        headers: { "content-type": "application/json", ...headers },
+      });
+
+    /** Run the processor until every delivery is processed. */
+    async function processAll() {
+      const worker = createProcessor({ db: t.database.db, listen: t.database.listen, pollIntervalMs: 50 });
+      await worker.start();
+      await eventually(
+        async () =>
+          (await count(t.database.db, "webhook_deliveries", "status in ('pending', 'processing')")) === 0,
+        15_000,
+        "deliveries processed",
+      );
+      await worker.stop();
+    }
+
+    const register = (key: string, payload: object) =>
+      call(h.app, { method: "POST", url: "/api/v1/messages", headers: bearer(key), payload });
+
+    it("archives a signed batch, then stores, links, advances and suppresses from it", async () => {
+      const a = await tenantWithSource("acme");
+      const ada = await register(a.key, {
+        channel: "email",
+        provider: "sendgrid",
+        to: "Ada@Example.com",
+        dedupe_key: "ada-1",
+      });
+      const bob = await register(a.key, {
+        channel: "email",
+        provider: "sendgrid",
+        to: "bob@example.org",
+        provider_message_id: "Lm3kB8pQR1sT5uVw7xYzAa",
+      });
+      const body = JSON.stringify(sampleBatch({ REPLACE_WITH_MESSAGE_ID_1: ada.body.id }));
+      const accepted = await post(a.url, body);
+      expect(accepted.status).toBe(200);
+      expect(accepted.body).toEqual({ delivery_id: expect.any(Number), events: 11 });
+      const [archived] = await query<{ body: Buffer | Uint8Array }>(
+        t.database.db,
+        sql`select body from webhook_deliveries where id = ${accepted.body.delivery_id}`,
+      );
+      expect(Buffer.from(archived!.body).toString()).toBe(body); // the exact bytes
+
+      await processAll();
+      const events = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/message-events?limit=100",
+        headers: bearer(a.key),
+      });
+      expect(events.body.events).toHaveLength(11);
+      const adaEvents = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/messages/${ada.body.id}/events`,
+        headers: bearer(a.key),
+      });
+      // Only the first of Ada's events carries herald_message_id, and her message was registered without a
+      // provider message id, so only that one links to it.
+      expect(adaEvents.body.events.map((e: { type: string }) => e.type)).toEqual(["processed"]);
+      const adaNow = await call(h.app, { method: "GET", url: `/api/v1/messages/${ada.body.id}`, headers: bearer(a.key) });
+      expect(adaNow.body).toMatchObject({ status: "processed", to: "ada@example.com" });
+      const bobNow = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/messages/${bob.body.id}`,
+        headers: bearer(a.key),
+      });
+      expect(bobNow.body.status).toBe("bounced");
+      const bobEvents = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/messages/${bob.body.id}/events`,
+        headers: bearer(a.key),
+      });
+      expect(bobEvents.body.events.map((e: { type: string }) => e.type)).toEqual([
+        "processed",
+        "deferred",
+        "bounce",
+      ]);
+
+      const suppressions = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/suppressions",
+        headers: bearer(a.key),
+      });
+      const byAddress = Object.fromEntries(
+        suppressions.body.suppressions.map(
+          (s: { address: string; reason: string; group_id: number | null }) => [
+            s.address,
+            [s.reason, s.group_id],
+          ],
+        ),
+      );
+      expect(byAddress).toEqual({
+        "bob@example.org": ["bounce", null],
+        "cy@example.net": ["spamreport", null],
+        "dee@example.com": ["unsubscribe", null],
+        "eve@example.com": ["group_unsubscribe", 42],
+      });
+      const check = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/suppressions/check?channel=email&address=BOB@example.org",
+        headers: bearer(a.key),
+      });
+      expect(check.body).toEqual({ suppressed: true, reasons: ["bounce"] });
+      // Subscribers get message.* events.
+      expect(
+        await count(t.database.db, "events", `tenant_id = '${a.tenantId}' and event_type like 'message.%'`),
+      ).toBe(11);
+    });
+
+    it("stores each event once under repeated and overlapping deliveries, and applies its effects once", async () => {
+      const a = await tenantWithSource("dupes");
+      const campaign = await query<{ id: string }>(
+        t.database.db,
+        sql`insert into contact_campaigns (tenant_id, contact_id, channel, status) values (${a.tenantId}, 'c-bob', 'email', 'active') returning id`,
+      );
+      await register(a.key, {
+        channel: "email",
+        provider: "sendgrid",
+        to: "bob@example.org",
+        provider_message_id: "Lm3kB8pQR1sT5uVw7xYzAa",
+        campaign_id: campaign[0]!.id,
+        contact_id: "c-bob",
+      });
+      const batch = sampleBatch();
+      const whole = JSON.stringify(batch);
+      const firstHalf = JSON.stringify(batch.slice(0, 7));
+      const secondHalf = JSON.stringify(batch.slice(4));
+      const answers = await Promise.all(
+        [whole, whole, whole, firstHalf, secondHalf].map((b) => post(a.url, b)),
+      );
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      // Two processors at once, as two workers would.
+      const workers = [0, 1].map(() =>
+        createProcessor({ db: t.database.db, listen: t.database.listen, pollIntervalMs: 50, chunkSize: 1 }),
+      );
+      for (const w of workers) await w.start();
+      await eventually(
+        async () =>
+          (await count(t.database.db, "webhook_deliveries", "status in ('pending', 'processing')")) === 0,
+        15_000,
+      );
+      for (const w of workers) await w.stop();
+
+      const tenant = `tenant_id = '${a.tenantId}'`;
+      expect(await count(t.database.db, "message_events", tenant)).toBe(11);
+      expect(await count(t.database.db, "communication_suppressions", tenant)).toBe(4);
+      expect(await count(t.database.db, "events", `${tenant} and event_type like 'message.%'`)).toBe(11);
+      expect(await count(t.database.db, "campaign_transitions", tenant)).toBe(1);
+      const [c] = await query<{ status: string }>(
+        t.database.db,
+        sql`select status from contact_campaigns where id = ${campaign[0]!.id}`,
+      );
+      expect(c!.status).toBe("stopped");
+    });
+
+    it("reaches the same final status whatever the order, and a late deferred changes nothing", async () => {
+      const finals: string[] = [];
+      for (const order of [
+        [0, 1, 2, 3],
+        [3, 2, 1, 0],
+        [2, 0, 3, 1],
+      ]) {
+        const a = await tenantWithSource(`order-${order.join("")}`);
+        const m = await register(a.key, {
+          channel: "email",
+          provider: "sendgrid",
+          to: "ada@example.com",
+          provider_message_id: "Xq1pA7nTQ8uR2cWm4vYbZg",
+        });
+        const ada = sampleBatch().slice(0, 4);
+        for (const i of order) {
+          await post(a.url, JSON.stringify([ada[i]]));
+          await processAll();
+        }
+        const late = {
+          email: "ada@example.com",
+          event: "deferred",
+          timestamp: 1763800500,
+          sg_event_id: "late-deferred",
+          sg_message_id: ada[0]!.sg_message_id,
+        };
+        await post(a.url, JSON.stringify([late]));
+        await processAll();
+        finals.push(
+          (await call(h.app, { method: "GET", url: `/api/v1/messages/${m.body.id}`, headers: bearer(a.key) }))
+            .body.status,
+        );
+      }
+      expect(finals).toEqual(["clicked", "clicked", "clicked"]);
+    });
+
+    it("keeps events that arrive before their message and links them when it is registered", async () => {
+      const a = await tenantWithSource("orphans");
+      await post(a.url, JSON.stringify(sampleBatch().slice(4, 7)));
+      await processAll();
+      expect(
+        await count(
+          t.database.db,
+          "message_events",
+          `tenant_id = '${a.tenantId}' and outbound_message_id is null`,
+        ),
+      ).toBe(3);
+      const bob = await register(a.key, {
+        channel: "email",
+        provider: "sendgrid",
+        to: "bob@example.org",
+        provider_message_id: "Lm3kB8pQR1sT5uVw7xYzAa",
+      });
+      expect(bob.status).toBe(201);
+      expect(bob.body.status).toBe("bounced");
+      const events = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/messages/${bob.body.id}/events`,
+        headers: bearer(a.key),
+      });
+      expect(events.body.events).toHaveLength(3);
+      // Registering again with the same dedupe key returns the same message.
+      const again = await register(a.key, {
+        channel: "email",
+        provider: "sendgrid",
+        to: "x@y.z",
+        dedupe_key: "k",
+      });
+      const repeat = await register(a.key, {
+        channel: "email",
+        provider: "sendgrid",
+        to: "x@y.z",
+        dedupe_key: "k",
+      });
+      expect(repeat.status).toBe(200);
+      expect(repeat.body.id).toBe(again.body.id);
+    });
+
+    it("refuses bad signatures and bodies with the contract's codes, and keeps tenants apart", async () => {
+      const a = await tenantWithSource("guarded");
+      const b = await tenantWithSource("other");
+      const body = JSON.stringify(sampleBatch().slice(0, 1));
+      expectProblem(await post(a.url, body, {}), 401, "invalid_signature");
+      expectProblem(await post(a.url, body, sendgridKeys().sign(body)), 401, "invalid_signature");
+      expectProblem(await post(a.url, `${body} `, keys.sign(body)), 401, "invalid_signature");
+      expectProblem(await post(a.url.replace(/[0-9a-f]{4}$/, "0000"), body), 404, "not_found");
+      expectProblem(await post("/api/v1/webhooks/sendgrid/not-a-uuid", body), 404, "not_found");
+      expectProblem(await post(a.url, "not json"), 400, "invalid_json");
+      expectProblem(await post(a.url, '{"event":"open"}'), 400, "validation_failed");
+      expectProblem(await post(a.url, "[1,2]"), 400, "validation_failed");
+      expectProblem(await post(a.url, Buffer.alloc(6 * 1024 * 1024, 0x20)), 413, "payload_too_large");
+      // Rejected-but-verified bodies are archived as rejected; unsigned failures store nothing.
+      expect(
+        await count(
+          t.database.db,
+          "webhook_deliveries",
+          `tenant_id = '${a.tenantId}' and rejected_reason is not null`,
+        ),
+      ).toBe(3);
+      expect(
+        await count(
+          t.database.db,
+          "webhook_deliveries",
+          `tenant_id = '${a.tenantId}' and rejected_reason is null`,
+        ),
+      ).toBe(0);
+
+      await post(a.url, body);
+      await processAll();
+      for (const url of ["/api/v1/message-events", "/api/v1/suppressions", "/api/v1/messages"]) {
+        const theirs = await call(h.app, { method: "GET", url, headers: bearer(b.key) });
+        expect(Object.values(theirs.body).find(Array.isArray)).toEqual([]);
+      }
+    });
+  });
+}
