@@ -109,7 +109,11 @@ for (const backend of backends()) {
       // Only the first of Ada's events carries herald_message_id, and her message was registered without a
       // provider message id, so only that one links to it.
       expect(adaEvents.body.events.map((e: { type: string }) => e.type)).toEqual(["processed"]);
-      const adaNow = await call(h.app, { method: "GET", url: `/api/v1/messages/${ada.body.id}`, headers: bearer(a.key) });
+      const adaNow = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/messages/${ada.body.id}`,
+        headers: bearer(a.key),
+      });
       expect(adaNow.body).toMatchObject({ status: "processed", to: "ada@example.com" });
       const bobNow = await call(h.app, {
         method: "GET",
