@@ -6,6 +6,7 @@ import { checkIntegrity } from "../bus/integrity.js";
 import { replayEvents } from "../bus/replay.js";
 import { getSubscription } from "../bus/subscriptions.js";
 import type { Db } from "../db/client.js";
+import { reprocess } from "../ingest/reprocess.js";
 
 type WithDatabase = <T>(work: (db: Db) => Promise<T>) => Promise<T>;
 
@@ -18,7 +19,7 @@ function parseDate(value: string, endOfDay: boolean): Date {
   return endOfDay && /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(date.getTime() + dayMs) : date;
 }
 
-/** `herald replay`, `herald dead-letters retry`, `herald integrity`. */
+/** `herald replay`, `herald dead-letters retry`, `herald reprocess`, `herald integrity`. */
 export function registerBusCommands(program: Command, withDatabase: WithDatabase) {
   program
     .command("replay")
@@ -89,6 +90,53 @@ export function registerBusCommands(program: Command, withDatabase: WithDatabase
           retryDeadLetters(db, o.tenant, { subscriptionId: o.subscription, eventType: o.type, id: o.id }),
         );
         process.stdout.write(`${retried} dead letters sent back to their subscriptions\n`);
+      },
+    );
+
+  program
+    .command("reprocess")
+    .description("run webhook processing again from the archived deliveries of a source (idempotent)")
+    .requiredOption("--source <id>", "webhook source id")
+    .option("--since <date>", "received on or after")
+    .option("--until <date>", "received before (a date includes the whole day)")
+    .option("--status <status>", "only deliveries in this queue status (pending, completed, dead)")
+    .action(
+      async (o: {
+        source: string;
+        since?: string;
+        until?: string;
+        status?: "pending" | "completed" | "dead";
+      }) => {
+        if (o.status && !["pending", "completed", "dead"].includes(o.status))
+          throw new Error("--status is pending, completed or dead");
+        const bar = new SingleBar({
+          format: "reprocess [{bar}] {value}/{total} deliveries | {stored} events stored",
+          hideCursor: true,
+        });
+        const result = await withDatabase(async (db) => {
+          let started = false;
+          const outcome = await reprocess(
+            db,
+            {
+              sourceId: o.source,
+              since: o.since ? parseDate(o.since, false) : undefined,
+              until: o.until ? parseDate(o.until, true) : undefined,
+              status: o.status,
+            },
+            (done, total, stored) => {
+              if (!started) {
+                bar.start(total, 0, { stored: 0 });
+                started = true;
+              }
+              bar.update(done, { stored });
+            },
+          );
+          if (started) bar.stop();
+          return outcome;
+        });
+        process.stdout.write(
+          `reprocessed ${result.deliveries} deliveries: ${result.stored} events were missing and are now stored\n`,
+        );
       },
     );
 
