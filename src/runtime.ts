@@ -75,7 +75,13 @@ export async function serve(config: Config): Promise<RunningServer> {
     config: { adminToken, bodyLimitBytes: config.bodyLimitBytes },
     logger: { level: config.logLevel },
   });
-  const workers = await startWorkers(config, system, registry);
+  // Workers get their own connections on a server, so long processing transactions never make a webhook's
+  // one insert wait for a connection (PGlite has a single connection anyway).
+  const workerDatabase =
+    database.kind === "postgres"
+      ? await openDatabase({ url: config.systemDatabaseUrl ?? config.databaseUrl, poolSize: config.databasePoolSize })
+      : system;
+  const workers = await startWorkers(config, workerDatabase, registry);
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "localhost");
 
@@ -96,6 +102,7 @@ export async function serve(config: Config): Promise<RunningServer> {
       log.info("shutting down: finishing in-flight requests");
       await app.close();
       await workers.stop();
+      if (workerDatabase !== system) await workerDatabase.close();
       await database.close();
       if (system !== database) await system.close();
       log.info("stopped");

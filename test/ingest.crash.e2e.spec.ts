@@ -65,7 +65,7 @@ async function snapshot(db: Db) {
       db,
       sql`select address, reason, group_id from communication_suppressions order by 1, 2, 3`,
     ),
-    log: await query(db, sql`select event_key, event_type from events order by 1`),
+    log: await query(db, sql`select payload->>'provider_event_id' as key, event_type from events order by 1`),
     deliveries: await query(
       db,
       sql`select status, count(*)::int from webhook_deliveries group by 1 order by 1`,

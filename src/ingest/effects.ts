@@ -153,7 +153,10 @@ export async function stopCampaigns(
   );
 }
 
-/** Append each new event to the log as `message.<type>`, so subscribers receive it (idempotent by key). */
+/**
+ * Append each new event to the log as `message.<type>`, so subscribers receive it. No event key is needed:
+ * only events stored for the first time get here, in the same transaction that stored them.
+ */
 export async function appendToLog(executor: Executor, events: StoredMessageEvent[]): Promise<void> {
   await writeEvents(
     executor,
@@ -164,7 +167,6 @@ export async function appendToLog(executor: Executor, events: StoredMessageEvent
       timestamp: e.eventAt,
       messageId: e.messageId,
       contactId: e.contactId,
-      eventKey: `${e.provider}:${e.dedupeKey}`,
       payload: {
         message_event_id: e.id,
         provider: e.provider,

@@ -10,7 +10,7 @@ export interface ProcessorOptions {
   db: Db;
   listen?: Database["listen"];
   metrics?: IngestMetrics;
-  /** Deliveries processed per transaction. @defaultValue 20 */
+  /** Deliveries processed per transaction (a SendGrid delivery holds up to a few thousand events). @defaultValue 1 */
   chunkSize?: number;
   batchSize?: number;
   concurrency?: number;
@@ -32,14 +32,14 @@ export function createProcessor(options: ProcessorOptions): Worker {
     db: options.db,
     listen: options.listen,
     batchSize: options.batchSize ?? 100,
-    concurrency: options.concurrency ?? 2,
+    concurrency: options.concurrency ?? 4,
     leaseMs: options.leaseMs,
     pollIntervalMs: options.pollIntervalMs,
     backoff: options.backoff,
     workerId: options.workerId,
     handler: {
       mode: "transactional",
-      chunkSize: options.chunkSize ?? 20,
+      chunkSize: options.chunkSize ?? 1,
       handle: async (tx, deliveries) => {
         const outcome = await processDeliveries(tx, deliveries);
         if (!metrics) return;

@@ -1,0 +1,154 @@
+// npm run bench:ingest — SendGrid ingestion end to end against the physical ceiling, on one PostgreSQL server.
+// Ceiling: a server-side INSERT … SELECT of N message events of the same shape into the same schema.
+// End to end: `herald serve` in its own process; concurrent clients post signed batches of 500 events (10%
+// repeats) over loopback; timed until every event is processed. One JSON line per result.
+
+import { spawn } from "node:child_process";
+import { generateKeyPairSync, sign } from "node:crypto";
+import { readFileSync } from "node:fs";
+import postgres from "postgres";
+import { dropDatabase, freshDatabase, percentile, round } from "./lib.mjs";
+
+const BATCHES = Number(process.env.BATCHES ?? 120);
+const CLIENTS = Number(process.env.CLIENTS ?? 8);
+const PER_BATCH = 500;
+const print = (line) => console.log(JSON.stringify(line));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const url = await freshDatabase("herald_ingest_bench");
+try {
+  // Start Herald (it migrates), then measure the ceiling in the same schema while it idles.
+  const port = 3900 + Math.floor(Math.random() * 90);
+  const admin = "bench-admin-token-0123456789";
+  const server = spawn(process.execPath, ["dist/cli/main.js", "serve"], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      PORT: String(port),
+      HERALD_ADMIN_TOKEN: admin,
+      LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  server.stdout.on("data", (d) => {
+    out += d;
+  });
+  for (let i = 0; i < 200 && !out.includes("API docs"); i++) await sleep(50);
+  const base = `http://127.0.0.1:${port}`;
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+
+  const [{ id: tenantForCeiling }] = await sql`insert into tenants (name) values ('ceiling') returning id`;
+  const N = 50_000;
+  let t0 = performance.now();
+  await sql`insert into message_events (tenant_id, provider, provider_event_id, provider_message_id, dedupe_key, type,
+      event_at, recipient, url, ip, user_agent, reason, payload)
+    select ${tenantForCeiling}, 'sendgrid', 'ev-' || i, 'MSG' || (i % 1000) || '.filter', 'ev-' || i, 'delivered',
+      now(), 'user' || (i % 1000) || '@example.com', null, '149.72.10.11', null, '250 OK',
+      jsonb_build_object('email', 'user' || i || '@example.com', 'timestamp', 1763800000 + i, 'event', 'delivered',
+        'sg_event_id', 'ev-' || i, 'sg_message_id', 'MSG' || (i % 1000) || '.filter-' || i, 'response', '250 2.0.0 OK', 'ip', '149.72.10.11')
+    from generate_series(1, ${N}) i`;
+  const ceiling = Math.round(N / ((performance.now() - t0) / 1000));
+  print({ bench: "ceiling", events: N, events_per_s: ceiling });
+
+  // A tenant with a signed source, through the API.
+  const tenant = await (
+    await fetch(`${base}/api/v1/admin/tenants`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "bench" }),
+    })
+  ).json();
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const source = await (
+    await fetch(`${base}/api/v1/sources`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.api_key}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        provider: "sendgrid",
+        verification: { public_key: publicKey.export({ format: "der", type: "spki" }).toString("base64") },
+      }),
+    })
+  ).json();
+
+  const sample = JSON.parse(readFileSync("test/fixtures/sendgrid/basic-batch.json", "utf8"));
+  let unique = 0;
+  const bodies = Array.from({ length: BATCHES }, (_, b) => {
+    const events = Array.from({ length: PER_BATCH }, (_, j) => {
+      // 10% of each batch repeats events of the previous batch.
+      const n = j < PER_BATCH / 10 && b > 0 ? (b - 1) * PER_BATCH + j : b * PER_BATCH + j;
+      const e = sample[n % sample.length];
+      return {
+        ...e,
+        email: `user${n % 5000}@example.com`,
+        sg_event_id: `b-${n}`,
+        timestamp: 1763800000 + (n % 86400),
+        sg_message_id: `M${n % 5000}.f-${n}`,
+      };
+    });
+    unique += b === 0 ? PER_BATCH : PER_BATCH - PER_BATCH / 10;
+    return Buffer.from(JSON.stringify(events));
+  });
+
+  const latencies = [];
+  let next = 0;
+  t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++];
+        const timestamp = String(Math.floor(Date.now() / 1000));
+        const signature = sign("sha256", Buffer.concat([Buffer.from(timestamp), body]), privateKey).toString(
+          "base64",
+        );
+        const s = performance.now();
+        const response = await fetch(`${base}${source.url}`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "x-twilio-email-event-webhook-signature": signature,
+            "x-twilio-email-event-webhook-timestamp": timestamp,
+          },
+          body,
+        });
+        await response.arrayBuffer();
+        latencies.push(performance.now() - s);
+        if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
+      }
+    }),
+  );
+  for (;;) {
+    const [{ n }] =
+      await sql`select count(*)::int as n from message_events where tenant_id = ${tenant.tenant.id}`;
+    if (n >= unique) break;
+    await sleep(20);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const rssMb = Math.round(
+    Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))[1]) / 1024,
+  );
+  const lags = (
+    await sql`select extract(epoch from (processed_at - received_at)) * 1000 as ms from webhook_deliveries
+    where tenant_id = ${tenant.tenant.id} and processed_at is not null order by 1`
+  ).map((r) => Number(r.ms));
+  latencies.sort((a, b) => a - b);
+  const eventsPerS = Math.round((BATCHES * PER_BATCH) / seconds);
+  print({
+    bench: "ingest",
+    events: BATCHES * PER_BATCH,
+    unique_events: unique,
+    clients: CLIENTS,
+    events_per_s: eventsPerS,
+    http_p99_ms: round(percentile(latencies, 0.99)),
+    http_p50_ms: round(percentile(latencies, 0.5)),
+    lag_p50_ms: round(percentile(lags, 0.5)),
+    lag_p99_ms: round(percentile(lags, 0.99)),
+    rss_mb: rssMb,
+  });
+  print({ bench: "ingest_ratio", ratio: round(eventsPerS / ceiling) });
+  server.kill("SIGTERM");
+  await new Promise((r) => server.on("exit", r));
+  await sql.end();
+} finally {
+  await dropDatabase("herald_ingest_bench").catch(() => undefined);
+}
