@@ -31,7 +31,8 @@ export function createProcessor(options: ProcessorOptions): Worker {
     queue: webhookDeliveriesQueue,
     db: options.db,
     listen: options.listen,
-    batchSize: options.batchSize ?? 100,
+    // Deliveries are large (up to the body limit each): hold few of them at a time.
+    batchSize: options.batchSize ?? 8,
     concurrency: options.concurrency ?? 4,
     leaseMs: options.leaseMs,
     pollIntervalMs: options.pollIntervalMs,
