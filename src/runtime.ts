@@ -79,7 +79,10 @@ export async function serve(config: Config): Promise<RunningServer> {
   // one insert wait for a connection (PGlite has a single connection anyway).
   const workerDatabase =
     database.kind === "postgres"
-      ? await openDatabase({ url: config.systemDatabaseUrl ?? config.databaseUrl, poolSize: config.databasePoolSize })
+      ? await openDatabase({
+          url: config.systemDatabaseUrl ?? config.databaseUrl,
+          poolSize: config.databasePoolSize,
+        })
       : system;
   const workers = await startWorkers(config, workerDatabase, registry);
   const address = await app.listen({ port: config.port, host: config.host });
