@@ -1,7 +1,8 @@
 // npm run bench:ingest — SendGrid ingestion end to end against the physical ceiling, on one PostgreSQL server.
 // Ceiling: a server-side INSERT … SELECT of N message events of the same shape into the same schema.
 // End to end: `herald serve` in its own process; concurrent clients post signed batches of 500 events (10%
-// repeats) over loopback; timed until every event is processed. One JSON line per result.
+// repeats) over loopback; timed until every event is processed. `TOPOLOGY=split` runs `herald worker` beside an
+// API-only `herald serve` instead of one process doing both (the default). One JSON line per result.
 
 import { spawn } from "node:child_process";
 import { generateKeyPairSync, sign } from "node:crypto";
@@ -20,22 +21,33 @@ try {
   // Start Herald (it migrates), then measure the ceiling in the same schema while it idles.
   const port = 3900 + Math.floor(Math.random() * 90);
   const admin = "bench-admin-token-0123456789";
+  const split = process.env.TOPOLOGY === "split";
+  const env = {
+    ...process.env,
+    DATABASE_URL: url,
+    PORT: String(port),
+    HERALD_ADMIN_TOKEN: admin,
+    LOG_LEVEL: "warn",
+  };
   const server = spawn(process.execPath, ["dist/cli/main.js", "serve"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url,
-      PORT: String(port),
-      HERALD_ADMIN_TOKEN: admin,
-      LOG_LEVEL: "warn",
-    },
+    env: { ...env, HERALD_SERVE_WORKERS: split ? "off" : "on" },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  // The worker starts once the server has migrated (below), so the two do not race for the first migration.
+  let worker;
   let out = "";
   server.stdout.on("data", (d) => {
     out += d;
   });
   for (let i = 0; i < 200 && !out.includes("API docs"); i++) await sleep(50);
   const base = `http://127.0.0.1:${port}`;
+  if (split) {
+    worker = spawn(process.execPath, ["dist/cli/main.js", "worker"], {
+      env,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    await sleep(1000);
+  }
   const sql = postgres(url, { max: 2, onnotice: () => {} });
 
   const [{ id: tenantForCeiling }] = await sql`insert into tenants (name) values ('ceiling') returning id`;
@@ -124,6 +136,9 @@ try {
     await sleep(20);
   }
   const seconds = (performance.now() - t0) / 1000;
+  const peakMb = (pid) =>
+    Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024);
+  const workerRssMb = worker ? peakMb(worker.pid) : undefined;
   const rssMb = Math.round(
     Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))[1]) / 1024,
   );
@@ -144,10 +159,14 @@ try {
     lag_p50_ms: round(percentile(lags, 0.5)),
     lag_p99_ms: round(percentile(lags, 0.99)),
     rss_mb: rssMb,
+    topology: split ? "split" : "single",
+    ...(workerRssMb ? { worker_rss_mb: workerRssMb } : {}),
   });
   print({ bench: "ingest_ratio", ratio: round(eventsPerS / ceiling) });
-  server.kill("SIGTERM");
-  await new Promise((r) => server.on("exit", r));
+  for (const child of [server, worker].filter(Boolean)) {
+    child.kill("SIGTERM");
+    await new Promise((r) => child.on("exit", r));
+  }
   await sql.end();
 } finally {
   await dropDatabase("herald_ingest_bench").catch(() => undefined);

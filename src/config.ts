@@ -35,6 +35,8 @@ export interface Config {
   databasePoolSize: number;
   /** NATS server for NATS sinks. */
   natsUrl: string;
+  /** Whether `herald serve` also runs the workers (off: run them with `herald worker`). */
+  runWorkers: boolean;
   worker: WorkerConfig;
 }
 
@@ -62,6 +64,11 @@ export const variables: Variable[] = [
     name: "HERALD_NATS_URL",
     description: "NATS server used by subscriptions with a NATS sink",
     default: "nats://127.0.0.1:4222",
+  },
+  {
+    name: "HERALD_SERVE_WORKERS",
+    description: "on: `serve` also runs the workers; off: API only (run `herald worker` beside it)",
+    default: "on",
   },
   { name: "HERALD_WORKER_BATCH_SIZE", description: "rows claimed per round trip", default: "100" },
   { name: "HERALD_WORKER_CONCURRENCY", description: "rows handled at once per worker", default: "16" },
@@ -97,6 +104,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     return value;
   };
+  const onOff = (name: string): boolean => {
+    const raw = (text(name) ?? defaultOf(name)!).toLowerCase();
+    if (["on", "true", "1", "yes"].includes(raw)) return true;
+    if (["off", "false", "0", "no"].includes(raw)) return false;
+    problems.push(`${name}=${raw} must be on or off`);
+    return true;
+  };
   const url = (name: string): string | undefined => {
     const value = text(name);
     if (value !== undefined && !/^postgres(ql)?:\/\//.test(value)) {
@@ -124,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: int("HERALD_BODY_LIMIT_BYTES", 1024, 1024 * 1024 * 1024),
     databasePoolSize: int("HERALD_DB_POOL_SIZE", 2, 1000),
     natsUrl: text("HERALD_NATS_URL") ?? "nats://127.0.0.1:4222",
+    runWorkers: onOff("HERALD_SERVE_WORKERS"),
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE", 1, 10000),
       concurrency: int("HERALD_WORKER_CONCURRENCY", 1, 1000),

@@ -78,13 +78,13 @@ export async function serve(config: Config): Promise<RunningServer> {
   // Workers get their own connections on a server, so long processing transactions never make a webhook's
   // one insert wait for a connection (PGlite has a single connection anyway).
   const workerDatabase =
-    database.kind === "postgres"
+    config.runWorkers && database.kind === "postgres"
       ? await openDatabase({
           url: config.systemDatabaseUrl ?? config.databaseUrl,
           poolSize: config.databasePoolSize,
         })
       : system;
-  const workers = await startWorkers(config, workerDatabase, registry);
+  const workers = config.runWorkers ? await startWorkers(config, workerDatabase, registry) : undefined;
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "localhost");
 
@@ -104,7 +104,7 @@ export async function serve(config: Config): Promise<RunningServer> {
     stopping ??= (async () => {
       log.info("shutting down: finishing in-flight requests");
       await app.close();
-      await workers.stop();
+      await workers?.stop();
       if (workerDatabase !== system) await workerDatabase.close();
       await database.close();
       if (system !== database) await system.close();
