@@ -142,7 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE", 1, 10000),
       concurrency: int("HERALD_WORKER_CONCURRENCY", 1, 1000),
-      leaseMs: int("HERALD_LEASE_MS", 1000, 24 * 3600 * 1000),
+      // Longer than the 10 s webhook timeout with room to spare, or deliveries in flight would be reaped.
+      leaseMs: int("HERALD_LEASE_MS", 15_000, 24 * 3600 * 1000),
       maxAttempts: int("HERALD_MAX_ATTEMPTS", 1, 1000),
       backoffBaseMs: int("HERALD_BACKOFF_BASE_MS", 1, 3600 * 1000),
       backoffMaxMs: int("HERALD_BACKOFF_MAX_MS", 1, 24 * 3600 * 1000),

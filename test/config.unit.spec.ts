@@ -31,7 +31,7 @@ describe("loadConfig", () => {
       HERALD_ADMIN_TOKEN: "0123456789abcdef0123",
       LOG_LEVEL: "debug",
       HERALD_BODY_LIMIT_BYTES: "2048",
-      HERALD_LEASE_MS: "5000",
+      HERALD_LEASE_MS: "20000",
     });
     expect(config).toMatchObject({
       databaseUrl: "postgres://u@h/db",
@@ -40,7 +40,10 @@ describe("loadConfig", () => {
       logLevel: "debug",
       bodyLimitBytes: 2048,
     });
-    expect(config.worker.leaseMs).toBe(5000);
+    expect(config.worker.leaseMs).toBe(20_000);
+    expect(() => loadConfig({ HERALD_LEASE_MS: "5000" })).toThrow(
+      "HERALD_LEASE_MS=5000 must be a whole number from 15000",
+    );
   });
 
   it("names every problem at once, with what to do", () => {

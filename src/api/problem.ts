@@ -55,12 +55,19 @@ function toProblem(error: FastifyError | HeraldError | Error): Problem {
   switch (classifyDbError(error)) {
     case "unavailable":
       return problem("unavailable", "The database is unavailable; retry later");
+    case "serialization_failure":
+      // A deadlock or serialization conflict with a concurrent transaction: nothing was written; retrying works.
+      return problem("unavailable", "A concurrent change conflicted with this request; retry it");
     case "invalid_input":
       return problem("validation_failed", "A value has the wrong format", [
         { path: "/", message: "invalid value" },
       ]);
     case "unique_violation":
       return problem("conflict", "The resource already exists");
+    case "foreign_key_violation":
+      return problem("validation_failed", "A referenced resource does not exist", [
+        { path: "/body", message: "refers to a resource that does not exist" },
+      ]);
   }
   if (fastifyError.statusCode === 413) return problem("payload_too_large", "The body is too large");
   if (fastifyError.statusCode === 415) return problem("unsupported_media_type", fastifyError.message);

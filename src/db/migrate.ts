@@ -18,8 +18,13 @@ export interface Migration {
 
 const migrationsDir = new URL("../../drizzle/", import.meta.url);
 const lockKey = 0x4845524c; // "HERL"
-/** Months of partitions kept ahead of now. */
-const partitionMonthsAhead = 3;
+/**
+ * Partitions made at migrate time: the previous month (providers retry for days, so events of last month
+ * still arrive in the first days of a month), this month and the next two. Older or later months are made on
+ * demand by the writers.
+ */
+const partitionMonthsBack = 1;
+const partitionMonthsAhead = 2;
 export const partitionedTables = ["events", "message_events"] as const;
 
 const statements = (text: string) =>
@@ -84,7 +89,8 @@ export async function migrate(db: Db, now: Date = new Date()): Promise<MigrateRe
     if (hasPartitioning.length > 0) {
       for (const table of partitionedTables) {
         await tx.execute(
-          sql`select herald_ensure_partitions(${table}, ${now.toISOString()}::timestamptz, ${partitionMonthsAhead})`,
+          sql`select herald_ensure_partitions(${table}, ${now.toISOString()}::timestamptz - ${partitionMonthsBack} * interval '1 month',
+            ${partitionMonthsBack + 1 + partitionMonthsAhead})`,
         );
       }
     }

@@ -2,10 +2,12 @@ import { and, desc, eq, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
 import type { Channel, MessageStatus } from "../db/schema/index.js";
-import { type OutboundMessage, outboundMessages } from "../db/schema/index.js";
+import { contactCampaigns, type OutboundMessage, outboundMessages } from "../db/schema/index.js";
 import type { Page } from "../domain/cursor.js";
+import { HeraldError } from "../errors.js";
 import { normalizeEmail } from "../providers/sendgrid.js";
 import { recomputeStatus, stopCampaigns } from "./effects.js";
+import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
 import type { StoredMessageEvent } from "./store.js";
 
 export interface NewMessage {
@@ -35,6 +37,23 @@ export async function registerMessage(
   tenantId: string,
   input: NewMessage,
 ): Promise<{ message: OutboundMessage; created: boolean }> {
+  if (input.campaignId) {
+    // A foreign key does not see tenants: make sure the campaign is this tenant's.
+    const [campaign] = await executor
+      .select({ id: contactCampaigns.id })
+      .from(contactCampaigns)
+      .where(and(eq(contactCampaigns.id, input.campaignId), eq(contactCampaigns.tenantId, tenantId)));
+    if (!campaign) {
+      throw new HeraldError("validation_failed", "campaign_id is not a campaign of this tenant", [
+        { path: "/body/campaign_id", message: "unknown campaign" },
+      ]);
+    }
+  }
+  await lockOrphanBuckets(
+    executor,
+    [orphanBucket(tenantId, input.provider, input.providerMessageId)],
+    "exclusive",
+  );
   const [inserted] = await executor
     .insert(outboundMessages)
     .values({
@@ -104,6 +123,7 @@ async function linkOrphans(executor: Executor, message: OutboundMessage): Promis
     executor,
     linked.map((e) => ({
       ...e,
+      tenantId: message.tenantId,
       dedupeKey: e.dedupe_key,
       messageId: message.id,
       campaignId: message.campaignId,

@@ -4,6 +4,7 @@ import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import type { CanonicalEvent } from "../providers/sendgrid.js";
+import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
 
 /** A canonical event with where it came from. */
 export interface IngestEvent extends CanonicalEvent {
@@ -47,6 +48,11 @@ export async function storeMessageEvents(
     executor,
     "message_events",
     events.map((e) => e.eventAt),
+  );
+  await lockOrphanBuckets(
+    executor,
+    events.map((e) => orphanBucket(e.tenantId, e.provider, e.providerMessageId)),
+    "shared",
   );
   const input = events.map((e) => ({
     id: uuidv7(),

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import type { Database, Db, Tx } from "../db/client.js";
+import { parseDbTimestamp } from "../db/timestamps.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "../domain/backoff.js";
 import { type Clock, systemClock } from "../domain/clock.js";
 import { claimBatch } from "./claim.js";
@@ -136,13 +137,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.claimAgain = true;
       return;
     }
-    this.claimAgain = false;
     do {
       const room =
         this.batchSize * this.parallelClaims - this.local.length - this.inFlightRows - this.reserved;
       // While backed up, claim only whole batches (small claims waste round trips); finishing rows wake the
-      // worker again once there is room.
-      if (room <= 0 || (this.backlog && room < this.batchSize)) return;
+      // worker again once there is room. A pending wake-up stays remembered until a claim starts.
+      if (room <= 0 || (this.backlog && room < this.batchSize)) {
+        this.claimAgain = true;
+        return;
+      }
+      this.claimAgain = false;
       this.startClaim(Math.min(room, this.batchSize));
     } while (this.backlog && this.claims.size < this.parallelClaims);
   }
@@ -191,15 +195,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.inFlightRows -= chunk.length;
         this.tasks.delete(task);
         this.dispatch();
-        // Refill early only while the queue looked deep: an idle queue is woken by NOTIFY (or the poll).
-        if (this.backlog && this.local.length < this.batchSize / 2) this.wake();
+        // Refill early while the queue looked deep (an idle queue is woken by NOTIFY or the poll), and
+        // honour a wake-up that found no room earlier.
+        if (this.claimAgain || (this.backlog && this.local.length < this.batchSize / 2)) this.wake();
       });
       this.tasks.add(task);
     }
   }
 
-  private async runChunk(rows: QueueRow[]): Promise<void> {
+  /**
+   * A row that waited in the local buffer until its lease is (nearly) over must not start: the reaper may
+   * already have handed it to someone else. It is left to the reaper, which returns it to the queue.
+   */
+  private leaseAlmostOver(row: QueueRow): boolean {
+    const until = parseDbTimestamp(row.locked_until).getTime();
+    const margin = Math.min(this.leaseMs / 4, 5000);
+    return !Number.isNaN(until) && this.clock.now().getTime() >= until - margin;
+  }
+
+  private async runChunk(all: QueueRow[]): Promise<void> {
     const handler = this.handler;
+    const rows = all.filter((row) => {
+      if (!this.leaseAlmostOver(row)) return true;
+      this.emit("job:lost", row);
+      return false;
+    });
+    if (rows.length === 0) return;
     if (handler.mode === "at-least-once") {
       const row = rows[0]!;
       try {
@@ -258,6 +279,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const failing = this.toFail;
     this.toComplete = [];
     this.toFail = [];
+    // Finishing a row of an ordered key frees that key's next row, which no NOTIFY will announce.
+    const freesKeys = [...completing, ...failing.map((f) => f.row)].some((r) => r.ordering_key != null);
     try {
       if (completing.length > 0) {
         const done = new Set(
@@ -293,6 +316,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // The rows keep their lease; once it expires the reaper returns them to the queue.
       this.emit("worker:error", error);
     }
+    if (freesKeys) this.wake();
   }
 
   async reap(): Promise<number> {

@@ -8,6 +8,7 @@ import { findSourceForWebhook } from "../../tenancy/sources.js";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const sourceCacheMs = 5000;
+const maxCachedSources = 10_000;
 
 /**
  * Provider webhooks. The body is kept as raw bytes (signatures are over the exact bytes; any body parser
@@ -15,14 +16,24 @@ const sourceCacheMs = 5000;
  * is one insert.
  */
 export function webhookRoutes(app: FastifyInstance, systemDb: Db, metrics: IngestMetrics) {
-  const sources = new Map<string, { at: number; source: Promise<WebhookSource | undefined> }>();
-  const findSource = (provider: string, id: string) => {
+  // Only sources that exist are cached (random ids from the internet must not grow the map), and the map is
+  // swept of expired entries as it grows.
+  const sources = new Map<string, { at: number; source: WebhookSource }>();
+  const findSource = async (provider: string, id: string) => {
     const key = `${provider}/${id}`;
+    const now = Date.now();
     const cached = sources.get(key);
-    if (cached && Date.now() - cached.at < sourceCacheMs) return cached.source;
-    const source = findSourceForWebhook(systemDb, provider, id);
-    sources.set(key, { at: Date.now(), source });
-    source.catch(() => sources.delete(key));
+    if (cached && now - cached.at < sourceCacheMs) return cached.source;
+    const source = await findSourceForWebhook(systemDb, provider, id);
+    if (!source) {
+      sources.delete(key);
+      return undefined;
+    }
+    if (sources.size >= maxCachedSources) {
+      for (const [k, v] of sources) if (now - v.at >= sourceCacheMs) sources.delete(k);
+      if (sources.size >= maxCachedSources) sources.clear();
+    }
+    sources.set(key, { at: now, source });
     return source;
   };
 

@@ -1,0 +1,74 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDatabase, query } from "../src/db/client.js";
+import { registerMessage } from "../src/ingest/messages.js";
+import { processDeliveries } from "../src/ingest/process.js";
+import { receiveSendgrid } from "../src/ingest/receive.js";
+import { toQueueRow } from "../src/queue/row.js";
+import { createSource } from "../src/tenancy/sources.js";
+import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
+import { count, makeTenant } from "./support/fixtures.js";
+import { sleep } from "./support/wait.js";
+
+/**
+ * A message registered at the very moment its first events are stored: whichever commits second must see
+ * the other, or the events would stay unlinked for good.
+ */
+describe.skipIf(!hasPostgres())("registration racing the processor", () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+  });
+  afterAll(() => t?.drop());
+
+  it("links every event, however the two transactions interleave", async () => {
+    const db = t.database.db;
+    const other = await openDatabase({ url: t.url });
+    try {
+      const tenantId = await makeTenant(db);
+      const source = await createSource(db, tenantId, { provider: "sendgrid" });
+      for (let i = 0; i < 40; i++) {
+        const body = JSON.stringify([
+          {
+            event: "delivered",
+            email: `r${i}@x.io`,
+            timestamp: Math.floor(Date.now() / 1000) + i, // this month: its partition exists, no DDL in the race
+            sg_event_id: `race-${i}`,
+            sg_message_id: `RACE${i}.filter-1`,
+          },
+        ]);
+        const { deliveryId } = await receiveSendgrid(db, source, {
+          headers: {},
+          body: Buffer.from(body),
+          remoteIp: undefined,
+        });
+        const [row] = await query(db, sql`select * from webhook_deliveries where id = ${deliveryId}`);
+        await Promise.all([
+          db.transaction(async (tx) => {
+            await sleep(Math.random() * 4);
+            await processDeliveries(tx, [toQueueRow(row!)]);
+            await sleep(Math.random() * 4);
+          }),
+          other.db.transaction(async (tx) => {
+            await sleep(Math.random() * 4);
+            await registerMessage(tx, tenantId, {
+              channel: "email",
+              provider: "sendgrid",
+              to: `r${i}@x.io`,
+              providerMessageId: `RACE${i}`,
+            });
+            await sleep(Math.random() * 4);
+          }),
+        ]);
+      }
+      expect(
+        await count(db, "message_events", `tenant_id = '${tenantId}' and outbound_message_id is null`),
+      ).toBe(0);
+      expect(await count(db, "outbound_messages", `tenant_id = '${tenantId}' and status = 'delivered'`)).toBe(
+        40,
+      );
+    } finally {
+      await other.close();
+    }
+  }, 60_000);
+});
