@@ -270,6 +270,24 @@ for (const backend of backends()) {
         headers: bearer(a.key),
       });
       expect(events.body.events).toHaveLength(3);
+      // A campaign of another tenant, or none at all, is refused (not a 500, not a cross-tenant link).
+      const b = await tenantWithSource("orphans-b");
+      const [theirs] = await query<{ id: string }>(
+        t.database.db,
+        sql`insert into contact_campaigns (tenant_id, contact_id, channel) values (${b.tenantId}, 'c', 'email') returning id`,
+      );
+      for (const campaign of [theirs!.id, "01a20000-0000-7000-8000-00000000dead"]) {
+        expectProblem(
+          await register(a.key, {
+            channel: "email",
+            provider: "sendgrid",
+            to: "z@y.z",
+            campaign_id: campaign,
+          }),
+          400,
+          "validation_failed",
+        );
+      }
       // Registering again with the same dedupe key returns the same message.
       const again = await register(a.key, {
         channel: "email",
