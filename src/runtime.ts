@@ -11,13 +11,17 @@ import { HandlerRegistry } from "./bus/sinks/handlers.js";
 import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
 import { type Database, openDatabase } from "./db/client.js";
-import { migrate } from "./db/migrate.js";
+import { maintainPartitions, migrate } from "./db/migrate.js";
+
 import { createIngestMetrics } from "./ingest/metrics.js";
 import { createProcessor } from "./ingest/processor.js";
 import { webhookDeliveriesQueue } from "./queue/definitions.js";
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
 import type { Worker } from "./queue/worker.js";
 import { createTenant, listTenants } from "./tenancy/tenants.js";
+
+/** How often running workers make sure the coming months' partitions exist. */
+const partitionUpkeepMs = 3600_000;
 
 /** Open the configured database (and the system one, when a separate URL is set). */
 export async function openConfiguredDatabases(config: Config): Promise<{ app: Database; system: Database }> {
@@ -161,9 +165,16 @@ export async function startWorkers(
   );
   await dispatcher.start();
   await processor.start();
+  const upkeep = setInterval(() => {
+    maintainPartitions(system.db).catch((error: unknown) =>
+      log.error({ err: error }, "partition upkeep failed"),
+    );
+  }, partitionUpkeepMs);
+  upkeep.unref();
   return {
     handlers,
     async stop() {
+      clearInterval(upkeep);
       await Promise.all([dispatcher.stop(), processor.stop()]);
       await nats.close();
     },

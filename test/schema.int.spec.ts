@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Db, query } from "../src/db/client.js";
 import { classifyDbError } from "../src/db/errors.js";
-import { migrate, migrateDown, readMigrations } from "../src/db/migrate.js";
+import { maintainPartitions, migrate, migrateDown, readMigrations } from "../src/db/migrate.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 
 /** The schema contract: the same on PGlite and on the PostgreSQL server. */
@@ -312,6 +312,25 @@ for (const backend of backends()) {
         for (const offset of [0, 1, 2])
           expect(rows.map((r) => r.name)).toContain(`${table}_${month(offset)}`);
       }
+    });
+
+    it("keeps the previous, current and next two months of partitions around any date", async () => {
+      await maintainPartitions(db, new Date("2031-05-15T12:00:00Z"));
+      const rows = await query<{ name: string }>(
+        db,
+        sql`select relname as name from pg_class where relkind = 'r' and relname ~ '^(message_)?events_2031_[0-9]{2}$' order by 1`,
+      );
+      expect(rows.map((r) => r.name)).toEqual([
+        "events_2031_04",
+        "events_2031_05",
+        "events_2031_06",
+        "events_2031_07",
+        "message_events_2031_04",
+        "message_events_2031_05",
+        "message_events_2031_06",
+        "message_events_2031_07",
+      ]);
+      await maintainPartitions(db, new Date("2031-05-15T12:00:00Z")); // again: nothing to do, no error
     });
 
     it("migrations up → down → up give the same schema", async () => {

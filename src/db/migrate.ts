@@ -86,16 +86,22 @@ export async function migrate(db: Db, now: Date = new Date()): Promise<MigrateRe
       tx,
       sql`select 1 from pg_proc where proname = 'herald_ensure_partitions'`,
     );
-    if (hasPartitioning.length > 0) {
-      for (const table of partitionedTables) {
-        await tx.execute(
-          sql`select herald_ensure_partitions(${table}, ${now.toISOString()}::timestamptz - ${partitionMonthsBack} * interval '1 month',
-            ${partitionMonthsBack + 1 + partitionMonthsAhead})`,
-        );
-      }
-    }
+    if (hasPartitioning.length > 0) await maintainPartitions(tx, now);
     return { applied };
   });
+}
+
+/**
+ * Make sure the partitions around `now` exist (see above). Run by every migration and, while Herald runs,
+ * hourly, so a server up for months still has next month's partitions before traffic needs them.
+ */
+export async function maintainPartitions(executor: Executor, now: Date = new Date()): Promise<void> {
+  for (const table of partitionedTables) {
+    await executor.execute(
+      sql`select herald_ensure_partitions(${table}, ${now.toISOString()}::timestamptz - ${partitionMonthsBack} * interval '1 month',
+        ${partitionMonthsBack + 1 + partitionMonthsAhead})`,
+    );
+  }
 }
 
 /** Revert the last `steps` applied migrations with their down scripts, newest first. */
