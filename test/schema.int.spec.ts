@@ -287,12 +287,24 @@ for (const backend of backends()) {
       await db.execute(
         sql.raw(`insert into api_keys (tenant_id, prefix, key_hash) values ('${doomed}', 'zz', 'h')`),
       );
+      await db.execute(
+        sql.raw(
+          `insert into message_events (tenant_id, provider, dedupe_key, type, event_at, payload) values ('${doomed}', 'sendgrid', 'd1', 'open', now(), '{}')`,
+        ),
+      );
+      await db.execute(
+        sql.raw(
+          `insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at) values ('${doomed}', 'sendgrid', 'd1', herald_uuidv7(), now())`,
+        ),
+      );
       await db.execute(sql.raw(`delete from tenants where id = '${doomed}'`));
       const left = await one<{ n: number }>(
         db,
         `select ((select count(*) from contact_campaigns where tenant_id = '${doomed}') +
                  (select count(*) from events where tenant_id = '${doomed}') +
-                 (select count(*) from api_keys where tenant_id = '${doomed}'))::int as n`,
+                 (select count(*) from api_keys where tenant_id = '${doomed}') +
+                 (select count(*) from message_events where tenant_id = '${doomed}') +
+                 (select count(*) from message_event_keys where tenant_id = '${doomed}'))::int as n`,
       );
       expect(left.n).toBe(0);
     });

@@ -23,7 +23,7 @@ import {
   uuidPk,
   xid8,
 } from "./columns.js";
-import { tenantId } from "./tenancy.js";
+import { appendOnlyTenantId, tenantId } from "./tenancy.js";
 
 export const eventSources = ["system", "webhook", "manual", "cron", "workflow"] as const;
 export type EventSource = (typeof eventSources)[number];
@@ -37,11 +37,8 @@ export const events = pgTable(
   "events",
   {
     id: uuid("id").notNull().default(sql`herald_uuidv7()`),
-    /**
-     * No foreign key on this append-heavy table: the check costs a lookup per inserted row. Deleting a tenant
-     * still removes its events, through the `tenants_delete_events` trigger (migration 0003).
-     */
-    tenantId: uuid("tenant_id").notNull(),
+    /** No foreign key (see appendOnlyTenantId). */
+    tenantId: appendOnlyTenantId(),
     eventType: text("event_type").notNull(),
     source: eventSource("source").notNull(),
     contactId: text("contact_id"),
@@ -122,7 +119,8 @@ export const outbox = pgTable(
   "outbox",
   {
     id: queuePk(),
-    tenantId: tenantId(),
+    /** No foreign key: rows go with their subscription (which goes with its tenant). */
+    tenantId: appendOnlyTenantId(),
     subscriptionId: uuid("subscription_id")
       .notNull()
       .references(() => subscriptions.id, { onDelete: "cascade" }),

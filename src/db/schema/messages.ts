@@ -24,7 +24,7 @@ import {
 } from "./columns.js";
 import { channels } from "./contacts.js";
 import { conversations } from "./conversations.js";
-import { tenantId, webhookSources } from "./tenancy.js";
+import { appendOnlyTenantId, tenantId, webhookSources } from "./tenancy.js";
 
 export const messageStatuses = [
   "sent",
@@ -81,7 +81,8 @@ export const messageEvents = pgTable(
   "message_events",
   {
     id: uuid("id").notNull().default(sql`herald_uuidv7()`),
-    tenantId: tenantId(),
+    /** No foreign key (see appendOnlyTenantId). */
+    tenantId: appendOnlyTenantId(),
     outboundMessageId: uuid("outbound_message_id").references(() => outboundMessages.id, {
       onDelete: "set null",
     }),
@@ -119,7 +120,8 @@ export const messageEvents = pgTable(
 export const messageEventKeys = pgTable(
   "message_event_keys",
   {
-    tenantId: tenantId(),
+    /** No foreign key (see appendOnlyTenantId). */
+    tenantId: appendOnlyTenantId(),
     provider: text("provider").notNull(),
     dedupeKey: text("dedupe_key").notNull(),
     messageEventId: uuid("message_event_id").notNull(),
