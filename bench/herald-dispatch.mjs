@@ -5,7 +5,7 @@ import { createDispatcher } from "../dist/bus/dispatcher.js";
 import { HandlerRegistry } from "../dist/bus/sinks/handlers.js";
 import { openDatabase } from "../dist/db/client.js";
 import { migrate } from "../dist/db/migrate.js";
-import { peakRss } from "./lib.mjs";
+import { timeDrain } from "./lib.mjs";
 
 const N = Number(process.env.N ?? 20000);
 const C = Number(process.env.C ?? 24);
@@ -25,34 +25,19 @@ await db.execute(sql`with e as (
   select e.tenant_id, s.id, e.id, e.ts, e.event_type from e join subscriptions s on s.tenant_id = e.tenant_id`);
 await db.execute(sql`vacuum analyze outbox`);
 
-let done = 0;
-let finish;
-const finished = new Promise((r) => {
-  finish = r;
-});
 const handlers = new HandlerRegistry();
 handlers.register("noop", () => {});
 const worker = createDispatcher({ db, listen: database.listen, handlers, batchSize: BATCH, concurrency: C });
-worker.on("job:completed", (rows) => {
-  done += rows.length;
-  if (done >= N) finish();
-});
-worker.on("worker:error", (e) => console.error(e));
-// Warm the pool as graphile-worker's run is (its pool served the migrations and the enqueue).
-await Promise.all(Array.from({ length: 4 }, () => db.execute(sql`select pg_sleep(0.01)`)));
-const rss = peakRss();
-const t0 = performance.now();
-await worker.start();
-await finished;
-const ms = performance.now() - t0;
-await worker.stop();
+const { ms, peakRssMb } = await timeDrain(worker, N, () =>
+  Promise.all(Array.from({ length: 4 }, () => db.execute(sql`select pg_sleep(0.01)`))),
+);
 console.log(
   JSON.stringify({
     bench: "dispatch",
     system: "herald",
     jobs: N,
     jobs_per_s: Math.round((N / ms) * 1000),
-    peak_rss_mb: rss(),
+    peak_rss_mb: peakRssMb,
   }),
 );
 await database.close();

@@ -65,3 +65,28 @@ export function peakRss() {
     return Math.round(Math.max(peak, process.memoryUsage.rss()) / 1024 / 1024);
   };
 }
+
+/**
+ * Start `worker`, wait until `jobs` rows were completed, stop it; the elapsed milliseconds and the peak RSS.
+ * The pool is warmed first, as graphile-worker's is by the migrations and the enqueue of its own run.
+ */
+export async function timeDrain(worker, jobs, warm) {
+  let done = 0;
+  let finish;
+  const finished = new Promise((r) => {
+    finish = r;
+  });
+  worker.on("job:completed", (rows) => {
+    done += rows.length;
+    if (done >= jobs) finish();
+  });
+  worker.on("worker:error", (e) => console.error(e));
+  await warm();
+  const rss = peakRss();
+  const t0 = performance.now();
+  await worker.start();
+  await finished;
+  const ms = performance.now() - t0;
+  await worker.stop();
+  return { ms, peakRssMb: rss() };
+}

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify } from "node:crypto";
-import type { CanonicalEventType } from "../domain/messageStatus.js";
+import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
 
 /**
  * SendGrid's Event Webhook: signature check on the raw bytes, parsing, and mapping to canonical events.
@@ -97,19 +97,8 @@ export interface CanonicalEvent {
   payload: Record<string, unknown>;
 }
 
-const known = new Set([
-  "processed",
-  "deferred",
-  "delivered",
-  "open",
-  "click",
-  "bounce",
-  "dropped",
-  "spamreport",
-  "unsubscribe",
-  "group_unsubscribe",
-  "group_resubscribe",
-]);
+/** SendGrid's own event names: the canonical types except the two Herald derives (`blocked`, `unknown`). */
+const known = new Set<string>(canonicalEventTypes.filter((t) => t !== "blocked" && t !== "unknown"));
 
 const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v.slice(0, 2000) : null);
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
