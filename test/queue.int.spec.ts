@@ -7,6 +7,8 @@ import { backoffCeilingMs, backoffDelayMs } from "../src/domain/backoff.js";
 import { writeEvents } from "../src/events/write.js";
 import { claimBatch } from "../src/queue/claim.js";
 import { completeBatch } from "../src/queue/complete.js";
+import { scheduledActionsQueue } from "../src/queue/definitions.js";
+import { enqueue } from "../src/queue/enqueue.js";
 import { failBatch } from "../src/queue/fail.js";
 import { reapExpired } from "../src/queue/reap.js";
 import { releaseBatch } from "../src/queue/release.js";
@@ -143,6 +145,45 @@ for (const backend of backends()) {
       expect(await reapExpired(db, outboxQueue, at(5000))).toBe(1);
       expect(await count(db, "outbox", "status = 'dead'")).toBe(1);
       expect(await count(db, "dead_letters", "last_error like 'lease expired%'")).toBe(1);
+    });
+
+    it("enqueues rows in the caller's transaction and wakes listeners once, at commit", async () => {
+      const heard: string[] = [];
+      const unlisten = await t.database.listen(scheduledActionsQueue.channel, (payload) =>
+        heard.push(payload),
+      );
+      await db.transaction(async (tx) => {
+        await enqueue(tx, scheduledActionsQueue, [
+          { tenantId: tenant, actionType: "send", runAt: t0, nextAttemptAt: t0 },
+          { tenantId: tenant, actionType: "send", runAt: t0, nextAttemptAt: t0 },
+        ]);
+        await enqueue(tx, scheduledActionsQueue, [
+          { tenantId: tenant, actionType: "send", runAt: t0, nextAttemptAt: t0 },
+        ]);
+        expect(heard).toEqual([]);
+      });
+      for (let i = 0; i < 50 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(heard).toHaveLength(1);
+      await unlisten();
+      const claimed = await claimBatch(db, scheduledActionsQueue, {
+        workerId: "w",
+        limit: 10,
+        leaseMs: 1000,
+        now: t0,
+      });
+      expect(claimed).toHaveLength(3);
+      await expect(
+        db.transaction(async (tx) => {
+          await enqueue(tx, scheduledActionsQueue, [
+            { tenantId: tenant, actionType: "send", runAt: t0, nextAttemptAt: t0 },
+          ]);
+          throw new Error("rolled back");
+        }),
+      ).rejects.toThrow("rolled back");
+      expect(
+        await claimBatch(db, scheduledActionsQueue, { workerId: "w", limit: 10, leaseMs: 1000, now: t0 }),
+      ).toEqual([]);
     });
 
     it("releases unstarted claims without counting the attempt", async () => {
