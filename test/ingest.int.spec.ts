@@ -101,6 +101,19 @@ for (const backend of backends()) {
         headers: bearer(a.key),
       });
       expect(events.body.events).toHaveLength(11);
+      // Newest first, page by page, every event once.
+      const paged: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await call(h.app, {
+          method: "GET",
+          url: `/api/v1/message-events?limit=4${cursor ? `&cursor=${cursor}` : ""}`,
+          headers: bearer(a.key),
+        });
+        paged.push(...page.body.events.map((e: { id: string }) => e.id));
+        cursor = page.body.next_cursor;
+      } while (cursor);
+      expect(paged).toEqual(events.body.events.map((e: { id: string }) => e.id));
       const adaEvents = await call(h.app, {
         method: "GET",
         url: `/api/v1/messages/${ada.body.id}/events`,

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
+import { decodeCursor, type Page, pageFrom } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
 import { outboxQueue } from "./outboxQueue.js";
 
@@ -43,12 +43,7 @@ export async function listDeadLetters(
     order by failed_at desc, id desc
     limit ${limit + 1}`,
   );
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return {
-    items,
-    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.failed_at, id: last.id }) : null,
-  };
+  return pageFrom(rows, limit, (row) => ({ at: row.failed_at, id: row.id }));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { and, eq, lt, or, type SQL } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
+import { decodeCursor, type Page, pageFrom } from "../domain/cursor.js";
 
 /**
  * Newest-first keyset pagination over (created_at, id), shared by every list that pages that way: the
@@ -18,11 +18,5 @@ export function createdBefore(
 }
 
 export function pageOf<T extends { createdAt: Date; id: string }>(rows: T[], limit: number): Page<T> {
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return {
-    items,
-    nextCursor:
-      rows.length > limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
-  };
+  return pageFrom(rows, limit, (row) => ({ at: row.createdAt.toISOString(), id: row.id }));
 }

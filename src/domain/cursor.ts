@@ -34,3 +34,13 @@ export function decodeCursor(cursor: string | undefined): CursorPosition | undef
     { path: "/cursor", message: "invalid cursor" },
   ]);
 }
+
+/** The page of `limit + 1` fetched rows: the first `limit`, and a cursor after the last when there are more. */
+export function pageFrom<T>(rows: T[], limit: number, positionOf: (row: T) => CursorPosition): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items,
+    nextCursor: rows.length > limit && last !== undefined ? encodeCursor(positionOf(last)) : null,
+  };
+}

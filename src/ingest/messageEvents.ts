@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { decodeCursor, encodeCursor, type Page } from "../domain/cursor.js";
+import { decodeCursor, type Page, pageFrom } from "../domain/cursor.js";
 
 export interface MessageEventView {
   id: string;
@@ -60,12 +60,7 @@ export async function listMessageEvents(
       ${after ? sql`and (event_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
       order by event_at desc, id desc limit ${limit + 1}`,
   );
-  const items = rows.slice(0, limit).map(view);
-  const last = items.at(-1);
-  return {
-    items,
-    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.event_at, id: last.id }) : null,
-  };
+  return pageFrom(rows.map(view), limit, (row) => ({ at: row.event_at, id: row.id }));
 }
 
 /** One message's events, oldest first. */

@@ -2,7 +2,6 @@ import { and, desc, eq } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
 import { type Channel, communicationSuppressions, type SuppressionReason } from "../db/schema/index.js";
-import type { Page } from "../domain/cursor.js";
 import { normalizeAddress } from "./messages.js";
 
 export interface SuppressionFilter {
@@ -39,7 +38,7 @@ export async function listSuppressions(
     )
     .orderBy(desc(communicationSuppressions.createdAt), desc(communicationSuppressions.id))
     .limit(limit + 1);
-  return pageOf(rows, limit) as Page<(typeof rows)[number]>;
+  return pageOf(rows, limit);
 }
 
 /** Whether an address may not be sent to, and why. */
