@@ -56,6 +56,42 @@ for (const backend of backends()) {
       expect(Number(event.transaction_id)).toBeGreaterThan(0);
     });
 
+    it("stores awkward text, mixed optional fields and payload nulls exactly as given", async () => {
+      const awkward = ['a"b\\c', "NULL", "{x,y}", " spaced ", "日本語 🎉", "", "line\nbreak"];
+      const results = await writeEvents(
+        db,
+        awkward.map((text, i) => ({
+          tenantId: tenant,
+          eventType: "contact.noted",
+          source: "system" as const,
+          payload: { text, nothing: null, nested: { metadata: {}, list: [null, 1] } },
+          contactId: text,
+          ...(i % 2 === 0 ? { correlationId: text, metadata: { i } } : { sessionId: text }),
+          eventKey: `awkward-${i}-${text}`,
+        })),
+      );
+      const stored = await query<{
+        contact_id: string;
+        correlation_id: string | null;
+        session_id: string | null;
+      }>(
+        db,
+        sql`select contact_id, correlation_id, session_id, payload, metadata, event_key from events
+          where id in (select (jsonb_array_elements_text(${JSON.stringify(results.map((r) => r.event.id))}::jsonb))::uuid)
+          order by position`,
+      );
+      expect(stored).toEqual(
+        awkward.map((text, i) => ({
+          contact_id: text,
+          correlation_id: i % 2 === 0 ? text : null,
+          session_id: i % 2 === 0 ? null : text,
+          payload: { text, nothing: null, nested: { metadata: {}, list: [null, 1] } },
+          metadata: i % 2 === 0 ? { i } : {},
+          event_key: `awkward-${i}-${text}`,
+        })),
+      );
+    });
+
     it("is idempotent on tenant + event_key: a duplicate returns the stored event", async () => {
       const first = await writeEvent(db, {
         tenantId: tenant,

@@ -176,6 +176,34 @@ for (const backend of backends()) {
       ).toBe(11);
     });
 
+    it("archives every body byte for byte: multibyte text, a leading BOM, and a rejected non-UTF-8 body", async () => {
+      const a = await tenantWithSource("bytes");
+      const archived = async (deliveryId: number) => {
+        const [row] = await query<{ body: Buffer | Uint8Array }>(
+          t.database.db,
+          sql`select body from webhook_deliveries where id = ${deliveryId}`,
+        );
+        return Buffer.from(row!.body);
+      };
+      const multibyte = Buffer.from(
+        JSON.stringify([{ event: "open", email: "zoë@example.com", note: "日本語 ✓ 🎉", timestamp: 1 }]),
+      );
+      const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('[{"event":"open"}]')]);
+      for (const body of [multibyte, withBom]) {
+        const accepted = await post(a.url, body);
+        expect(accepted.status).toBe(200);
+        expect((await archived(accepted.body.delivery_id)).equals(body)).toBe(true);
+      }
+      const invalid = Buffer.from([0x5b, 0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d, 0x5d]); // [{"\xff":1}]
+      const rejected = await post(a.url, invalid);
+      expectProblem(rejected, 400, "invalid_json");
+      const [row] = await query<{ body: Buffer | Uint8Array }>(
+        t.database.db,
+        sql`select body from webhook_deliveries where tenant_id = ${a.tenantId} and rejected_reason is not null`,
+      );
+      expect(Buffer.from(row!.body).equals(invalid)).toBe(true);
+    });
+
     it("stores each event once under repeated and overlapping deliveries, and applies its effects once", async () => {
       const a = await tenantWithSource("dupes");
       const campaign = await query<{ id: string }>(

@@ -61,7 +61,7 @@ describe("SendGrid signatures", () => {
 
 describe("SendGrid parsing and normalization", () => {
   it("accepts only UTF-8 JSON arrays of objects", () => {
-    expect(parseBatch(Buffer.from("[]"))).toEqual({ ok: true, events: [] });
+    expect(parseBatch(Buffer.from("[]"))).toEqual({ ok: true, events: [], text: "[]" });
     expect(parseBatch(Buffer.from("{"))).toMatchObject({ ok: false, code: "invalid_json" });
     expect(parseBatch(Buffer.from([0x5b, 0xff, 0x5d]))).toMatchObject({ ok: false, code: "invalid_json" });
     expect(parseBatch(Buffer.from('{"event":"open"}'))).toMatchObject({

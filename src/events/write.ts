@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { outboxQueue } from "../bus/outboxQueue.js";
+import { pgArray } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
@@ -15,7 +16,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   if (events.length === 0) return [];
   const now = new Date();
   const nowIso = now.toISOString();
-  const input = events.map((e, ord) => ({
+  const input: Row[] = events.map((e, ord) => ({
     ord,
     id: uuidv7(),
     tenant_id: e.tenantId,
@@ -32,6 +33,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     schema_version: e.schemaVersion ?? 1,
     sequence_number: e.sequenceNumber ?? null,
     ts: e.timestamp ? e.timestamp.toISOString() : nowIso,
+    explicitTs: e.timestamp !== undefined,
   }));
   await ensurePartitions(executor, "events", [
     now,
@@ -39,13 +41,28 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   ]);
 
   const keyed = input.some((i) => i.event_key !== null);
+  const column = (name: keyof Row) => input.map((i) => i[name] as string | number | null);
   const rows = await query<{ id: string; created_ms: number; position: number; transaction_id: string }>(
     executor,
     sql`with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(
-        ord int, id uuid, tenant_id uuid, event_type text, source event_source, contact_id text, session_id text,
-        message_id uuid, payload jsonb, metadata jsonb, event_key text, correlation_id text, causation_id text,
-        schema_version int, sequence_number bigint, ts timestamptz)
+      select x.ord, x.id, x.tenant_id, x.event_type, x.source, x.contact_id, x.session_id, x.message_id,
+        p.payload::jsonb as payload, coalesce(m.metadata::jsonb, '{}') as metadata, x.event_key, x.correlation_id,
+        x.causation_id, coalesce(x.schema_version, 1) as schema_version, x.sequence_number,
+        coalesce(x.ts, ${nowIso}::timestamptz) as ts
+      from unnest(${pgArray(column("id"))}::uuid[], ${pgArray(column("tenant_id"))}::uuid[],
+        ${pgArray(column("event_type"))}::text[], ${pgArray(column("source"))}::event_source[],
+        ${pgArray(column("contact_id"))}::text[], ${pgArray(column("session_id"))}::text[],
+        ${pgArray(column("message_id"))}::uuid[], ${pgArray(column("event_key"))}::text[],
+        ${pgArray(column("correlation_id"))}::text[], ${pgArray(column("causation_id"))}::text[],
+        ${pgArray(input.map((i) => (i.schema_version === 1 ? null : i.schema_version)))}::int[],
+        ${pgArray(column("sequence_number"))}::bigint[],
+        ${pgArray(input.map((i) => (i.explicitTs ? i.ts : null)))}::timestamptz[])
+        with ordinality as x(id, tenant_id, event_type, source, contact_id, session_id, message_id, event_key,
+          correlation_id, causation_id, schema_version, sequence_number, ts, ord)
+      join json_array_elements(${JSON.stringify(input.map((i) => i.payload))}::json) with ordinality
+        as p(payload, ord) on p.ord = x.ord
+      left join json_array_elements(${metadataJson(input)}::json) with ordinality
+        as m(metadata, ord) on m.ord = x.ord
     ), ${
       keyed
         ? sql`keyed as (
@@ -126,10 +143,37 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   return results as WriteResult[];
 }
 
+/** An event as the writer holds it: every field resolved, ready to send and to return. */
+interface Row {
+  ord: number;
+  id: string;
+  tenant_id: string;
+  event_type: string;
+  source: NewEvent["source"];
+  contact_id: string | null;
+  session_id: string | null;
+  message_id: string | null;
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  event_key: string | null;
+  correlation_id: string | null;
+  causation_id: string | null;
+  schema_version: number;
+  sequence_number: number | null;
+  ts: string;
+  explicitTs: boolean;
+}
+
 /** Append one event; see `writeEvents`. */
 export async function writeEvent(executor: Executor, event: NewEvent): Promise<WriteResult> {
   const [result] = await writeEvents(executor, [event]);
   return result!;
+}
+
+/** Metadata as a JSON array, or NULL when no event of the batch has any (the common case). */
+function metadataJson(input: Row[]): string | null {
+  if (input.every((i) => Object.keys(i.metadata).length === 0)) return null;
+  return JSON.stringify(input.map((i) => i.metadata));
 }
 
 async function storedByKeys(executor: Executor, keys: { tenantId: string; eventKey: string }[]) {

@@ -3,7 +3,6 @@ import { type Db, query } from "../db/client.js";
 import type { WebhookSource } from "../db/schema/index.js";
 import { HeraldError } from "../errors.js";
 import { parseBatch, signatureHeader, timestampHeader, verifySignature } from "../providers/sendgrid.js";
-import { webhookDeliveriesQueue } from "../queue/definitions.js";
 
 /** Request headers worth keeping with the raw body (for audits and reprocessing). */
 const keptHeaders = ["content-type", "user-agent", signatureHeader, timestampHeader, "x-forwarded-for"];
@@ -27,8 +26,8 @@ const header = (headers: IncomingRequest["headers"], name: string) => {
 /**
  * Accept one SendGrid delivery: check the signature on the exact bytes (nothing is stored when it fails),
  * then archive the raw body in `webhook_deliveries` — queued for processing, or marked rejected when it is
- * not an array of objects — in one insert that also wakes the processors. Resolves only once that row is
- * committed, so a 200 always means "kept".
+ * not an array of objects — in one insert. Resolves only once that row is committed, so a 200 always means
+ * "kept"; the caller then wakes the processors (see `QueueWakeups`).
  */
 export async function receiveSendgrid(
   db: Db,
@@ -57,18 +56,17 @@ export async function receiveSendgrid(
     }),
   );
   const rejected = parsed.ok ? null : parsed.detail;
+  // An accepted body is valid UTF-8 JSON (so it holds no NUL byte): sent as text and turned back into the
+  // same bytes by the server, far cheaper than a hex-encoded bytea parameter. Anything else goes as bytes.
+  const body = parsed.ok ? sql`convert_to(${parsed.text}::text, 'UTF8')` : sql`${request.body}::bytea`;
   const [row] = await query<{ id: string }>(
     db,
-    sql`with delivery as (
-      insert into webhook_deliveries (tenant_id, source_id, provider, headers, body, remote_ip, event_count,
+    sql`insert into webhook_deliveries (tenant_id, source_id, provider, headers, body, remote_ip, event_count,
         rejected_reason, status)
-      values (${source.tenantId}, ${source.id}, ${source.provider}, ${JSON.stringify(headers)}::jsonb, ${request.body}::bytea,
+      values (${source.tenantId}, ${source.id}, ${source.provider}, ${JSON.stringify(headers)}::jsonb, ${body},
         ${request.remoteIp ?? null}, ${parsed.ok ? parsed.events.length : 0}, ${rejected},
         ${rejected === null ? "pending" : "completed"})
-      returning id, status
-    )
-    select id, (select pg_notify(${webhookDeliveriesQueue.channel}, '') from delivery where status = 'pending') as woke
-    from delivery`,
+      returning id`,
   );
   if (!parsed.ok)
     throw new HeraldError(parsed.code, `${parsed.detail}; the delivery was archived as rejected`);

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, verify } from "node:crypto";
+import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
 
 /**
@@ -10,11 +10,25 @@ export const signatureHeader = "x-twilio-email-event-webhook-signature";
 export const timestampHeader = "x-twilio-email-event-webhook-timestamp";
 
 /** The configured key: the base64 DER (SubjectPublicKeyInfo) SendGrid shows, or a PEM. */
-export function parsePublicKey(text: string) {
+export function parsePublicKey(text: string): KeyObject {
   const trimmed = text.trim();
   return trimmed.startsWith("-----BEGIN")
     ? createPublicKey(trimmed)
     : createPublicKey({ key: Buffer.from(trimmed, "base64"), format: "der", type: "spki" });
+}
+
+/** Parsed keys by their configured text: parsing a key costs more than verifying with it. */
+const keyCache = new Map<string, KeyObject>();
+const keyCacheLimit = 1000;
+
+function cachedPublicKey(text: string): KeyObject {
+  let key = keyCache.get(text);
+  if (!key) {
+    key = parsePublicKey(text);
+    if (keyCache.size >= keyCacheLimit) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(text, key);
+  }
+  return key;
 }
 
 /** Whether a public key as configured on a source is usable (checked when the source is created). */
@@ -42,7 +56,7 @@ export function verifySignature(
     return verify(
       "sha256",
       Buffer.concat([Buffer.from(timestamp, "utf8"), body]),
-      parsePublicKey(publicKey),
+      cachedPublicKey(publicKey),
       signature,
     );
   } catch {
@@ -51,16 +65,19 @@ export function verifySignature(
 }
 
 export type ParseResult =
-  | { ok: true; events: Record<string, unknown>[] }
+  /** `text`: the body decoded, byte for byte (a leading BOM included). */
+  | { ok: true; events: Record<string, unknown>[]; text: string }
   | { ok: false; code: "invalid_json" | "validation_failed"; detail: string };
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** The body must be UTF-8 JSON holding an array of objects; each object is one event. */
+/** The body must be UTF-8 JSON holding an array of objects (a leading BOM is allowed); each object is one event. */
 export function parseBatch(body: Buffer): ParseResult {
   let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(utf8.decode(body));
+    text = utf8.decode(body);
+    value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch {
     return { ok: false, code: "invalid_json", detail: "The body is not valid UTF-8 JSON" };
   }
@@ -71,7 +88,7 @@ export function parseBatch(body: Buffer): ParseResult {
   if (bad !== -1) {
     return { ok: false, code: "validation_failed", detail: `Event ${bad} is not a JSON object` };
   }
-  return { ok: true, events: value as Record<string, unknown>[] };
+  return { ok: true, events: value as Record<string, unknown>[], text };
 }
 
 /** A provider event in Herald's canonical shape. */

@@ -4,6 +4,8 @@ import type { WebhookSource } from "../../db/schema/index.js";
 import { HeraldError, notFound } from "../../errors.js";
 import type { IngestMetrics } from "../../ingest/metrics.js";
 import { receiveSendgrid } from "../../ingest/receive.js";
+import { webhookDeliveriesQueue } from "../../queue/definitions.js";
+import { QueueWakeups } from "../../queue/wakeups.js";
 import { findSourceForWebhook } from "../../tenancy/sources.js";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -16,6 +18,9 @@ const maxCachedSources = 10_000;
  * is one insert.
  */
 export function webhookRoutes(app: FastifyInstance, systemDb: Db, metrics: IngestMetrics) {
+  const wakeups = new QueueWakeups(systemDb, webhookDeliveriesQueue, (error) =>
+    app.log.warn({ err: error }, "could not wake the webhook processors; they will poll"),
+  );
   // Only sources that exist are cached (random ids from the internet must not grow the map), and the map is
   // swept of expired entries as it grows.
   const sources = new Map<string, { at: number; source: WebhookSource }>();
@@ -58,6 +63,7 @@ export function webhookRoutes(app: FastifyInstance, systemDb: Db, metrics: Inges
             remoteIp: request.ip,
           });
           metrics.received.inc({ provider: "sendgrid" });
+          wakeups.wake();
           return reply.status(200).send({ delivery_id: received.deliveryId, events: received.events });
         } catch (error) {
           if (error instanceof HeraldError)

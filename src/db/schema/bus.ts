@@ -61,8 +61,7 @@ export const events = pgTable(
   (t) => [
     primaryKey({ name: "events_pkey", columns: [t.id, t.ts] }),
     index("events_tenant_ts_idx").on(t.tenantId, t.ts.desc()),
-    index("events_type_ts_idx").on(t.eventType, t.ts.desc()),
-    index("events_source_ts_idx").on(t.source, t.ts.desc()),
+    // Every read is scoped to one tenant (RLS), so type and source are indexed behind tenant_id only.
     // Partial on the optional ids: events without them cost no index entry.
     index("events_contact_ts_idx")
       .on(t.contactId, t.ts.desc())
