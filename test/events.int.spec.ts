@@ -92,6 +92,27 @@ for (const backend of backends()) {
       );
     });
 
+    it("matches subscription patterns: exact types, '*', and prefixes ending in '.*'", async () => {
+      const cases: [string[], string, boolean][] = [
+        [["message.delivered"], "message.delivered", true],
+        [["message.delivered"], "message.opened", false],
+        [["*"], "anything.at.all", true],
+        [["message.*"], "message.delivered", true],
+        [["message.*"], "message.link.clicked", true],
+        [["message.*"], "message", false],
+        [["message.*"], "messages.delivered", false],
+        [["contact.*", "message.bounce"], "message.bounce", true],
+        [[], "message.bounce", false],
+      ];
+      for (const [patterns, type, expected] of cases) {
+        const [row] = await query<{ matches: boolean }>(
+          db,
+          sql`select herald_event_type_matches(${`{${patterns.join(",")}}`}::text[], ${type}) as matches`,
+        );
+        expect({ patterns, type, matches: row!.matches }).toEqual({ patterns, type, matches: expected });
+      }
+    });
+
     it("is idempotent on tenant + event_key: a duplicate returns the stored event", async () => {
       const first = await writeEvent(db, {
         tenantId: tenant,

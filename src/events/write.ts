@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { outboxQueue } from "../bus/outboxQueue.js";
-import { pgArray } from "../db/arrays.js";
+import { unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
@@ -46,23 +46,30 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     executor,
     sql`with input as (
       select x.ord, x.id, x.tenant_id, x.event_type, x.source, x.contact_id, x.session_id, x.message_id,
-        p.payload::jsonb as payload, coalesce(m.metadata::jsonb, '{}') as metadata, x.event_key, x.correlation_id,
+        x.payload::jsonb as payload, coalesce(x.metadata::jsonb, '{}') as metadata, x.event_key, x.correlation_id,
         x.causation_id, coalesce(x.schema_version, 1) as schema_version, x.sequence_number,
         coalesce(x.ts, ${nowIso}::timestamptz) as ts
-      from unnest(${pgArray(column("id"))}::uuid[], ${pgArray(column("tenant_id"))}::uuid[],
-        ${pgArray(column("event_type"))}::text[], ${pgArray(column("source"))}::event_source[],
-        ${pgArray(column("contact_id"))}::text[], ${pgArray(column("session_id"))}::text[],
-        ${pgArray(column("message_id"))}::uuid[], ${pgArray(column("event_key"))}::text[],
-        ${pgArray(column("correlation_id"))}::text[], ${pgArray(column("causation_id"))}::text[],
-        ${pgArray(input.map((i) => (i.schema_version === 1 ? null : i.schema_version)))}::int[],
-        ${pgArray(column("sequence_number"))}::bigint[],
-        ${pgArray(input.map((i) => (i.explicitTs ? i.ts : null)))}::timestamptz[])
-        with ordinality as x(id, tenant_id, event_type, source, contact_id, session_id, message_id, event_key,
-          correlation_id, causation_id, schema_version, sequence_number, ts, ord)
-      join json_array_elements(${JSON.stringify(input.map((i) => i.payload))}::json) with ordinality
-        as p(payload, ord) on p.ord = x.ord
-      left join json_array_elements(${metadataJson(input)}::json) with ordinality
-        as m(metadata, ord) on m.ord = x.ord
+      from ${unnestColumns("x", [
+        { name: "id", type: "uuid", values: column("id") },
+        { name: "tenant_id", type: "uuid", values: column("tenant_id") },
+        { name: "event_type", type: "text", values: column("event_type") },
+        { name: "source", type: "event_source", values: column("source") },
+        { name: "contact_id", type: "text", values: column("contact_id") },
+        { name: "session_id", type: "text", values: column("session_id") },
+        { name: "message_id", type: "uuid", values: column("message_id") },
+        { name: "event_key", type: "text", values: column("event_key") },
+        { name: "correlation_id", type: "text", values: column("correlation_id") },
+        { name: "causation_id", type: "text", values: column("causation_id") },
+        {
+          name: "schema_version",
+          type: "int",
+          values: input.map((i) => (i.schema_version === 1 ? null : i.schema_version)),
+        },
+        { name: "sequence_number", type: "bigint", values: column("sequence_number") },
+        { name: "ts", type: "timestamptz", values: input.map((i) => (i.explicitTs ? i.ts : null)) },
+        { name: "payload", type: "json", json: input.map((i) => i.payload) },
+        { name: "metadata", type: "json", json: metadataOf(input) },
+      ])}
     ), ${
       keyed
         ? sql`keyed as (
@@ -170,10 +177,9 @@ export async function writeEvent(executor: Executor, event: NewEvent): Promise<W
   return result!;
 }
 
-/** Metadata as a JSON array, or NULL when no event of the batch has any (the common case). */
-function metadataJson(input: Row[]): string | null {
-  if (input.every((i) => Object.keys(i.metadata).length === 0)) return null;
-  return JSON.stringify(input.map((i) => i.metadata));
+/** Each event's metadata, or null when no event of the batch has any (the common case). */
+function metadataOf(input: Row[]): Record<string, unknown>[] | null {
+  return input.every((i) => Object.keys(i.metadata).length === 0) ? null : input.map((i) => i.metadata);
 }
 
 async function storedByKeys(executor: Executor, keys: { tenantId: string; eventKey: string }[]) {

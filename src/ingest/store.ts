@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
+import { type Scalar, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
@@ -54,27 +55,8 @@ export async function storeMessageEvents(
     events.map((e) => orphanBucket(e.tenantId, e.provider, e.providerMessageId)),
     "shared",
   );
-  const input = events.map((e) => ({
-    id: uuidv7(),
-    tenant_id: e.tenantId,
-    provider: e.provider,
-    delivery_id: e.deliveryId,
-    dedupe_key: e.dedupeKey,
-    provider_event_id: e.providerEventId,
-    provider_message_id: e.providerMessageId,
-    herald_message_id: e.heraldMessageId,
-    type: e.type,
-    event_at: e.eventAt.toISOString(),
-    recipient: e.recipient,
-    url: e.url,
-    ip: e.ip,
-    user_agent: e.userAgent,
-    reason: e.reason,
-    bounce_classification: e.bounceClassification,
-    machine_open: e.machineOpen,
-    group_id: e.groupId,
-    payload: e.payload,
-  }));
+  const ids = events.map(() => uuidv7());
+  const column = <T>(pick: (e: IngestEvent) => T) => events.map(pick) as Scalar[];
   const rows = await query<{
     id: string;
     tenant_id: string;
@@ -94,11 +76,28 @@ export async function storeMessageEvents(
   }>(
     executor,
     sql`with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(
-        id uuid, tenant_id uuid, provider text, delivery_id bigint, dedupe_key text, provider_event_id text,
-        provider_message_id text, herald_message_id uuid, type text, event_at timestamptz, recipient text, url text,
-        ip text, user_agent text, reason text, bounce_classification text, machine_open boolean, group_id int,
-        payload jsonb)
+      select x.*
+      from ${unnestColumns("x", [
+        { name: "id", type: "uuid", values: ids },
+        { name: "tenant_id", type: "uuid", values: column((e) => e.tenantId) },
+        { name: "provider", type: "text", values: column((e) => e.provider) },
+        { name: "delivery_id", type: "bigint", values: column((e) => e.deliveryId) },
+        { name: "dedupe_key", type: "text", values: column((e) => e.dedupeKey) },
+        { name: "provider_event_id", type: "text", values: column((e) => e.providerEventId) },
+        { name: "provider_message_id", type: "text", values: column((e) => e.providerMessageId) },
+        { name: "herald_message_id", type: "uuid", values: column((e) => e.heraldMessageId) },
+        { name: "type", type: "text", values: column((e) => e.type) },
+        { name: "event_at", type: "timestamptz", values: column((e) => e.eventAt.toISOString()) },
+        { name: "recipient", type: "text", values: column((e) => e.recipient) },
+        { name: "url", type: "text", values: column((e) => e.url) },
+        { name: "ip", type: "text", values: column((e) => e.ip) },
+        { name: "user_agent", type: "text", values: column((e) => e.userAgent) },
+        { name: "reason", type: "text", values: column((e) => e.reason) },
+        { name: "bounce_classification", type: "text", values: column((e) => e.bounceClassification) },
+        { name: "machine_open", type: "boolean", values: column((e) => e.machineOpen) },
+        { name: "group_id", type: "int", values: column((e) => e.groupId) },
+        { name: "payload", type: "json", json: events.map((e) => e.payload) },
+      ])}
     ), keyed as (
       insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at)
       select tenant_id, provider, dedupe_key, id, event_at from input

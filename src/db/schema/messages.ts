@@ -107,8 +107,15 @@ export const messageEvents = pgTable(
   (t) => [
     primaryKey({ name: "message_events_pkey", columns: [t.id, t.eventAt] }),
     index("message_events_tenant_event_at_idx").on(t.tenantId, t.eventAt.desc()),
-    index("message_events_provider_event_idx").on(t.provider, t.providerEventId),
-    index("message_events_outbound_message_idx").on(t.outboundMessageId),
+    // Partial: orphans (no message yet) cost no entry here; `outbound_message_id = $1` still uses it.
+    index("message_events_outbound_message_idx")
+      .on(t.outboundMessageId)
+      .where(sql`${t.outboundMessageId} is not null`),
+    // A group unsubscribe checks for a later resubscribe of the same address and group: an index over the
+    // (few) resubscribe events keeps that a lookup instead of a scan of the tenant's events.
+    index("message_events_resubscribe_idx")
+      .on(t.tenantId, t.recipient, t.groupId, t.eventAt)
+      .where(sql`${t.type} = 'group_resubscribe'`),
     // Orphans waiting for their message, by X-Message-Id (the part of sg_message_id before the first ".").
     index("message_events_unlinked_idx")
       .on(t.tenantId, sql`split_part(${t.providerMessageId}, '.', 1)`)
