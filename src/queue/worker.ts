@@ -52,6 +52,13 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** Fallback poll when no NOTIFY arrives. @defaultValue 5000 */
   pollIntervalMs?: number;
+  /**
+   * Completions are written together at most this long after the first of them finished (failures, and
+   * completions of ordered rows, which free their key's next row, are written at once). Keeps the
+   * acknowledgements' statements out of the way of the next deliveries; a crash in that window means
+   * those rows are delivered again, which at-least-once delivery allows. @defaultValue 250
+   */
+  ackDelayMs?: number;
   /** How often expired leases are returned to the queue. @defaultValue leaseMs / 2 */
   reapIntervalMs?: number;
   backoff?: BackoffOptions;
@@ -76,6 +83,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly reapIntervalMs: number;
+  private readonly ackDelayMs: number;
   private readonly backoff: BackoffOptions;
   private readonly clock: Clock;
   private readonly listen: Database["listen"] | undefined;
@@ -96,6 +104,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private toComplete: QueueRow[] = [];
   private toFail: { row: QueueRow; failure: Failure }[] = [];
   private flushing: Promise<void> | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
   private timers: NodeJS.Timeout[] = [];
   private unlisten: (() => Promise<void>) | undefined;
 
@@ -111,6 +120,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.reapIntervalMs = options.reapIntervalMs ?? Math.max(1000, Math.floor(this.leaseMs / 2));
+    this.ackDelayMs = options.ackDelayMs ?? 250;
     this.backoff = options.backoff ?? defaultBackoff;
     this.clock = options.clock ?? systemClock;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
@@ -265,8 +275,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
     };
   }
 
-  /** Completions and failures are written in batches: one statement for everything finished meanwhile. */
-  private scheduleFlush(): void {
+  /**
+   * Completions and failures are written in batches: one statement for everything finished meanwhile.
+   * Plain completions wait up to `ackDelayMs` (see the option); anything else goes at once.
+   */
+  private scheduleFlush(now = false): void {
+    const urgent = this.toFail.length > 0 || this.toComplete.some((r) => r.ordering_key != null);
+    if (!now && !urgent && this.running) {
+      this.ackTimer ??= setTimeout(() => {
+        this.ackTimer = undefined;
+        this.scheduleFlush(true);
+      }, this.ackDelayMs);
+      this.ackTimer.unref();
+      return;
+    }
     if (this.flushing) return;
     this.flushing = this.flush().finally(() => {
       this.flushing = undefined;
@@ -352,8 +374,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const unstarted = this.local.splice(0);
     await this.release(unstarted);
     await Promise.allSettled([...this.tasks]);
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
     while (this.flushing || this.toComplete.length > 0 || this.toFail.length > 0) {
-      if (!this.flushing) this.scheduleFlush();
+      if (!this.flushing) this.scheduleFlush(true);
       await this.flushing;
     }
     this.emit("worker:stopped");
