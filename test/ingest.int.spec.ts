@@ -174,6 +174,29 @@ for (const backend of backends()) {
       expect(
         await count(t.database.db, "events", `tenant_id = '${a.tenantId}' and event_type like 'message.%'`),
       ).toBe(11);
+      const logged = await query<Record<string, unknown>>(
+        t.database.db,
+        sql`select e.event_type, e.source, e.message_id, e.ts = m.event_at as same_time, e.payload, m.id as event_id,
+            m.type, m.outbound_message_id, m.provider_event_id, m.recipient
+          from events e join message_events m on m.id = (e.payload->>'message_event_id')::uuid
+          where e.tenant_id = ${a.tenantId} and e.event_type like 'message.%'`,
+      );
+      expect(logged).toHaveLength(11);
+      for (const row of logged) {
+        expect(row).toMatchObject({
+          event_type: `message.${row.type}`,
+          source: "webhook",
+          message_id: row.outbound_message_id,
+          same_time: true,
+          payload: expect.objectContaining({
+            message_event_id: row.event_id,
+            provider: "sendgrid",
+            provider_event_id: row.provider_event_id,
+            recipient: row.recipient,
+          }),
+        });
+      }
+      expect(logged.some((r) => r.message_id === ada.body.id)).toBe(true);
     });
 
     it("archives every body byte for byte: multibyte text, a leading BOM, and a rejected non-UTF-8 body", async () => {

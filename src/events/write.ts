@@ -1,9 +1,9 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
-import { outboxQueue } from "../bus/outboxQueue.js";
 import { unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
+import { appendFresh } from "./append.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
 import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
 
@@ -79,24 +79,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
       returning event_id
     ), fresh as (select * from input i where i.event_key is null or i.id in (select event_id from keyed)),`
         : sql`fresh as (select * from input),`
-    } inserted as (
-      insert into events (id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
-        event_key, correlation_id, causation_id, schema_version, sequence_number, ts)
-      select id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
-        event_key, correlation_id, causation_id, schema_version, sequence_number, ts
-      from fresh order by ord
-      returning id, tenant_id, event_type, ts, contact_id, message_id, created_at, position, transaction_id
-    ), queued as (
-      insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type, ordering_key, max_attempts)
-      select e.tenant_id, s.id, e.id, e.ts, e.event_type,
-        case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts
-      from inserted e join subscriptions s on s.tenant_id = e.tenant_id
-      where herald_event_type_matches(s.event_types, e.event_type)
-      order by e.position
-      returning id
-    ), woke as (
-      select pg_notify(${outboxQueue.channel}, '') from (select 1 from queued limit 1) q
-    )
+    } ${appendFresh}
     select id, extract(epoch from created_at) * 1000 as created_ms, position::float8 as position,
       transaction_id::text as transaction_id, (select count(*) from woke) as woke
     from inserted`,

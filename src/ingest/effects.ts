@@ -1,7 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { type CanonicalEventType, statusOfEvent } from "../domain/messageStatus.js";
-import { writeEvents } from "../events/write.js";
 import type { StoredMessageEvent } from "./store.js";
 
 /**
@@ -154,33 +153,5 @@ export async function stopCampaigns(
     select tenant_id, id, before, 'stopped', reason, cause_key from stopped
     on conflict do nothing`,
     { prepare: true },
-  );
-}
-
-/**
- * Append each new event to the log as `message.<type>`, so subscribers receive it. No event key is needed:
- * only events stored for the first time get here, in the same transaction that stored them.
- */
-export async function appendToLog(executor: Executor, events: StoredMessageEvent[]): Promise<void> {
-  await writeEvents(
-    executor,
-    events.map((e) => ({
-      tenantId: e.tenantId,
-      eventType: `message.${e.type}`,
-      source: "webhook" as const,
-      timestamp: e.eventAt,
-      messageId: e.messageId,
-      contactId: e.contactId,
-      payload: {
-        message_event_id: e.id,
-        provider: e.provider,
-        provider_event_id: e.providerEventId,
-        provider_message_id: e.providerMessageId,
-        recipient: e.recipient,
-        url: e.url,
-        reason: e.reason,
-        group_id: e.groupId,
-      },
-    })),
   );
 }

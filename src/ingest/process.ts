@@ -2,7 +2,7 @@ import type { Executor } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import { normalizeEvent, parseBatch } from "../providers/sendgrid.js";
 import type { QueueRow } from "../queue/row.js";
-import { advanceStatuses, appendToLog, applySuppressions, stopCampaigns } from "./effects.js";
+import { advanceStatuses, applySuppressions, stopCampaigns } from "./effects.js";
 import { type IngestEvent, type StoredMessageEvent, storeMessageEvents } from "./store.js";
 
 export interface ProcessOutcome {
@@ -30,9 +30,9 @@ export function eventsOfDeliveries(deliveries: QueueRow[]): IngestEvent[] {
 }
 
 /**
- * Process deliveries inside the caller's transaction: store their events once, then apply what the new ones
- * mean — status, suppressions, campaigns, the event log. Running it again over the same deliveries stores
- * nothing new and so changes nothing.
+ * Process deliveries inside the caller's transaction: store their events once (and append them to the event
+ * log), then apply what the new ones mean — status, suppressions, campaigns. Running it again over the same
+ * deliveries stores nothing new and so changes nothing.
  */
 export async function processDeliveries(executor: Executor, deliveries: QueueRow[]): Promise<ProcessOutcome> {
   const events = eventsOfDeliveries(deliveries);
@@ -41,7 +41,6 @@ export async function processDeliveries(executor: Executor, deliveries: QueueRow
     await advanceStatuses(executor, stored);
     await applySuppressions(executor, stored);
     await stopCampaigns(executor, stored);
-    await appendToLog(executor, stored);
   }
   return { events: events.length, stored };
 }

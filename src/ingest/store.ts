@@ -4,6 +4,7 @@ import { type Scalar, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
+import { appendFresh } from "../events/append.js";
 import type { CanonicalEvent } from "../providers/sendgrid.js";
 import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
 
@@ -35,21 +36,20 @@ export interface StoredMessageEvent {
 
 /**
  * Store a batch of canonical events once each (the key table holds the rule across monthly partitions;
- * repeats are skipped, not errors) and link each new one to its outbound message: by Herald's id from the
- * custom arguments, else by provider message id — equal, or its part before the first "." (SendGrid's
- * X-Message-Id) — preferring the message sent to the event's recipient. One statement; returns only the
- * events stored now, so every effect downstream happens once.
+ * repeats are skipped, not errors), link each new one to its outbound message — by Herald's id from the
+ * custom arguments, else by provider message id: equal, or its part before the first "." (SendGrid's
+ * X-Message-Id), preferring the message sent to the event's recipient — and append each new one to the event
+ * log as `message.<type>`, so subscribers get it. One statement; returns only the events stored now, so every
+ * effect downstream happens once.
  */
 export async function storeMessageEvents(
   executor: Executor,
   events: IngestEvent[],
 ): Promise<StoredMessageEvent[]> {
   if (events.length === 0) return [];
-  await ensurePartitions(
-    executor,
-    "message_events",
-    events.map((e) => e.eventAt),
-  );
+  const times = events.map((e) => e.eventAt);
+  await ensurePartitions(executor, "message_events", times);
+  await ensurePartitions(executor, "events", times);
   await lockOrphanBuckets(
     executor,
     events.map((e) => orphanBucket(e.tenantId, e.provider, e.providerMessageId)),
@@ -112,7 +112,7 @@ export async function storeMessageEvents(
           order by (m.to_address = i.recipient) desc, m.created_at, m.id limit 1)
       ) as message_id
       from input i where i.id in (select message_event_id from keyed)
-    ), inserted as (
+    ), stored as (
       insert into message_events (id, tenant_id, outbound_message_id, delivery_id, provider, provider_event_id,
         provider_message_id, dedupe_key, type, event_at, recipient, url, ip, user_agent, reason,
         bounce_classification, machine_open, group_id, payload)
@@ -120,11 +120,23 @@ export async function storeMessageEvents(
         type, event_at, recipient, url, ip, user_agent, reason, bounce_classification, machine_open, group_id, payload
       from linked
       returning id
-    )
-    select l.id, l.tenant_id, l.provider, l.type, extract(epoch from l.event_at) * 1000 as event_ms, l.dedupe_key,
-      l.provider_event_id, l.provider_message_id, l.recipient, l.url, l.reason, l.group_id, l.message_id,
-      m.contact_id, m.campaign_id
-    from linked l join inserted n on n.id = l.id left join outbound_messages m on m.id = l.message_id`,
+    ), new as (
+      select l.*, m.contact_id, m.campaign_id
+      from linked l join stored n on n.id = l.id left join outbound_messages m on m.id = l.message_id
+    ), fresh as (
+      select herald_uuidv7() as id, tenant_id, 'message.' || type as event_type, 'webhook'::event_source as source,
+        contact_id, null::text as session_id, message_id,
+        jsonb_build_object('message_event_id', id, 'provider', provider, 'provider_event_id', provider_event_id,
+          'provider_message_id', provider_message_id, 'recipient', recipient, 'url', url, 'reason', reason,
+          'group_id', group_id) as payload,
+        '{}'::jsonb as metadata, null::text as event_key, null::text as correlation_id, null::text as causation_id,
+        1 as schema_version, null::bigint as sequence_number, event_at as ts, ord
+      from new
+    ), ${appendFresh}
+    select id, tenant_id, provider, type, extract(epoch from event_at) * 1000 as event_ms, dedupe_key,
+      provider_event_id, provider_message_id, recipient, url, reason, group_id, message_id, contact_id,
+      campaign_id, (select count(*) from woke) as woke
+    from new`,
     { prepare: true },
   ).catch((error: unknown) => {
     forgetPartitionsOnError(error);
