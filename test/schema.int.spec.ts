@@ -297,6 +297,22 @@ for (const backend of backends()) {
           `insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at) values ('${doomed}', 'sendgrid', 'd1', herald_uuidv7(), now())`,
         ),
       );
+      const source = (
+        await one<{ id: string }>(
+          db,
+          `insert into webhook_sources (tenant_id, provider, name) values ('${doomed}', 'sendgrid', 'doomed') returning id`,
+        )
+      ).id;
+      await db.execute(
+        sql.raw(
+          `insert into webhook_deliveries (tenant_id, source_id, provider, headers, body) values ('${doomed}', '${source}', 'sendgrid', '{}', '\\x5b5d')`,
+        ),
+      );
+      await db.execute(
+        sql.raw(
+          `insert into communication_suppressions (tenant_id, channel, address, reason) values ('${doomed}', 'email', 'a@example.com', 'bounce')`,
+        ),
+      );
       await db.execute(sql.raw(`delete from tenants where id = '${doomed}'`));
       const left = await one<{ n: number }>(
         db,
@@ -304,7 +320,10 @@ for (const backend of backends()) {
                  (select count(*) from events where tenant_id = '${doomed}') +
                  (select count(*) from api_keys where tenant_id = '${doomed}') +
                  (select count(*) from message_events where tenant_id = '${doomed}') +
-                 (select count(*) from message_event_keys where tenant_id = '${doomed}'))::int as n`,
+                 (select count(*) from message_event_keys where tenant_id = '${doomed}') +
+                 (select count(*) from webhook_sources where tenant_id = '${doomed}') +
+                 (select count(*) from webhook_deliveries where tenant_id = '${doomed}') +
+                 (select count(*) from communication_suppressions where tenant_id = '${doomed}'))::int as n`,
       );
       expect(left.n).toBe(0);
     });

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { boolean, index, integer, pgTable, text, unique, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { timestamps, timestamptz, uuidPk } from "./columns.js";
-import { tenantId } from "./tenancy.js";
+import { appendOnlyTenantId, tenantId } from "./tenancy.js";
 
 export const channels = ["email", "sms"] as const;
 export type Channel = (typeof channels)[number];
@@ -39,7 +39,8 @@ export const communicationSuppressions = pgTable(
   "communication_suppressions",
   {
     id: uuidPk(),
-    tenantId: tenantId(),
+    /** No foreign key (see appendOnlyTenantId): suppressions are written in bulk by the webhook processor. */
+    tenantId: appendOnlyTenantId(),
     channel: text("channel", { enum: channels }).notNull(),
     /** Normalized: emails lower-cased and trimmed, phone numbers E.164. */
     address: text("address").notNull(),

@@ -24,7 +24,7 @@ import {
 } from "./columns.js";
 import { channels } from "./contacts.js";
 import { conversations } from "./conversations.js";
-import { appendOnlyTenantId, tenantId, webhookSources } from "./tenancy.js";
+import { appendOnlyTenantId, tenantId } from "./tenancy.js";
 
 export const messageStatuses = [
   "sent",
@@ -143,10 +143,10 @@ export const webhookDeliveries = pgTable(
   "webhook_deliveries",
   {
     id: queuePk(),
-    tenantId: tenantId(),
-    sourceId: uuid("source_id")
-      .notNull()
-      .references(() => webhookSources.id, { onDelete: "cascade" }),
+    /** No foreign key (see appendOnlyTenantId). */
+    tenantId: appendOnlyTenantId(),
+    /** No foreign key either (its check locks the source row on every request): sources are retired, never deleted. */
+    sourceId: uuid("source_id").notNull(),
     provider: text("provider").notNull(),
     headers: jsonb("headers").$type<Record<string, string>>().notNull(),
     body: bytea("body").notNull(),

@@ -15,10 +15,11 @@ export const tenantId = () =>
     .references(() => tenants.id, { onDelete: "cascade" });
 
 /**
- * The tenant column of the append-heavy tables (the event log, message events and their keys, outbox rows): no foreign key,
- * because its check costs an index lookup per inserted row on the hottest paths. Deleting a tenant still
- * removes their rows: the `tenants_delete_events` trigger deletes them (migrations 0003 and 0007), and outbox
- * rows go with their subscriptions.
+ * The tenant column of the append-heavy tables (the event log, message events and their keys, outbox rows,
+ * webhook deliveries, suppressions): no foreign key, because its check costs an index lookup and a lock on the
+ * tenant's row per inserted row on the hottest paths (concurrent writers then share that lock through
+ * multixacts). Deleting a tenant still removes their rows: the `tenants_delete_events` trigger deletes them
+ * (migrations 0003, 0007 and 0012), and outbox rows go with their subscriptions.
  */
 export const appendOnlyTenantId = () => uuid("tenant_id").notNull();
 
