@@ -71,9 +71,6 @@ try {
     await sleep(1000);
   }
   const sql = postgres(url, { max: 2, onnotice: () => {} });
-    await sql.unsafe(
-      `alter table communication_suppressions drop constraint communication_suppressions_tenant_id_tenants_id_fk; alter table webhook_deliveries drop constraint webhook_deliveries_tenant_id_tenants_id_fk; alter table webhook_deliveries drop constraint webhook_deliveries_source_id_webhook_sources_id_fk`,
-    );
 
   const [{ id: tenantForCeiling }] = await sql`insert into tenants (name) values ('ceiling') returning id`;
   const N = 50_000;
