@@ -53,10 +53,11 @@ export interface WorkerOptions {
   /** Fallback poll when no NOTIFY arrives. @defaultValue 5000 */
   pollIntervalMs?: number;
   /**
-   * Completions are written together at most this long after the first of them finished (failures, and
-   * completions of ordered rows, which free their key's next row, are written at once). Keeps the
-   * acknowledgements' statements out of the way of the next deliveries; a crash in that window means
-   * those rows are delivered again, which at-least-once delivery allows. @defaultValue 250
+   * While the queue is idle, completions are written together at most this long after the first of them
+   * finished, which keeps their statements out of the way of the next deliveries. Failures, completions of
+   * ordered rows (which free their key's next row) and everything while the queue is backed up (flushes batch
+   * by themselves then) are written at once. A crash in that window means those rows are delivered again,
+   * which at-least-once delivery allows. @defaultValue 20
    */
   ackDelayMs?: number;
   /** How often expired leases are returned to the queue. @defaultValue leaseMs / 2 */
@@ -120,7 +121,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.reapIntervalMs = options.reapIntervalMs ?? Math.max(1000, Math.floor(this.leaseMs / 2));
-    this.ackDelayMs = options.ackDelayMs ?? 250;
+    this.ackDelayMs = options.ackDelayMs ?? 20;
     this.backoff = options.backoff ?? defaultBackoff;
     this.clock = options.clock ?? systemClock;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
@@ -277,10 +278,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /**
    * Completions and failures are written in batches: one statement for everything finished meanwhile.
-   * Plain completions wait up to `ackDelayMs` (see the option); anything else goes at once.
+   * Completions on an idle queue wait up to `ackDelayMs` (see the option); anything else goes at once.
    */
   private scheduleFlush(now = false): void {
-    const urgent = this.toFail.length > 0 || this.toComplete.some((r) => r.ordering_key != null);
+    // While the queue is backed up the flushes batch by themselves (completions pile up while one is written).
+    const urgent =
+      this.backlog || this.toFail.length > 0 || this.toComplete.some((r) => r.ordering_key != null);
     if (!now && !urgent && this.running) {
       this.ackTimer ??= setTimeout(() => {
         this.ackTimer = undefined;

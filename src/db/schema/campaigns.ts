@@ -91,6 +91,10 @@ export const scheduledActions = pgTable(
   (t) => [
     index("scheduled_actions_run_at_pending_idx").on(t.runAt).where(sql`${t.status} = 'pending'`),
     ...queueIndexes("scheduled_actions", t),
-    uniqueIndex("scheduled_actions_dedupe_key").on(t.tenantId, t.dedupeKey),
+    // Partial: rows without a key (most) cost no entry, and the queue's state changes, which are never HOT,
+    // do not each add one.
+    uniqueIndex("scheduled_actions_dedupe_key")
+      .on(t.tenantId, t.dedupeKey)
+      .where(sql`${t.dedupeKey} is not null`),
   ],
 );

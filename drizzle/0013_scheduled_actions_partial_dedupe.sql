@@ -1,0 +1,2 @@
+DROP INDEX "scheduled_actions_dedupe_key";--> statement-breakpoint
+CREATE UNIQUE INDEX "scheduled_actions_dedupe_key" ON "scheduled_actions" USING btree ("tenant_id","dedupe_key") WHERE "scheduled_actions"."dedupe_key" is not null;
