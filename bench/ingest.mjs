@@ -73,17 +73,22 @@ try {
   const sql = postgres(url, { max: 2, onnotice: () => {} });
 
   const [{ id: tenantForCeiling }] = await sql`insert into tenants (name) values ('ceiling') returning id`;
+  // One statement inserting N rows is quick and so noisy here: the median of three runs.
   const N = 50_000;
-  let t0 = performance.now();
-  await sql`insert into message_events (tenant_id, provider, provider_event_id, provider_message_id, dedupe_key, type,
-      event_at, recipient, url, ip, user_agent, reason, payload)
-    select ${tenantForCeiling}, 'sendgrid', 'ev-' || i, 'MSG' || (i % 1000) || '.filter', 'ev-' || i, 'delivered',
-      now(), 'user' || (i % 1000) || '@example.com', null, '149.72.10.11', null, '250 OK',
-      jsonb_build_object('email', 'user' || i || '@example.com', 'timestamp', 1763800000 + i, 'event', 'delivered',
-        'sg_event_id', 'ev-' || i, 'sg_message_id', 'MSG' || (i % 1000) || '.filter-' || i, 'response', '250 2.0.0 OK', 'ip', '149.72.10.11')
-    from generate_series(1, ${N}) i`;
-  const ceiling = Math.round(N / ((performance.now() - t0) / 1000));
-  print({ bench: "ceiling", events: N, events_per_s: ceiling });
+  const ceilings = [];
+  for (let run = 0; run < 3; run++) {
+    const t = performance.now();
+    await sql`insert into message_events (tenant_id, provider, provider_event_id, provider_message_id, dedupe_key, type,
+        event_at, recipient, url, ip, user_agent, reason, payload)
+      select ${tenantForCeiling}, 'sendgrid', 'ev-' || i, 'MSG' || (i % 1000) || '.filter', 'ev-' || i, 'delivered',
+        now(), 'user' || (i % 1000) || '@example.com', null, '149.72.10.11', null, '250 OK',
+        jsonb_build_object('email', 'user' || i || '@example.com', 'timestamp', 1763800000 + i, 'event', 'delivered',
+          'sg_event_id', 'ev-' || i, 'sg_message_id', 'MSG' || (i % 1000) || '.filter-' || i, 'response', '250 2.0.0 OK', 'ip', '149.72.10.11')
+      from generate_series(${run * N + 1}::int, ${(run + 1) * N}::int) i`;
+    ceilings.push(Math.round(N / ((performance.now() - t) / 1000)));
+  }
+  const ceiling = ceilings.sort((x, y) => x - y)[1];
+  print({ bench: "ceiling", events: N, runs: ceilings, events_per_s: ceiling });
 
   // A tenant with a signed source, through the API.
   const tenant = await (
@@ -127,7 +132,7 @@ try {
 
   const latencies = [];
   let next = 0;
-  t0 = performance.now();
+  const t0 = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
       while (next < bodies.length) {
