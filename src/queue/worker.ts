@@ -53,11 +53,11 @@ export interface WorkerOptions {
   /** Fallback poll when no NOTIFY arrives. @defaultValue 5000 */
   pollIntervalMs?: number;
   /**
-   * While the queue is idle, completions are written together at most this long after the first of them
-   * finished, which keeps their statements out of the way of the next deliveries. Failures, completions of
-   * ordered rows (which free their key's next row) and everything while the queue is backed up (flushes batch
-   * by themselves then) are written at once. A crash in that window means those rows are delivered again,
-   * which at-least-once delivery allows. @defaultValue 20
+   * While rows arrive one at a time (each claim brings a single row), completions are written together at
+   * most this long after the first of them finished, which keeps their statements out of the way of the next
+   * deliveries. Otherwise flushes batch by themselves (completions pile up while one is written) and go at
+   * once, as do failures and completions of ordered rows (which free their key's next row). A crash in that
+   * window means those rows are delivered again, which at-least-once delivery allows. @defaultValue 250
    */
   ackDelayMs?: number;
   /** How often expired leases are returned to the queue. @defaultValue leaseMs / 2 */
@@ -106,6 +106,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private toFail: { row: QueueRow; failure: Failure }[] = [];
   private flushing: Promise<void> | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
+  /** The last claim brought a single row: events arrive one at a time (see `ackDelayMs`). */
+  private trickle = false;
   private timers: NodeJS.Timeout[] = [];
   private unlisten: (() => Promise<void>) | undefined;
 
@@ -121,7 +123,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.reapIntervalMs = options.reapIntervalMs ?? Math.max(1000, Math.floor(this.leaseMs / 2));
-    this.ackDelayMs = options.ackDelayMs ?? 20;
+    this.ackDelayMs = options.ackDelayMs ?? 250;
     this.backoff = options.backoff ?? defaultBackoff;
     this.clock = options.clock ?? systemClock;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
@@ -173,6 +175,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       .then(
         async (rows) => {
           this.backlog = rows.length === limit;
+          this.trickle = rows.length === 1;
           if (rows.length === 0) return;
           this.emit("job:claimed", rows);
           if (!this.running) return this.release(rows);
@@ -278,12 +281,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /**
    * Completions and failures are written in batches: one statement for everything finished meanwhile.
-   * Completions on an idle queue wait up to `ackDelayMs` (see the option); anything else goes at once.
+   * Completions wait up to `ackDelayMs` while rows trickle in (see the option); anything else goes at once.
    */
   private scheduleFlush(now = false): void {
-    // While the queue is backed up the flushes batch by themselves (completions pile up while one is written).
     const urgent =
-      this.backlog || this.toFail.length > 0 || this.toComplete.some((r) => r.ordering_key != null);
+      !this.trickle || this.toFail.length > 0 || this.toComplete.some((r) => r.ordering_key != null);
     if (!now && !urgent && this.running) {
       this.ackTimer ??= setTimeout(() => {
         this.ackTimer = undefined;
