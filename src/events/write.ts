@@ -133,26 +133,13 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   return results as WriteResult[];
 }
 
-/** An event as the writer holds it: every field resolved, ready to send and to return. */
-interface Row {
+/** An event as the writer holds it: every field resolved, ready to send and to return once stored. */
+type Row = Omit<StoredEvent, "timestamp" | "created_at" | "position" | "transaction_id"> & {
   ord: number;
-  id: string;
-  tenant_id: string;
-  event_type: string;
-  source: NewEvent["source"];
-  contact_id: string | null;
-  session_id: string | null;
-  message_id: string | null;
-  payload: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  event_key: string | null;
-  correlation_id: string | null;
-  causation_id: string | null;
-  schema_version: number;
-  sequence_number: number | null;
   ts: string;
+  /** The caller gave the time (else the statement uses the batch's own). */
   explicitTs: boolean;
-}
+};
 
 /** Append one event; see `writeEvents`. */
 export async function writeEvent(executor: Executor, event: NewEvent): Promise<WriteResult> {
