@@ -12,8 +12,10 @@ import { enqueue } from "../src/queue/enqueue.js";
 import { failBatch } from "../src/queue/fail.js";
 import { reapExpired } from "../src/queue/reap.js";
 import { releaseBatch } from "../src/queue/release.js";
+import { QueueWakeups } from "../src/queue/wakeups.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
+import { eventually, sleep } from "./support/wait.js";
 
 /** The claim engine's statements, driven with an explicit clock: no sleeping. */
 for (const backend of backends()) {
@@ -69,6 +71,24 @@ for (const backend of backends()) {
       expect(await claimBatch(db, outboxQueue, { workerId: "c", limit: 10, leaseMs: 1000, now: t0 })).toEqual(
         [],
       );
+    });
+
+    it("coalesces wake-ups sent after commit: a burst of 50 calls sends at most two NOTIFYs", async () => {
+      const heard: string[] = [];
+      const unlisten = await t.database.listen(scheduledActionsQueue.channel, (payload) =>
+        heard.push(payload),
+      );
+      const wakeups = new QueueWakeups(db, scheduledActionsQueue);
+      for (let i = 0; i < 50; i++) wakeups.wake();
+      await eventually(() => heard.length >= 1, 5_000, "a wake-up");
+      await sleep(300);
+      expect(heard.length).toBeGreaterThanOrEqual(1);
+      expect(heard.length).toBeLessThanOrEqual(2);
+      // A later call, once the burst is written, is heard again.
+      const before = heard.length;
+      wakeups.wake();
+      await eventually(() => heard.length === before + 1, 5_000, "the next wake-up");
+      await unlisten();
     });
 
     it("refuses a completion whose lease was lost, and accepts the new owner's", async () => {
