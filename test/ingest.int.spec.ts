@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { query } from "../src/db/client.js";
@@ -54,6 +54,16 @@ for (const backend of backends()) {
         headers: { "content-type": "application/json", ...headers },
       });
 
+    /** The archived body of the one delivery matching `where`, as bytes. */
+    async function archivedBody(where: SQL): Promise<Buffer> {
+      const rows = await query<{ body: Buffer | Uint8Array }>(
+        t.database.db,
+        sql`select body from webhook_deliveries where ${where}`,
+      );
+      expect(rows).toHaveLength(1);
+      return Buffer.from(rows[0]!.body);
+    }
+
     /** Run the processor until every delivery is processed. */
     async function processAll() {
       const worker = createProcessor({ db: t.database.db, listen: t.database.listen, pollIntervalMs: 50 });
@@ -88,11 +98,7 @@ for (const backend of backends()) {
       const accepted = await post(a.url, body);
       expect(accepted.status).toBe(200);
       expect(accepted.body).toEqual({ delivery_id: expect.any(Number), events: 11 });
-      const [archived] = await query<{ body: Buffer | Uint8Array }>(
-        t.database.db,
-        sql`select body from webhook_deliveries where id = ${accepted.body.delivery_id}`,
-      );
-      expect(Buffer.from(archived!.body).toString()).toBe(body); // the exact bytes
+      expect((await archivedBody(sql`id = ${accepted.body.delivery_id}`)).toString()).toBe(body); // the exact bytes
 
       await processAll();
       const events = await call(h.app, {
@@ -201,13 +207,6 @@ for (const backend of backends()) {
 
     it("archives every body byte for byte: multibyte text, a leading BOM, and a rejected non-UTF-8 body", async () => {
       const a = await tenantWithSource("bytes");
-      const archived = async (deliveryId: number) => {
-        const [row] = await query<{ body: Buffer | Uint8Array }>(
-          t.database.db,
-          sql`select body from webhook_deliveries where id = ${deliveryId}`,
-        );
-        return Buffer.from(row!.body);
-      };
       const multibyte = Buffer.from(
         JSON.stringify([{ event: "open", email: "zoë@example.com", note: "日本語 ✓ 🎉", timestamp: 1 }]),
       );
@@ -215,16 +214,13 @@ for (const backend of backends()) {
       for (const body of [multibyte, withBom]) {
         const accepted = await post(a.url, body);
         expect(accepted.status).toBe(200);
-        expect((await archived(accepted.body.delivery_id)).equals(body)).toBe(true);
+        expect((await archivedBody(sql`id = ${accepted.body.delivery_id}`)).equals(body)).toBe(true);
       }
       const invalid = Buffer.from([0x5b, 0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d, 0x5d]); // [{"\xff":1}]
       const rejected = await post(a.url, invalid);
       expectProblem(rejected, 400, "invalid_json");
-      const [row] = await query<{ body: Buffer | Uint8Array }>(
-        t.database.db,
-        sql`select body from webhook_deliveries where tenant_id = ${a.tenantId} and rejected_reason is not null`,
-      );
-      expect(Buffer.from(row!.body).equals(invalid)).toBe(true);
+      const archived = await archivedBody(sql`tenant_id = ${a.tenantId} and rejected_reason is not null`);
+      expect(archived.equals(invalid)).toBe(true);
     });
 
     it("stores each event once under repeated and overlapping deliveries, and applies its effects once", async () => {

@@ -1,6 +1,6 @@
-import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import type { QueueDefinition } from "./definitions.js";
+import { notifyQueue } from "./enqueue.js";
 
 /**
  * Wake a queue's workers after the writer's own transaction has committed, coalescing bursts: at most one
@@ -27,8 +27,7 @@ export class QueueWakeups {
     }
     this.sending = true;
     this.again = false;
-    this.db
-      .execute(sql`select pg_notify(${this.queue.channel}, '')`)
+    notifyQueue(this.db, this.queue)
       .catch(this.onError)
       .finally(() => {
         this.sending = false;
