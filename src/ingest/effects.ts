@@ -61,7 +61,10 @@ const suppressing = {
 /**
  * Hard bounces, spam reports, unsubscribes and group unsubscribes suppress the address (once: the unique
  * key absorbs repeats); a group resubscribe lifts that group's suppression if it is the later of the two —
- * event time decides, not arrival order, so replays and late deliveries converge.
+ * event time decides, not arrival order, so replays and late deliveries converge. A group suppression keeps
+ * the time of its latest unsubscribe for that comparison. Two statements, each only when it has rows (the
+ * events are already stored, so each sees the whole batch): adds skip an unsubscribe older than a stored
+ * resubscribe; lifts remove a group suppression older than the resubscribe, found through the unique key.
  */
 export async function applySuppressions(executor: Executor, events: StoredMessageEvent[]): Promise<void> {
   const adds = events.flatMap((e) => {
@@ -84,30 +87,38 @@ export async function applySuppressions(executor: Executor, events: StoredMessag
       ? [{ tenant_id: e.tenantId, address: e.recipient, group_id: e.groupId, at: e.eventAt.toISOString() }]
       : [],
   );
-  if (adds.length === 0 && lifts.length === 0) return;
-  await query(
-    executor,
-    sql`with adds as (
-      select * from jsonb_to_recordset(${JSON.stringify(adds)}::jsonb) as x(tenant_id uuid, address text, reason text, group_id int, event_id uuid, at timestamptz)
-    ), lifts as (
-      select * from jsonb_to_recordset(${JSON.stringify(lifts)}::jsonb) as x(tenant_id uuid, address text, group_id int, at timestamptz)
-    ), added as (
-      insert into communication_suppressions (tenant_id, channel, address, reason, group_id, source_event_id, source_event_at)
+  if (adds.length > 0) {
+    await query(
+      executor,
+      sql`with adds as (
+        select distinct on (tenant_id, address, reason, group_id) *
+        from jsonb_to_recordset(${JSON.stringify(adds)}::jsonb)
+          as x(tenant_id uuid, address text, reason text, group_id int, event_id uuid, at timestamptz)
+        order by tenant_id, address, reason, group_id, at desc
+      )
+      insert into communication_suppressions as s (tenant_id, channel, address, reason, group_id, source_event_id,
+        source_event_at)
       select a.tenant_id, 'email', a.address, a.reason, a.group_id, a.event_id, a.at from adds a
       where a.reason <> 'group_unsubscribe' or not exists (
         select 1 from message_events r where r.tenant_id = a.tenant_id and r.type = 'group_resubscribe'
           and r.recipient = a.address and r.group_id = a.group_id and r.event_at > a.at)
-      on conflict do nothing
-      returning id
-    ), lifted as (
-      delete from communication_suppressions s using lifts l
+      on conflict (tenant_id, channel, address, reason, group_id) do update
+        set source_event_id = excluded.source_event_id, source_event_at = excluded.source_event_at,
+          updated_at = now()
+        where excluded.reason = 'group_unsubscribe' and s.source_event_at < excluded.source_event_at`,
+      { prepare: true },
+    );
+  }
+  if (lifts.length > 0) {
+    await query(
+      executor,
+      sql`delete from communication_suppressions s
+      using jsonb_to_recordset(${JSON.stringify(lifts)}::jsonb) as l(tenant_id uuid, address text, group_id int, at timestamptz)
       where s.tenant_id = l.tenant_id and s.channel = 'email' and s.address = l.address and s.reason = 'group_unsubscribe'
-        and s.group_id = l.group_id and coalesce(s.source_event_at, '-infinity') < l.at
-      returning s.id
-    )
-    select (select count(*) from added) as added, (select count(*) from lifted) as lifted`,
-    { prepare: true },
-  );
+        and s.group_id = l.group_id and coalesce(s.source_event_at, '-infinity') < l.at`,
+      { prepare: true },
+    );
+  }
 }
 
 /**
