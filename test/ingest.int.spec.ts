@@ -305,6 +305,83 @@ for (const backend of backends()) {
       expect(finals).toEqual(["clicked", "clicked", "clicked"]);
     });
 
+    it("ends a group suppression at the later of unsubscribe and resubscribe, whatever the arrival order", async () => {
+      const group = (event: string, n: number) => ({
+        email: "gus@example.com",
+        event,
+        asm_group_id: 7,
+        timestamp: 1763800000 + n * 100,
+        sg_event_id: `group-${event}-${n}`,
+        sg_message_id: "Gq1pA7nTQ8uR2cWm4vYbZg.filter0001",
+      });
+      // Unsubscribe at t1, resubscribe at t2, unsubscribe again at t3: suppressed, by the t3 unsubscribe.
+      const events = [
+        group("group_unsubscribe", 1),
+        group("group_resubscribe", 2),
+        group("group_unsubscribe", 3),
+      ];
+      const orders = [
+        [[0], [1], [2]],
+        [[0], [2], [1]],
+        [[1], [0], [2]],
+        [[1], [2], [0]],
+        [[2], [0], [1]],
+        [[2], [1], [0]],
+        [[0, 1, 2]],
+        [[2, 1], [0]],
+      ];
+      const finals = [];
+      for (const [run, order] of orders.entries()) {
+        const a = await tenantWithSource(`groups-${run}`);
+        for (const batch of order) {
+          await post(a.url, JSON.stringify(batch.map((i) => events[i])));
+          await processAll();
+        }
+        const rows = await query<{ reason: string; group_id: number; event: string | null }>(
+          t.database.db,
+          sql`select s.reason, s.group_id, m.provider_event_id as event from communication_suppressions s
+            left join message_events m on m.id = s.source_event_id
+            where s.tenant_id = ${a.tenantId} and s.address = 'gus@example.com'`,
+        );
+        finals.push(rows);
+      }
+      const suppressedByLatest = [
+        { reason: "group_unsubscribe", group_id: 7, event: "group-group_unsubscribe-3" },
+      ];
+      expect(finals).toEqual(orders.map(() => suppressedByLatest));
+    });
+
+    it("stores an event without a provider time once, though each delivery gives it another receipt time", async () => {
+      const a = await tenantWithSource("untimed");
+      const untimed = { email: "una@example.com", event: "open", sg_event_id: "untimed-1" };
+      const hashed = { email: "una@example.com", event: "click", url: "https://example.com/x" };
+      const timed = {
+        email: "una@example.com",
+        event: "delivered",
+        timestamp: 1763800000,
+        sg_event_id: "timed-1",
+      };
+      for (let i = 0; i < 3; i++) {
+        await post(a.url, JSON.stringify([untimed, hashed, timed]));
+        await processAll();
+        // Receipt times at second precision or finer: make the next delivery's visibly later.
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const stored = await query<{ key: string; n: number }>(
+        t.database.db,
+        sql`select coalesce(provider_event_id, type) as key, count(*)::int as n from message_events
+          where tenant_id = ${a.tenantId} group by 1 order by 1`,
+      );
+      expect(stored).toEqual([
+        { key: "click", n: 1 },
+        { key: "timed-1", n: 1 },
+        { key: "untimed-1", n: 1 },
+      ]);
+      expect(
+        await count(t.database.db, "events", `tenant_id = '${a.tenantId}' and event_type like 'message.%'`),
+      ).toBe(3);
+    });
+
     it("keeps events that arrive before their message and links them when it is registered", async () => {
       const a = await tenantWithSource("orphans");
       await post(a.url, JSON.stringify(sampleBatch().slice(4, 7)));

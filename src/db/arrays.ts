@@ -2,6 +2,8 @@ import { type SQL, sql } from "drizzle-orm";
 
 export type Scalar = string | number | boolean | null | undefined;
 
+const needsEscape = /[\\"]/;
+
 /**
  * A PostgreSQL array literal (`{"a","b",NULL}`) for one text parameter cast to `type[]` in SQL, so a batch's
  * column travels as one value and `unnest` unpacks it far cheaper than a JSON document of objects. Works the
@@ -15,7 +17,7 @@ export function pgArray(values: readonly Scalar[]): string | null {
     any = true;
     if (typeof value === "number") return String(value);
     if (typeof value === "boolean") return value ? "t" : "f";
-    return `"${value.replace(/[\\"]/g, "\\$&")}"`;
+    return needsEscape.test(value) ? `"${value.replace(/[\\"]/g, "\\$&")}"` : `"${value}"`;
   });
   return any ? `{${items.join(",")}}` : null;
 }

@@ -20,12 +20,15 @@ export function eventsOfDeliveries(deliveries: QueueRow[]): IngestEvent[] {
     const parsed = parseBatch(asBuffer(d.body));
     if (!parsed.ok) return []; // archived as rejected at the door; nothing to process
     const receivedAt = parseDbTimestamp(d.received_at);
-    return parsed.events.map((raw) => ({
-      ...normalizeEvent(raw, Number.isNaN(receivedAt.getTime()) ? new Date() : receivedAt),
-      tenantId: d.tenant_id as string,
-      provider: d.provider as string,
-      deliveryId: d.id,
-    }));
+    const fallback = Number.isNaN(receivedAt.getTime()) ? new Date() : receivedAt;
+    // Fields added to each fresh object rather than spread into a copy: this runs for every event.
+    return parsed.events.map((raw) =>
+      Object.assign(normalizeEvent(raw, fallback), {
+        tenantId: d.tenant_id as string,
+        provider: d.provider as string,
+        deliveryId: d.id,
+      }),
+    );
   });
 }
 

@@ -55,21 +55,12 @@ export async function storeMessageEvents(
     events.map((e) => orphanBucket(e.tenantId, e.provider, e.providerMessageId)),
     "shared",
   );
+  // Ids made here (UUIDv7, as the columns' default): the message event's, and its log event's if it is new.
   const ids = events.map(() => uuidv7());
+  const logIds = events.map(() => uuidv7());
   const column = <T>(pick: (e: IngestEvent) => T) => events.map(pick) as Scalar[];
   const rows = await query<{
-    id: string;
-    tenant_id: string;
-    provider: string;
-    type: CanonicalEventType;
-    event_ms: number;
-    dedupe_key: string;
-    provider_event_id: string | null;
-    provider_message_id: string | null;
-    recipient: string | null;
-    url: string | null;
-    reason: string | null;
-    group_id: number | null;
+    ord: number;
     message_id: string | null;
     contact_id: string | null;
     campaign_id: string | null;
@@ -79,6 +70,7 @@ export async function storeMessageEvents(
       select x.*
       from ${unnestColumns("x", [
         { name: "id", type: "uuid", values: ids },
+        { name: "log_id", type: "uuid", values: logIds },
         { name: "tenant_id", type: "uuid", values: column((e) => e.tenantId) },
         { name: "provider", type: "text", values: column((e) => e.provider) },
         { name: "delivery_id", type: "bigint", values: column((e) => e.deliveryId) },
@@ -124,7 +116,7 @@ export async function storeMessageEvents(
       select l.*, m.contact_id, m.campaign_id
       from linked l join stored n on n.id = l.id left join outbound_messages m on m.id = l.message_id
     ), fresh as (
-      select herald_uuidv7() as id, tenant_id, 'message.' || type as event_type, 'webhook'::event_source as source,
+      select log_id as id, tenant_id, 'message.' || type as event_type, 'webhook'::event_source as source,
         contact_id, null::text as session_id, message_id,
         jsonb_build_object('message_event_id', id, 'provider', provider, 'provider_event_id', provider_event_id,
           'provider_message_id', provider_message_id, 'recipient', recipient, 'url', url, 'reason', reason,
@@ -133,30 +125,31 @@ export async function storeMessageEvents(
         1 as schema_version, null::bigint as sequence_number, event_at as ts, ord
       from new
     ), ${appendFresh}
-    select id, tenant_id, provider, type, extract(epoch from event_at) * 1000 as event_ms, dedupe_key,
-      provider_event_id, provider_message_id, recipient, url, reason, group_id, message_id, contact_id,
-      campaign_id, (select count(*) from woke) as woke
-    from new`,
+    select ord, message_id, contact_id, campaign_id, (select count(*) from woke) as woke from new`,
     { prepare: true },
   ).catch((error: unknown) => {
     forgetPartitionsOnError(error);
     throw error;
   });
-  return rows.map((r) => ({
-    id: r.id,
-    tenantId: r.tenant_id,
-    provider: r.provider,
-    type: r.type,
-    eventAt: new Date(Number(r.event_ms)),
-    dedupeKey: r.dedupe_key,
-    providerEventId: r.provider_event_id,
-    providerMessageId: r.provider_message_id,
-    recipient: r.recipient,
-    url: r.url,
-    reason: r.reason,
-    groupId: r.group_id === null ? null : Number(r.group_id),
-    messageId: r.message_id,
-    contactId: r.contact_id,
-    campaignId: r.campaign_id,
-  }));
+  // Only what the database decided comes back; the rest of each stored event is the input row (`ord` is 1-based).
+  return rows.map((r) => {
+    const e = events[Number(r.ord) - 1]!;
+    return {
+      id: ids[Number(r.ord) - 1]!,
+      tenantId: e.tenantId,
+      provider: e.provider,
+      type: e.type,
+      eventAt: e.eventAt,
+      dedupeKey: e.dedupeKey,
+      providerEventId: e.providerEventId,
+      providerMessageId: e.providerMessageId,
+      recipient: e.recipient,
+      url: e.url,
+      reason: e.reason,
+      groupId: e.groupId,
+      messageId: r.message_id,
+      contactId: r.contact_id,
+      campaignId: r.campaign_id,
+    };
+  });
 }
