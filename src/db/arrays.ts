@@ -28,18 +28,40 @@ export type Column =
   /** JSON documents, sent as one JSON array (`null`: no row has one). */
   | { name: string; type: "json"; json: readonly unknown[] | null };
 
+/** A column's name and element type (`json`: JSON documents), for a statement built before its values. */
+export type ColumnType = Pick<Column, "name" | "type">;
+
+/** A column's values as the one parameter `unnest` takes for it. */
+export const columnParam = (column: Column): string | null =>
+  "json" in column ? (column.json === null ? null : JSON.stringify(column.json)) : pgArray(column.values);
+
 /**
  * `unnest(…) with ordinality as alias(name, …, ord)`: a batch as rows, one parameter per column, `ord`
  * numbering the rows from 1 in input order. A single multi-argument unnest, so the columns line up without
  * any join for the planner to get wrong. Names and types come from code, never from input.
  */
 export function unnestColumns(alias: string, columns: Column[]): SQL {
+  return unnestOf(alias, columns, columns.map(columnParam));
+}
+
+/**
+ * The same `unnest` with a placeholder per column, named after it, for a statement built once (see
+ * `CachedStatement`); each placeholder's value is the column's `columnParam`.
+ */
+export function unnestPlaceholders(alias: string, columns: ColumnType[]): SQL {
+  return unnestOf(
+    alias,
+    columns,
+    columns.map((c) => sql.placeholder(c.name)),
+  );
+}
+
+function unnestOf(alias: string, columns: ColumnType[], params: unknown[]): SQL {
   const arrays = sql.join(
-    columns.map((c) =>
-      "json" in c
-        ? sql`array(select d from json_array_elements(${c.json === null ? null : JSON.stringify(c.json)}::json)
-            with ordinality as e(d, i) order by i)`
-        : sql`${pgArray(c.values)}::${sql.raw(c.type)}[]`,
+    columns.map((c, i) =>
+      c.type === "json"
+        ? sql`array(select d from json_array_elements(${params[i]}::json) with ordinality as e(d, i) order by i)`
+        : sql`${params[i]}::${sql.raw(c.type)}[]`,
     ),
     sql`, `,
   );

@@ -1,8 +1,9 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
-import { unnestColumns } from "../db/arrays.js";
+import { type ColumnType, pgArray, type Scalar, unnestPlaceholders } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
+import { CachedStatement } from "../db/statement.js";
 import { appendFresh } from "./append.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
 import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
@@ -41,53 +42,14 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   ]);
 
   const keyed = input.some((i) => i.event_key !== null);
-  const column = (name: keyof Row) => input.map((i) => i[name] as string | number | null);
-  const rows = await query<{ id: string; created_ms: number; position: number; transaction_id: string }>(
-    executor,
-    sql`with input as (
-      select x.ord, x.id, x.tenant_id, x.event_type, x.source, x.contact_id, x.session_id, x.message_id,
-        x.payload::jsonb as payload, coalesce(x.metadata::jsonb, '{}') as metadata, x.event_key, x.correlation_id,
-        x.causation_id, coalesce(x.schema_version, 1) as schema_version, x.sequence_number,
-        coalesce(x.ts, ${nowIso}::timestamptz) as ts
-      from ${unnestColumns("x", [
-        { name: "id", type: "uuid", values: column("id") },
-        { name: "tenant_id", type: "uuid", values: column("tenant_id") },
-        { name: "event_type", type: "text", values: column("event_type") },
-        { name: "source", type: "event_source", values: column("source") },
-        { name: "contact_id", type: "text", values: column("contact_id") },
-        { name: "session_id", type: "text", values: column("session_id") },
-        { name: "message_id", type: "uuid", values: column("message_id") },
-        { name: "event_key", type: "text", values: column("event_key") },
-        { name: "correlation_id", type: "text", values: column("correlation_id") },
-        { name: "causation_id", type: "text", values: column("causation_id") },
-        {
-          name: "schema_version",
-          type: "int",
-          values: input.map((i) => (i.schema_version === 1 ? null : i.schema_version)),
-        },
-        { name: "sequence_number", type: "bigint", values: column("sequence_number") },
-        { name: "ts", type: "timestamptz", values: input.map((i) => (i.explicitTs ? i.ts : null)) },
-        { name: "payload", type: "json", json: input.map((i) => i.payload) },
-        { name: "metadata", type: "json", json: metadataOf(input) },
-      ])}
-    ), ${
-      keyed
-        ? sql`keyed as (
-      insert into event_keys (tenant_id, event_key, event_id, ts)
-      select tenant_id, event_key, id, ts from input where event_key is not null
-      on conflict do nothing
-      returning event_id
-    ), fresh as (select * from input i where i.event_key is null or i.id in (select event_id from keyed)),`
-        : sql`fresh as (select * from input),`
-    } ${appendFresh}
-    select id, extract(epoch from created_at) * 1000 as created_ms, position::float8 as position,
-      transaction_id::text as transaction_id, (select count(*) from woke) as woke
-    from inserted`,
-    { prepare: true },
-  ).catch((error: unknown) => {
-    forgetPartitionsOnError(error);
-    throw error;
-  });
+  const values: Record<string, unknown> = { now: nowIso };
+  for (const c of writtenColumns) values[c.name] = c.param(input);
+  const rows = await (keyed ? appendKeyed : append)
+    .run<{ id: string; created_ms: number; position: number; transaction_id: string }>(executor, values)
+    .catch((error: unknown) => {
+      forgetPartitionsOnError(error);
+      throw error;
+    });
 
   // Fresh rows come back as the generated fields only; the writer already holds the rest.
   const generated = new Map(rows.map((r) => [r.id, r]));
@@ -133,6 +95,67 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   return results as WriteResult[];
 }
 
+/** A column `writeEvents` sends: its name and type in the statement, and its parameter for a batch. */
+type WrittenColumn = ColumnType & { param: (input: Row[]) => string | null };
+
+const scalar = (name: string, type: string, pick: (row: Row) => Scalar): WrittenColumn => ({
+  name,
+  type,
+  param: (input) => pgArray(input.map(pick)),
+});
+
+const writtenColumns: WrittenColumn[] = [
+  scalar("id", "uuid", (i) => i.id),
+  scalar("tenant_id", "uuid", (i) => i.tenant_id),
+  scalar("event_type", "text", (i) => i.event_type),
+  scalar("source", "event_source", (i) => i.source),
+  scalar("contact_id", "text", (i) => i.contact_id),
+  scalar("session_id", "text", (i) => i.session_id),
+  scalar("message_id", "uuid", (i) => i.message_id),
+  scalar("event_key", "text", (i) => i.event_key),
+  scalar("correlation_id", "text", (i) => i.correlation_id),
+  scalar("causation_id", "text", (i) => i.causation_id),
+  scalar("schema_version", "int", (i) => (i.schema_version === 1 ? null : i.schema_version)),
+  scalar("sequence_number", "bigint", (i) => i.sequence_number),
+  scalar("ts", "timestamptz", (i) => (i.explicitTs ? i.ts : null)),
+  { name: "payload", type: "json", param: (input) => JSON.stringify(input.map((i) => i.payload)) },
+  // Null when no event of the batch has metadata (the common case): the statement stores '{}'.
+  {
+    name: "metadata",
+    type: "json",
+    param: (input) =>
+      input.every((i) => Object.keys(i.metadata).length === 0)
+        ? null
+        : JSON.stringify(input.map((i) => i.metadata)),
+  },
+];
+
+/** The writer's statement: with a key check when any event of the batch has a key, else without. */
+const appendStatement = (withKeys: boolean) =>
+  new CachedStatement(withKeys ? "append_events_keyed" : "append_events", () => {
+    return sql`with input as (
+      select x.ord, x.id, x.tenant_id, x.event_type, x.source, x.contact_id, x.session_id, x.message_id,
+        x.payload::jsonb as payload, coalesce(x.metadata::jsonb, '{}') as metadata, x.event_key, x.correlation_id,
+        x.causation_id, coalesce(x.schema_version, 1) as schema_version, x.sequence_number,
+        coalesce(x.ts, ${sql.placeholder("now")}::timestamptz) as ts
+      from ${unnestPlaceholders("x", writtenColumns)}
+    ), ${
+      withKeys
+        ? sql`keyed as (
+      insert into event_keys (tenant_id, event_key, event_id, ts)
+      select tenant_id, event_key, id, ts from input where event_key is not null
+      on conflict do nothing
+      returning event_id
+    ), fresh as (select * from input i where i.event_key is null or i.id in (select event_id from keyed)),`
+        : sql`fresh as (select * from input),`
+    } ${appendFresh}
+    select id, extract(epoch from created_at) * 1000 as created_ms, position::float8 as position,
+      transaction_id::text as transaction_id, (select count(*) from woke) as woke
+    from inserted`;
+  });
+const append = appendStatement(false);
+const appendKeyed = appendStatement(true);
+
 /** An event as the writer holds it: every field resolved, ready to send and to return once stored. */
 type Row = Omit<StoredEvent, "timestamp" | "created_at" | "position" | "transaction_id"> & {
   ord: number;
@@ -145,11 +168,6 @@ type Row = Omit<StoredEvent, "timestamp" | "created_at" | "position" | "transact
 export async function writeEvent(executor: Executor, event: NewEvent): Promise<WriteResult> {
   const [result] = await writeEvents(executor, [event]);
   return result!;
-}
-
-/** Each event's metadata, or null when no event of the batch has any (the common case). */
-function metadataOf(input: Row[]): Record<string, unknown>[] | null {
-  return input.every((i) => Object.keys(i.metadata).length === 0) ? null : input.map((i) => i.metadata);
 }
 
 async function storedByKeys(executor: Executor, keys: { tenantId: string; eventKey: string }[]) {

@@ -1,7 +1,8 @@
 import { sql } from "drizzle-orm";
-import { type Executor, query } from "../db/client.js";
+import type { Executor } from "../db/client.js";
+import { CachedStatement } from "../db/statement.js";
 import type { QueueDefinition } from "./definitions.js";
-import { at, type QueueRow, relaxedCommit, toQueueRow } from "./row.js";
+import { type QueueRow, relaxedCommit, toQueueRow } from "./row.js";
 
 export interface ClaimOptions {
   workerId: string;
@@ -22,23 +23,39 @@ export async function claimBatch(
   queue: QueueDefinition,
   options: ClaimOptions,
 ): Promise<QueueRow[]> {
-  const now = at(options.now);
-  const rows = await query(
-    executor,
-    sql`with candidates as (
+  const rows = await claimStatement(queue).run(executor, {
+    now: options.now.toISOString(),
+    limit: options.limit,
+    workerId: options.workerId,
+    leaseMs: options.leaseMs,
+  });
+  return rows.map(toQueueRow).sort((a, b) => a.id - b.id);
+}
+
+const statements = new WeakMap<QueueDefinition, CachedStatement>();
+
+/** Each queue's claim, built once (its text depends only on the queue). */
+function claimStatement(queue: QueueDefinition): CachedStatement {
+  let statement = statements.get(queue);
+  if (!statement) {
+    const now = sql`${sql.placeholder("now")}::timestamptz`;
+    statement = new CachedStatement(
+      `claim_${queue.name}`,
+      () => sql`with candidates as (
       select q.id from ${queue.table} q
       where q.status = 'pending' and q.next_attempt_at < ${now} + interval '1 millisecond'
       ${queue.claimFilter ? sql`and ${queue.claimFilter}` : sql``}
       order by q.next_attempt_at, q.id
-      limit ${options.limit}
+      limit ${sql.placeholder("limit")}
       for update of q skip locked
     )
-    update ${queue.table} t set status = 'processing', locked_by = ${options.workerId},
-      locked_until = ${now} + ${options.leaseMs} * interval '1 millisecond',
+    update ${queue.table} t set status = 'processing', locked_by = ${sql.placeholder("workerId")},
+      locked_until = ${now} + ${sql.placeholder("leaseMs")} * interval '1 millisecond',
       attempts = t.attempts + 1, updated_at = ${now}
     from candidates c where t.id = c.id and ${relaxedCommit}
     returning t.* ${queue.claimReturning ?? sql``}`,
-    { prepare: true },
-  );
-  return rows.map(toQueueRow).sort((a, b) => a.id - b.id);
+    );
+    statements.set(queue, statement);
+  }
+  return statement;
 }
