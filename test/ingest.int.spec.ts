@@ -205,7 +205,7 @@ for (const backend of backends()) {
       expect(logged.some((r) => r.message_id === ada.body.id)).toBe(true);
     });
 
-    it("archives every body byte for byte: multibyte text, a leading BOM, and a rejected non-UTF-8 body", async () => {
+    it("archives every body byte for byte (multibyte text, a leading BOM, a rejected non-UTF-8 body) and stores its events as sent", async () => {
       const a = await tenantWithSource("bytes");
       const multibyte = Buffer.from(
         JSON.stringify([{ event: "open", email: "zoë@example.com", note: "日本語 ✓ 🎉", timestamp: 1 }]),
@@ -216,6 +216,20 @@ for (const backend of backends()) {
         expect(accepted.status).toBe(200);
         expect((await archivedBody(sql`id = ${accepted.body.delivery_id}`)).equals(body)).toBe(true);
       }
+      // The stored events keep the archived JSON as it was sent, a number beyond a double's precision included.
+      await post(a.url, '[{"event":"open","sg_event_id":"big","timestamp":1,"big":12345678901234567890123}]');
+      await processAll();
+      const stored = await query<{ payload: Record<string, unknown> | string; big: string | null }>(
+        t.database.db,
+        sql`select payload, payload->>'big' as big from message_events where tenant_id = ${a.tenantId}
+          order by payload->>'email' nulls last, payload->>'sg_event_id' nulls first`,
+      );
+      const payloads = stored.map((r) => (typeof r.payload === "string" ? JSON.parse(r.payload) : r.payload));
+      expect(payloads.slice(0, 2)).toEqual([
+        { event: "open", email: "zoë@example.com", note: "日本語 ✓ 🎉", timestamp: 1 },
+        { event: "open" },
+      ]);
+      expect(stored.map((r) => r.big)).toEqual([null, null, "12345678901234567890123"]);
       const invalid = Buffer.from([0x5b, 0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d, 0x5d]); // [{"\xff":1}]
       const rejected = await post(a.url, invalid);
       expectProblem(rejected, 400, "invalid_json");

@@ -22,11 +22,12 @@ export function eventsOfDeliveries(deliveries: QueueRow[]): IngestEvent[] {
     const receivedAt = parseDbTimestamp(d.received_at);
     const fallback = Number.isNaN(receivedAt.getTime()) ? new Date() : receivedAt;
     // Fields added to each fresh object rather than spread into a copy: this runs for every event.
-    return parsed.events.map((raw) =>
+    return parsed.events.map((raw, item) =>
       Object.assign(normalizeEvent(raw, fallback), {
         tenantId: d.tenant_id as string,
         provider: d.provider as string,
         deliveryId: d.id,
+        item,
       }),
     );
   });

@@ -13,6 +13,8 @@ export interface IngestEvent extends CanonicalEvent {
   tenantId: string;
   provider: string;
   deliveryId: number | null;
+  /** Its place (from 0) in the archived delivery's array; null when it came from no delivery. */
+  item: number | null;
 }
 
 /** An event stored for the first time, with the message it was linked to. */
@@ -40,7 +42,9 @@ export interface StoredMessageEvent {
  * custom arguments, else by provider message id: equal, or its part before the first "." (SendGrid's
  * X-Message-Id), preferring the message sent to the event's recipient — and append each new one to the event
  * log as `message.<type>`, so subscribers get it. One statement; returns only the events stored now, so every
- * effect downstream happens once.
+ * effect downstream happens once. An event's raw payload is read from its archived delivery by the server
+ * (the body is parsed once there, and keeps its numbers exactly as sent); only events that came from no
+ * delivery send theirs.
  */
 export async function storeMessageEvents(
   executor: Executor,
@@ -88,28 +92,42 @@ export async function storeMessageEvents(
         { name: "bounce_classification", type: "text", values: column((e) => e.bounceClassification) },
         { name: "machine_open", type: "boolean", values: column((e) => e.machineOpen) },
         { name: "group_id", type: "int", values: column((e) => e.groupId) },
-        { name: "payload", type: "json", json: events.map((e) => e.payload) },
+        { name: "item", type: "int", values: column((e) => e.item) },
+        {
+          name: "payload",
+          type: "json",
+          json: events.some((e) => e.item === null)
+            ? events.map((e) => (e.item === null ? e.payload : null))
+            : null,
+        },
       ])}
+    ), archived as (
+      select d.id as delivery_id, e.i - 1 as item, e.payload
+      from webhook_deliveries d,
+        jsonb_array_elements(ltrim(convert_from(d.body, 'UTF8'), chr(65279))::jsonb) with ordinality as e(payload, i)
+      where d.id in (select delivery_id from input where item is not null)
     ), keyed as (
       insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at)
       select tenant_id, provider, dedupe_key, id, event_at from input
       on conflict do nothing
       returning message_event_id
     ), linked as (
-      select i.*, coalesce(
+      select i.*, coalesce(a.payload, i.payload::jsonb) as event_payload, coalesce(
         (select m.id from outbound_messages m where m.id = i.herald_message_id and m.tenant_id = i.tenant_id),
         (select m.id from outbound_messages m
           where i.provider_message_id is not null and m.tenant_id = i.tenant_id and m.provider = i.provider
             and m.provider_message_id in (i.provider_message_id, split_part(i.provider_message_id, '.', 1))
           order by (m.to_address = i.recipient) desc, m.created_at, m.id limit 1)
       ) as message_id
-      from input i where i.id in (select message_event_id from keyed)
+      from input i left join archived a on a.delivery_id = i.delivery_id and a.item = i.item
+      where i.id in (select message_event_id from keyed)
     ), stored as (
       insert into message_events (id, tenant_id, outbound_message_id, delivery_id, provider, provider_event_id,
         provider_message_id, dedupe_key, type, event_at, recipient, url, ip, user_agent, reason,
         bounce_classification, machine_open, group_id, payload)
       select id, tenant_id, message_id, delivery_id, provider, provider_event_id, provider_message_id, dedupe_key,
-        type, event_at, recipient, url, ip, user_agent, reason, bounce_classification, machine_open, group_id, payload
+        type, event_at, recipient, url, ip, user_agent, reason, bounce_classification, machine_open, group_id,
+        event_payload
       from linked
       returning id
     ), new as (
