@@ -89,6 +89,7 @@ export async function serve(config: Config): Promise<RunningServer> {
         })
       : system;
   const workers = config.runWorkers ? await startWorkers(config, workerDatabase, registry) : undefined;
+  await database.warm();
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "localhost");
 

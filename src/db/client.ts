@@ -20,6 +20,11 @@ export interface Database {
   readonly db: Db;
   /** Subscribe to NOTIFY on `channel`; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Open the pool's connections now, so a server's first requests do not each wait for a new connection
+   * (a burst of webhooks right after a start or deploy). Nothing to do on PGlite.
+   */
+  warm(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -39,8 +44,9 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
 }
 
 function openPostgres(url: string, options: OpenOptions): Database {
+  const poolSize = options.poolSize ?? 10;
   const client = postgres(url, {
-    max: options.poolSize ?? 10,
+    max: poolSize,
     connect_timeout: options.connectTimeoutSeconds ?? 5,
     onnotice: () => {},
     // JIT compiles plans for queries it thinks are large; for short queue statements it only adds latency.
@@ -53,6 +59,10 @@ function openPostgres(url: string, options: OpenOptions): Database {
     async listen(channel, onNotify) {
       const subscription = await client.listen(channel, (payload) => onNotify(payload));
       return () => subscription.unlisten();
+    },
+    async warm() {
+      // Queries issued together each take a connection of their own, opening it if needed.
+      await Promise.all(Array.from({ length: poolSize }, () => client`select 1`));
     },
     close: () => client.end({ timeout: 5 }),
   };
@@ -70,6 +80,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
       const unsubscribe = await client.listen(channel, onNotify);
       return unsubscribe;
     },
+    warm: async () => {},
     close: () => client.close(),
   };
 }

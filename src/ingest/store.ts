@@ -101,7 +101,9 @@ export async function storeMessageEvents(
             : null,
         },
       ])}
-    ), archived as (
+    ), archived as materialized (
+      -- Materialized: each body is parsed once per statement, whatever join the planner picks (inlined, a
+      -- nested loop would parse it again for every event: seconds per delivery).
       select d.id as delivery_id, e.i - 1 as item, e.payload
       from webhook_deliveries d,
         jsonb_array_elements(ltrim(convert_from(d.body, 'UTF8'), chr(65279))::jsonb) with ordinality as e(payload, i)
