@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { query } from "../src/db/client.js";
+import { openDatabase, query } from "../src/db/client.js";
 import { classifyDbError } from "../src/db/errors.js";
 import { withTenant } from "../src/db/tenant.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
@@ -25,6 +25,22 @@ for (const backend of backends()) {
       for (let i = 0; i < 50 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(received).toEqual(["inside"]);
       await unlisten();
+    });
+
+    it("opens the pool's connections when warmed (none is opened on PGlite)", async () => {
+      await t.database.warm();
+      if (backend === "pglite") return;
+      const database = await openDatabase({ url: t.url, poolSize: 3 });
+      const open = () =>
+        query<{ n: number }>(
+          t.database.db,
+          sql`select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and application_name = 'herald' and pid <> pg_backend_pid()`,
+        );
+      const before = (await open())[0]!.n;
+      await database.warm();
+      expect((await open())[0]!.n).toBe(before + 3);
+      await database.close();
     });
 
     it("sets the tenant context for one transaction only", async () => {
