@@ -1,8 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
-import { type SQL, sql } from "drizzle-orm";
-import { type PgDatabase, PgDialect, type PgQueryResultHKT, type PgTransaction } from "drizzle-orm/pg-core";
+import { type Query, type SQL, sql } from "drizzle-orm";
+import {
+  type PgDatabase,
+  PgDialect,
+  type PgQueryResultHKT,
+  type PgSession,
+  type PgTransaction,
+} from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
@@ -85,11 +91,8 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   };
 }
 
-const dialect = new PgDialect();
-
-interface PreparingClient {
-  unsafe(query: string, params: unknown[], options: { prepare: boolean }): Promise<unknown>;
-}
+/** Turns Drizzle SQL into text and parameters, for statements run through `runCompiled`. */
+export const dialect = new PgDialect();
 
 export interface QueryOptions {
   /**
@@ -105,19 +108,30 @@ export async function query<T = Record<string, unknown>>(
   statement: SQL,
   options: QueryOptions = {},
 ): Promise<T[]> {
-  if (options.prepare) {
-    // Drizzle's execute() never prepares; the session's postgres.js client (the pool, or the transaction's
-    // connection) does when asked.
-    const client = (executor as unknown as { session?: { client?: Partial<PreparingClient> } }).session
-      ?.client;
-    if (typeof client?.unsafe === "function") {
-      const { sql: text, params } = dialect.sqlToQuery(statement);
-      return (await (client as PreparingClient).unsafe(text, params, { prepare: true })) as T[];
-    }
-  }
-  const result = (await executor.execute(statement)) as unknown;
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+  // Drizzle's execute() never prepares.
+  if (options.prepare) return runCompiled<T>(executor, dialect.sqlToQuery(statement), {}, true);
+  return rowsOf<T>(await executor.execute(statement));
 }
+
+/**
+ * Run a statement already turned into text (`dialect.sqlToQuery`), its placeholders filled from `values`,
+ * through the executor's Drizzle session: the pool's, or the transaction's connection. `prepared` makes it a
+ * named prepared statement on postgres.js; PGlite runs it the same either way.
+ */
+export async function runCompiled<T = Record<string, unknown>>(
+  executor: Executor,
+  compiled: Query,
+  values: Record<string, unknown>,
+  prepared: boolean,
+): Promise<T[]> {
+  const session = (executor as unknown as { session: PgSession }).session;
+  // postgres.js prepares when the statement has a name (it names it itself, by its text).
+  const statement = session.prepareQuery(compiled, undefined, prepared ? "herald" : undefined, false);
+  return rowsOf<T>(await statement.execute(values));
+}
+
+const rowsOf = <T>(result: unknown): T[] =>
+  (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 
 /** True when the database answers a trivial query. */
 export async function ping(executor: Executor): Promise<void> {

@@ -1,8 +1,5 @@
 import type { Query, SQL } from "drizzle-orm";
-import { PgDialect, type PgSession } from "drizzle-orm/pg-core";
-import type { Executor } from "./client.js";
-
-const dialect = new PgDialect();
+import { dialect, type Executor, runCompiled } from "./client.js";
 
 /**
  * A statement turned into SQL text once and then run with new values each time: the values are Drizzle
@@ -14,19 +11,10 @@ const dialect = new PgDialect();
 export class CachedStatement {
   private compiled: Query | undefined;
 
-  constructor(
-    private readonly name: string,
-    private readonly build: () => SQL,
-  ) {}
+  constructor(private readonly build: () => SQL) {}
 
-  async run<T = Record<string, unknown>>(executor: Executor, values: Record<string, unknown>): Promise<T[]> {
+  run<T = Record<string, unknown>>(executor: Executor, values: Record<string, unknown>): Promise<T[]> {
     this.compiled ??= dialect.sqlToQuery(this.build());
-    // The executor's session is the database's or the transaction's: the statement runs where it is asked to.
-    const session = (executor as unknown as { session: PgSession }).session;
-    const result = (await session
-      .prepareQuery(this.compiled, undefined, this.name, false)
-      .execute(values)) as unknown;
-    // postgres.js returns the rows, PGlite a result holding them.
-    return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+    return runCompiled<T>(executor, this.compiled, values, true);
   }
 }

@@ -132,8 +132,8 @@ const writtenColumns: WrittenColumn[] = [
 
 /** The writer's statement: with a key check when any event of the batch has a key, else without. */
 const appendStatement = (withKeys: boolean) =>
-  new CachedStatement(withKeys ? "append_events_keyed" : "append_events", () => {
-    return sql`with input as (
+  new CachedStatement(
+    () => sql`with input as (
       select x.ord, x.id, x.tenant_id, x.event_type, x.source, x.contact_id, x.session_id, x.message_id,
         x.payload::jsonb as payload, coalesce(x.metadata::jsonb, '{}') as metadata, x.event_key, x.correlation_id,
         x.causation_id, coalesce(x.schema_version, 1) as schema_version, x.sequence_number,
@@ -151,8 +151,8 @@ const appendStatement = (withKeys: boolean) =>
     } ${appendFresh}
     select id, extract(epoch from created_at) * 1000 as created_ms, position::float8 as position,
       transaction_id::text as transaction_id, (select count(*) from woke) as woke
-    from inserted`;
-  });
+    from inserted`,
+  );
 const append = appendStatement(false);
 const appendKeyed = appendStatement(true);
 

@@ -153,9 +153,10 @@ export async function storeMessageEvents(
   });
   // Only what the database decided comes back; the rest of each stored event is the input row (`ord` is 1-based).
   return rows.map((r) => {
-    const e = events[Number(r.ord) - 1]!;
+    const at = Number(r.ord) - 1;
+    const e = events[at]!;
     return {
-      id: ids[Number(r.ord) - 1]!,
+      id: ids[at]!,
       tenantId: e.tenantId,
       provider: e.provider,
       type: e.type,

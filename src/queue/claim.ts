@@ -40,7 +40,6 @@ function claimStatement(queue: QueueDefinition): CachedStatement {
   if (!statement) {
     const now = sql`${sql.placeholder("now")}::timestamptz`;
     statement = new CachedStatement(
-      `claim_${queue.name}`,
       () => sql`with candidates as (
       select q.id from ${queue.table} q
       where q.status = 'pending' and q.next_attempt_at < ${now} + interval '1 millisecond'
