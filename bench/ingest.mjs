@@ -112,6 +112,9 @@ try {
 
   const sample = JSON.parse(readFileSync("test/fixtures/sendgrid/basic-batch.json", "utf8"));
   let unique = 0;
+  // Events of the last hour, as SendGrid posts them (seconds to minutes after they happen), so their month's
+  // partitions exist as they do in production: a fixed old timestamp made every run create that month's first.
+  const now = Math.floor(Date.now() / 1000);
   const bodies = Array.from({ length: BATCHES }, (_, b) => {
     const events = Array.from({ length: PER_BATCH }, (_, j) => {
       // 10% of each batch repeats events of the previous batch (from its fresh part, so they are real repeats).
@@ -122,7 +125,7 @@ try {
         ...e,
         email: `user${n % 5000}@example.com`,
         sg_event_id: `b-${n}`,
-        timestamp: 1763800000 + (n % 86400),
+        timestamp: now - (n % 3600),
         sg_message_id: `M${n % 5000}.f-${n}`,
       };
     });
