@@ -18,6 +18,11 @@ export interface WorkerConfig {
   pollIntervalMs: number;
   /** Rows handled at once per worker. @defaultValue 16 */
   concurrency: number;
+  /**
+   * Longest the webhook processor of `herald serve` holds back new work while webhook requests are being
+   * received by the same process; 0 = never. @defaultValue 250
+   */
+  processorYieldMs: number;
 }
 
 export interface Config {
@@ -77,6 +82,11 @@ export const variables: Variable[] = [
   { name: "HERALD_BACKOFF_BASE_MS", description: "first retry delay, doubled per attempt", default: "1000" },
   { name: "HERALD_BACKOFF_MAX_MS", description: "longest retry delay", default: "60000" },
   { name: "HERALD_POLL_INTERVAL_MS", description: "fallback poll when no NOTIFY arrives", default: "5000" },
+  {
+    name: "HERALD_PROCESSOR_YIELD_MS",
+    description: "`serve`: longest webhook processing waits for the webhooks being received; 0 = never",
+    default: "250",
+  },
 ];
 
 export class ConfigError extends Error {
@@ -148,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backoffBaseMs: int("HERALD_BACKOFF_BASE_MS", 1, 3600 * 1000),
       backoffMaxMs: int("HERALD_BACKOFF_MAX_MS", 1, 24 * 3600 * 1000),
       pollIntervalMs: int("HERALD_POLL_INTERVAL_MS", 10, 3600 * 1000),
+      processorYieldMs: int("HERALD_PROCESSOR_YIELD_MS", 0, 60 * 1000),
     },
   };
   if (config.worker.backoffMaxMs < config.worker.backoffBaseMs) {

@@ -16,6 +16,7 @@ import { maintainPartitions, migrate } from "./db/migrate.js";
 import { createIngestMetrics } from "./ingest/metrics.js";
 import { createProcessor } from "./ingest/processor.js";
 import { webhookDeliveriesQueue } from "./queue/definitions.js";
+import { Foreground } from "./queue/foreground.js";
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
 import type { Worker } from "./queue/worker.js";
 import { createTenant, listTenants } from "./tenancy/tenants.js";
@@ -73,11 +74,14 @@ export async function serve(config: Config): Promise<RunningServer> {
     notes.push(`Created tenant "default" (${tenant.id}). Its API key, shown once: ${apiKey}`);
   }
 
+  // Webhook requests in flight: this process's processor gives way to them (HERALD_PROCESSOR_YIELD_MS).
+  const foreground = config.runWorkers && config.worker.processorYieldMs > 0 ? new Foreground() : undefined;
   const { app, registry } = await buildApp({
     database,
     systemDb: system.db,
     config: { adminToken, bodyLimitBytes: config.bodyLimitBytes },
     logger: { level: config.logLevel },
+    foreground,
   });
   // Workers get their own connections on a server, so long processing transactions never make a webhook's
   // one insert wait for a connection (PGlite has a single connection anyway).
@@ -88,7 +92,9 @@ export async function serve(config: Config): Promise<RunningServer> {
           poolSize: config.databasePoolSize,
         })
       : system;
-  const workers = config.runWorkers ? await startWorkers(config, workerDatabase, registry) : undefined;
+  const workers = config.runWorkers
+    ? await startWorkers(config, workerDatabase, registry, { foreground })
+    : undefined;
   await database.warm();
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "localhost");
@@ -125,12 +131,19 @@ export interface RunningWorkers {
   stop(): Promise<void>;
 }
 
+export interface WorkerExtras {
+  /** In-process handlers of subscriptions with a handler sink. */
+  handlers?: HandlerRegistry;
+  /** The webhook door of this process, which the webhook processor gives way to. */
+  foreground?: Foreground | undefined;
+}
+
 /** The background workers of one process: the outbox dispatcher and the webhook processor. */
 export async function startWorkers(
   config: Config,
   system: Database,
   registry: Registry,
-  handlers = new HandlerRegistry(),
+  { handlers = new HandlerRegistry(), foreground }: WorkerExtras = {},
 ): Promise<RunningWorkers> {
   const nats = new NatsPublisher(config.natsUrl);
   const dispatcher: Worker = createDispatcher({
@@ -148,6 +161,8 @@ export async function startWorkers(
     db: system.db,
     listen: system.listen,
     metrics: createIngestMetrics(registry),
+    yieldTo: foreground,
+    maxYieldMs: config.worker.processorYieldMs,
     leaseMs: config.worker.leaseMs,
     pollIntervalMs: config.worker.pollIntervalMs,
     backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },

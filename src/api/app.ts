@@ -5,6 +5,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Database, Db } from "../db/client.js";
 import { createIngestMetrics } from "../ingest/metrics.js";
+import type { Foreground } from "../queue/foreground.js";
 import { tenantAuth } from "./auth.js";
 import { createRegistry, registerRequestMetrics } from "./metrics.js";
 import { registerProblemHandlers } from "./problem.js";
@@ -24,6 +25,8 @@ export interface AppDeps {
   config: Pick<Config, "adminToken" | "bodyLimitBytes">;
   registry?: Registry;
   logger?: FastifyServerOptions["logger"];
+  /** Webhook requests in flight, which this process's webhook processor gives way to. */
+  foreground?: Foreground;
 }
 
 export interface HeraldApp {
@@ -66,7 +69,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
 
   healthRoutes(app, db, registry);
   if (deps.config.adminToken) adminRoutes(app, systemDb, deps.config.adminToken);
-  webhookRoutes(app, systemDb, createIngestMetrics(registry));
+  webhookRoutes(app, systemDb, createIngestMetrics(registry), deps.foreground);
 
   await app.register(async (tenantScope) => {
     tenantScope.addHook("onRequest", tenantAuth(systemDb));

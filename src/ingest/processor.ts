@@ -2,7 +2,7 @@ import type { Database, Db } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import type { BackoffOptions } from "../domain/backoff.js";
 import { webhookDeliveriesQueue } from "../queue/definitions.js";
-import { Worker } from "../queue/worker.js";
+import { Worker, type WorkerOptions } from "../queue/worker.js";
 import type { IngestMetrics } from "./metrics.js";
 import { processDeliveries } from "./process.js";
 
@@ -18,6 +18,10 @@ export interface ProcessorOptions {
   pollIntervalMs?: number;
   backoff?: BackoffOptions;
   workerId?: string;
+  /** The webhook door of this process, which processing gives way to (see `Foreground`). */
+  yieldTo?: WorkerOptions["yieldTo"];
+  /** @defaultValue 250 */
+  maxYieldMs?: number;
 }
 
 /**
@@ -38,6 +42,8 @@ export function createProcessor(options: ProcessorOptions): Worker {
     pollIntervalMs: options.pollIntervalMs,
     backoff: options.backoff,
     workerId: options.workerId,
+    yieldTo: options.yieldTo,
+    maxYieldMs: options.maxYieldMs,
     handler: {
       mode: "transactional",
       chunkSize: options.chunkSize ?? 1,

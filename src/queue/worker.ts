@@ -9,6 +9,7 @@ import { claimBatch } from "./claim.js";
 import { completeBatch } from "./complete.js";
 import type { QueueDefinition } from "./definitions.js";
 import { type Failure, failBatch } from "./fail.js";
+import type { Foreground } from "./foreground.js";
 import { reapExpired } from "./reap.js";
 import { releaseBatch } from "./release.js";
 import type { Lease, QueueRow } from "./row.js";
@@ -65,6 +66,10 @@ export interface WorkerOptions {
   backoff?: BackoffOptions;
   clock?: Clock;
   workerId?: string;
+  /** Requests of this process to give way to: no handler starts while one is in flight (see `Foreground`). */
+  yieldTo?: Foreground;
+  /** Longest a handler waits for `yieldTo` to be idle before it starts anyway. @defaultValue 250 */
+  maxYieldMs?: number;
 }
 
 class LeaseLostError extends Error {
@@ -109,6 +114,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** The last claim brought a single row: events arrive one at a time (see `ackDelayMs`). */
   private trickle = false;
   private timers: NodeJS.Timeout[] = [];
+  private readonly yieldTo: Foreground | undefined;
+  private readonly maxYieldMs: number;
+  /** Since when (monotonic ms) handlers have been held back for the foreground. */
+  private yieldingSince: number | undefined;
+  private resume: { timer: NodeJS.Timeout; cancel: () => void } | undefined;
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(options: WorkerOptions) {
@@ -127,6 +137,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.backoff = options.backoff ?? defaultBackoff;
     this.clock = options.clock ?? systemClock;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+    this.yieldTo = options.yieldTo;
+    this.maxYieldMs = options.maxYieldMs ?? 250;
   }
 
   async start(): Promise<void> {
@@ -197,6 +209,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private dispatch(): void {
+    if (this.mustYield()) return;
     while (this.running && this.inFlight < this.concurrency && this.local.length > 0) {
       const chunk =
         this.handler.mode === "transactional"
@@ -215,6 +228,41 @@ export class Worker extends EventEmitter<WorkerEvents> {
       });
       this.tasks.add(task);
     }
+  }
+
+  /**
+   * Whether handlers that could start now wait for the foreground instead; if so, arranges for `dispatch` to
+   * run again when it goes idle or the wait reaches `maxYieldMs`. The wait is timed on the monotonic clock,
+   * not the injected one: it is scheduling, not queue time.
+   */
+  private mustYield(): boolean {
+    const foreground = this.yieldTo;
+    if (!foreground?.busy || !this.running || this.local.length === 0 || this.inFlight >= this.concurrency) {
+      this.yieldingSince = undefined;
+      return false;
+    }
+    const now = performance.now();
+    this.yieldingSince ??= now;
+    const left = this.yieldingSince + this.maxYieldMs - now;
+    if (left <= 0) {
+      this.yieldingSince = undefined;
+      return false;
+    }
+    if (!this.resume) {
+      const resume = () => {
+        this.cancelResume();
+        this.dispatch();
+      };
+      this.resume = { timer: setTimeout(resume, left), cancel: foreground.whenIdle(resume) };
+    }
+    return true;
+  }
+
+  private cancelResume(): void {
+    if (!this.resume) return;
+    clearTimeout(this.resume.timer);
+    this.resume.cancel();
+    this.resume = undefined;
   }
 
   /**
@@ -374,6 +422,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.running = false;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    this.cancelResume();
     await this.unlisten?.().catch(() => undefined);
     await Promise.allSettled([...this.claims]);
     const unstarted = this.local.splice(0);

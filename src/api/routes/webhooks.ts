@@ -5,6 +5,7 @@ import { HeraldError, notFound } from "../../errors.js";
 import type { IngestMetrics } from "../../ingest/metrics.js";
 import { receiveSendgrid } from "../../ingest/receive.js";
 import { webhookDeliveriesQueue } from "../../queue/definitions.js";
+import type { Foreground } from "../../queue/foreground.js";
 import { QueueWakeups } from "../../queue/wakeups.js";
 import { findSourceForWebhook } from "../../tenancy/sources.js";
 
@@ -15,9 +16,15 @@ const maxCachedSources = 10_000;
 /**
  * Provider webhooks. The body is kept as raw bytes (signatures are over the exact bytes; any body parser
  * would re-serialize), whatever its content type. Sources are cached for a few seconds, so the request path
- * is one insert.
+ * is one insert. With a `foreground`, every webhook request counts in it from its first byte to its end, so
+ * the processors of this process give way to the door.
  */
-export function webhookRoutes(app: FastifyInstance, systemDb: Db, metrics: IngestMetrics) {
+export function webhookRoutes(
+  app: FastifyInstance,
+  systemDb: Db,
+  metrics: IngestMetrics,
+  foreground?: Foreground,
+) {
   const wakeups = new QueueWakeups(systemDb, webhookDeliveriesQueue, (error) =>
     app.log.warn({ err: error }, "could not wake the webhook processors; they will poll"),
   );
@@ -43,6 +50,12 @@ export function webhookRoutes(app: FastifyInstance, systemDb: Db, metrics: Inges
   };
 
   app.register(async (scope) => {
+    if (foreground) {
+      // Before the body is read; 'close' ends every response: sent, failed or cut off by the client.
+      scope.addHook("onRequest", async (_request, reply) => {
+        reply.raw.once("close", foreground.enter());
+      });
+    }
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
