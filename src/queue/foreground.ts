@@ -1,8 +1,9 @@
 /**
  * Requests a process is serving that its background workers give way to (the webhook door). A worker given
- * one as `yieldTo` starts no new handler while any request is in flight, for at most `maxYieldMs` at a time:
- * accepting a webhook, which the provider times out and retries, comes before processing the ones already
- * kept, and a steady stream of requests slows processing down without stopping it.
+ * one as `yieldTo` starts no handler while any request is in flight, for up to `maxYieldMs`, and after that
+ * one at a time until the requests are over: accepting a webhook, which the provider times out and retries,
+ * comes before processing the ones already kept, and a steady stream of requests slows processing down
+ * without stopping it.
  */
 export class Foreground {
   private active = 0;

@@ -66,9 +66,12 @@ export interface WorkerOptions {
   backoff?: BackoffOptions;
   clock?: Clock;
   workerId?: string;
-  /** Requests of this process to give way to: no handler starts while one is in flight (see `Foreground`). */
+  /**
+   * Requests of this process to give way to (see `Foreground`): while one is in flight no handler starts,
+   * for up to `maxYieldMs`; after that, one at a time until the requests are over.
+   */
   yieldTo?: Foreground;
-  /** Longest a handler waits for `yieldTo` to be idle before it starts anyway. @defaultValue 250 */
+  /** @defaultValue 250 */
   maxYieldMs?: number;
 }
 
@@ -118,7 +121,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly maxYieldMs: number;
   /** Since when (monotonic ms) handlers have been held back for the foreground. */
   private yieldingSince: number | undefined;
-  private resume: { timer: NodeJS.Timeout; cancel: () => void } | undefined;
+  private resume: { timer: NodeJS.Timeout | undefined; cancel: () => void } | undefined;
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(options: WorkerOptions) {
@@ -209,8 +212,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private dispatch(): void {
-    if (this.mustYield()) return;
-    while (this.running && this.inFlight < this.concurrency && this.local.length > 0) {
+    if (!this.running || this.local.length === 0) return;
+    const limit = this.handlerLimit();
+    while (this.inFlight < limit && this.local.length > 0) {
       const chunk =
         this.handler.mode === "transactional"
           ? this.local.splice(0, this.handler.chunkSize ?? this.batchSize)
@@ -231,31 +235,31 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /**
-   * Whether handlers that could start now wait for the foreground instead; if so, arranges for `dispatch` to
-   * run again when it goes idle or the wait reaches `maxYieldMs`. The wait is timed on the monotonic clock,
-   * not the injected one: it is scheduling, not queue time.
+   * How many handlers may run at once now: `concurrency`, or, while the foreground is busy, none until it has
+   * been busy for `maxYieldMs`, then one at a time. Arranges for `dispatch` to run again when the foreground
+   * goes idle or the wait ends. The wait is timed on the monotonic clock, not the injected one: it is
+   * scheduling, not queue time.
    */
-  private mustYield(): boolean {
+  private handlerLimit(): number {
     const foreground = this.yieldTo;
-    if (!foreground?.busy || !this.running || this.local.length === 0 || this.inFlight >= this.concurrency) {
+    if (!foreground?.busy) {
       this.yieldingSince = undefined;
-      return false;
+      return this.concurrency;
     }
     const now = performance.now();
     this.yieldingSince ??= now;
     const left = this.yieldingSince + this.maxYieldMs - now;
-    if (left <= 0) {
-      this.yieldingSince = undefined;
-      return false;
-    }
     if (!this.resume) {
       const resume = () => {
         this.cancelResume();
         this.dispatch();
       };
-      this.resume = { timer: setTimeout(resume, left), cancel: foreground.whenIdle(resume) };
+      this.resume = {
+        timer: left > 0 ? setTimeout(resume, left) : undefined,
+        cancel: foreground.whenIdle(resume),
+      };
     }
-    return true;
+    return left > 0 ? 0 : 1;
   }
 
   private cancelResume(): void {
