@@ -170,6 +170,46 @@ for (const backend of backends()) {
       expectProblem(await call(h.app, { method: "GET", url, headers: bearer(keyA) }), 404, "not_found");
     });
 
+    it("pages through rows created in one transaction (one created_at, to the microsecond) without skipping any", async () => {
+      const batch = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/messages/batch",
+        headers: bearer(keyB),
+        payload: {
+          messages: Array.from({ length: 7 }, (_, i) => ({
+            channel: "email",
+            provider: "sendgrid",
+            to: `page${i}@example.com`,
+          })),
+        },
+      });
+      expect(batch.status).toBe(201);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < 10; page++) {
+        const list = await call(h.app, {
+          method: "GET",
+          url: `/api/v1/messages?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+          headers: bearer(keyB),
+        });
+        expect(list.status).toBe(200);
+        seen.push(...list.body.messages.map((m: { id: string }) => m.id));
+        cursor = list.body.next_cursor;
+        if (!cursor) break;
+      }
+      expect(seen).toHaveLength(7);
+      expect(new Set(seen)).toEqual(new Set(batch.body.messages.map((m: { id: string }) => m.id)));
+      expectProblem(
+        await call(h.app, {
+          method: "GET",
+          url: `/api/v1/messages?cursor=${Buffer.from(JSON.stringify([new Date().toISOString(), "x'"])).toString("base64url")}`,
+          headers: bearer(keyB),
+        }),
+        400,
+        "validation_failed",
+      );
+    });
+
     it("answers bad input with the contract's problem codes", async () => {
       const headers = { ...bearer(keyA), "content-type": "application/json" };
       expectProblem(

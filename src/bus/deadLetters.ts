@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { decodeCursor, type Page, pageFrom } from "../domain/cursor.js";
+import { after } from "../db/keyset.js";
+import { type Page, pageFrom } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
 import { outboxQueue } from "./outboxQueue.js";
 
@@ -31,7 +32,7 @@ export async function listDeadLetters(
   limit: number,
   cursor: string | undefined,
 ): Promise<Page<DeadLetterView>> {
-  const after = decodeCursor(cursor);
+  const position = after("dead_letters", "failed_at", "id", cursor);
   const rows = await query<DeadLetterView>(
     executor,
     sql`select id, subscription_id, event_id, event_type, attempts, last_error, ${iso("failed_at")} as failed_at
@@ -39,7 +40,7 @@ export async function listDeadLetters(
     where tenant_id = ${tenantId} and retried_at is null
       ${filter.subscriptionId ? sql`and subscription_id = ${filter.subscriptionId}` : sql``}
       ${filter.eventType ? sql`and event_type = ${filter.eventType}` : sql``}
-      ${after ? sql`and (failed_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
+      ${position ? sql`and ${position}` : sql``}
     order by failed_at desc, id desc
     limit ${limit + 1}`,
   );

@@ -1,4 +1,5 @@
 import { HeraldError } from "../errors.js";
+import { isUuid } from "./uuid.js";
 
 /** Keyset pagination: the cursor is the (timestamp, id) of the last row, opaque to clients. */
 export interface CursorPosition {
@@ -23,7 +24,8 @@ export function decodeCursor(cursor: string | undefined): CursorPosition | undef
       value.length === 2 &&
       typeof value[0] === "string" &&
       !Number.isNaN(Date.parse(value[0])) &&
-      typeof value[1] === "string"
+      typeof value[1] === "string" &&
+      isUuid(value[1])
     ) {
       return { at: value[0], id: value[1] };
     }

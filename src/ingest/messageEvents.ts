@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { decodeCursor, type Page, pageFrom } from "../domain/cursor.js";
+import { after } from "../db/keyset.js";
+import { type Page, pageFrom } from "../domain/cursor.js";
 
 export interface MessageEventView {
   id: string;
@@ -49,7 +50,7 @@ export async function listMessageEvents(
   limit: number,
   cursor: string | undefined,
 ): Promise<Page<MessageEventView>> {
-  const after = decodeCursor(cursor);
+  const position = after("message_events", "event_at", "id", cursor);
   const rows = await query(
     executor,
     sql`select ${columns} from message_events where tenant_id = ${tenantId}
@@ -57,7 +58,7 @@ export async function listMessageEvents(
       ${filter.messageId ? sql`and outbound_message_id = ${filter.messageId}` : sql``}
       ${filter.since ? sql`and event_at >= ${filter.since.toISOString()}::timestamptz` : sql``}
       ${filter.until ? sql`and event_at < ${filter.until.toISOString()}::timestamptz` : sql``}
-      ${after ? sql`and (event_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
+      ${position ? sql`and ${position}` : sql``}
       order by event_at desc, id desc limit ${limit + 1}`,
   );
   return pageFrom(rows.map(view), limit, (row) => ({ at: row.event_at, id: row.id }));

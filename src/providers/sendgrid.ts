@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
+import { isUuid } from "../domain/uuid.js";
 
 /**
  * SendGrid's Event Webhook: signature check on the raw bytes, parsing, and mapping to canonical events.
@@ -118,7 +119,6 @@ export interface CanonicalEvent {
 const known = new Set<string>(canonicalEventTypes.filter((t) => t !== "blocked" && t !== "unknown"));
 
 const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v.slice(0, 2000) : null);
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Normalize an email address for suppressions and matching: trimmed, lower-case. */
 export const normalizeEmail = (address: string) => address.trim().toLowerCase();
@@ -177,7 +177,7 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
     dedupeKey,
     providerEventId,
     providerMessageId,
-    heraldMessageId: custom && uuidPattern.test(custom) ? custom.toLowerCase() : null,
+    heraldMessageId: custom && isUuid(custom) ? custom.toLowerCase() : null,
     recipient: recipient ? normalizeEmail(recipient) : null,
     url,
     ip: str(event.ip),

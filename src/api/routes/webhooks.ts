@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
 import type { WebhookSource } from "../../db/schema/index.js";
+import { isUuid } from "../../domain/uuid.js";
 import { HeraldError, notFound } from "../../errors.js";
 import type { IngestMetrics } from "../../ingest/metrics.js";
 import { receiveSendgrid } from "../../ingest/receive.js";
@@ -9,7 +10,6 @@ import type { Foreground } from "../../queue/foreground.js";
 import { QueueWakeups } from "../../queue/wakeups.js";
 import { findSourceForWebhook } from "../../tenancy/sources.js";
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const sourceCacheMs = 5000;
 const maxCachedSources = 10_000;
 
@@ -64,9 +64,7 @@ export function webhookRoutes(
       { schema: { tags: ["webhooks"], hide: false } },
       async (request, reply) => {
         const { sourceId } = request.params as { sourceId: string };
-        const source = uuidPattern.test(sourceId)
-          ? await findSource("sendgrid", sourceId.toLowerCase())
-          : undefined;
+        const source = isUuid(sourceId) ? await findSource("sendgrid", sourceId.toLowerCase()) : undefined;
         if (!source) throw notFound("Webhook source");
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         try {
