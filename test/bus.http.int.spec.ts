@@ -75,6 +75,16 @@ for (const backend of backends()) {
         400,
         "validation_failed",
       );
+      // Valid JSON that PostgreSQL cannot store (jsonb has no NUL character): a 400, not a 500.
+      expectProblem(
+        await post(keyA, "/api/v1/events", {
+          event_type: "a.b",
+          source: "manual",
+          payload: { x: "a\u0000b" },
+        }),
+        400,
+        "validation_failed",
+      );
       const batch = await post(keyA, "/api/v1/events/batch", {
         events: [
           { event_type: "a.b", source: "system" },

@@ -73,6 +73,37 @@ describe("SendGrid webhook under hostile input", () => {
       { name: "bare number", body: "42", status: 400, code: "validation_failed" },
       { name: "null", body: "null", status: 400, code: "validation_failed" },
       { name: "deep nesting", body: deep, status: 400, code: "validation_failed" },
+      // Valid JSON that jsonb cannot hold: refused at the door, not accepted and then failing forever.
+      {
+        name: "deep nesting inside an event",
+        body: `[{"event":"open","x":${"[".repeat(30_000)}${"]".repeat(30_000)}}]`,
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "NUL escape in a value",
+        body: '[{"event":"open","email":"a\\u0000b"}]',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "NUL escape in a key",
+        body: '[{"event":"open","a\\u0000":1}]',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "lone high surrogate",
+        body: '[{"event":"open","email":"\\ud800x"}]',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "lone low surrogate",
+        body: '[{"event":"open","email":"x\\udc00"}]',
+        status: 400,
+        code: "validation_failed",
+      },
       {
         name: "invalid utf-8",
         body: Buffer.from([0x5b, 0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d, 0x5d]),

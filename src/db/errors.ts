@@ -19,6 +19,9 @@ const bySqlState: Record<string, DbErrorKind> = {
   "22007": "invalid_input",
   "22008": "invalid_input",
   "22003": "invalid_input",
+  // A NUL character in text or jsonb; a character the encoding cannot hold.
+  "22P05": "invalid_input",
+  "22021": "invalid_input",
   "40001": "serialization_failure",
   "40P01": "serialization_failure",
   "57P01": "unavailable",

@@ -89,7 +89,45 @@ export function parseBatch(body: Buffer): ParseResult {
   if (bad !== -1) {
     return { ok: false, code: "validation_failed", detail: `Event ${bad} is not a JSON object` };
   }
+  // Valid JSON that PostgreSQL cannot store as jsonb would be accepted and then fail processing on every
+  // attempt: refused here, where the sender learns of it. Strings are only looked at when the text holds an
+  // escape that could make such a string (a raw one is not valid UTF-8, which failed above).
+  const strings = escapedUnstorable.test(text);
+  for (let i = 0; i < value.length; i++) {
+    const problem = unstorable(value[i], 0, strings);
+    if (problem) return { ok: false, code: "validation_failed", detail: `Event ${i} ${problem}` };
+  }
   return { ok: true, events: value as Record<string, unknown>[], text };
+}
+
+/** Nesting allowed inside one event (SendGrid's go three levels deep; jsonb's parser gives up near 20,000). */
+const maxDepth = 64;
+/** `\u0000`, or a `\u` escape of a surrogate (paired or not: the walk decides). */
+const escapedUnstorable = /\\u(?:0000|d[89a-f])/i;
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const storableText = (text: string) => !text.includes("\u0000") && !loneSurrogate.test(text);
+
+/** Why jsonb could not hold `value`, if it could not: nested too deep, or a NUL or unpaired surrogate. */
+function unstorable(value: unknown, depth: number, strings: boolean): string | undefined {
+  if (typeof value === "string") {
+    return strings && !storableText(value) ? "holds a NUL character or an unpaired surrogate" : undefined;
+  }
+  if (value === null || typeof value !== "object") return undefined;
+  if (depth >= maxDepth) return `nests deeper than ${maxDepth} levels`;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const problem = unstorable(item, depth + 1, strings);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  const object = value as Record<string, unknown>;
+  for (const key in object) {
+    if (strings && !storableText(key)) return "has a key with a NUL character or an unpaired surrogate";
+    const problem = unstorable(object[key], depth + 1, strings);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 /** A provider event in Herald's canonical shape. */
