@@ -28,6 +28,27 @@ export const normalizeAddress = (channel: Channel, address: string) =>
   channel === "email" ? normalizeEmail(address) : address.replace(/[\s().-]/g, "");
 
 /**
+ * Register a batch of messages in the caller's transaction, in input order. Their link locks are all taken
+ * first, in ascending order as processors take theirs: taken one message at a time, in input order, two
+ * batches or a batch and a processor could each wait for the other (the per-message lock is then a no-op:
+ * a transaction may take an advisory lock it already holds).
+ */
+export async function registerMessages(
+  executor: Executor,
+  tenantId: string,
+  inputs: NewMessage[],
+): Promise<OutboundMessage[]> {
+  await lockOrphanBuckets(
+    executor,
+    inputs.map((input) => orphanBucket(tenantId, input.provider, input.providerMessageId)),
+    "exclusive",
+  );
+  const messages: OutboundMessage[] = [];
+  for (const input of inputs) messages.push((await registerMessage(executor, tenantId, input)).message);
+  return messages;
+}
+
+/**
  * Register a sent message (idempotent on `dedupe_key`: the same key returns the stored message). Events
  * that arrived before it — stored unlinked — are linked now, its status recomputed from them, and a
  * campaign it belongs to is stopped if one of them says so.

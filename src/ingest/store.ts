@@ -109,8 +109,11 @@ export async function storeMessageEvents(
         jsonb_array_elements(ltrim(convert_from(d.body, 'UTF8'), chr(65279))::jsonb) with ordinality as e(payload, i)
       where d.id in (select delivery_id from input where item is not null)
     ), keyed as (
+      -- In key order: two deliveries holding the same events in different orders would otherwise each wait
+      -- for the other's uncommitted key (a deadlock, and a wasted attempt).
       insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at)
       select tenant_id, provider, dedupe_key, id, event_at from input
+      order by tenant_id, provider, dedupe_key, ord
       on conflict do nothing
       returning message_event_id
     ), linked as (

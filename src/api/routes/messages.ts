@@ -10,7 +10,7 @@ import {
 import { withTenant } from "../../db/tenant.js";
 import { HeraldError, notFound } from "../../errors.js";
 import { eventsOfMessage, listMessageEvents } from "../../ingest/messageEvents.js";
-import { getMessage, listMessages, registerMessage } from "../../ingest/messages.js";
+import { getMessage, listMessages, registerMessage, registerMessages } from "../../ingest/messages.js";
 import {
   addManualSuppression,
   checkSuppression,
@@ -96,11 +96,9 @@ export function messageRoutes(app: FastifyInstance, db: Db) {
     },
     async (request, reply) => {
       const { messages } = request.body as { messages: NewMessageBody[] };
-      const results = await withTenant(db, request.tenantId, async (tx) => {
-        const out = [];
-        for (const m of messages) out.push((await registerMessage(tx, request.tenantId, toInput(m))).message);
-        return out;
-      });
+      const results = await withTenant(db, request.tenantId, (tx) =>
+        registerMessages(tx, request.tenantId, messages.map(toInput)),
+      );
       return reply.status(201).send({ messages: results.map(view) });
     },
   );
