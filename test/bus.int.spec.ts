@@ -70,6 +70,40 @@ for (const backend of backends()) {
       await worker.stop();
     });
 
+    it("leaves a handler's deliveries to a process that has the handler, instead of failing them", async () => {
+      const tenant = await makeTenant(db);
+      await createSubscription(db, tenant, {
+        name: "elsewhere",
+        eventTypes: ["elsewhere.*"],
+        sink: { type: "handler", name: "elsewhere" },
+      });
+      // A process without the handler (as `herald serve` is) claims around the row.
+      const without = await start(
+        createDispatcher({ db, listen: t.database.listen, handlers: new HandlerRegistry(), ...fast }),
+      );
+      const [written] = await writeEvents(db, [
+        { tenantId: tenant, eventType: "elsewhere.happened", source: "system" as const },
+      ]);
+      const eventId = written!.event.id;
+      await sleep(400);
+      const [row] = await query<{ status: string; attempts: number }>(
+        db,
+        sql`select status, attempts from outbox where event_id = ${eventId}`,
+      );
+      expect(row).toMatchObject({ status: "pending", attempts: 0 });
+
+      const handlers = new HandlerRegistry();
+      const seen: string[] = [];
+      handlers.register("elsewhere", (event) => {
+        seen.push(event.id);
+      });
+      const withHandler = await start(createDispatcher({ db, listen: t.database.listen, handlers, ...fast }));
+      await eventually(() => seen.length >= 1, 10_000, "delivered by the process with the handler");
+      expect(seen).toEqual([eventId]);
+      expect(await count(db, "dead_letters", `event_id = '${eventId}'`)).toBe(0);
+      await Promise.all([without.stop(), withHandler.stop()]);
+    });
+
     it("dead-letters a poison event with its error, leaves the others alone, and retries it once fixed", async () => {
       const tenant = await makeTenant(db);
       const sub = await createSubscription(db, tenant, {

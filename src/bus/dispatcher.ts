@@ -1,3 +1,4 @@
+import { pgArray } from "../db/arrays.js";
 import type { Database, Db } from "../db/client.js";
 import type { BackoffOptions } from "../domain/backoff.js";
 import type { Clock } from "../domain/clock.js";
@@ -67,6 +68,7 @@ export function createDispatcher(options: DispatcherOptions): Worker {
     backoff: options.backoff,
     clock: options.clock,
     workerId: options.workerId,
+    claimValues: () => ({ handlers: pgArray(options.handlers.names()) ?? "{}" }),
     handler: {
       mode: "at-least-once",
       handle: async (row) =>

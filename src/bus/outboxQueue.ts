@@ -6,7 +6,9 @@ import { channelOf, type QueueDefinition } from "../queue/definitions.js";
 /**
  * The outbox: rows of paused subscriptions wait; on ordered subscriptions only the oldest pending row of a
  * key may be claimed, and none while another row of that key is in flight. Dead rows become
- * `dead_letters` rows in the same statement.
+ * `dead_letters` rows in the same statement. A claim given `handlers` (the in-process handler names of the
+ * claiming process, a text[] literal) leaves the rows of handler subscriptions it cannot run to a process
+ * that can; without it (NULL) every row is claimable.
  */
 export const outboxQueue: QueueDefinition = {
   name: "outbox",
@@ -19,12 +21,14 @@ export const outboxQueue: QueueDefinition = {
       where e.id = t.event_id and e.ts = t.event_ts) x) as event`,
   // Paused subscriptions as an init-plan array (computed once per claim), not a join: the claim then stays
   // an ordered scan of the pending-rows index.
-  claimFilter: sql`q.subscription_id <> all (array(select s.id from subscriptions s where s.paused_at is not null))
+  claimFilter: sql`q.subscription_id <> all (array(select s.id from subscriptions s where s.paused_at is not null
+      or (s.sink->>'type' = 'handler' and s.sink->>'name' <> all (${sql.placeholder("handlers")}::text[]))))
     and (q.ordering_key is null or (
       not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
         and b.ordering_key = q.ordering_key and b.status = 'processing')
       and not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
         and b.ordering_key = q.ordering_key and b.status = 'pending' and b.id < q.id)))`,
+  claimDefaults: { handlers: null },
   onDead: (
     dead,
   ) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error, failed_at)

@@ -9,6 +9,8 @@ export interface ClaimOptions {
   limit: number;
   leaseMs: number;
   now: Date;
+  /** Values of the queue's `claimFilter` placeholders (see `QueueDefinition.claimDefaults`). */
+  filter?: Record<string, unknown> | undefined;
 }
 
 /**
@@ -24,6 +26,8 @@ export async function claimBatch(
   options: ClaimOptions,
 ): Promise<QueueRow[]> {
   const rows = await claimStatement(queue).run(executor, {
+    ...queue.claimDefaults,
+    ...options.filter,
     now: options.now.toISOString(),
     limit: options.limit,
     workerId: options.workerId,

@@ -11,8 +11,12 @@ export interface QueueDefinition {
   table: PgTable;
   /** NOTIFY channel that wakes this queue's workers. */
   channel: string;
-  /** Extra condition a row must meet to be claimed (`q` is the candidate row). */
+  /**
+   * Extra condition a row must meet to be claimed (`q` is the candidate row). It may hold placeholders
+   * (`sql.placeholder`), filled from the worker's `claimValues`, else from `claimDefaults`.
+   */
   claimFilter?: SQL;
+  claimDefaults?: Record<string, unknown>;
   /** Extra columns returned by a claim (`t` is the claimed row), to save the worker a round trip. */
   claimReturning?: SQL;
   /** Extra assignments when a row completes (e.g. the time it was delivered). */

@@ -73,6 +73,8 @@ export interface WorkerOptions {
   yieldTo?: Foreground;
   /** @defaultValue 250 */
   maxYieldMs?: number;
+  /** Values of the queue's claim filter placeholders, read at each claim (see `QueueDefinition`). */
+  claimValues?: () => Record<string, unknown>;
 }
 
 class LeaseLostError extends Error {
@@ -119,6 +121,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private timers: NodeJS.Timeout[] = [];
   private readonly yieldTo: Foreground | undefined;
   private readonly maxYieldMs: number;
+  private readonly claimValues: (() => Record<string, unknown>) | undefined;
   /** Since when (monotonic ms) handlers have been held back for the foreground. */
   private yieldingSince: number | undefined;
   private resume: { timer: NodeJS.Timeout | undefined; cancel: () => void } | undefined;
@@ -142,6 +145,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
     this.yieldTo = options.yieldTo;
     this.maxYieldMs = options.maxYieldMs ?? 250;
+    this.claimValues = options.claimValues;
   }
 
   async start(): Promise<void> {
@@ -186,6 +190,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       limit,
       leaseMs: this.leaseMs,
       now: this.clock.now(),
+      filter: this.claimValues?.(),
     })
       .then(
         async (rows) => {

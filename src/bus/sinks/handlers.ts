@@ -5,8 +5,9 @@ import type { Delivery } from "../delivery.js";
 export type EventHandler = (event: StoredEvent, delivery: Delivery) => Promise<void> | void;
 
 /**
- * In-process handlers by subscription sink name. Every worker process that runs the dispatcher must register
- * the same handlers; a delivery for a name this process does not know fails and is retried.
+ * In-process handlers by subscription sink name. A dispatcher claims deliveries of handler subscriptions only
+ * for the names registered in its process: the others wait, pending, for a process that has them (`herald
+ * serve` has none, so it never takes them from an application running `subscribe`).
  */
 export class HandlerRegistry {
   private readonly handlers = new Map<string, EventHandler>();
@@ -17,6 +18,10 @@ export class HandlerRegistry {
 
   unregister(name: string): void {
     this.handlers.delete(name);
+  }
+
+  names(): string[] {
+    return [...this.handlers.keys()];
   }
 
   async deliver(name: string, delivery: Delivery): Promise<void> {
