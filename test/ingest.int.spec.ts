@@ -237,6 +237,43 @@ for (const backend of backends()) {
       expect(archived.equals(invalid)).toBe(true);
     });
 
+    it("links an event of a send to many recipients to its recipient's message only", async () => {
+      const a = await tenantWithSource("many-recipients");
+      const shared = { channel: "email", provider: "sendgrid", provider_message_id: "MANY1xyz" };
+      const ada = await register(a.key, { ...shared, to: "ada@example.com" });
+      const bob = await register(a.key, { ...shared, to: "bob@example.com" });
+      const event = (email: string, id: string) => ({
+        email,
+        event: "bounce",
+        type: "bounce",
+        timestamp: 1763800000,
+        sg_event_id: id,
+        sg_message_id: "MANY1xyz.filter0001-1",
+      });
+      const body = JSON.stringify([
+        event("ada@example.com", "many-a"),
+        event("Bob@Example.com", "many-b"),
+        event("carol@example.com", "many-c"),
+      ]);
+      expect((await post(a.url, body)).status).toBe(200);
+      await processAll();
+      const linked = await query<{ provider_event_id: string; outbound_message_id: string | null }>(
+        t.database.db,
+        sql`select provider_event_id, outbound_message_id from message_events
+          where tenant_id = ${a.tenantId} order by provider_event_id`,
+      );
+      expect(linked).toEqual([
+        { provider_event_id: "many-a", outbound_message_id: ada.body.id },
+        { provider_event_id: "many-b", outbound_message_id: bob.body.id },
+        // Carol's message is not registered: her bounce must not bounce Ada's or Bob's.
+        { provider_event_id: "many-c", outbound_message_id: null },
+      ]);
+      expect(
+        (await call(h.app, { method: "GET", url: `/api/v1/messages/${ada.body.id}`, headers: bearer(a.key) }))
+          .body.status,
+      ).toBe("bounced");
+    });
+
     it("stores each event once under repeated and overlapping deliveries, and applies its effects once", async () => {
       const a = await tenantWithSource("dupes");
       const campaign = await query<{ id: string }>(
