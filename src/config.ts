@@ -32,6 +32,8 @@ export interface Config {
   systemDatabaseUrl: string | undefined;
   dataDir: string;
   port: number;
+  /** `herald worker`'s `GET /metrics` port (0 = any free one); undefined = not served. */
+  metricsPort: number | undefined;
   host: string;
   adminToken: string | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -60,6 +62,11 @@ export const variables: Variable[] = [
   },
   { name: "HERALD_DATA_DIR", description: "where the embedded database is kept", default: "./.herald" },
   { name: "PORT", description: "HTTP port", default: "3000" },
+  {
+    name: "HERALD_METRICS_PORT",
+    description: "`herald worker`: port of its GET /metrics (Prometheus); `off` = none",
+    default: "9464",
+  },
   { name: "HOST", description: "HTTP bind address", default: "127.0.0.1" },
   { name: "HERALD_ADMIN_TOKEN", description: "bearer token of /api/v1/admin routes; unset = admin disabled" },
   { name: "LOG_LEVEL", description: "fatal|error|warn|info|debug|trace|silent", default: "info" },
@@ -142,6 +149,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     systemDatabaseUrl: url("HERALD_SYSTEM_DATABASE_URL"),
     dataDir: text("HERALD_DATA_DIR") ?? "./.herald",
     port: int("PORT", 0, 65535),
+    metricsPort:
+      (text("HERALD_METRICS_PORT") ?? "").toLowerCase() === "off"
+        ? undefined
+        : int("HERALD_METRICS_PORT", 0, 65535),
     host: text("HOST") ?? "127.0.0.1",
     adminToken,
     logLevel,

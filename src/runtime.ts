@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import pino from "pino";
 import type { Registry } from "prom-client";
@@ -15,6 +16,7 @@ import { maintainPartitions, migrate } from "./db/migrate.js";
 
 import { createIngestMetrics } from "./ingest/metrics.js";
 import { createProcessor } from "./ingest/processor.js";
+import { serveMetrics } from "./metricsServer.js";
 import { webhookDeliveriesQueue } from "./queue/definitions.js";
 import { Foreground } from "./queue/foreground.js";
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
@@ -201,10 +203,27 @@ export async function startWorkers(
 export async function work(config: Config): Promise<{ stop(): Promise<void> }> {
   const { app: database, system } = await openConfiguredDatabases(config);
   await migrate(system.db);
-  const workers = await startWorkers(config, system, createRegistry());
+  const registry = createRegistry();
+  const workers = await startWorkers(config, system, registry);
   process.stdout.write("Herald workers running (outbox dispatcher, webhook processor)\n");
+  // Scraping is worth having but not worth dying for: a port in use is reported and the workers go on.
+  const metrics =
+    config.metricsPort === undefined
+      ? undefined
+      : await serveMetrics(registry, config.metricsPort, config.host).then(
+          (server) => {
+            const { port } = server.address() as AddressInfo;
+            process.stdout.write(`Metrics: http://${config.host}:${port}/metrics\n`);
+            return server;
+          },
+          (error: unknown) => {
+            process.stderr.write(`Metrics not served on port ${config.metricsPort}: ${String(error)}\n`);
+            return undefined;
+          },
+        );
   return {
     async stop() {
+      await new Promise((resolve) => (metrics ? metrics.close(resolve) : resolve(undefined)));
       await workers.stop();
       await database.close();
       if (system !== database) await system.close();

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Webhook } from "standardwebhooks";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanEnv, spawnProcess } from "./support/process.js";
-import { eventually } from "./support/wait.js";
+import { eventually, sleep } from "./support/wait.js";
 
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
@@ -120,4 +120,52 @@ describe("herald serve with no configuration", () => {
     expect(await bad.exited).toBe(1);
     expect(bad.output()).toContain("PORT=http must be a whole number");
   });
+});
+
+describe("herald worker", () => {
+  const dir = mkdtempSync(join(tmpdir(), "herald-worker-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("serves its metrics for Prometheus, and keeps working when the metrics port is taken", async () => {
+    const worker = spawnProcess(process.execPath, [cli, "worker"], {
+      cwd: dir,
+      env: cleanEnv({ HERALD_METRICS_PORT: "0", LOG_LEVEL: "warn" }),
+    });
+    try {
+      const [, url] = await worker.waitFor(/Metrics: (http:\/\/\S+)/, 60_000);
+      const scraped = await fetch(url!);
+      expect(scraped.status).toBe(200);
+      const text = await scraped.text();
+      expect(text).toContain("herald_queue_claimed_total");
+      expect(text).toContain("herald_process_resident_memory_bytes");
+      expect((await fetch(url!.replace("/metrics", "/other"))).status).toBe(404);
+
+      // A second worker on the same data directory cannot run (PGlite is single-process), so the port clash is
+      // shown with a server holding a port.
+      const holder = createServer();
+      await new Promise<void>((r) => holder.listen(0, "127.0.0.1", r));
+      const taken = String((holder.address() as AddressInfo).port);
+      const dir2 = mkdtempSync(join(tmpdir(), "herald-worker-"));
+      const second = spawnProcess(process.execPath, [cli, "worker"], {
+        cwd: dir2,
+        env: cleanEnv({ HERALD_METRICS_PORT: taken, LOG_LEVEL: "warn" }),
+      });
+      try {
+        await second.waitFor(/Herald workers running/, 60_000);
+        await eventually(async () => second.output().includes(`Metrics not served on port ${taken}`), 10_000);
+        await sleep(500);
+        expect(second.child.exitCode).toBeNull(); // still working (it used to exit when nothing held it)
+        second.child.kill("SIGTERM");
+        expect(await second.exited).toBe(0);
+      } finally {
+        second.child.kill("SIGKILL");
+        holder.close();
+        rmSync(dir2, { recursive: true, force: true });
+      }
+      worker.child.kill("SIGTERM");
+      expect(await worker.exited).toBe(0);
+    } finally {
+      worker.child.kill("SIGKILL");
+    }
+  }, 120_000);
 });

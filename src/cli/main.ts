@@ -37,6 +37,9 @@ const program = new Command()
 
 /** Run until SIGTERM/SIGINT, then stop gracefully; a second signal exits at once. */
 function runUntilSignal(stop: () => Promise<void>) {
+  // The workers' timers are unref'd and PGlite holds no socket: without this, `herald worker` on the embedded
+  // database would find nothing left to wait for and exit at once.
+  setInterval(() => {}, 2 ** 30);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
