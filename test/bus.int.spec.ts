@@ -7,7 +7,7 @@ import { retryDeadLetters } from "../src/bus/deadLetters.js";
 import { createDispatcher } from "../src/bus/dispatcher.js";
 import { replayEvents } from "../src/bus/replay.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
-import { createSubscription } from "../src/bus/subscriptions.js";
+import { createSubscription, setPaused } from "../src/bus/subscriptions.js";
 import { type Db, query } from "../src/db/client.js";
 import type { StoredEvent } from "../src/events/types.js";
 import { writeEvents } from "../src/events/write.js";
@@ -102,6 +102,57 @@ for (const backend of backends()) {
       expect(seen).toEqual([eventId]);
       expect(await count(db, "dead_letters", `event_id = '${eventId}'`)).toBe(0);
       await Promise.all([without.stop(), withHandler.stop()]);
+    });
+
+    it("holds a paused subscription's deliveries out of the claims' way and delivers them on resume", async () => {
+      const tenant = await makeTenant(db);
+      const sub = await createSubscription(db, tenant, {
+        name: "paused",
+        eventTypes: ["held.*"],
+        sink: { type: "handler", name: "held" },
+      });
+      const handlers = new HandlerRegistry();
+      const seen: string[] = [];
+      handlers.register("held", (event) => {
+        seen.push(event.id);
+      });
+      // Short leases: the upkeep that runs with each reap comes every second.
+      const worker = await start(
+        createDispatcher({ db, listen: t.database.listen, handlers, ...fast, leaseMs: 2000 }),
+      );
+      const write = async (n: number) =>
+        (
+          await writeEvents(
+            db,
+            Array.from({ length: n }, (_, i) => ({
+              tenantId: tenant,
+              eventType: "held.x",
+              source: "system" as const,
+              payload: { i },
+            })),
+          )
+        ).map((w) => w.event.id);
+      const before = await write(2);
+      await eventually(() => seen.length === 2, 10_000, "delivered while active");
+
+      await db.transaction((tx) => setPaused(tx, tenant, sub.id, true));
+      const during = await write(3);
+      await sleep(300);
+      expect(seen).toHaveLength(2);
+      const held = `subscription_id = '${sub.id}' and status = 'pending' and next_attempt_at = 'infinity'`;
+      expect(await count(db, "outbox", held)).toBe(3);
+
+      await db.transaction((tx) => setPaused(tx, tenant, sub.id, false));
+      await eventually(() => seen.length === 5, 10_000, "delivered after resume");
+      expect(new Set(seen)).toEqual(new Set([...before, ...during]));
+
+      // A row queued as held by a writer that still saw the pause, committed after the resume: released.
+      const [late] = await write(1);
+      await eventually(async () => seen.includes(late!), 10_000);
+      await db.execute(sql`update outbox set status = 'pending', attempts = 0, next_attempt_at = 'infinity'
+        where event_id = ${late}`);
+      await eventually(() => seen.filter((id) => id === late).length === 2, 10_000, "released by the upkeep");
+      await worker.stop();
     });
 
     it("dead-letters a poison event with its error, leaves the others alone, and retries it once fixed", async () => {

@@ -3,7 +3,7 @@ import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
-import { outboxQueue } from "./outboxQueue.js";
+import { dueFor, outboxQueue } from "./outboxQueue.js";
 
 export interface DeadLetterView {
   id: string;
@@ -66,9 +66,10 @@ export async function retryDeadLetters(
         ${filter.eventType ? sql`and event_type = ${filter.eventType}` : sql``}
       returning outbox_id
     )
-    update outbox o set status = 'pending', attempts = 0, next_attempt_at = now(), last_error = null,
+    update outbox o set status = 'pending', attempts = 0, next_attempt_at = ${dueFor("s")}, last_error = null,
       locked_by = null, locked_until = null, updated_at = now()
-    from chosen c where o.id = c.outbox_id and o.status = 'dead'
+    from chosen c, subscriptions s
+    where o.id = c.outbox_id and s.id = o.subscription_id and o.status = 'dead'
     returning o.id`,
   );
   if (rows.length > 0) await notifyQueue(executor, outboxQueue);

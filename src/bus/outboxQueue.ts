@@ -10,6 +10,21 @@ import { channelOf, type QueueDefinition } from "../queue/definitions.js";
  * claiming process, a text[] literal) leaves the rows of handler subscriptions it cannot run to a process
  * that can; without it (NULL) every row is claimable.
  */
+/**
+ * When a new outbox row of subscription `s` (an alias in scope) is due: now, or never while the subscription
+ * is paused ('infinity' keeps the row out of the way of claims; resuming makes it due).
+ */
+export const dueFor = (s: string) =>
+  sql`case when ${sql.identifier(s)}.paused_at is null then now() else 'infinity'::timestamptz end`;
+
+/**
+ * Rows held (due at 'infinity') for subscriptions that are not paused become due: they were written by a
+ * transaction that still saw the subscription paused and committed after it was resumed. Run with each reap.
+ */
+export const releaseHeld = sql`update outbox o set next_attempt_at = now(), updated_at = now()
+  where o.subscription_id = any (array(select s.id from subscriptions s where s.paused_at is null))
+    and o.status = 'pending' and o.next_attempt_at = 'infinity'`;
+
 export const outboxQueue: QueueDefinition = {
   name: "outbox",
   table: outbox,
@@ -29,6 +44,7 @@ export const outboxQueue: QueueDefinition = {
       and not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
         and b.ordering_key = q.ordering_key and b.status = 'pending' and b.id < q.id)))`,
   claimDefaults: { handlers: null },
+  onReap: releaseHeld,
   onDead: (
     dead,
   ) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error, failed_at)

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { and, desc, eq, isNull } from "drizzle-orm";
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { classifyDbError } from "../db/errors.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
@@ -85,7 +85,12 @@ export async function deleteSubscription(executor: Executor, tenantId: string, i
   return rows.length > 0;
 }
 
-/** Pause (deliveries wait, events keep queueing) or resume. Undefined when there is no such subscription. */
+/**
+ * Pause (deliveries wait, events keep queueing) or resume, in the caller's transaction. A paused
+ * subscription's waiting rows are held (due at 'infinity', out of the claims' way) and made due again on
+ * resume; rows a concurrent writer still queues as held are released by the dispatchers' upkeep
+ * (`releaseHeld`). Undefined when there is no such subscription.
+ */
 export async function setPaused(executor: Executor, tenantId: string, id: string, paused: boolean) {
   const [row] = await executor
     .update(subscriptions)
@@ -98,5 +103,14 @@ export async function setPaused(executor: Executor, tenantId: string, id: string
       ),
     )
     .returning();
+  if (row) {
+    await executor.execute(
+      paused
+        ? sql`update outbox set next_attempt_at = 'infinity', updated_at = now()
+            where subscription_id = ${id} and status = 'pending' and next_attempt_at <> 'infinity'`
+        : sql`update outbox set next_attempt_at = now(), updated_at = now()
+            where subscription_id = ${id} and status = 'pending' and next_attempt_at = 'infinity'`,
+    );
+  }
   return row ?? (await getSubscription(executor, tenantId, id));
 }

@@ -19,6 +19,8 @@ export interface QueueDefinition {
   claimDefaults?: Record<string, unknown>;
   /** Extra columns returned by a claim (`t` is the claimed row), to save the worker a round trip. */
   claimReturning?: SQL;
+  /** Upkeep run with each reap of expired leases (a statement on the queue's own table). */
+  onReap?: SQL;
   /** Extra assignments when a row completes (e.g. the time it was delivered). */
   completeSet?: (now: SQL) => SQL;
   /** Statement run (as a CTE over the `dead` rows) when rows become dead letters. */

@@ -405,6 +405,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   async reap(): Promise<number> {
     try {
+      if (this.queue.onReap) await this.db.execute(this.queue.onReap);
       const count = await reapExpired(this.db, this.queue, this.clock.now());
       if (count > 0) {
         this.emit("worker:reaped", count);

@@ -138,6 +138,11 @@ export const outbox = pgTable(
     index("outbox_ordering_idx")
       .on(t.subscriptionId, t.orderingKey, t.id)
       .where(sql`${t.orderingKey} is not null and ${t.status} in ('pending', 'processing')`),
+    // Rows held for a paused subscription (due at 'infinity', so they sit at the far end of the claim index,
+    // not in front of every claim): found by subscription when it resumes. Other rows cost no entry.
+    index("outbox_held_idx")
+      .on(t.subscriptionId)
+      .where(sql`${t.status} = 'pending' and ${t.nextAttemptAt} = 'infinity'`),
   ],
 );
 
