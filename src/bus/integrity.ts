@@ -42,7 +42,7 @@ const checks: {
   {
     name: "positions_ahead_of_commit_order",
     description:
-      "events whose transaction id is not below the current snapshot's horizon although committed: readers going by (transaction, position) would order them after events not yet written",
+      "committed events stamped with a transaction id this server has not reached yet (data restored from another cluster): readers going by (transaction, position) would never reach them",
     statement: (tenant) => sql`select id::text as sample from events
       where transaction_id >= pg_snapshot_xmax(pg_current_snapshot()) ${tenant ? sql`and tenant_id = ${tenant}` : sql``}`,
   },
