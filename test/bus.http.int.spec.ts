@@ -64,6 +64,36 @@ for (const backend of backends()) {
       expect((await post(keyB, "/api/v1/events", body)).status).toBe(201);
     });
 
+    it("accepts bare POSTs whose fields are all optional, and names the fields a bare POST lacks", async () => {
+      const bare = (url: string, headers: Record<string, string> = {}) =>
+        call(h.app, { method: "POST", url, headers: { ...bearer(keyA), ...headers } });
+      expect((await bare("/api/v1/dead-letters/retry")).status).toBe(202);
+      expect((await bare("/api/v1/dead-letters/retry", { "content-type": "application/json" })).status).toBe(
+        202,
+      );
+      const created = await post(keyA, "/api/v1/subscriptions", {
+        name: "bare",
+        event_types: ["bare.*"],
+        sink: { type: "webhook", url: "https://example.com/hook" },
+      });
+      const paused = await bare(`/api/v1/subscriptions/${created.body.id}/pause`, {
+        "content-type": "application/json",
+      });
+      expect(paused.status).toBe(200);
+      expect(paused.body.paused).toBe(true);
+      await call(h.app, {
+        method: "DELETE",
+        url: `/api/v1/subscriptions/${created.body.id}`,
+        headers: bearer(keyA),
+      });
+      expectProblem(
+        await bare("/api/v1/events", { "content-type": "application/json" }),
+        400,
+        "validation_failed",
+      );
+      expectProblem(await bare("/api/v1/events"), 400, "validation_failed");
+    });
+
     it("validates events and names the failing index of a batch", async () => {
       expectProblem(
         await post(keyA, "/api/v1/events", { event_type: "Bad Type", source: "manual" }),

@@ -52,6 +52,17 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
 
   // JSON only, unless a route scope (provider webhooks) registers its own parser: anything else is 415.
   app.removeContentTypeParser("text/plain");
+  // An empty body is no body, whatever its content type says: a POST whose fields are all optional (retry all
+  // dead letters, pause) may be sent bare; a route that needs fields answers 400 naming them.
+  const json = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    if (body === "") return done(null, undefined);
+    json(request, body as string, done);
+  });
+  app.addHook("preValidation", async (request) => {
+    if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};
+  });
   registerProblemHandlers(app);
   registerRequestMetrics(app, registry);
   app.addSchema(ProblemSchema);
