@@ -522,12 +522,52 @@ for (const backend of backends()) {
         ),
       ).toBe(0);
 
+      const message = await register(a.key, {
+        channel: "email",
+        provider: "sendgrid",
+        to: "ada@example.com",
+        provider_message_id: "Xq1pA7nTQ8uR2cWm4vYbZg",
+      });
+      const suppression = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/suppressions",
+        headers: bearer(a.key),
+        payload: { channel: "email", address: "kept@example.org", reason: "manual" },
+      });
+      expect(suppression.status).toBe(201);
       await post(a.url, body);
       await processAll();
       for (const url of ["/api/v1/message-events", "/api/v1/suppressions", "/api/v1/messages"]) {
         const theirs = await call(h.app, { method: "GET", url, headers: bearer(b.key) });
         expect(Object.values(theirs.body).find(Array.isArray)).toEqual([]);
       }
+      // Nor by id: another tenant's message, its events and its suppressions are not there for B.
+      const asB = (method: "GET" | "DELETE", url: string) =>
+        call(h.app, { method, url, headers: bearer(b.key) });
+      expectProblem(await asB("GET", `/api/v1/messages/${message.body.id}`), 404, "not_found");
+      expectProblem(await asB("GET", `/api/v1/messages/${message.body.id}/events`), 404, "not_found");
+      expectProblem(await asB("DELETE", `/api/v1/suppressions/${suppression.body.id}`), 404, "not_found");
+      const check = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/suppressions/check?channel=email&address=kept@example.org",
+        headers: bearer(b.key),
+      });
+      expect(check.body.suppressed).toBe(false);
+      const ours = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/messages/${message.body.id}/events`,
+        headers: bearer(a.key),
+      });
+      expect(ours.body.events.length).toBeGreaterThan(0);
+      expect(
+        (
+          await call(h.app, {
+            method: "GET",
+            url: "/api/v1/suppressions/check?channel=email&address=kept@example.org",
+            headers: bearer(a.key),
+          })
+        ).body.suppressed,
+      ).toBe(true);
     });
   });
 }
