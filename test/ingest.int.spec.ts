@@ -568,6 +568,21 @@ for (const backend of backends()) {
           })
         ).body.suppressed,
       ).toBe(true);
+      // Every refusal above was counted by its code, including those made before the handler ran.
+      const metrics = String((await call(h.app, { method: "GET", url: "/metrics" })).body);
+      for (const reason of [
+        "invalid_signature",
+        "not_found",
+        "invalid_json",
+        "validation_failed",
+        "payload_too_large",
+      ]) {
+        expect(metrics).toMatch(
+          new RegExp(
+            `herald_webhook_deliveries_rejected_total\\{provider="sendgrid",reason="${reason}"\\} [1-9]`,
+          ),
+        );
+      }
     });
   });
 }

@@ -33,7 +33,8 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "invalid_json",
 };
 
-function toProblem(error: FastifyError | HeraldError | Error): Problem {
+/** The problem an error is answered with (the same in the error handler and in metrics). */
+export function problemOf(error: FastifyError | HeraldError | Error): Problem {
   if (error instanceof HeraldError) return problem(error.code, error.message, error.errors);
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {
@@ -83,7 +84,7 @@ function toProblem(error: FastifyError | HeraldError | Error): Problem {
 
 export function registerProblemHandlers(app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const body = toProblem(error);
+    const body = problemOf(error);
     if (body.status >= 500) request.log.error({ err: error }, "request failed");
     return reply.status(body.status).type("application/problem+json").send(body);
   });

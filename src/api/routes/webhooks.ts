@@ -2,13 +2,14 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
 import type { WebhookSource } from "../../db/schema/index.js";
 import { isUuid } from "../../domain/uuid.js";
-import { HeraldError, notFound } from "../../errors.js";
+import { notFound } from "../../errors.js";
 import type { IngestMetrics } from "../../ingest/metrics.js";
 import { receiveSendgrid } from "../../ingest/receive.js";
 import { webhookDeliveriesQueue } from "../../queue/definitions.js";
 import type { Foreground } from "../../queue/foreground.js";
 import { QueueWakeups } from "../../queue/wakeups.js";
 import { findSourceForWebhook } from "../../tenancy/sources.js";
+import { problemOf } from "../problem.js";
 
 const sourceCacheMs = 5000;
 const maxCachedSources = 10_000;
@@ -56,6 +57,10 @@ export function webhookRoutes(
         reply.raw.once("close", foreground.enter());
       });
     }
+    // Every refusal counts, by its problem code: also those made before the handler (413, 415).
+    scope.addHook("onError", async (_request, _reply, error) => {
+      metrics.rejected.inc({ provider: "sendgrid", reason: problemOf(error).code });
+    });
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
@@ -67,20 +72,14 @@ export function webhookRoutes(
         const source = isUuid(sourceId) ? await findSource("sendgrid", sourceId.toLowerCase()) : undefined;
         if (!source) throw notFound("Webhook source");
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        try {
-          const received = await receiveSendgrid(systemDb, source, {
-            headers: request.headers,
-            body,
-            remoteIp: request.ip,
-          });
-          metrics.received.inc({ provider: "sendgrid" });
-          wakeups.wake();
-          return reply.status(200).send({ delivery_id: received.deliveryId, events: received.events });
-        } catch (error) {
-          if (error instanceof HeraldError)
-            metrics.rejected.inc({ provider: "sendgrid", reason: error.code });
-          throw error;
-        }
+        const received = await receiveSendgrid(systemDb, source, {
+          headers: request.headers,
+          body,
+          remoteIp: request.ip,
+        });
+        metrics.received.inc({ provider: "sendgrid" });
+        wakeups.wake();
+        return reply.status(200).send({ delivery_id: received.deliveryId, events: received.events });
       },
     );
   });
