@@ -1,7 +1,9 @@
 import { type SQL, sql } from "drizzle-orm";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { query } from "../src/db/client.js";
+import { createIngestMetrics } from "../src/ingest/metrics.js";
 import { createProcessor } from "../src/ingest/processor.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count } from "./support/fixtures.js";
@@ -272,6 +274,35 @@ for (const backend of backends()) {
         (await call(h.app, { method: "GET", url: `/api/v1/messages/${ada.body.id}`, headers: bearer(a.key) }))
           .body.status,
       ).toBe("bounced");
+    });
+
+    it("counts stored, repeated, linked and unlinked events once their transaction has committed", async () => {
+      const a = await tenantWithSource("counted");
+      const registry = new Registry();
+      const body = JSON.stringify(sampleBatch());
+      expect((await post(a.url, body)).status).toBe(200);
+      expect((await post(a.url, body)).status).toBe(200);
+      const worker = createProcessor({
+        db: t.database.db,
+        listen: t.database.listen,
+        pollIntervalMs: 50,
+        metrics: createIngestMetrics(registry),
+      });
+      await worker.start();
+      await eventually(
+        async () =>
+          (await count(t.database.db, "webhook_deliveries", "status in ('pending', 'processing')")) === 0,
+        15_000,
+      );
+      await worker.stop();
+      const total = async (name: string) =>
+        (await registry.getSingleMetric(name)!.get()).values.reduce((sum, v) => sum + v.value, 0);
+      expect(await total("herald_message_events_inserted_total")).toBe(11);
+      expect(await total("herald_message_events_duplicates_total")).toBe(11);
+      expect(
+        (await total("herald_message_events_linked_total")) +
+          (await total("herald_message_events_unlinked_total")),
+      ).toBe(11);
     });
 
     it("stores each event once under repeated and overlapping deliveries, and applies its effects once", async () => {

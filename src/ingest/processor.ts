@@ -4,7 +4,7 @@ import type { BackoffOptions } from "../domain/backoff.js";
 import { webhookDeliveriesQueue } from "../queue/definitions.js";
 import { Worker, type WorkerOptions } from "../queue/worker.js";
 import type { IngestMetrics } from "./metrics.js";
-import { processDeliveries } from "./process.js";
+import { type ProcessOutcome, processDeliveries } from "./process.js";
 
 export interface ProcessorOptions {
   db: Db;
@@ -31,6 +31,9 @@ export interface ProcessorOptions {
  */
 export function createProcessor(options: ProcessorOptions): Worker {
   const { metrics } = options;
+  // What each chunk stored, counted only once its transaction has committed (a chunk that rolls back and is
+  // retried must not count twice). Keyed by the chunk's array, which the worker hands to `job:completed`.
+  const outcomes = new WeakMap<object, ProcessOutcome>();
   const worker = new Worker({
     queue: webhookDeliveriesQueue,
     db: options.db,
@@ -49,18 +52,21 @@ export function createProcessor(options: ProcessorOptions): Worker {
       chunkSize: options.chunkSize ?? 1,
       handle: async (tx, deliveries) => {
         const outcome = await processDeliveries(tx, deliveries);
-        if (!metrics) return;
-        const provider = String(deliveries[0]?.provider ?? "unknown");
-        const linked = outcome.stored.filter((e) => e.messageId).length;
-        metrics.inserted.inc({ provider }, outcome.stored.length);
-        metrics.duplicates.inc({ provider }, outcome.events - outcome.stored.length);
-        metrics.linked.inc({ provider }, linked);
-        metrics.unlinked.inc({ provider }, outcome.stored.length - linked);
+        if (metrics) outcomes.set(deliveries, outcome);
       },
     },
   });
   if (metrics) {
     worker.on("job:completed", (rows) => {
+      const outcome = outcomes.get(rows);
+      if (outcome) {
+        const provider = String(rows[0]?.provider ?? "unknown");
+        const linked = outcome.stored.filter((e) => e.messageId).length;
+        metrics.inserted.inc({ provider }, outcome.stored.length);
+        metrics.duplicates.inc({ provider }, outcome.events - outcome.stored.length);
+        metrics.linked.inc({ provider }, linked);
+        metrics.unlinked.inc({ provider }, outcome.stored.length - linked);
+      }
       const now = Date.now();
       for (const row of rows)
         metrics.lag.observe(Math.max(0, now - parseDbTimestamp(row.received_at).getTime()) / 1000);
