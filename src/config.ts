@@ -169,9 +169,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backoffBaseMs: int("HERALD_BACKOFF_BASE_MS", 1, 3600 * 1000),
       backoffMaxMs: int("HERALD_BACKOFF_MAX_MS", 1, 24 * 3600 * 1000),
       pollIntervalMs: int("HERALD_POLL_INTERVAL_MS", 10, 3600 * 1000),
-      processorYieldMs: int("HERALD_PROCESSOR_YIELD_MS", 0, 60 * 1000),
+      processorYieldMs: int("HERALD_PROCESSOR_YIELD_MS", 0, 10_000),
     },
   };
+  // Rows claimed while the processor holds back wait in its buffer: their lease must outlast the wait.
+  if (config.worker.processorYieldMs * 4 > config.worker.leaseMs) {
+    problems.push("HERALD_PROCESSOR_YIELD_MS must be at most a quarter of HERALD_LEASE_MS");
+  }
   if (config.worker.backoffMaxMs < config.worker.backoffBaseMs) {
     problems.push("HERALD_BACKOFF_MAX_MS must not be below HERALD_BACKOFF_BASE_MS");
   }

@@ -116,10 +116,6 @@ for (const backend of backends()) {
       handlers.register("held", (event) => {
         seen.push(event.id);
       });
-      // Short leases: the upkeep that runs with each reap comes every second.
-      const worker = await start(
-        createDispatcher({ db, listen: t.database.listen, handlers, ...fast, leaseMs: 2000 }),
-      );
       const write = async (n: number) =>
         (
           await writeEvents(
@@ -132,15 +128,19 @@ for (const backend of backends()) {
             })),
           )
         ).map((w) => w.event.id);
-      const before = await write(2);
-      await eventually(() => seen.length === 2, 10_000, "delivered while active");
-
-      await db.transaction((tx) => setPaused(tx, tenant, sub.id, true));
-      const during = await write(3);
-      await sleep(300);
-      expect(seen).toHaveLength(2);
       const held = `subscription_id = '${sub.id}' and status = 'pending' and next_attempt_at = 'infinity'`;
-      expect(await count(db, "outbox", held)).toBe(3);
+      // Queued before the pause (held by the pause itself) and during it (held as they are queued).
+      const before = await write(2);
+      await db.transaction((tx) => setPaused(tx, tenant, sub.id, true));
+      expect(await count(db, "outbox", held)).toBe(2);
+      const during = await write(3);
+      expect(await count(db, "outbox", held)).toBe(5);
+      // Short leases: the upkeep that runs with each reap comes every second.
+      const worker = await start(
+        createDispatcher({ db, listen: t.database.listen, handlers, ...fast, leaseMs: 2000 }),
+      );
+      await sleep(300);
+      expect(seen).toHaveLength(0);
 
       await db.transaction((tx) => setPaused(tx, tenant, sub.id, false));
       await eventually(() => seen.length === 5, 10_000, "delivered after resume");

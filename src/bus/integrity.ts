@@ -42,7 +42,7 @@ const checks: {
   {
     name: "positions_ahead_of_commit_order",
     description:
-      "committed events stamped with a transaction id this server has not reached yet (data restored from another cluster): readers going by (transaction, position) would never reach them",
+      "committed events stamped with a transaction id this server has not reached yet (data restored from another cluster): readers going by (transaction, position) hold them back until the server's counter passes them, then read them out of order",
     statement: (tenant) => sql`select id::text as sample from events
       where transaction_id >= pg_snapshot_xmax(pg_current_snapshot()) ${tenant ? sql`and tenant_id = ${tenant}` : sql``}`,
   },

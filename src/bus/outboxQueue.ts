@@ -23,7 +23,8 @@ export const dueFor = (s: string) =>
  */
 export const releaseHeld = sql`update outbox o set next_attempt_at = now(), updated_at = now()
   where o.subscription_id = any (array(select s.id from subscriptions s where s.paused_at is null))
-    and o.status = 'pending' and o.next_attempt_at = 'infinity'`;
+    and o.status = 'pending' and o.next_attempt_at = 'infinity'
+  returning 1`;
 
 export const outboxQueue: QueueDefinition = {
   name: "outbox",

@@ -1,11 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
-import type { Executor } from "../db/client.js";
+import { type Executor, query } from "../db/client.js";
 import { classifyDbError } from "../db/errors.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
 import { type Subscription, type SubscriptionSink, subscriptions } from "../db/schema/index.js";
 import type { Page } from "../domain/cursor.js";
 import { HeraldError } from "../errors.js";
+import { notifyQueue } from "../queue/enqueue.js";
+import { outboxQueue } from "./outboxQueue.js";
 
 export interface NewSubscription {
   name: string;
@@ -103,14 +105,16 @@ export async function setPaused(executor: Executor, tenantId: string, id: string
       ),
     )
     .returning();
-  if (row) {
-    await executor.execute(
-      paused
-        ? sql`update outbox set next_attempt_at = 'infinity', updated_at = now()
-            where subscription_id = ${id} and status = 'pending' and next_attempt_at <> 'infinity'`
-        : sql`update outbox set next_attempt_at = now(), updated_at = now()
-            where subscription_id = ${id} and status = 'pending' and next_attempt_at = 'infinity'`,
+  if (row && paused) {
+    await executor.execute(sql`update outbox set next_attempt_at = 'infinity', updated_at = now()
+      where subscription_id = ${id} and status = 'pending' and next_attempt_at <> 'infinity'`);
+  } else if (row) {
+    const released = await query(
+      executor,
+      sql`update outbox set next_attempt_at = now(), updated_at = now()
+        where subscription_id = ${id} and status = 'pending' and next_attempt_at = 'infinity' returning 1`,
     );
+    if (released.length > 0) await notifyQueue(executor, outboxQueue);
   }
   return row ?? (await getSubscription(executor, tenantId, id));
 }

@@ -19,7 +19,7 @@ export interface QueueDefinition {
   claimDefaults?: Record<string, unknown>;
   /** Extra columns returned by a claim (`t` is the claimed row), to save the worker a round trip. */
   claimReturning?: SQL;
-  /** Upkeep run with each reap of expired leases (a statement on the queue's own table). */
+  /** Upkeep run with each reap of expired leases; rows it returns mean rows became due (the worker claims). */
   onReap?: SQL;
   /** Extra assignments when a row completes (e.g. the time it was delivered). */
   completeSet?: (now: SQL) => SQL;

@@ -1,23 +1,26 @@
 /**
  * Requests a process is serving that its background workers give way to (the webhook door). A worker given
- * one as `yieldTo` starts no handler while any request is in flight, for up to `maxYieldMs`, and after that
- * one at a time until the requests are over: accepting a webhook, which the provider times out and retries,
- * comes before processing the ones already kept, and a steady stream of requests slows processing down
- * without stopping it.
+ * one as `yieldTo` starts no handler during the first `maxYieldMs` of a busy spell (requests in flight
+ * without a break): accepting a burst of webhooks, which the provider times out and retries, comes before
+ * processing the ones already kept, and a door that is never idle delays processing once, not for good.
  */
 export class Foreground {
   private active = 0;
+  /** When the current busy spell began (monotonic ms); undefined while idle. */
+  private since: number | undefined;
   private readonly waiting = new Set<() => void>();
 
   /** A request starts; call the returned function when it is over (answered or aborted). Extra calls do nothing. */
   enter(): () => void {
     this.active += 1;
+    this.since ??= performance.now();
     let left = false;
     return () => {
       if (left) return;
       left = true;
       this.active -= 1;
       if (this.active === 0) {
+        this.since = undefined;
         const listeners = [...this.waiting];
         this.waiting.clear();
         for (const listener of listeners) listener();
@@ -27,6 +30,11 @@ export class Foreground {
 
   get busy(): boolean {
     return this.active > 0;
+  }
+
+  /** How long the current busy spell has lasted (0 while idle). */
+  busyFor(now = performance.now()): number {
+    return this.since === undefined ? 0 : now - this.since;
   }
 
   /** Call `listener` once, the next time no request is in flight; returns a function that cancels it. */

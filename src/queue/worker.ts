@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
-import type { Database, Db, Tx } from "../db/client.js";
+import { type Database, type Db, query, type Tx } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "../domain/backoff.js";
 import { type Clock, systemClock } from "../domain/clock.js";
@@ -67,8 +67,8 @@ export interface WorkerOptions {
   clock?: Clock;
   workerId?: string;
   /**
-   * Requests of this process to give way to (see `Foreground`): while one is in flight no handler starts,
-   * for up to `maxYieldMs`; after that, one at a time until the requests are over.
+   * Requests of this process to give way to (see `Foreground`): no handler starts during the first
+   * `maxYieldMs` of a spell of requests in flight. Keep it well below `leaseMs`: claimed rows wait meanwhile.
    */
   yieldTo?: Foreground;
   /** @defaultValue 250 */
@@ -122,9 +122,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly yieldTo: Foreground | undefined;
   private readonly maxYieldMs: number;
   private readonly claimValues: (() => Record<string, unknown>) | undefined;
-  /** Since when (monotonic ms) handlers have been held back for the foreground. */
-  private yieldingSince: number | undefined;
-  private resume: { timer: NodeJS.Timeout | undefined; cancel: () => void } | undefined;
+  private resume: { timer: NodeJS.Timeout; cancel: () => void } | undefined;
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(options: WorkerOptions) {
@@ -165,6 +163,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   wake(): void {
     if (!this.running) return;
+    // Holding back for the foreground: rows already waiting are enough (a claim counts an attempt and starts
+    // a lease); the claim resumes when they start.
+    if (this.local.length > 0 && this.yieldLeft() > 0) {
+      this.claimAgain = true;
+      return;
+    }
     if (this.claims.size >= this.parallelClaims) {
       this.claimAgain = true;
       return;
@@ -240,31 +244,27 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /**
-   * How many handlers may run at once now: `concurrency`, or, while the foreground is busy, none until it has
-   * been busy for `maxYieldMs`, then one at a time. Arranges for `dispatch` to run again when the foreground
-   * goes idle or the wait ends. The wait is timed on the monotonic clock, not the injected one: it is
-   * scheduling, not queue time.
+   * How many handlers may start now: none during the first `maxYieldMs` of the foreground's busy spell,
+   * else `concurrency`. While holding back, arranges for `dispatch` to run again when the foreground goes
+   * idle or the spell reaches `maxYieldMs`.
    */
   private handlerLimit(): number {
-    const foreground = this.yieldTo;
-    if (!foreground?.busy) {
-      this.yieldingSince = undefined;
-      return this.concurrency;
-    }
-    const now = performance.now();
-    this.yieldingSince ??= now;
-    const left = this.yieldingSince + this.maxYieldMs - now;
+    const left = this.yieldLeft();
+    if (left <= 0) return this.concurrency;
     if (!this.resume) {
       const resume = () => {
         this.cancelResume();
         this.dispatch();
+        if (this.claimAgain) this.wake();
       };
-      this.resume = {
-        timer: left > 0 ? setTimeout(resume, left) : undefined,
-        cancel: foreground.whenIdle(resume),
-      };
+      this.resume = { timer: setTimeout(resume, left), cancel: this.yieldTo!.whenIdle(resume) };
     }
-    return left > 0 ? 0 : 1;
+    return 0;
+  }
+
+  /** Milliseconds left of this busy spell's yield to the foreground (0 or less: none). */
+  private yieldLeft(): number {
+    return this.yieldTo?.busy ? this.maxYieldMs - this.yieldTo.busyFor() : 0;
   }
 
   private cancelResume(): void {
@@ -404,8 +404,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   async reap(): Promise<number> {
+    if (this.queue.onReap) {
+      try {
+        if ((await query(this.db, this.queue.onReap)).length > 0) this.wake();
+      } catch (error) {
+        this.emit("worker:error", error);
+      }
+    }
     try {
-      if (this.queue.onReap) await this.db.execute(this.queue.onReap);
       const count = await reapExpired(this.db, this.queue, this.clock.now());
       if (count > 0) {
         this.emit("worker:reaped", count);

@@ -57,9 +57,11 @@ export function webhookRoutes(
         reply.raw.once("close", foreground.enter());
       });
     }
-    // Every refusal counts, by its problem code: also those made before the handler (413, 415).
+    // Every refusal counts, by its problem code: also those made before the handler (413). Server faults
+    // (503, 500) are not refusals of the delivery: the sender retries them.
     scope.addHook("onError", async (_request, _reply, error) => {
-      metrics.rejected.inc({ provider: "sendgrid", reason: problemOf(error).code });
+      const problem = problemOf(error);
+      if (problem.status < 500) metrics.rejected.inc({ provider: "sendgrid", reason: problem.code });
     });
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
