@@ -19,8 +19,8 @@ export interface WorkerConfig {
   /** Rows handled at once per worker. @defaultValue 16 */
   concurrency: number;
   /**
-   * Longest the webhook processor of `herald serve` holds back new work while webhook requests are being
-   * received by the same process; 0 = never. @defaultValue 250
+   * `herald serve`: in a burst of webhook requests, the processor starts nothing for this long, then one chunk
+   * at a time for three times as long (see `Foreground`); 0 = never. @defaultValue 250
    */
   processorYieldMs: number;
 }
@@ -91,7 +91,8 @@ export const variables: Variable[] = [
   { name: "HERALD_POLL_INTERVAL_MS", description: "fallback poll when no NOTIFY arrives", default: "5000" },
   {
     name: "HERALD_PROCESSOR_YIELD_MS",
-    description: "`serve`: longest webhook processing waits for the webhooks being received; 0 = never",
+    description:
+      "`serve`: a burst of webhooks holds processing back this long, then slows it 3x as long; 0 = never",
     default: "250",
   },
 ];
@@ -173,8 +174,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
   };
   // Rows claimed while the processor holds back wait in its buffer: their lease must outlast the wait.
-  if (config.worker.processorYieldMs * 4 > config.worker.leaseMs) {
-    problems.push("HERALD_PROCESSOR_YIELD_MS must be at most a quarter of HERALD_LEASE_MS");
+  if (config.worker.processorYieldMs * 8 > config.worker.leaseMs) {
+    problems.push("HERALD_PROCESSOR_YIELD_MS must be at most an eighth of HERALD_LEASE_MS");
   }
   if (config.worker.backoffMaxMs < config.worker.backoffBaseMs) {
     problems.push("HERALD_BACKOFF_MAX_MS must not be below HERALD_BACKOFF_BASE_MS");

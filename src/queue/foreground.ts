@@ -1,8 +1,9 @@
 /**
- * Requests a process is serving that its background workers give way to (the webhook door). A worker given
- * one as `yieldTo` starts no handler during the first `maxYieldMs` of a busy spell (requests in flight
- * without a break): accepting a burst of webhooks, which the provider times out and retries, comes before
- * processing the ones already kept, and a door that is never idle delays processing once, not for good.
+ * Requests a process is serving that its background workers give way to (the webhook door). In a busy spell
+ * (requests in flight without a break), a worker given one as `yieldTo` starts no handler for the first
+ * `maxYieldMs`, then one at a time for three times as long, then runs as usual: accepting a burst of
+ * webhooks, which the provider times out and retries, comes before processing the ones already kept, and a
+ * door that is never idle slows processing for a moment, not for good.
  */
 export class Foreground {
   private active = 0;

@@ -67,8 +67,9 @@ export interface WorkerOptions {
   clock?: Clock;
   workerId?: string;
   /**
-   * Requests of this process to give way to (see `Foreground`): no handler starts during the first
-   * `maxYieldMs` of a spell of requests in flight. Keep it well below `leaseMs`: claimed rows wait meanwhile.
+   * Requests of this process to give way to (see `Foreground`): in a spell of requests in flight, no handler
+   * starts for its first `maxYieldMs`, one at a time for three times as long, then as usual. Keep
+   * `maxYieldMs` well below `leaseMs` (at most an eighth): claimed rows wait meanwhile.
    */
   yieldTo?: Foreground;
   /** @defaultValue 250 */
@@ -163,9 +164,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   wake(): void {
     if (!this.running) return;
-    // Holding back for the foreground: rows already waiting are enough (a claim counts an attempt and starts
-    // a lease); the claim resumes when they start.
-    if (this.local.length > 0 && this.yieldLeft() > 0) {
+    // Held back for the foreground: rows already waiting are enough (a claim counts an attempt and starts a
+    // lease); claiming resumes as they start.
+    if (this.local.length > 0 && this.handlerLimit() < this.concurrency) {
       this.claimAgain = true;
       return;
     }
@@ -244,27 +245,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /**
-   * How many handlers may start now: none during the first `maxYieldMs` of the foreground's busy spell,
-   * else `concurrency`. While holding back, arranges for `dispatch` to run again when the foreground goes
-   * idle or the spell reaches `maxYieldMs`.
+   * How many handlers may run at once now. In a busy spell of the foreground: none for its first
+   * `maxYieldMs`, one for three times as long after that, then `concurrency` again, however long the spell
+   * lasts. While held back, arranges for `dispatch` to run again when the foreground goes idle or the next
+   * step of the spell begins.
    */
   private handlerLimit(): number {
-    const left = this.yieldLeft();
-    if (left <= 0) return this.concurrency;
+    const spell = this.yieldTo?.busy ? this.yieldTo.busyFor() : undefined;
+    if (spell === undefined || spell >= 4 * this.maxYieldMs) return this.concurrency;
     if (!this.resume) {
       const resume = () => {
         this.cancelResume();
         this.dispatch();
         if (this.claimAgain) this.wake();
       };
-      this.resume = { timer: setTimeout(resume, left), cancel: this.yieldTo!.whenIdle(resume) };
+      const nextStep = (spell < this.maxYieldMs ? 1 : 4) * this.maxYieldMs - spell;
+      this.resume = { timer: setTimeout(resume, nextStep), cancel: this.yieldTo!.whenIdle(resume) };
     }
-    return 0;
-  }
-
-  /** Milliseconds left of this busy spell's yield to the foreground (0 or less: none). */
-  private yieldLeft(): number {
-    return this.yieldTo?.busy ? this.maxYieldMs - this.yieldTo.busyFor() : 0;
+    return spell < this.maxYieldMs ? 0 : 1;
   }
 
   private cancelResume(): void {
