@@ -489,6 +489,10 @@ for (const backend of backends()) {
         headers: bearer(a.key),
       });
       expect(events.body.events).toHaveLength(3);
+      // Their message.* events in the log, appended before the message existed, now name it too.
+      expect(
+        await count(t.database.db, "events", `message_id = '${bob.body.id}' and event_type like 'message.%'`),
+      ).toBe(3);
       // A campaign of another tenant, or none at all, is refused (not a 500, not a cross-tenant link).
       const b = await tenantWithSource("orphans-b");
       const [theirs] = await query<{ id: string }>(

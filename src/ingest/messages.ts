@@ -129,14 +129,21 @@ async function linkOrphans(executor: Executor, message: OutboundMessage): Promis
         and split_part(provider_message_id, '.', 1) = split_part(${message.providerMessageId}, '.', 1)
         and (provider_message_id = ${message.providerMessageId}
              or split_part(provider_message_id, '.', 1) = ${message.providerMessageId})
+    ), linked as (
+      update message_events e set outbound_message_id = ${message.id}, updated_at = now()
+      from candidates c
+      where e.id = c.id and e.event_at = c.event_at
+        and (c.recipient is null or c.recipient = ${message.toAddress}
+             or not exists (select 1 from outbound_messages o where o.tenant_id = ${message.tenantId}
+               and o.id <> ${message.id} and o.provider_message_id = ${message.providerMessageId}))
+      returning e.id, e.type, e.dedupe_key, e.provider, e.log_event_id, e.event_at
+    ), logged as (
+      -- Their message.* events in the log get the message too (they were appended before it was known).
+      update events v set message_id = ${message.id}, contact_id = coalesce(v.contact_id, ${message.contactId})
+      from linked l where v.id = l.log_event_id and v.ts = l.event_at
+      returning 1
     )
-    update message_events e set outbound_message_id = ${message.id}, updated_at = now()
-    from candidates c
-    where e.id = c.id and e.event_at = c.event_at
-      and (c.recipient is null or c.recipient = ${message.toAddress}
-           or not exists (select 1 from outbound_messages o where o.tenant_id = ${message.tenantId}
-             and o.id <> ${message.id} and o.provider_message_id = ${message.providerMessageId}))
-    returning e.id, e.type, e.dedupe_key, e.provider`,
+    select id, type, dedupe_key, provider from linked`,
   );
   if (linked.length === 0) return;
   await recomputeStatus(executor, message.id);

@@ -131,10 +131,10 @@ export async function storeMessageEvents(
     ), stored as (
       insert into message_events (id, tenant_id, outbound_message_id, delivery_id, provider, provider_event_id,
         provider_message_id, dedupe_key, type, event_at, recipient, url, ip, user_agent, reason,
-        bounce_classification, machine_open, group_id, payload)
+        bounce_classification, machine_open, group_id, payload, log_event_id)
       select id, tenant_id, message_id, delivery_id, provider, provider_event_id, provider_message_id, dedupe_key,
         type, event_at, recipient, url, ip, user_agent, reason, bounce_classification, machine_open, group_id,
-        event_payload
+        event_payload, log_id
       from linked
       returning id
     ), new as (

@@ -102,6 +102,8 @@ export const messageEvents = pgTable(
     machineOpen: boolean("machine_open"),
     groupId: integer("group_id"),
     payload: jsonb("payload").notNull(),
+    /** Its `message.<type>` event in the log (same `ts` as `event_at`), given its message when linked later. */
+    logEventId: uuid("log_event_id"),
     ...timestamps(),
   },
   (t) => [

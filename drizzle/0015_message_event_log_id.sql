@@ -1,0 +1,1 @@
+ALTER TABLE "message_events" ADD COLUMN "log_event_id" uuid;

@@ -1,0 +1,1 @@
+ALTER TABLE "message_events" DROP COLUMN "log_event_id";
