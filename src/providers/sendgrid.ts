@@ -90,44 +90,62 @@ export function parseBatch(body: Buffer): ParseResult {
     return { ok: false, code: "validation_failed", detail: `Event ${bad} is not a JSON object` };
   }
   // Valid JSON that PostgreSQL cannot store as jsonb would be accepted and then fail processing on every
-  // attempt: refused here, where the sender learns of it. Strings are only looked at when the text holds an
-  // escape that could make such a string (a raw one is not valid UTF-8, which failed above).
-  const strings = escapedUnstorable.test(text);
+  // attempt: refused here, where the sender learns of it. Escapes are read from the text itself (a parsed
+  // object keeps only the last of repeated keys; a raw NUL or surrogate is not valid UTF-8, refused above).
+  if (unstorableEscape(text)) {
+    return {
+      ok: false,
+      code: "validation_failed",
+      detail: "The body holds a \\u0000 escape or an unpaired surrogate escape, which cannot be stored",
+    };
+  }
   for (let i = 0; i < value.length; i++) {
-    const problem = unstorable(value[i], 0, strings);
-    if (problem) return { ok: false, code: "validation_failed", detail: `Event ${i} ${problem}` };
+    if (tooDeep(value[i], 0)) {
+      return {
+        ok: false,
+        code: "validation_failed",
+        detail: `Event ${i} nests deeper than ${maxDepth} levels`,
+      };
+    }
   }
   return { ok: true, events: value as Record<string, unknown>[], text };
 }
 
 /** Nesting allowed inside one event (SendGrid's go three levels deep; jsonb's parser gives up near 20,000). */
 const maxDepth = 64;
-/** `\u0000`, or a `\u` escape of a surrogate (paired or not: the walk decides). */
-const escapedUnstorable = /\\u(?:0000|d[89a-f])/i;
-const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const storableText = (text: string) => !text.includes("\u0000") && !loneSurrogate.test(text);
 
-/** Why jsonb could not hold `value`, if it could not: nested too deep, or a NUL or unpaired surrogate. */
-function unstorable(value: unknown, depth: number, strings: boolean): string | undefined {
-  if (typeof value === "string") {
-    return strings && !storableText(value) ? "holds a NUL character or an unpaired surrogate" : undefined;
-  }
-  if (value === null || typeof value !== "object") return undefined;
-  if (depth >= maxDepth) return `nests deeper than ${maxDepth} levels`;
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const problem = unstorable(item, depth + 1, strings);
-      if (problem) return problem;
-    }
-    return undefined;
-  }
+function tooDeep(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== "object") return false;
+  if (depth >= maxDepth) return true;
+  if (Array.isArray(value)) return value.some((item) => tooDeep(item, depth + 1));
   const object = value as Record<string, unknown>;
-  for (const key in object) {
-    if (strings && !storableText(key)) return "has a key with a NUL character or an unpaired surrogate";
-    const problem = unstorable(object[key], depth + 1, strings);
-    if (problem) return problem;
+  for (const key in object) if (tooDeep(object[key], depth + 1)) return true;
+  return false;
+}
+
+/**
+ * Whether JSON text holds a `\u0000` escape, or a surrogate escape not in a high + low pair (jsonb refuses
+ * both). A run of backslashes before the `u` is an escape only when it is odd (`\\u0000` is text).
+ */
+export function unstorableEscape(text: string): boolean {
+  if (!/\\u(?:0000|d[89a-f])/i.test(text)) return false; // the common case: nothing to look at
+  const escapes = /(\\+)u([0-9a-fA-F]{4})/g;
+  let lowExpectedAt = -1;
+  for (let m = escapes.exec(text); m !== null; m = escapes.exec(text)) {
+    if (m[1]!.length % 2 === 0) continue;
+    const at = m.index + m[1]!.length - 1;
+    const code = Number.parseInt(m[2]!, 16);
+    const low = code >= 0xdc00 && code <= 0xdfff;
+    if (lowExpectedAt !== -1) {
+      if (at !== lowExpectedAt || !low) return true;
+      lowExpectedAt = -1;
+    } else if (code === 0 || low) {
+      return true;
+    } else if (code >= 0xd800 && code <= 0xdbff) {
+      lowExpectedAt = escapes.lastIndex;
+    }
   }
-  return undefined;
+  return lowExpectedAt !== -1;
 }
 
 /** A provider event in Herald's canonical shape. */
