@@ -105,6 +105,22 @@ for (const backend of backends()) {
         400,
         "validation_failed",
       );
+      // Event times outside 2000 … tomorrow would create partitions at will: refused, naming the field.
+      const far = await post(keyA, "/api/v1/events", {
+        event_type: "a.b",
+        source: "manual",
+        timestamp: "2999-01-01T00:00:00Z",
+      });
+      expectProblem(far, 400, "validation_failed");
+      expect(far.body.errors).toEqual([{ path: "/body/timestamp", message: "out of range" }]);
+      const old = await post(keyA, "/api/v1/events/batch", {
+        events: [
+          { event_type: "a.b", source: "manual" },
+          { event_type: "a.b", source: "manual", timestamp: "1970-01-01T00:00:00Z" },
+        ],
+      });
+      expectProblem(old, 400, "validation_failed");
+      expect(old.body.errors).toEqual([{ path: "/body/events/1/timestamp", message: "out of range" }]);
       // Valid JSON that PostgreSQL cannot store (jsonb has no NUL character): a 400, not a 500.
       expectProblem(
         await post(keyA, "/api/v1/events", {

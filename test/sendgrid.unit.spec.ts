@@ -158,6 +158,13 @@ describe("SendGrid parsing and normalization", () => {
     const strange = normalizeEvent({ event: 42, timestamp: "yesterday", email: ["x"] }, received);
     expect(strange).toMatchObject({ type: "unknown", recipient: null });
     expect(strange.eventAt).toEqual(received);
+    // A time more than a day after receipt is not believed (each month of events is a partition).
+    const future = Math.floor(received.getTime() / 1000) + 2 * 86_400;
+    expect(normalizeEvent({ event: "open", timestamp: future }, received).eventAt).toEqual(received);
+    const soon = Math.floor(received.getTime() / 1000) + 3600;
+    expect(normalizeEvent({ event: "open", timestamp: soon }, received).eventAt).toEqual(
+      new Date(soon * 1000),
+    );
   });
 
   it("keys each event by sg_event_id, else by a stable hash of its natural fields", () => {

@@ -191,8 +191,12 @@ function eventTime(event: Record<string, unknown>, receivedAt: Date): Date {
   const ts = event.timestamp;
   const seconds =
     typeof ts === "number" ? ts : typeof ts === "string" && /^\d{9,11}$/.test(ts) ? Number(ts) : NaN;
-  // Plausible Unix seconds only (2001–2100); anything else falls back to the time it was received.
-  return Number.isFinite(seconds) && seconds > 1e9 && seconds < 4.1e9 ? new Date(seconds * 1000) : receivedAt;
+  // Plausible Unix seconds only, from 2001 to a day after receipt (each month is a partition: a far-future
+  // time would create them at will); anything else falls back to the time it was received.
+  const latest = receivedAt.getTime() / 1000 + 86_400;
+  return Number.isFinite(seconds) && seconds > 1e9 && seconds < latest
+    ? new Date(seconds * 1000)
+    : receivedAt;
 }
 
 function messageIdOf(event: Record<string, unknown>): string | null {

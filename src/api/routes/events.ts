@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { type Db, query } from "../../db/client.js";
 import { eventSources } from "../../db/schema/index.js";
 import { withTenant } from "../../db/tenant.js";
-import { notFound } from "../../errors.js";
+import { HeraldError, notFound } from "../../errors.js";
 import { publicEvent, storedEventColumns, toStoredEvent } from "../../events/columns.js";
 import type { NewEvent } from "../../events/types.js";
 import { writeEvent, writeEvents } from "../../events/write.js";
@@ -43,13 +43,29 @@ const EventView = Type.Object(
   { additionalProperties: true },
 );
 
-const toNewEvent = (tenantId: string, body: NewEventBody): NewEvent => ({
+/** Earliest and latest (from now) event times accepted: each month of the log is a partition. */
+const earliestEvent = Date.parse("2000-01-01T00:00:00Z");
+const latestAheadMs = 24 * 3600 * 1000;
+
+/** The event time of a request body; outside 2000 … tomorrow is refused (it would create partitions at will). */
+function eventTime(timestamp: string | undefined, path: string): Date | undefined {
+  if (!timestamp) return undefined;
+  const at = new Date(timestamp);
+  if (at.getTime() < earliestEvent || at.getTime() > Date.now() + latestAheadMs) {
+    throw new HeraldError("validation_failed", "timestamp must be between 2000-01-01 and a day from now", [
+      { path, message: "out of range" },
+    ]);
+  }
+  return at;
+}
+
+const toNewEvent = (tenantId: string, body: NewEventBody, path = "/body/timestamp"): NewEvent => ({
   tenantId,
   eventType: body.event_type,
   source: body.source,
   payload: body.payload,
   metadata: body.metadata,
-  timestamp: body.timestamp ? new Date(body.timestamp) : undefined,
+  timestamp: eventTime(body.timestamp, path),
   contactId: body.contact_id,
   sessionId: body.session_id,
   messageId: body.message_id,
@@ -103,7 +119,7 @@ export function eventRoutes(app: FastifyInstance, db: Db) {
       const results = await withTenant(db, request.tenantId, (tx) =>
         writeEvents(
           tx,
-          events.map((e) => toNewEvent(request.tenantId, e)),
+          events.map((e, i) => toNewEvent(request.tenantId, e, `/body/events/${i}/timestamp`)),
         ),
       );
       return reply
