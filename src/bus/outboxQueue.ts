@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { outbox } from "../db/schema/index.js";
 import { storedEventColumns } from "../events/columns.js";
 import { channelOf, type QueueDefinition } from "../queue/definitions.js";
@@ -17,13 +17,9 @@ import { channelOf, type QueueDefinition } from "../queue/definitions.js";
 export const dueFor = (s: string) =>
   sql`case when ${sql.identifier(s)}.paused_at is null then now() else 'infinity'::timestamptz end`;
 
-/**
- * Rows held (due at 'infinity') for subscriptions that are not paused become due: they were written by a
- * transaction that still saw the subscription paused and committed after it was resumed. Run with each reap.
- */
-export const releaseHeld = sql`update outbox o set next_attempt_at = now(), updated_at = now()
-  where o.subscription_id = any (array(select s.id from subscriptions s where s.paused_at is null))
-    and o.status = 'pending' and o.next_attempt_at = 'infinity'
+/** Make the held rows (due at 'infinity') of the subscriptions in `ids` (a uuid[] expression) due now. */
+export const releaseHeld = (ids: SQL) => sql`update outbox o set next_attempt_at = now(), updated_at = now()
+  where o.subscription_id = any (${ids}) and o.status = 'pending' and o.next_attempt_at = 'infinity'
   returning 1`;
 
 export const outboxQueue: QueueDefinition = {
@@ -45,7 +41,9 @@ export const outboxQueue: QueueDefinition = {
       and not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
         and b.ordering_key = q.ordering_key and b.status = 'pending' and b.id < q.id)))`,
   claimDefaults: { handlers: null },
-  onReap: releaseHeld,
+  // Held rows of subscriptions that are not paused: written by a transaction that still saw the subscription
+  // paused and committed after it was resumed.
+  onReap: releaseHeld(sql`array(select s.id from subscriptions s where s.paused_at is null)`),
   onDead: (
     dead,
   ) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error, failed_at)

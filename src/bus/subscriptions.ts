@@ -7,7 +7,7 @@ import { type Subscription, type SubscriptionSink, subscriptions } from "../db/s
 import type { Page } from "../domain/cursor.js";
 import { HeraldError } from "../errors.js";
 import { notifyQueue } from "../queue/enqueue.js";
-import { outboxQueue } from "./outboxQueue.js";
+import { outboxQueue, releaseHeld } from "./outboxQueue.js";
 
 export interface NewSubscription {
   name: string;
@@ -109,11 +109,7 @@ export async function setPaused(executor: Executor, tenantId: string, id: string
     await executor.execute(sql`update outbox set next_attempt_at = 'infinity', updated_at = now()
       where subscription_id = ${id} and status = 'pending' and next_attempt_at <> 'infinity'`);
   } else if (row) {
-    const released = await query(
-      executor,
-      sql`update outbox set next_attempt_at = now(), updated_at = now()
-        where subscription_id = ${id} and status = 'pending' and next_attempt_at = 'infinity' returning 1`,
-    );
+    const released = await query(executor, releaseHeld(sql`array[${id}::uuid]`));
     if (released.length > 0) await notifyQueue(executor, outboxQueue);
   }
   return row ?? (await getSubscription(executor, tenantId, id));
