@@ -44,25 +44,31 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   const keyed = input.some((i) => i.event_key !== null);
   const values: Record<string, unknown> = { now: nowIso };
   for (const c of writtenColumns) values[c.name] = c.param(input);
-  const rows = await (keyed ? appendKeyed : append)
-    .run<{ id: string; created_ms: number; position: number; transaction_id: string }>(executor, values)
+  const [stored] = await (keyed ? appendKeyed : append)
+    .run<{ created_ms: number | null; transaction_id: string | null; positions: string | null }>(
+      executor,
+      values,
+    )
     .catch((error: unknown) => {
       forgetPartitionsOnError(error);
       throw error;
     });
 
-  // Fresh rows come back as the generated fields only; the writer already holds the rest.
-  const generated = new Map(rows.map((r) => [r.id, r]));
+  // What the database generated comes back as one row: the batch shares its transaction and so its
+  // created_at and transaction id, and each fresh event's position is listed by its place in the input (from 0).
+  // The writer already holds the rest.
+  const positions = positionsByOrd(stored?.positions ?? null);
+  const createdAt = stored?.created_ms == null ? "" : new Date(Number(stored.created_ms)).toISOString();
   const results: (WriteResult | undefined)[] = input.map((i) => {
-    const row = generated.get(i.id);
-    if (!row) return undefined;
+    const position = positions.get(i.ord);
+    if (position === undefined) return undefined;
     const event: StoredEvent = {
       id: i.id,
       tenant_id: i.tenant_id,
       event_type: i.event_type,
       source: i.source,
       timestamp: i.ts,
-      created_at: new Date(Number(row.created_ms)).toISOString(),
+      created_at: createdAt,
       contact_id: i.contact_id,
       session_id: i.session_id,
       message_id: i.message_id,
@@ -73,8 +79,8 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
       causation_id: i.causation_id,
       schema_version: i.schema_version,
       sequence_number: i.sequence_number,
-      position: Number(row.position),
-      transaction_id: row.transaction_id,
+      position,
+      transaction_id: stored!.transaction_id!,
     };
     return { event, duplicate: false };
   });
@@ -149,10 +155,22 @@ const appendStatement = (withKeys: boolean) =>
     ), fresh as (select * from input i where i.event_key is null or i.id in (select event_id from keyed)),`
         : sql`fresh as (select * from input),`
     } ${appendFresh}
-    select id, extract(epoch from created_at) * 1000 as created_ms, position::float8 as position,
-      transaction_id::text as transaction_id, (select count(*) from woke) as woke
-    from inserted`,
+    select floor(extract(epoch from min(e.created_at)) * 1000)::float8 as created_ms,
+      min(e.transaction_id::text) as transaction_id, string_agg((i.ord - 1) || ':' || e.position, ',') as positions,
+      (select count(*) from woke) as woke
+    from inserted e join input i on i.id = e.id`,
   );
+
+/** `ord:position,…` (as the statement lists the fresh events) as a map from `ord` to position. */
+function positionsByOrd(list: string | null): Map<number, number> {
+  const positions = new Map<number, number>();
+  if (list === null) return positions;
+  for (const pair of list.split(",")) {
+    const colon = pair.indexOf(":");
+    positions.set(Number(pair.slice(0, colon)), Number(pair.slice(colon + 1)));
+  }
+  return positions;
+}
 const append = appendStatement(false);
 const appendKeyed = appendStatement(true);
 
