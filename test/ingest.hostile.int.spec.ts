@@ -105,6 +105,18 @@ describe("SendGrid webhook under hostile input", () => {
         code: "validation_failed",
       },
       {
+        name: "number too large for numeric",
+        body: '[{"event":"open","email":"a@x.io","timestamp":1e131072}]',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
+        name: "number with too many decimal places for numeric",
+        body: '[{"event":"open","email":"a@x.io","score":1e-16384}]',
+        status: 400,
+        code: "validation_failed",
+      },
+      {
         name: "invalid utf-8",
         body: Buffer.from([0x5b, 0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d, 0x5d]),
         status: 400,

@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
+import { unstorableEscape, unstorableNumber } from "../db/jsonbText.js";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 
@@ -99,6 +100,13 @@ export function parseBatch(body: Buffer): ParseResult {
       detail: "The body holds a \\u0000 escape or an unpaired surrogate escape, which cannot be stored",
     };
   }
+  if (unstorableNumber(text)) {
+    return {
+      ok: false,
+      code: "validation_failed",
+      detail: "The body holds a number beyond PostgreSQL's numeric range, which cannot be stored",
+    };
+  }
   for (let i = 0; i < value.length; i++) {
     if (tooDeep(value[i], 0)) {
       return {
@@ -121,31 +129,6 @@ function tooDeep(value: unknown, depth: number): boolean {
   const object = value as Record<string, unknown>;
   for (const key in object) if (tooDeep(object[key], depth + 1)) return true;
   return false;
-}
-
-/**
- * Whether JSON text holds a `\u0000` escape, or a surrogate escape not in a high + low pair (jsonb refuses
- * both). A run of backslashes before the `u` is an escape only when it is odd (`\\u0000` is text).
- */
-export function unstorableEscape(text: string): boolean {
-  if (!/\\u(?:0000|d[89a-f])/i.test(text)) return false; // the common case: nothing to look at
-  const escapes = /(\\+)u([0-9a-fA-F]{4})/g;
-  let lowExpectedAt = -1;
-  for (let m = escapes.exec(text); m !== null; m = escapes.exec(text)) {
-    if (m[1]!.length % 2 === 0) continue;
-    const at = m.index + m[1]!.length - 1;
-    const code = Number.parseInt(m[2]!, 16);
-    const low = code >= 0xdc00 && code <= 0xdfff;
-    if (lowExpectedAt !== -1) {
-      if (at !== lowExpectedAt || !low) return true;
-      lowExpectedAt = -1;
-    } else if (code === 0 || low) {
-      return true;
-    } else if (code >= 0xd800 && code <= 0xdbff) {
-      lowExpectedAt = escapes.lastIndex;
-    }
-  }
-  return lowExpectedAt !== -1;
 }
 
 /** A provider event in Herald's canonical shape. */
