@@ -16,7 +16,8 @@ export interface ClaimOptions {
 /**
  * Claim up to `limit` due rows: lock them with SKIP LOCKED (so workers never wait on each other), mark them
  * processing under this worker's lease and count the attempt. The CTE is an optimization fence: the
- * UPDATE touches exactly the rows the LIMIT chose. `now` comes from the worker's clock at millisecond
+ * UPDATE touches exactly the rows the LIMIT chose, found by primary key from an array (joined to the CTE
+ * instead, the planner hashes the whole table on every claim when the queue is short). `now` comes from the worker's clock at millisecond
  * precision while rows default to the database's microsecond `now()`, so a row is due within the whole
  * millisecond of `now` (else a row written in the same millisecond would wait for the next poll).
  */
@@ -55,7 +56,7 @@ function claimStatement(queue: QueueDefinition): CachedStatement {
     update ${queue.table} t set status = 'processing', locked_by = ${sql.placeholder("workerId")},
       locked_until = ${now} + ${sql.placeholder("leaseMs")} * interval '1 millisecond',
       attempts = t.attempts + 1, updated_at = ${now}
-    from candidates c where t.id = c.id and ${relaxedCommit}
+    where t.id = any (array(select id from candidates)) and ${relaxedCommit}
     returning t.* ${queue.claimReturning ?? sql``}`,
     );
     statements.set(queue, statement);
