@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { query } from "../src/db/client.js";
 import { unstorableEscape, unstorableNumber } from "../src/db/jsonbText.js";
+import { parseBatch } from "../src/providers/sendgrid.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 
 /** The door's jsonb checks, each case judged by the database itself: they must agree with it exactly. */
@@ -76,7 +77,8 @@ for (const backend of backends()) {
         const text = `[{"n":${number}}]`;
         const database = await refused(text);
         if (database) refusedCount++;
-        if (unstorableNumber(text) !== database)
+        // The exact check, and the door's, which reads the text only where parsed values call for it.
+        if (unstorableNumber(text) !== database || parseBatch(Buffer.from(text)).ok === database)
           disagreements.push(number.length > 40 ? `${number.slice(0, 30)}…(${number.length})` : number);
       }
       expect(disagreements).toEqual([]);

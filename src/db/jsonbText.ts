@@ -36,14 +36,37 @@ const maxExponent = 1_073_741_822;
 
 /**
  * Whether JSON text holds a number that `numeric` (which jsonb stores numbers as) overflows, such as `1e131072`
- * or `1e-16384`. Only numbers are read: strings are matched whole and skipped.
+ * or `1e-16384`. Only numbers are read: strings are matched whole and skipped. Overflow takes an exponent of
+ * four digits or more, or a literal 15,000 characters long; without either the text is not read any further.
+ * `parsedValuesOdd` false says the caller's `JSON.parse` gave no infinity and no zero (see
+ * `numberNeedsTextCheck`): then exponents cannot overflow, and only a literal that long is looked for.
  */
-export function unstorableNumber(text: string): boolean {
-  // Only a 4-digit exponent or a 10,000-digit run can reach a limit: the common case looks no further.
-  if (!/[eE][+-]?\d{4}|\d{10000}/.test(text)) return false;
+export function unstorableNumber(text: string, parsedValuesOdd = true): boolean {
+  const bigExponent = parsedValuesOdd && /[eE][+-]?\d{4}/.test(text);
+  if (!bigExponent && !hasLongLiteral(text)) return false;
   const tokens = /"(?:[^"\\]|\\.)*"|-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/g;
   for (let m = tokens.exec(text); m !== null; m = tokens.exec(text)) {
     if (m[1] !== undefined && numberOverflows(m[1], m[2] ?? "", m[3])) return true;
+  }
+  return false;
+}
+
+const longLiteral = 15_000;
+const digitOrPoint = (code: number) => (code >= 48 && code <= 57) || code === 46;
+
+/**
+ * Whether the text holds a run of `longLiteral` digits and points. Such a run covers one of the positions
+ * half that length apart, so only those are probed, each widened to its whole run: a glance, not a scan.
+ */
+function hasLongLiteral(text: string): boolean {
+  const step = longLiteral / 2;
+  for (let at = step - 1; at < text.length; at += step) {
+    if (!digitOrPoint(text.charCodeAt(at))) continue;
+    let start = at;
+    while (start > 0 && digitOrPoint(text.charCodeAt(start - 1))) start--;
+    let end = at + 1;
+    while (end < text.length && end - start < longLiteral && digitOrPoint(text.charCodeAt(end))) end++;
+    if (end - start >= longLiteral) return true;
   }
   return false;
 }
@@ -60,3 +83,10 @@ function numberOverflows(whole: string, fraction: string, exponentText: string |
     significantWhole !== "" ? significantWhole.length : significantFraction.length - fraction.length;
   return firstDigit + exponent > maxWeight;
 }
+
+/**
+ * Whether a number as `JSON.parse` read it may come from an exponent that numeric overflows: only infinity or
+ * zero can. A finite, non-zero double lies within 10^±324, and so, from a literal shorter than 15,000
+ * characters, keeps both the digits before the point and those after it inside numeric's limits.
+ */
+export const numberNeedsTextCheck = (n: number): boolean => n === 0 || !Number.isFinite(n);

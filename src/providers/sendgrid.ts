@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
-import { unstorableEscape, unstorableNumber } from "../db/jsonbText.js";
+import { numberNeedsTextCheck, unstorableEscape, unstorableNumber } from "../db/jsonbText.js";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 
@@ -90,25 +90,9 @@ export function parseBatch(body: Buffer): ParseResult {
   if (bad !== -1) {
     return { ok: false, code: "validation_failed", detail: `Event ${bad} is not a JSON object` };
   }
-  // Valid JSON that PostgreSQL cannot store as jsonb would be accepted and then fail processing on every
-  // attempt: refused here, where the sender learns of it. Escapes are read from the text itself (a parsed
-  // object keeps only the last of repeated keys; a raw NUL or surrogate is not valid UTF-8, refused above).
-  if (unstorableEscape(text)) {
-    return {
-      ok: false,
-      code: "validation_failed",
-      detail: "The body holds a \\u0000 escape or an unpaired surrogate escape, which cannot be stored",
-    };
-  }
-  if (unstorableNumber(text)) {
-    return {
-      ok: false,
-      code: "validation_failed",
-      detail: "The body holds a number beyond PostgreSQL's numeric range, which cannot be stored",
-    };
-  }
+  const numbers = { needTextCheck: false };
   for (let i = 0; i < value.length; i++) {
-    if (tooDeep(value[i], 0)) {
+    if (tooDeep(value[i], 0, numbers)) {
       return {
         ok: false,
         code: "validation_failed",
@@ -116,18 +100,41 @@ export function parseBatch(body: Buffer): ParseResult {
       };
     }
   }
+  // Valid JSON that PostgreSQL cannot store as jsonb would be accepted and then fail processing on every
+  // attempt: refused here, where the sender learns of it. Escapes are read from the text itself (a parsed
+  // object keeps only the last of repeated keys; a raw NUL or surrogate is not valid UTF-8, refused above);
+  // numbers too, when their parsed values say they might overflow.
+  if (unstorableEscape(text)) {
+    return {
+      ok: false,
+      code: "validation_failed",
+      detail: "The body holds a \\u0000 escape or an unpaired surrogate escape, which cannot be stored",
+    };
+  }
+  if (unstorableNumber(text, numbers.needTextCheck)) {
+    return {
+      ok: false,
+      code: "validation_failed",
+      detail: "The body holds a number beyond PostgreSQL's numeric range, which cannot be stored",
+    };
+  }
   return { ok: true, events: value as Record<string, unknown>[], text };
 }
 
 /** Nesting allowed inside one event (SendGrid's go three levels deep; jsonb's parser gives up near 20,000). */
 const maxDepth = 64;
 
-function tooDeep(value: unknown, depth: number): boolean {
+/** Whether a value nests deeper than `maxDepth`; notes on the way whether a number needs the text check. */
+function tooDeep(value: unknown, depth: number, numbers: { needTextCheck: boolean }): boolean {
+  if (typeof value === "number") {
+    if (numberNeedsTextCheck(value)) numbers.needTextCheck = true;
+    return false;
+  }
   if (value === null || typeof value !== "object") return false;
   if (depth >= maxDepth) return true;
-  if (Array.isArray(value)) return value.some((item) => tooDeep(item, depth + 1));
+  if (Array.isArray(value)) return value.some((item) => tooDeep(item, depth + 1, numbers));
   const object = value as Record<string, unknown>;
-  for (const key in object) if (tooDeep(object[key], depth + 1)) return true;
+  for (const key in object) if (tooDeep(object[key], depth + 1, numbers)) return true;
   return false;
 }
 
