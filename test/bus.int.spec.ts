@@ -5,12 +5,14 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { retryDeadLetters } from "../src/bus/deadLetters.js";
 import { createDispatcher } from "../src/bus/dispatcher.js";
+import { outboxQueue } from "../src/bus/outboxQueue.js";
 import { replayEvents } from "../src/bus/replay.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
 import { createSubscription, setPaused } from "../src/bus/subscriptions.js";
 import { type Db, query } from "../src/db/client.js";
 import type { StoredEvent } from "../src/events/types.js";
 import { writeEvents } from "../src/events/write.js";
+import { claimBatch } from "../src/queue/claim.js";
 import type { Worker } from "../src/queue/worker.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
@@ -102,6 +104,58 @@ for (const backend of backends()) {
       expect(seen).toEqual([eventId]);
       expect(await count(db, "dead_letters", `event_id = '${eventId}'`)).toBe(0);
       await Promise.all([without.stop(), withHandler.stop()]);
+    });
+
+    it("marks handler rows, and a process without handlers claims only the others, replays included", async () => {
+      const tenant = await makeTenant(db);
+      const absent = await createSubscription(db, tenant, {
+        name: "absent",
+        eventTypes: ["lane.*"],
+        sink: { type: "handler", name: "absent-app" },
+      });
+      const remote = await createSubscription(db, tenant, {
+        name: "remote",
+        eventTypes: ["lane.*"],
+        sink: { type: "nats", subject: "herald.lane" },
+      });
+      await writeEvents(
+        db,
+        Array.from({ length: 30 }, (_, i) => ({
+          tenantId: tenant,
+          eventType: "lane.x",
+          source: "system" as const,
+          payload: { i },
+        })),
+      );
+      await replayEvents(db, { tenantId: tenant, subscriptionId: absent.id });
+      await replayEvents(db, { tenantId: tenant, subscriptionId: remote.id });
+      const lanes = await query<{ subscription_id: string; handler: string | null; n: number }>(
+        db,
+        sql`select subscription_id, handler, count(*)::int as n from outbox where tenant_id = ${tenant}
+          group by 1, 2 order by n`,
+      );
+      expect(lanes).toEqual(
+        expect.arrayContaining([
+          { subscription_id: absent.id, handler: "absent-app", n: 60 },
+          { subscription_id: remote.id, handler: null, n: 60 },
+        ]),
+      );
+      expect(lanes).toHaveLength(2);
+      // The narrow claim (no handlers) takes the NATS rows and leaves every handler row pending, unclaimed.
+      const claimed = await claimBatch(db, outboxQueue, {
+        workerId: "no-handlers",
+        limit: 1000,
+        leaseMs: 60_000,
+        now: new Date(),
+        filter: { handlers: "{}" },
+      });
+      expect(claimed.filter((r) => r.tenant_id === tenant).map((r) => r.subscription_id)).toEqual(
+        Array(60).fill(remote.id),
+      );
+      expect(
+        await count(db, "outbox", `subscription_id = '${absent.id}' and status = 'pending' and attempts = 0`),
+      ).toBe(60);
+      await query(db, sql`delete from outbox where tenant_id = ${tenant}`);
     });
 
     it("holds a paused subscription's deliveries out of the claims' way and delivers them on resume", async () => {

@@ -8,7 +8,7 @@ import { channelOf, type QueueDefinition } from "../queue/definitions.js";
  * key may be claimed, and none while another row of that key is in flight. Dead rows become
  * `dead_letters` rows in the same statement. A claim given `handlers` (the in-process handler names of the
  * claiming process, a text[] literal) leaves the rows of handler subscriptions it cannot run to a process
- * that can; without it (NULL) every row is claimable.
+ * that can; without it (NULL) every row is claimable. Each row carries its handler's name (`handlerOf`).
  */
 /**
  * When a new outbox row of subscription `s` (an alias in scope) is due: now, or never while the subscription
@@ -16,6 +16,10 @@ import { channelOf, type QueueDefinition } from "../queue/definitions.js";
  */
 export const dueFor = (s: string) =>
   sql`case when ${sql.identifier(s)}.paused_at is null then now() else 'infinity'::timestamptz end`;
+
+/** The handler name a new outbox row of subscription `s` (an alias in scope) carries: null unless its sink is one. */
+export const handlerOf = (s: string) =>
+  sql`case when ${sql.identifier(s)}.sink->>'type' = 'handler' then ${sql.identifier(s)}.sink->>'name' end`;
 
 /** Make the held rows (due at 'infinity') of the subscriptions in `ids` (a uuid[] expression) due now. */
 export const releaseHeld = (ids: SQL) => sql`update outbox o set next_attempt_at = now(), updated_at = now()
@@ -41,6 +45,9 @@ export const outboxQueue: QueueDefinition = {
       and not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
         and b.ordering_key = q.ordering_key and b.status = 'pending' and b.id < q.id)))`,
   claimDefaults: { handlers: null },
+  // A process with no handlers claims through the index of webhook and NATS rows: handler rows waiting for an
+  // application that is down would otherwise be read past by every claim.
+  narrowClaim: { when: (values) => values.handlers === "{}", filter: sql`q.handler is null` },
   // Held rows of subscriptions that are not paused: written by a transaction that still saw the subscription
   // paused and committed after it was resumed.
   onReap: releaseHeld(sql`array(select s.id from subscriptions s where s.paused_at is null)`),

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { type Executor, query } from "../db/client.js";
 import { notifyQueue } from "../queue/enqueue.js";
-import { dueFor, outboxQueue } from "./outboxQueue.js";
+import { dueFor, handlerOf, outboxQueue } from "./outboxQueue.js";
 
 export interface ReplayFilter {
   tenantId: string;
@@ -31,10 +31,10 @@ export async function replayEvents(
     executor,
     sql`with queued as (
       insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type, ordering_key, max_attempts, replay_id,
-        next_attempt_at)
+        next_attempt_at, handler)
       select e.tenant_id, s.id, e.id, e.ts, e.event_type,
         case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts, ${replayId},
-        ${dueFor("s")}
+        ${dueFor("s")}, ${handlerOf("s")}
       from subscriptions s join events e on e.tenant_id = s.tenant_id
       where s.id = ${filter.subscriptionId} and s.tenant_id = ${filter.tenantId}
         and herald_event_type_matches(s.event_types, e.event_type)

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { dueFor, outboxQueue } from "../bus/outboxQueue.js";
+import { dueFor, handlerOf, outboxQueue } from "../bus/outboxQueue.js";
 
 /**
  * The log append, as CTEs over a CTE named `fresh` that holds the new events (the `events` columns below,
@@ -17,9 +17,10 @@ export const appendFresh = sql`inserted as (
       returning id, tenant_id, event_type, ts, contact_id, message_id, created_at, position, transaction_id
     ), queued as (
       insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type, ordering_key, max_attempts,
-        next_attempt_at)
+        next_attempt_at, handler)
       select e.tenant_id, s.id, e.id, e.ts, e.event_type,
-        case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts, ${dueFor("s")}
+        case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts, ${dueFor("s")},
+        ${handlerOf("s")}
       from inserted e join subscriptions s on s.tenant_id = e.tenant_id
       where herald_event_type_matches(s.event_types, e.event_type)
       order by e.position

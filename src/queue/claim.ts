@@ -26,9 +26,10 @@ export async function claimBatch(
   queue: QueueDefinition,
   options: ClaimOptions,
 ): Promise<QueueRow[]> {
-  const rows = await claimStatement(queue).run(executor, {
-    ...queue.claimDefaults,
-    ...options.filter,
+  const values = { ...queue.claimDefaults, ...options.filter };
+  const narrow = queue.narrowClaim?.when(values) ?? false;
+  const rows = await claimStatement(queue, narrow).run(executor, {
+    ...values,
     now: options.now.toISOString(),
     limit: options.limit,
     workerId: options.workerId,
@@ -37,11 +38,14 @@ export async function claimBatch(
   return rows.map(toQueueRow).sort((a, b) => a.id - b.id);
 }
 
-const statements = new WeakMap<QueueDefinition, CachedStatement>();
+const statements = new WeakMap<QueueDefinition, { wide?: CachedStatement; narrow?: CachedStatement }>();
 
-/** Each queue's claim, built once (its text depends only on the queue). */
-function claimStatement(queue: QueueDefinition): CachedStatement {
-  let statement = statements.get(queue);
+/** Each queue's claim (and its narrow claim), built once: the text depends only on the queue. */
+function claimStatement(queue: QueueDefinition, narrow: boolean): CachedStatement {
+  let built = statements.get(queue);
+  if (!built) statements.set(queue, (built = {}));
+  const key = narrow ? "narrow" : "wide";
+  let statement = built[key];
   if (!statement) {
     const now = sql`${sql.placeholder("now")}::timestamptz`;
     statement = new CachedStatement(
@@ -49,6 +53,7 @@ function claimStatement(queue: QueueDefinition): CachedStatement {
       select q.id from ${queue.table} q
       where q.status = 'pending' and q.next_attempt_at < ${now} + interval '1 millisecond'
       ${queue.claimFilter ? sql`and ${queue.claimFilter}` : sql``}
+      ${narrow && queue.narrowClaim ? sql`and ${queue.narrowClaim.filter}` : sql``}
       order by q.next_attempt_at, q.id
       limit ${sql.placeholder("limit")}
       for update of q skip locked
@@ -59,7 +64,7 @@ function claimStatement(queue: QueueDefinition): CachedStatement {
     where t.id = any (array(select id from candidates)) and ${relaxedCommit}
     returning t.* ${queue.claimReturning ?? sql``}`,
     );
-    statements.set(queue, statement);
+    built[key] = statement;
   }
   return statement;
 }

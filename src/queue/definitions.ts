@@ -17,6 +17,11 @@ export interface QueueDefinition {
    */
   claimFilter?: SQL;
   claimDefaults?: Record<string, unknown>;
+  /**
+   * A narrower claim, for workers whose claim values say they take only part of the queue: its `filter` is
+   * added to `claimFilter` as written, so that a partial index with the same condition can serve it.
+   */
+  narrowClaim?: { when: (values: Record<string, unknown>) => boolean; filter: SQL };
   /** Extra columns returned by a claim (`t` is the claimed row), to save the worker a round trip. */
   claimReturning?: SQL;
   /** Upkeep run with each reap of expired leases; rows it returns mean rows became due (the worker claims). */

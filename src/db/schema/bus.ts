@@ -128,6 +128,8 @@ export const outbox = pgTable(
     eventType: text("event_type").notNull(),
     /** Set on ordered subscriptions: never two rows of one key in flight. */
     orderingKey: text("ordering_key"),
+    /** The in-process handler's name when the subscription's sink is a handler (a subscription's sink is fixed). */
+    handler: text("handler"),
     replayId: uuid("replay_id"),
     deliveredAt: timestamptz("delivered_at"),
     ...queueColumns(),
@@ -138,6 +140,11 @@ export const outbox = pgTable(
     index("outbox_ordering_idx")
       .on(t.subscriptionId, t.orderingKey, t.id)
       .where(sql`${t.orderingKey} is not null and ${t.status} in ('pending', 'processing')`),
+    // The claim of a process that runs no in-process handlers (`herald serve`, `herald worker`): webhook and
+    // NATS rows only, so handler rows waiting for their application never sit in front of its claims.
+    index("outbox_remote_claim_idx")
+      .on(t.nextAttemptAt, t.id)
+      .where(sql`${t.status} = 'pending' and ${t.handler} is null`),
     // Rows held for a paused subscription (due at 'infinity', so they sit at the far end of the claim index,
     // not in front of every claim): found by subscription when it resumes. Other rows cost no entry.
     index("outbox_held_idx")

@@ -1,0 +1,2 @@
+DROP INDEX "outbox_remote_claim_idx";--> statement-breakpoint
+ALTER TABLE "outbox" DROP COLUMN "handler";
