@@ -4,20 +4,13 @@ import { storedEventColumns } from "../events/columns.js";
 import { channelOf, type QueueDefinition } from "../queue/definitions.js";
 
 /**
- * The outbox: rows of paused subscriptions wait; on ordered subscriptions only the oldest pending row of a
- * key may be claimed, and none while another row of that key is in flight. Dead rows become
- * `dead_letters` rows in the same statement. A claim given `handlers` (the in-process handler names of the
- * claiming process, a text[] literal) leaves the rows of handler subscriptions it cannot run to a process
- * that can; without it (NULL) every row is claimable. Each row carries its handler's name (`handlerOf`).
- */
-/**
  * When a new outbox row of subscription `s` (an alias in scope) is due: now, or never while the subscription
  * is paused ('infinity' keeps the row out of the way of claims; resuming makes it due).
  */
 export const dueFor = (s: string) =>
   sql`case when ${sql.identifier(s)}.paused_at is null then now() else 'infinity'::timestamptz end`;
 
-/** The handler name a new outbox row of subscription `s` (an alias in scope) carries: null unless its sink is one. */
+/** The handler name a new outbox row of subscription `s` (an alias in scope) carries: null for other sinks. */
 export const handlerOf = (s: string) =>
   sql`case when ${sql.identifier(s)}.sink->>'type' = 'handler' then ${sql.identifier(s)}.sink->>'name' end`;
 
@@ -26,6 +19,13 @@ export const releaseHeld = (ids: SQL) => sql`update outbox o set next_attempt_at
   where o.subscription_id = any (${ids}) and o.status = 'pending' and o.next_attempt_at = 'infinity'
   returning 1`;
 
+/**
+ * The outbox: rows of paused subscriptions wait; on ordered subscriptions only the oldest pending row of a
+ * key may be claimed, and none while another row of that key is in flight. Dead rows become
+ * `dead_letters` rows in the same statement. A claim given `handlers` (the in-process handler names of the
+ * claiming process, a text[] literal) leaves the rows of handler subscriptions it cannot run to a process
+ * that can; without it (NULL) every row is claimable. Each row carries its handler's name (`handlerOf`).
+ */
 export const outboxQueue: QueueDefinition = {
   name: "outbox",
   table: outbox,

@@ -55,8 +55,8 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     });
 
   // What the database generated comes back as one row: the batch shares its transaction and so its
-  // created_at and transaction id, and each fresh event's position is listed by its place in the input (from 0).
-  // The writer already holds the rest.
+  // created_at and transaction id, and each fresh event's position is listed by its place in the input
+  // (from 0). The writer already holds the rest.
   const positions = positionsByOrd(stored?.positions ?? null);
   const createdAt = stored?.created_ms == null ? "" : new Date(Number(stored.created_ms)).toISOString();
   const results: (WriteResult | undefined)[] = input.map((i) => {
@@ -161,6 +161,9 @@ const appendStatement = (withKeys: boolean) =>
     from inserted e join input i on i.id = e.id`,
   );
 
+const append = appendStatement(false);
+const appendKeyed = appendStatement(true);
+
 /** `ord:position,…` (as the statement lists the fresh events) as a map from `ord` to position. */
 function positionsByOrd(list: string | null): Map<number, number> {
   const positions = new Map<number, number>();
@@ -171,8 +174,6 @@ function positionsByOrd(list: string | null): Map<number, number> {
   }
   return positions;
 }
-const append = appendStatement(false);
-const appendKeyed = appendStatement(true);
 
 /** An event as the writer holds it: every field resolved, ready to send and to return once stored. */
 type Row = Omit<StoredEvent, "timestamp" | "created_at" | "position" | "transaction_id"> & {

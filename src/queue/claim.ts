@@ -17,9 +17,10 @@ export interface ClaimOptions {
  * Claim up to `limit` due rows: lock them with SKIP LOCKED (so workers never wait on each other), mark them
  * processing under this worker's lease and count the attempt. The CTE is an optimization fence: the
  * UPDATE touches exactly the rows the LIMIT chose, found by primary key from an array (joined to the CTE
- * instead, the planner hashes the whole table on every claim when the queue is short). `now` comes from the worker's clock at millisecond
- * precision while rows default to the database's microsecond `now()`, so a row is due within the whole
- * millisecond of `now` (else a row written in the same millisecond would wait for the next poll).
+ * instead, the planner hashed the whole table on every claim of a short queue). `now` comes from the
+ * worker's clock at millisecond precision while rows default to the database's microsecond `now()`, so a
+ * row is due within the whole millisecond of `now` (else a row written in the same millisecond would wait
+ * for the next poll). A queue's `narrowClaim` gives a second statement, for workers it applies to.
  */
 export async function claimBatch(
   executor: Executor,
