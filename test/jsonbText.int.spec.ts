@@ -92,9 +92,9 @@ for (const backend of backends()) {
     });
 
     it("refuses exactly the escapes jsonb cannot hold", async () => {
-      for (const escape of escapes) {
-        const text = `[{"s":"${escape}"}]`;
-        expect(unstorableEscape(text), escape).toBe(await refused(text));
+      for (const sequence of escapes) {
+        const text = `[{"s":"${sequence}"}]`;
+        expect(unstorableEscape(text), sequence).toBe(await refused(text));
       }
     });
   });

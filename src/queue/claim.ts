@@ -44,7 +44,10 @@ const statements = new WeakMap<QueueDefinition, { wide?: CachedStatement; narrow
 /** Each queue's claim (and its narrow claim), built once: the text depends only on the queue. */
 function claimStatement(queue: QueueDefinition, narrow: boolean): CachedStatement {
   let built = statements.get(queue);
-  if (!built) statements.set(queue, (built = {}));
+  if (!built) {
+    built = {};
+    statements.set(queue, built);
+  }
   const key = narrow ? "narrow" : "wide";
   let statement = built[key];
   if (!statement) {
