@@ -464,6 +464,67 @@ for (const backend of backends()) {
       ).toBe(3);
     });
 
+    it("processes events whose identifiers are too long to index, and the valid events beside them", async () => {
+      const a = await tenantWithSource("long-ids");
+      // Incompressible multibyte text: 2,000 such characters are ~6,000 bytes, over a btree entry's limit.
+      let seed = 7;
+      const cjk = (n: number) =>
+        Array.from({ length: n }, () => {
+          seed = (seed * 1103515245 + 12345) % 2 ** 31;
+          return String.fromCharCode(0x4e00 + (seed % 20000));
+        }).join("");
+      const at = 1763800000;
+      const longEventId = cjk(2000);
+      const body = JSON.stringify([
+        { event: "delivered", email: "ok@example.com", sg_event_id: longEventId, timestamp: at },
+        {
+          event: "bounce",
+          type: "bounce",
+          email: `${cjk(600)}@example.com`,
+          sg_event_id: "long-rcpt",
+          timestamp: at,
+        },
+        {
+          event: "open",
+          email: "ok@example.com",
+          sg_message_id: `${cjk(2000)}.filter`,
+          sg_event_id: "long-msg",
+          timestamp: at,
+        },
+        {
+          event: "group_resubscribe",
+          email: `${cjk(900)}@x.io`,
+          asm_group_id: 5,
+          sg_event_id: "long-resub",
+          timestamp: at,
+        },
+        { event: "delivered", email: "fine@example.com", sg_event_id: "fine-1", timestamp: at },
+      ]);
+      expect((await post(a.url, body)).status).toBe(200);
+      await processAll();
+      expect(
+        await count(
+          t.database.db,
+          "webhook_deliveries",
+          `tenant_id = '${a.tenantId}' and status = 'completed'`,
+        ),
+      ).toBe(1);
+      const stored = await query<{ provider_event_id: string; recipient: string | null }>(
+        t.database.db,
+        sql`select provider_event_id, recipient from message_events where tenant_id = ${a.tenantId} order by provider_event_id`,
+      );
+      expect(stored.map((e) => e.provider_event_id).sort()).toEqual(
+        ["fine-1", "long-msg", "long-rcpt", "long-resub", longEventId].sort(),
+      );
+      // What cannot be an address is no address: nothing to suppress.
+      expect(stored.find((e) => e.provider_event_id === "long-rcpt")!.recipient).toBeNull();
+      expect(await count(t.database.db, "communication_suppressions", `tenant_id = '${a.tenantId}'`)).toBe(0);
+      // Delivered again, the long key is recognized: nothing is stored twice.
+      expect((await post(a.url, body)).status).toBe(200);
+      await processAll();
+      expect(await count(t.database.db, "message_events", `tenant_id = '${a.tenantId}'`)).toBe(5);
+    });
+
     it("keeps events that arrive before their message and links them when it is registered", async () => {
       const a = await tenantWithSource("orphans");
       await post(a.url, JSON.stringify(sampleBatch().slice(4, 7)));

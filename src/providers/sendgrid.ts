@@ -143,7 +143,10 @@ export interface CanonicalEvent {
   type: CanonicalEventType;
   /** When it happened (the provider's timestamp), else when the delivery was received. */
   eventAt: Date;
-  /** `sg_event_id`, else a hash of the event's natural fields: the same event always gets the same key. */
+  /**
+   * `sg_event_id` (its hash when too long to index), else a hash of the event's natural fields: the same event
+   * always gets the same key.
+   */
   dedupeKey: string;
   providerEventId: string | null;
   /** `sg_message_id` (X-Message-Id + "." + suffix), or the id inside `smtp-id`. */
@@ -198,27 +201,36 @@ function messageIdOf(event: Record<string, unknown>): string | null {
   return match?.[1] ?? null;
 }
 
+// Values Herald indexes must fit a btree entry (~2,700 bytes). A provider event id over `maxKeyBytes` is
+// keyed by its hash; an address or message id longer than the messages API accepts cannot be one that
+// Herald sent, and is kept only in the payload.
+const maxKeyBytes = 2000;
+const maxAddress = 320;
+const maxMessageId = 500;
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
 export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date): CanonicalEvent {
   const type = canonicalType(event);
   const eventAt = eventTime(event, receivedAt);
   const providerEventId = str(event.sg_event_id);
-  const providerMessageId = messageIdOf(event);
-  const recipient = str(event.email);
+  const messageId = messageIdOf(event);
+  const email = str(event.email);
   const url = str(event.url);
-  const dedupeKey =
-    providerEventId ??
-    `h:${createHash("sha256")
-      .update(
+  const dedupeKey = providerEventId
+    ? Buffer.byteLength(providerEventId) > maxKeyBytes
+      ? `k:${sha256(providerEventId)}`
+      : providerEventId
+    : `h:${sha256(
         JSON.stringify([
-          providerMessageId,
+          messageId,
           event.event ?? null,
           event.timestamp ?? null,
-          recipient,
+          email,
           url,
           event.asm_group_id ?? null,
         ]),
-      )
-      .digest("hex")}`;
+      )}`;
   const custom = str(event.herald_message_id);
   const group = event.asm_group_id;
   return {
@@ -226,9 +238,9 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
     eventAt,
     dedupeKey,
     providerEventId,
-    providerMessageId,
+    providerMessageId: messageId && messageId.length <= maxMessageId ? messageId : null,
     heraldMessageId: custom && isUuid(custom) ? custom.toLowerCase() : null,
-    recipient: recipient ? normalizeEmail(recipient) : null,
+    recipient: email && email.length <= maxAddress ? normalizeEmail(email) : null,
     url,
     ip: str(event.ip),
     userAgent: str(event.useragent),
