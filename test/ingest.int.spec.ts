@@ -499,6 +499,14 @@ for (const backend of backends()) {
           timestamp: at,
         },
         { event: "delivered", email: "fine@example.com", sg_event_id: "fine-1", timestamp: at },
+        // A group id too large for the column is no group.
+        {
+          event: "group_unsubscribe",
+          email: "g@example.com",
+          asm_group_id: 1e12,
+          sg_event_id: "huge-group",
+          timestamp: at,
+        },
       ]);
       expect((await post(a.url, body)).status).toBe(200);
       await processAll();
@@ -514,7 +522,7 @@ for (const backend of backends()) {
         sql`select provider_event_id, recipient from message_events where tenant_id = ${a.tenantId} order by provider_event_id`,
       );
       expect(stored.map((e) => e.provider_event_id).sort()).toEqual(
-        ["fine-1", "long-msg", "long-rcpt", "long-resub", longEventId].sort(),
+        ["fine-1", "huge-group", "long-msg", "long-rcpt", "long-resub", longEventId].sort(),
       );
       // What cannot be an address is no address: nothing to suppress.
       expect(stored.find((e) => e.provider_event_id === "long-rcpt")!.recipient).toBeNull();
@@ -522,7 +530,7 @@ for (const backend of backends()) {
       // Delivered again, the long key is recognized: nothing is stored twice.
       expect((await post(a.url, body)).status).toBe(200);
       await processAll();
-      expect(await count(t.database.db, "message_events", `tenant_id = '${a.tenantId}'`)).toBe(5);
+      expect(await count(t.database.db, "message_events", `tenant_id = '${a.tenantId}'`)).toBe(6);
     });
 
     it("keeps events that arrive before their message and links them when it is registered", async () => {

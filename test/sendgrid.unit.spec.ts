@@ -115,6 +115,10 @@ describe("SendGrid parsing and normalization", () => {
     expect(events[2]).toMatchObject({ machineOpen: false, ip: "203.0.113.7", recipient: "ada@example.com" });
     expect(events[3]!.url).toBe("https://example.com/getting-started?utm_source=welcome");
     expect(events[9]!.groupId).toBe(42);
+    const groupOf = (asm_group_id: unknown) =>
+      normalizeEvent({ event: "group_unsubscribe", asm_group_id }, received).groupId;
+    expect([7, "7", 2147483647, "2147483647"].map(groupOf)).toEqual([7, 7, 2147483647, 2147483647]);
+    expect([2147483648, "2147483648", 1e12, -1, 1.5, "x", null].map(groupOf)).toEqual(Array(7).fill(null));
   });
 
   it("tells blocked from hard bounces and keeps reasons and classifications", () => {

@@ -208,6 +208,12 @@ const maxKeyBytes = 2000;
 const maxAddress = 320;
 const maxMessageId = 500;
 
+/** An unsubscribe group's id: a whole number that fits the `int` column, given as a number or digits. */
+function groupIdOf(value: unknown): number | null {
+  const id = typeof value === "string" && /^\d{1,10}$/.test(value) ? Number(value) : value;
+  return typeof id === "number" && Number.isInteger(id) && id >= 0 && id <= 2_147_483_647 ? id : null;
+}
+
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date): CanonicalEvent {
@@ -232,7 +238,6 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
         ]),
       )}`;
   const custom = str(event.herald_message_id);
-  const group = event.asm_group_id;
   return {
     type,
     eventAt,
@@ -247,12 +252,7 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
     reason: str(event.reason) ?? str(event.response),
     bounceClassification: str(event.bounce_classification),
     machineOpen: typeof event.sg_machine_open === "boolean" ? event.sg_machine_open : null,
-    groupId:
-      typeof group === "number" && Number.isInteger(group)
-        ? group
-        : typeof group === "string" && /^\d+$/.test(group)
-          ? Number(group)
-          : null,
+    groupId: groupIdOf(event.asm_group_id),
     payload: event,
   };
 }
