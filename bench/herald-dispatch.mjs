@@ -21,8 +21,8 @@ await db.execute(sql`with e as (
     insert into events (tenant_id, event_type, source, payload)
     select t.id, 'bench.noop', 'system', jsonb_build_object('i', i) from tenants t, generate_series(1, ${N}) i
     where t.name = 'bench' returning id, tenant_id, ts, event_type)
-  insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type)
-  select e.tenant_id, s.id, e.id, e.ts, e.event_type from e join subscriptions s on s.tenant_id = e.tenant_id`);
+  insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type, handler)
+  select e.tenant_id, s.id, e.id, e.ts, e.event_type, s.sink->>'name' from e join subscriptions s on s.tenant_id = e.tenant_id`);
 await db.execute(sql`vacuum analyze outbox`);
 
 const handlers = new HandlerRegistry();

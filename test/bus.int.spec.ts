@@ -5,14 +5,14 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { retryDeadLetters } from "../src/bus/deadLetters.js";
 import { createDispatcher } from "../src/bus/dispatcher.js";
-import { outboxQueue } from "../src/bus/outboxQueue.js";
+import { noHandlers, outboxQueue } from "../src/bus/outboxQueue.js";
 import { replayEvents } from "../src/bus/replay.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
 import { createSubscription, setPaused } from "../src/bus/subscriptions.js";
 import { type Db, query } from "../src/db/client.js";
 import type { StoredEvent } from "../src/events/types.js";
 import { writeEvents } from "../src/events/write.js";
-import { claimBatch } from "../src/queue/claim.js";
+import { claimBatch, explainClaim } from "../src/queue/claim.js";
 import type { Worker } from "../src/queue/worker.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
@@ -141,13 +141,24 @@ for (const backend of backends()) {
         ]),
       );
       expect(lanes).toHaveLength(2);
-      // The narrow claim (no handlers) takes the NATS rows and leaves every handler row pending, unclaimed.
+      // A process without handlers plans its claim on the index of webhook and NATS rows, the others on
+      // the index of every pending row (sequential scans off: on tables this small either would be "cheaper").
+      const claim = { workerId: "planner", limit: 100, leaseMs: 60_000, now: new Date() };
+      const plans = await db.transaction(async (tx) => {
+        await tx.execute(sql`set local enable_seqscan = off`);
+        const narrow = await explainClaim(tx, outboxQueue, { ...claim, filter: { handlers: noHandlers } });
+        const wide = await explainClaim(tx, outboxQueue, { ...claim, filter: { handlers: "{absent-app}" } });
+        return { narrow: JSON.stringify(narrow), wide: JSON.stringify(wide) };
+      });
+      expect(plans.narrow).toContain('"Index Name":"outbox_remote_claim_idx"');
+      expect(plans.wide).not.toContain("outbox_remote_claim_idx");
+      expect(plans.wide).toContain('"Index Name":"outbox_claim_idx"');
+      // And it takes this tenant's NATS rows, leaving every handler row pending, unclaimed.
       const claimed = await claimBatch(db, outboxQueue, {
+        ...claim,
         workerId: "no-handlers",
-        limit: 1000,
-        leaseMs: 60_000,
-        now: new Date(),
-        filter: { handlers: "{}" },
+        limit: 10_000,
+        filter: { handlers: noHandlers },
       });
       expect(claimed.filter((r) => r.tenant_id === tenant).map((r) => r.subscription_id)).toEqual(
         Array(60).fill(remote.id),

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { type SQL, sql } from "drizzle-orm";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -466,13 +467,14 @@ for (const backend of backends()) {
 
     it("processes events whose identifiers are too long to index, and the valid events beside them", async () => {
       const a = await tenantWithSource("long-ids");
-      // Incompressible multibyte text: 2,000 such characters are ~6,000 bytes, over a btree entry's limit.
-      let seed = 7;
+      // Random CJK text: 2,000 such characters are ~6,000 bytes that do not compress, over a btree entry's limit.
       const cjk = (n: number) =>
-        Array.from({ length: n }, () => {
-          seed = (seed * 1103515245 + 12345) % 2 ** 31;
-          return String.fromCharCode(0x4e00 + (seed % 20000));
-        }).join("");
+        Array.from(
+          randomBytes(2 * n)
+            .toString("hex")
+            .match(/.{4}/g)!,
+          (hex) => String.fromCharCode(0x4e00 + (Number.parseInt(hex, 16) % 20000)),
+        ).join("");
       const at = 1763800000;
       const longEventId = cjk(2000);
       const body = JSON.stringify([
@@ -480,7 +482,7 @@ for (const backend of backends()) {
         {
           event: "bounce",
           type: "bounce",
-          email: `${cjk(600)}@example.com`,
+          email: `${cjk(1000)}@example.com`,
           sg_event_id: "long-rcpt",
           timestamp: at,
         },
@@ -493,7 +495,7 @@ for (const backend of backends()) {
         },
         {
           event: "group_resubscribe",
-          email: `${cjk(900)}@x.io`,
+          email: `${cjk(1000)}@x.io`,
           asm_group_id: 5,
           sg_event_id: "long-resub",
           timestamp: at,

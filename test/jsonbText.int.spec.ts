@@ -87,6 +87,12 @@ for (const backend of backends()) {
       expect(cases.length - refusedCount).toBeGreaterThan(50);
       // An exponent of 2^30 - 1 on zero: PostgreSQL 15 refuses it, 17 takes it; refused on every version.
       expect(unstorableNumber("[0e1073741823]")).toBe(true);
+      // A repeated key: JSON.parse keeps the last value, PostgreSQL converts both.
+      for (const text of ['[{"n":1e131072,"n":1}]', '[{"n":1e-16384,"n":1}]']) {
+        expect(await refused(text)).toBe(true);
+        expect(unstorableNumber(text)).toBe(true);
+        expect(parseBatch(Buffer.from(text)).ok).toBe(false);
+      }
       // The same digits as text are fine.
       expect(unstorableNumber('[{"n":"1e131072","m":"\\"1e-16384"}]')).toBe(false);
     });

@@ -3,7 +3,7 @@ import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
-import { dueFor, outboxQueue } from "./outboxQueue.js";
+import { dueFor, handlerOf, outboxQueue } from "./outboxQueue.js";
 
 export interface DeadLetterView {
   id: string;
@@ -67,7 +67,7 @@ export async function retryDeadLetters(
       returning outbox_id
     )
     update outbox o set status = 'pending', attempts = 0, next_attempt_at = ${dueFor("s")}, last_error = null,
-      locked_by = null, locked_until = null, updated_at = now()
+      locked_by = null, locked_until = null, handler = ${handlerOf("s")}, updated_at = now()
     from chosen c, subscriptions s
     where o.id = c.outbox_id and s.id = o.subscription_id and o.status = 'dead'
     returning o.id`,

@@ -4,7 +4,7 @@ import type { BackoffOptions } from "../domain/backoff.js";
 import type { Clock } from "../domain/clock.js";
 import { Worker } from "../queue/worker.js";
 import { type Delivery, toDelivery } from "./delivery.js";
-import { outboxQueue } from "./outboxQueue.js";
+import { noHandlers, outboxQueue } from "./outboxQueue.js";
 import type { HandlerRegistry } from "./sinks/handlers.js";
 import type { NatsPublisher } from "./sinks/nats.js";
 import { sendWebhook } from "./sinks/webhook.js";
@@ -68,7 +68,7 @@ export function createDispatcher(options: DispatcherOptions): Worker {
     backoff: options.backoff,
     clock: options.clock,
     workerId: options.workerId,
-    claimValues: () => ({ handlers: pgArray(options.handlers.names()) ?? "{}" }),
+    claimValues: () => ({ handlers: pgArray(options.handlers.names()) ?? noHandlers }),
     handler: {
       mode: "at-least-once",
       handle: async (row) =>

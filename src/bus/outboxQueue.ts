@@ -14,6 +14,9 @@ export const dueFor = (s: string) =>
 export const handlerOf = (s: string) =>
   sql`case when ${sql.identifier(s)}.sink->>'type' = 'handler' then ${sql.identifier(s)}.sink->>'name' end`;
 
+/** The `handlers` claim value of a process that runs no in-process handlers: it takes the narrow claim. */
+export const noHandlers = "{}";
+
 /** Make the held rows (due at 'infinity') of the subscriptions in `ids` (a uuid[] expression) due now. */
 export const releaseHeld = (ids: SQL) => sql`update outbox o set next_attempt_at = now(), updated_at = now()
   where o.subscription_id = any (${ids}) and o.status = 'pending' and o.next_attempt_at = 'infinity'
@@ -47,7 +50,7 @@ export const outboxQueue: QueueDefinition = {
   claimDefaults: { handlers: null },
   // A process with no handlers claims through the index of webhook and NATS rows: handler rows waiting for an
   // application that is down would otherwise be read past by every claim.
-  narrowClaim: { when: (values) => values.handlers === "{}", filter: sql`q.handler is null` },
+  narrowClaim: { when: (values) => values.handlers === noHandlers, filter: sql`q.handler is null` },
   // Held rows of subscriptions that are not paused: written by a transaction that still saw the subscription
   // paused and committed after it was resumed.
   onReap: releaseHeld(sql`array(select s.id from subscriptions s where s.paused_at is null)`),

@@ -14,7 +14,24 @@ export class CachedStatement {
   constructor(private readonly build: () => SQL) {}
 
   run<T = Record<string, unknown>>(executor: Executor, values: Record<string, unknown>): Promise<T[]> {
+    return runCompiled<T>(executor, this.query(), values, true);
+  }
+
+  /** PostgreSQL's plan for the statement with these values (`EXPLAIN`, JSON), without running it. */
+  async explain(executor: Executor, values: Record<string, unknown>): Promise<unknown> {
+    const query = this.query();
+    const [row] = await runCompiled<Record<string, unknown>>(
+      executor,
+      { ...query, sql: `explain (format json) ${query.sql}` },
+      values,
+      false,
+    );
+    const plan = Object.values(row!)[0];
+    return typeof plan === "string" ? JSON.parse(plan) : plan;
+  }
+
+  private query(): Query {
     this.compiled ??= dialect.sqlToQuery(this.build());
-    return runCompiled<T>(executor, this.compiled, values, true);
+    return this.compiled;
   }
 }

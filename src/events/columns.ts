@@ -1,4 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
+import { epochMs } from "../db/timestamps.js";
 import type { StoredEvent } from "./types.js";
 
 /**
@@ -7,8 +8,7 @@ import type { StoredEvent } from "./types.js";
  */
 export const storedEventColumns = (alias: string, withBodies = true): SQL =>
   sql.raw(`${alias}.id, ${alias}.tenant_id, ${alias}.event_type, ${alias}.source,
-    floor(extract(epoch from ${alias}.ts) * 1000)::float8 as ts_ms,
-    floor(extract(epoch from ${alias}.created_at) * 1000)::float8 as created_ms,
+    ${epochMs(`${alias}.ts`)} as ts_ms, ${epochMs(`${alias}.created_at`)} as created_ms,
     ${alias}.contact_id, ${alias}.session_id, ${alias}.message_id,
     ${withBodies ? `${alias}.payload, ${alias}.metadata` : "null::jsonb as payload, null::jsonb as metadata"},
     ${alias}.event_key, ${alias}.correlation_id, ${alias}.causation_id, ${alias}.schema_version,

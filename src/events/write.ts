@@ -4,6 +4,7 @@ import { type ColumnType, pgArray, type Scalar, unnestPlaceholders } from "../db
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import { CachedStatement } from "../db/statement.js";
+import { epochMs } from "../db/timestamps.js";
 import { appendFresh } from "./append.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
 import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
@@ -45,10 +46,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   const values: Record<string, unknown> = { now: nowIso };
   for (const c of writtenColumns) values[c.name] = c.param(input);
   const [stored] = await (keyed ? appendKeyed : append)
-    .run<{ created_ms: number | null; transaction_id: string | null; positions: string | null }>(
-      executor,
-      values,
-    )
+    .run<{ created_ms: number; transaction_id: string; positions: string | null }>(executor, values)
     .catch((error: unknown) => {
       forgetPartitionsOnError(error);
       throw error;
@@ -57,8 +55,9 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   // What the database generated comes back as one row: the batch shares its transaction and so its
   // created_at and transaction id, and each fresh event's position is listed by its place in the input
   // (from 0). The writer already holds the rest.
-  const positions = positionsByOrd(stored?.positions ?? null);
-  const createdAt = stored?.created_ms == null ? "" : new Date(Number(stored.created_ms)).toISOString();
+  // (With no fresh event, `positions` is null and the other two are too: nothing reads them.)
+  const positions = positionsByOrd(stored!.positions);
+  const createdAt = positions.size > 0 ? new Date(Number(stored!.created_ms)).toISOString() : "";
   const results: (WriteResult | undefined)[] = input.map((i) => {
     const position = positions.get(i.ord);
     if (position === undefined) return undefined;
@@ -80,7 +79,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
       schema_version: i.schema_version,
       sequence_number: i.sequence_number,
       position,
-      transaction_id: stored!.transaction_id!,
+      transaction_id: stored!.transaction_id,
     };
     return { event, duplicate: false };
   });
@@ -155,7 +154,7 @@ const appendStatement = (withKeys: boolean) =>
     ), fresh as (select * from input i where i.event_key is null or i.id in (select event_id from keyed)),`
         : sql`fresh as (select * from input),`
     } ${appendFresh}
-    select floor(extract(epoch from min(e.created_at)) * 1000)::float8 as created_ms,
+    select ${sql.raw(epochMs("min(e.created_at)"))} as created_ms,
       min(e.transaction_id::text) as transaction_id, string_agg((i.ord - 1) || ':' || e.position, ',') as positions,
       (select count(*) from woke) as woke
     from inserted e join input i on i.id = e.id`,

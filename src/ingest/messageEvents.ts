@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
+import { epochMs } from "../db/timestamps.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
 
 export interface MessageEventView {
@@ -23,7 +24,7 @@ export interface MessageEventView {
 
 const columns =
   sql.raw(`id, outbound_message_id as message_id, provider, provider_event_id, provider_message_id, type,
-  floor(extract(epoch from event_at) * 1000)::float8 as event_ms, recipient, url, ip, user_agent, reason,
+  ${epochMs("event_at")} as event_ms, recipient, url, ip, user_agent, reason,
   bounce_classification, machine_open, payload`);
 
 const view = (r: Record<string, unknown>): MessageEventView => {

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
-import { numberNeedsTextCheck, unstorableEscape, unstorableNumber } from "../db/jsonbText.js";
+import { unstorableEscape, unstorableNumber } from "../db/jsonbText.js";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 
@@ -90,20 +90,10 @@ export function parseBatch(body: Buffer): ParseResult {
   if (bad !== -1) {
     return { ok: false, code: "validation_failed", detail: `Event ${bad} is not a JSON object` };
   }
-  const numbers = { needTextCheck: false };
-  for (let i = 0; i < value.length; i++) {
-    if (tooDeep(value[i], 0, numbers)) {
-      return {
-        ok: false,
-        code: "validation_failed",
-        detail: `Event ${i} nests deeper than ${maxDepth} levels`,
-      };
-    }
-  }
   // Valid JSON that PostgreSQL cannot store as jsonb would be accepted and then fail processing on every
   // attempt: refused here, where the sender learns of it. Escapes are read from the text itself (a parsed
-  // object keeps only the last of repeated keys; a raw NUL or surrogate is not valid UTF-8, refused above);
-  // numbers too, when their parsed values say they might overflow.
+  // object keeps only the last of repeated keys; a raw NUL or surrogate is not valid UTF-8, refused above),
+  // and so are numbers.
   if (unstorableEscape(text)) {
     return {
       ok: false,
@@ -111,12 +101,21 @@ export function parseBatch(body: Buffer): ParseResult {
       detail: "The body holds a \\u0000 escape or an unpaired surrogate escape, which cannot be stored",
     };
   }
-  if (unstorableNumber(text, numbers.needTextCheck)) {
+  if (unstorableNumber(text)) {
     return {
       ok: false,
       code: "validation_failed",
       detail: "The body holds a number beyond PostgreSQL's numeric range, which cannot be stored",
     };
+  }
+  for (let i = 0; i < value.length; i++) {
+    if (tooDeep(value[i], 0)) {
+      return {
+        ok: false,
+        code: "validation_failed",
+        detail: `Event ${i} nests deeper than ${maxDepth} levels`,
+      };
+    }
   }
   return { ok: true, events: value as Record<string, unknown>[], text };
 }
@@ -124,17 +123,12 @@ export function parseBatch(body: Buffer): ParseResult {
 /** Nesting allowed inside one event (SendGrid's go three levels deep; jsonb's parser gives up near 20,000). */
 const maxDepth = 64;
 
-/** Whether a value nests deeper than `maxDepth`; notes on the way whether a number needs the text check. */
-function tooDeep(value: unknown, depth: number, numbers: { needTextCheck: boolean }): boolean {
-  if (typeof value === "number") {
-    if (numberNeedsTextCheck(value)) numbers.needTextCheck = true;
-    return false;
-  }
+function tooDeep(value: unknown, depth: number): boolean {
   if (value === null || typeof value !== "object") return false;
   if (depth >= maxDepth) return true;
-  if (Array.isArray(value)) return value.some((item) => tooDeep(item, depth + 1, numbers));
+  if (Array.isArray(value)) return value.some((item) => tooDeep(item, depth + 1));
   const object = value as Record<string, unknown>;
-  for (const key in object) if (tooDeep(object[key], depth + 1, numbers)) return true;
+  for (const key in object) if (tooDeep(object[key], depth + 1)) return true;
   return false;
 }
 
@@ -144,8 +138,8 @@ export interface CanonicalEvent {
   /** When it happened (the provider's timestamp), else when the delivery was received. */
   eventAt: Date;
   /**
-   * `sg_event_id` (its hash when too long to index), else a hash of the event's natural fields: the same event
-   * always gets the same key.
+   * `sg_event_id` (its hash, whole, when too long to index), else a hash of the event's natural fields: the
+   * same event always gets the same key.
    */
   dedupeKey: string;
   providerEventId: string | null;
@@ -201,12 +195,12 @@ function messageIdOf(event: Record<string, unknown>): string | null {
   return match?.[1] ?? null;
 }
 
-// Values Herald indexes must fit a btree entry (~2,700 bytes). A provider event id over `maxKeyBytes` is
-// keyed by its hash; an address or message id longer than the messages API accepts cannot be one that
-// Herald sent, and is kept only in the payload.
-const maxKeyBytes = 2000;
-const maxAddress = 320;
-const maxMessageId = 500;
+// Values Herald indexes must fit a btree entry (~2,700 bytes), so none goes into an index past
+// `maxIndexedBytes`: a longer `sg_event_id` is keyed by its hash; a longer address, or message id before its
+// first ".", cannot be one the messages API took (320 and 500 characters at most), and stays in the payload.
+const maxIndexedBytes = 2000;
+const indexable = (value: string | null) =>
+  value !== null && Buffer.byteLength(value) <= maxIndexedBytes ? value : null;
 
 /** An unsubscribe group's id: a whole number that fits the `int` column, given as a number or digits. */
 function groupIdOf(value: unknown): number | null {
@@ -223,10 +217,9 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
   const messageId = messageIdOf(event);
   const email = str(event.email);
   const url = str(event.url);
+  const eventId = typeof event.sg_event_id === "string" ? event.sg_event_id : "";
   const dedupeKey = providerEventId
-    ? Buffer.byteLength(providerEventId) > maxKeyBytes
-      ? `k:${sha256(providerEventId)}`
-      : providerEventId
+    ? (indexable(eventId) ?? `k:${sha256(eventId)}`)
     : `h:${sha256(
         JSON.stringify([
           messageId,
@@ -243,9 +236,9 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
     eventAt,
     dedupeKey,
     providerEventId,
-    providerMessageId: messageId && messageId.length <= maxMessageId ? messageId : null,
+    providerMessageId: indexable(messageId?.split(".", 1)[0] ?? null) === null ? null : messageId,
     heraldMessageId: custom && isUuid(custom) ? custom.toLowerCase() : null,
-    recipient: email && email.length <= maxAddress ? normalizeEmail(email) : null,
+    recipient: indexable(email === null ? null : normalizeEmail(email)),
     url,
     ip: str(event.ip),
     userAgent: str(event.useragent),

@@ -27,16 +27,30 @@ export async function claimBatch(
   queue: QueueDefinition,
   options: ClaimOptions,
 ): Promise<QueueRow[]> {
-  const values = { ...queue.claimDefaults, ...options.filter };
-  const narrow = queue.narrowClaim?.when(values) ?? false;
-  const rows = await claimStatement(queue, narrow).run(executor, {
-    ...values,
-    now: options.now.toISOString(),
-    limit: options.limit,
-    workerId: options.workerId,
-    leaseMs: options.leaseMs,
-  });
+  const { statement, values } = claimFor(queue, options);
+  const rows = await statement.run(executor, values);
   return rows.map(toQueueRow).sort((a, b) => a.id - b.id);
+}
+
+/** The plan PostgreSQL would follow for this claim (`EXPLAIN`, JSON), without claiming anything. */
+export function explainClaim(executor: Executor, queue: QueueDefinition, options: ClaimOptions) {
+  const { statement, values } = claimFor(queue, options);
+  return statement.explain(executor, values);
+}
+
+function claimFor(queue: QueueDefinition, options: ClaimOptions) {
+  const filter = { ...queue.claimDefaults, ...options.filter };
+  const narrow = queue.narrowClaim?.when(filter) ?? false;
+  return {
+    statement: claimStatement(queue, narrow),
+    values: {
+      ...filter,
+      now: options.now.toISOString(),
+      limit: options.limit,
+      workerId: options.workerId,
+      leaseMs: options.leaseMs,
+    },
+  };
 }
 
 const statements = new WeakMap<QueueDefinition, { wide?: CachedStatement; narrow?: CachedStatement }>();
