@@ -14,7 +14,7 @@ export const dueFor = (s: string) =>
 export const handlerOf = (s: string) =>
   sql`case when ${sql.identifier(s)}.sink->>'type' = 'handler' then ${sql.identifier(s)}.sink->>'name' end`;
 
-/** The `handlers` claim value of a process that runs no in-process handlers: it takes the narrow claim. */
+/** The `handlers` claim value of a process that runs no in-process handlers: it claims no handler lane. */
 export const noHandlers = "{}";
 
 /** Make the held rows (due at 'infinity') of the subscriptions in `ids` (a uuid[] expression) due now. */
@@ -48,9 +48,26 @@ export const outboxQueue: QueueDefinition = {
       and not exists (select 1 from outbox b where b.subscription_id = q.subscription_id
         and b.ordering_key = q.ordering_key and b.status = 'pending' and b.id < q.id)))`,
   claimDefaults: { handlers: null },
-  // A process with no handlers claims through the index of webhook and NATS rows: handler rows waiting for an
-  // application that is down would otherwise be read past by every claim.
-  narrowClaim: { when: (values) => values.handlers === noHandlers, filter: sql`q.handler is null` },
+  // Lanes: webhook and NATS rows (the claim index), and each handler's rows that this process runs (all
+  // handlers' without `handlers`). Nobody reads past rows it cannot take: a backlog waiting for an
+  // application that is down, say, is not in front of `herald serve`'s claims, nor another application's.
+  claimLanes: {
+    of: (values) => (typeof values.handlers === "string" ? values.handlers : "*"),
+    candidates: (lanes, { due, limit }) => {
+      const remote = sql`select r.id, r.next_attempt_at from (
+        select q.id, q.next_attempt_at from outbox q where ${due} and q.handler is null
+        order by q.next_attempt_at, q.id limit ${limit} for update of q skip locked) r`;
+      if (lanes === noHandlers) return remote;
+      // The handler names are part of the text (quoted as a literal), so the plan knows how many lanes.
+      const names =
+        lanes === "*"
+          ? sql`array(select distinct s.sink->>'name' from subscriptions s where s.sink->>'type' = 'handler')`
+          : sql.raw(`'${lanes.replaceAll("'", "''")}'::text[]`);
+      return sql`${remote} union all select l.id, l.next_attempt_at from unnest(${names}) h(name),
+        lateral (select q.id, q.next_attempt_at from outbox q where ${due} and q.handler = h.name
+          order by q.next_attempt_at, q.id limit ${limit} for update of q skip locked) l`;
+    },
+  },
   // Held rows of subscriptions that are not paused: written by a transaction that still saw the subscription
   // paused and committed after it was resumed.
   onReap: releaseHeld(sql`array(select s.id from subscriptions s where s.paused_at is null)`),

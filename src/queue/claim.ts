@@ -20,7 +20,8 @@ export interface ClaimOptions {
  * instead, the planner hashed the whole table on every claim of a short queue). `now` comes from the
  * worker's clock at millisecond precision while rows default to the database's microsecond `now()`, so a
  * row is due within the whole millisecond of `now` (else a row written in the same millisecond would wait
- * for the next poll). A queue's `narrowClaim` gives a second statement, for workers it applies to.
+ * for the next poll). A queue claimed in lanes (`claimLanes`) locks up to `limit` rows in each, and the
+ * earliest `limit` of them are claimed (the others are let go when the statement ends).
  */
 export async function claimBatch(
   executor: Executor,
@@ -40,9 +41,8 @@ export function explainClaim(executor: Executor, queue: QueueDefinition, options
 
 function claimFor(queue: QueueDefinition, options: ClaimOptions) {
   const filter = { ...queue.claimDefaults, ...options.filter };
-  const narrow = queue.narrowClaim?.when(filter) ?? false;
   return {
-    statement: claimStatement(queue, narrow),
+    statement: claimStatement(queue, queue.claimLanes?.of(filter) ?? ""),
     values: {
       ...filter,
       now: options.now.toISOString(),
@@ -53,36 +53,35 @@ function claimFor(queue: QueueDefinition, options: ClaimOptions) {
   };
 }
 
-const statements = new WeakMap<QueueDefinition, { wide?: CachedStatement; narrow?: CachedStatement }>();
+const statements = new WeakMap<QueueDefinition, Map<string, CachedStatement>>();
 
-/** Each queue's claim (and its narrow claim), built once: the text depends only on the queue. */
-function claimStatement(queue: QueueDefinition, narrow: boolean): CachedStatement {
+/** Each queue's claim (per set of lanes), built once: its text depends only on them. */
+function claimStatement(queue: QueueDefinition, lanes: string): CachedStatement {
   let built = statements.get(queue);
   if (!built) {
-    built = {};
+    built = new Map();
     statements.set(queue, built);
   }
-  const key = narrow ? "narrow" : "wide";
-  let statement = built[key];
+  let statement = built.get(lanes);
   if (!statement) {
     const now = sql`${sql.placeholder("now")}::timestamptz`;
+    const limit = sql`${sql.placeholder("limit")}`;
+    const due = sql`q.status = 'pending' and q.next_attempt_at < ${now} + interval '1 millisecond'
+      ${queue.claimFilter ? sql`and ${queue.claimFilter}` : sql``}`;
+    const candidates = queue.claimLanes
+      ? queue.claimLanes.candidates(lanes, { due, limit })
+      : sql`select q.id, q.next_attempt_at from ${queue.table} q where ${due}
+        order by q.next_attempt_at, q.id limit ${limit} for update of q skip locked`;
     statement = new CachedStatement(
-      () => sql`with candidates as (
-      select q.id from ${queue.table} q
-      where q.status = 'pending' and q.next_attempt_at < ${now} + interval '1 millisecond'
-      ${queue.claimFilter ? sql`and ${queue.claimFilter}` : sql``}
-      ${narrow && queue.narrowClaim ? sql`and ${queue.narrowClaim.filter}` : sql``}
-      order by q.next_attempt_at, q.id
-      limit ${sql.placeholder("limit")}
-      for update of q skip locked
-    )
+      () => sql`with candidates as (${candidates})
     update ${queue.table} t set status = 'processing', locked_by = ${sql.placeholder("workerId")},
       locked_until = ${now} + ${sql.placeholder("leaseMs")} * interval '1 millisecond',
       attempts = t.attempts + 1, updated_at = ${now}
-    where t.id = any (array(select id from candidates)) and ${relaxedCommit}
+    where t.id = any (array(select id from candidates order by next_attempt_at, id limit ${limit}))
+      and ${relaxedCommit}
     returning t.* ${queue.claimReturning ?? sql``}`,
     );
-    built[key] = statement;
+    built.set(lanes, statement);
   }
   return statement;
 }

@@ -136,15 +136,16 @@ export const outbox = pgTable(
     ...timestamps(),
   },
   (t) => [
-    ...queueIndexes("outbox", t),
+    // Claimed in lanes: webhook and NATS rows in the claim index, each handler's rows in its own order, so
+    // that a process never reads past rows it cannot take (a backlog waiting for an application that is
+    // down, say), and each row still costs one claim-index entry.
+    ...queueIndexes("outbox", t, sql`${t.handler} is null`),
+    index("outbox_handler_claim_idx")
+      .on(t.handler, t.nextAttemptAt, t.id)
+      .where(sql`${t.status} = 'pending' and ${t.handler} is not null`),
     index("outbox_ordering_idx")
       .on(t.subscriptionId, t.orderingKey, t.id)
       .where(sql`${t.orderingKey} is not null and ${t.status} in ('pending', 'processing')`),
-    // The claim of a process that runs no in-process handlers (`herald serve`, `herald worker`): webhook and
-    // NATS rows only, so handler rows waiting for their application never sit in front of its claims.
-    index("outbox_remote_claim_idx")
-      .on(t.nextAttemptAt, t.id)
-      .where(sql`${t.status} = 'pending' and ${t.handler} is null`),
     // Rows held for a paused subscription (due at 'infinity', so they sit at the far end of the claim index,
     // not in front of every claim): found by subscription when it resumes. Other rows cost no entry.
     index("outbox_held_idx")

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import {
   bigint,
   customType,
@@ -56,7 +56,9 @@ export const queueColumns = () => ({
 
 /**
  * The claim engine's indexes, shared like its columns: due pending rows in claim order, and rows in flight
- * by lease expiry (for the reaper and the depth gauge). Both partial, so finished rows cost nothing.
+ * by lease expiry (for the reaper and the depth gauge). Both partial, so finished rows cost nothing. A queue
+ * whose claim runs in lanes (see `QueueDefinition.claimCandidates`) narrows the claim index to its main
+ * lane with `claimWhere`, and indexes its other lanes itself.
  */
 export const queueIndexes = (
   table: string,
@@ -66,7 +68,10 @@ export const queueIndexes = (
     status: ExtraConfigColumn;
     lockedUntil: ExtraConfigColumn;
   },
+  claimWhere?: SQL,
 ) => [
-  index(`${table}_claim_idx`).on(t.nextAttemptAt, t.id).where(sql`${t.status} = 'pending'`),
+  index(`${table}_claim_idx`)
+    .on(t.nextAttemptAt, t.id)
+    .where(claimWhere ? sql`${t.status} = 'pending' and ${claimWhere}` : sql`${t.status} = 'pending'`),
   index(`${table}_processing_idx`).on(t.lockedUntil).where(sql`${t.status} = 'processing'`),
 ];
