@@ -57,7 +57,7 @@ export const queueColumns = () => ({
 /**
  * The claim engine's indexes, shared like its columns: due pending rows in claim order, and rows in flight
  * by lease expiry (for the reaper and the depth gauge). Both partial, so finished rows cost nothing. A queue
- * whose claim runs in lanes (see `QueueDefinition.claimCandidates`) narrows the claim index to its main
+ * whose claim runs in lanes (see `QueueDefinition.claimLanes`) narrows the claim index to its main
  * lane with `claimWhere`, and indexes its other lanes itself.
  */
 export const queueIndexes = (
