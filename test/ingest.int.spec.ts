@@ -535,6 +535,41 @@ for (const backend of backends()) {
       expect(await count(t.database.db, "message_events", `tenant_id = '${a.tenantId}'`)).toBe(6);
     });
 
+    it("marks an archived delivery that no longer passes the door's checks as rejected, and processes the rest", async () => {
+      const a = await tenantWithSource("older-archive");
+      const accepted = await post(
+        a.url,
+        JSON.stringify([
+          { event: "delivered", email: "ok@example.com", sg_event_id: "older-1", timestamp: 1763800000 },
+        ]),
+      );
+      expect(accepted.status).toBe(200);
+      // As an earlier version could have archived it: a number jsonb cannot hold, accepted and queued.
+      const [older] = await query<{ id: number }>(
+        t.database.db,
+        sql`insert into webhook_deliveries (tenant_id, source_id, provider, headers, body, event_count)
+          select tenant_id, source_id, provider, headers,
+            convert_to('[{"event":"open","sg_event_id":"older-2","n":1e131072}]', 'UTF8'), 1
+          from webhook_deliveries where id = ${accepted.body.delivery_id} returning id`,
+      );
+      await processAll();
+      const deliveries = await query<{ id: number; status: string; rejected_reason: string | null }>(
+        t.database.db,
+        sql`select id::int as id, status, rejected_reason from webhook_deliveries where tenant_id = ${a.tenantId}
+          order by id`,
+      );
+      expect(deliveries).toEqual([
+        { id: accepted.body.delivery_id, status: "completed", rejected_reason: null },
+        {
+          id: Number(older!.id),
+          status: "completed",
+          rejected_reason:
+            "The body holds a number beyond PostgreSQL's numeric range, which cannot be stored",
+        },
+      ]);
+      expect(await count(t.database.db, "message_events", `tenant_id = '${a.tenantId}'`)).toBe(1);
+    });
+
     it("keeps events that arrive before their message and links them when it is registered", async () => {
       const a = await tenantWithSource("orphans");
       await post(a.url, JSON.stringify(sampleBatch().slice(4, 7)));

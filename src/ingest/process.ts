@@ -1,4 +1,5 @@
-import type { Executor } from "../db/client.js";
+import { sql } from "drizzle-orm";
+import { type Executor, query } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import { normalizeEvent, parseBatch } from "../providers/sendgrid.js";
 import type { QueueRow } from "../queue/row.js";
@@ -14,11 +15,21 @@ export interface ProcessOutcome {
 
 const asBuffer = (body: unknown) => (Buffer.isBuffer(body) ? body : Buffer.from(body as Uint8Array));
 
-/** The canonical events of a batch of archived deliveries (rows of `webhook_deliveries`). */
-export function eventsOfDeliveries(deliveries: QueueRow[]): IngestEvent[] {
-  return deliveries.flatMap((d) => {
+/**
+ * The canonical events of a batch of archived deliveries (rows of `webhook_deliveries`), and the deliveries
+ * whose bodies no longer pass the door's checks (accepted by an earlier version; they hold no events).
+ */
+function eventsOfDeliveries(deliveries: QueueRow[]): {
+  events: IngestEvent[];
+  unreadable: { id: number; reason: string }[];
+} {
+  const unreadable: { id: number; reason: string }[] = [];
+  const events = deliveries.flatMap((d) => {
     const parsed = parseBatch(asBuffer(d.body));
-    if (!parsed.ok) return []; // archived as rejected at the door; nothing to process
+    if (!parsed.ok) {
+      unreadable.push({ id: d.id, reason: parsed.detail });
+      return [];
+    }
     const receivedAt = parseDbTimestamp(d.received_at);
     const fallback = Number.isNaN(receivedAt.getTime()) ? new Date() : receivedAt;
     // Fields added to each fresh object rather than spread into a copy: this runs for every event.
@@ -31,6 +42,7 @@ export function eventsOfDeliveries(deliveries: QueueRow[]): IngestEvent[] {
       }),
     );
   });
+  return { events, unreadable };
 }
 
 /**
@@ -39,7 +51,12 @@ export function eventsOfDeliveries(deliveries: QueueRow[]): IngestEvent[] {
  * deliveries stores nothing new and so changes nothing.
  */
 export async function processDeliveries(executor: Executor, deliveries: QueueRow[]): Promise<ProcessOutcome> {
-  const events = eventsOfDeliveries(deliveries);
+  const { events, unreadable } = eventsOfDeliveries(deliveries);
+  // Marked as rejected, with the reason, like the door marks what it refuses: visible, and left out of
+  // `herald reprocess`.
+  for (const { id, reason } of unreadable) {
+    await query(executor, sql`update webhook_deliveries set rejected_reason = ${reason} where id = ${id}`);
+  }
   const stored = await storeMessageEvents(executor, events);
   if (stored.length > 0) {
     await advanceStatuses(executor, stored);
