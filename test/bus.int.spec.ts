@@ -72,6 +72,64 @@ for (const backend of backends()) {
       await worker.stop();
     });
 
+    it("hands deliveries of its own handlers from a write that is its own transaction straight to its dispatcher", async () => {
+      const tenant = await makeTenant(db);
+      await createSubscription(db, tenant, {
+        name: "direct",
+        eventTypes: ["direct.*"],
+        sink: { type: "handler", name: "direct" },
+      });
+      // An ordered subscription is claimed under its own rules, never handed over.
+      const ordered = await createSubscription(db, tenant, {
+        name: "direct-ordered",
+        eventTypes: ["direct.*"],
+        sink: { type: "handler", name: "direct" },
+        ordered: true,
+      });
+      const seen: string[] = [];
+      const handlers = new HandlerRegistry();
+      handlers.register("direct", (event) => {
+        seen.push(event.id);
+      });
+      // No LISTEN and a poll once a minute: within this test only a hand-over delivers anything.
+      const dispatcher = await start(
+        createDispatcher({ db, handlers, pollIntervalMs: 60_000, leaseMs: 5000 }),
+      );
+      const rowsOf = (eventId: string) =>
+        query<{ subscription_id: string; status: string; attempts: number; locked_by: string | null }>(
+          db,
+          sql`select subscription_id, status, attempts, locked_by from outbox where event_id = ${eventId}`,
+        );
+
+      const [direct] = await writeEvents(db, [
+        { tenantId: tenant, eventType: "direct.x", source: "system" as const },
+      ]);
+      await eventually(() => seen.includes(direct!.event.id), 5000, "handed over");
+      await eventually(
+        async () => (await rowsOf(direct!.event.id)).some((r) => r.status === "completed"),
+        5000,
+        "acknowledged",
+      );
+      const rows = await rowsOf(direct!.event.id);
+      expect(rows.find((r) => r.subscription_id !== ordered.id)).toMatchObject({
+        status: "completed",
+        attempts: 1,
+      });
+      expect(rows.find((r) => r.subscription_id === ordered.id)).toMatchObject({
+        status: "pending",
+        attempts: 0,
+      });
+
+      // Written inside a caller's transaction: claimed the ordinary way once it commits, not handed over.
+      const [inTx] = await db.transaction((tx) =>
+        writeEvents(tx, [{ tenantId: tenant, eventType: "direct.y", source: "system" as const }]),
+      );
+      await sleep(300);
+      expect(seen).not.toContain(inTx!.event.id);
+      expect((await rowsOf(inTx!.event.id)).map((r) => r.status)).toEqual(["pending", "pending"]);
+      await dispatcher.stop();
+    });
+
     it("leaves a handler's deliveries to a process that has the handler, instead of failing them", async () => {
       const tenant = await makeTenant(db);
       await createSubscription(db, tenant, {

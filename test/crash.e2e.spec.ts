@@ -98,4 +98,71 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     );
     expect(rescued[0]!.n).toBeGreaterThan(0);
   }, 60_000);
+
+  it("loses nothing of what its writer handed to it: the leases run out and another worker delivers", async () => {
+    const db = t.database.db;
+    await db.execute(sql`truncate crash_deliveries`);
+    const tenant = await makeTenant(db);
+    await createSubscription(db, tenant, {
+      name: "crash",
+      eventTypes: ["crash.*"],
+      sink: { type: "handler", name: "crash" },
+    });
+    const victim = spawnProcess(process.execPath, [script], {
+      env: cleanEnv({ CRASH_DB_URL: t.url!, LEASE_MS: "1500", WRITE_TENANT: tenant, WRITE_COUNT: "40" }),
+    });
+    await victim.waitFor(/\{"claimed":/);
+    await eventually(
+      async () =>
+        (await query<{ n: number }>(db, sql`select count(*)::int as n from crash_deliveries`))[0]!.n >= 3,
+    );
+    victim.child.kill("SIGKILL");
+    expect(await victim.exited).toBeNull();
+    // Everything the victim wrote is in the log; what it held when it died was handed over, never claimed.
+    const written = await query<{ id: string }>(
+      db,
+      sql`select id from events where tenant_id = ${tenant} and event_type = 'crash.test'`,
+    );
+    expect(written.length).toBeGreaterThan(3);
+    const held = await query<{ id: number; attempts: number }>(
+      db,
+      sql`select id::int as id, attempts from outbox where tenant_id = ${tenant} and status = 'processing'
+        and locked_by = 'victim'`,
+    );
+    expect(held.length).toBeGreaterThan(0);
+    expect(held.every((r) => r.attempts === 1)).toBe(true);
+
+    const handlers = new HandlerRegistry();
+    handlers.register("crash", async (event) => {
+      await db.execute(sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'rescuer')`);
+    });
+    const rescuer = createDispatcher({
+      db,
+      listen: t.database.listen,
+      handlers,
+      leaseMs: 1500,
+      pollIntervalMs: 100,
+      workerId: "rescuer",
+    });
+    await rescuer.start();
+    await eventually(
+      async () =>
+        (
+          await query<{ n: number }>(
+            db,
+            sql`select count(*)::int as n from outbox where tenant_id = ${tenant} and status <> 'completed'`,
+          )
+        )[0]!.n === 0,
+      20_000,
+      "every outbox row completed",
+    );
+    await rescuer.stop();
+    const delivered = await query<{ event_id: string }>(
+      db,
+      sql`select distinct event_id from crash_deliveries`,
+    );
+    expect(new Set(delivered.map((d) => d.event_id))).toEqual(new Set(written.map((w) => w.id)));
+    // The victim's late completion of what it held is refused.
+    expect(await completeBatch(db, outboxQueue, "victim", held, new Date())).toEqual([]);
+  }, 60_000);
 });

@@ -25,9 +25,13 @@ export class MissingEventError extends Error {
   override name = "MissingEventError";
 }
 
-/** A claimed outbox row (with its `event` column) and its subscription as a Delivery. */
+/**
+ * A claimed outbox row (with its `event` column, or, handed over by the writer, `stored_event`) and its
+ * subscription as a Delivery.
+ */
 export function toDelivery(row: QueueRow, subscription: SubscriptionTarget | undefined): Delivery {
-  const event = json(row.event) as Record<string, unknown> | null;
+  const stored = row.stored_event as StoredEvent | undefined;
+  const event = stored ?? (json(row.event) as Record<string, unknown> | null);
   if (!event || !subscription) {
     throw new MissingEventError(
       `outbox row ${row.id}: its ${event ? "subscription" : "event"} no longer exists`,
@@ -37,7 +41,7 @@ export function toDelivery(row: QueueRow, subscription: SubscriptionTarget | und
     outboxId: row.id,
     attempt: row.attempts,
     replayId: (row.replay_id as string | null) ?? null,
-    event: toStoredEvent(event),
+    event: stored ?? toStoredEvent(event as Record<string, unknown>),
     subscription,
   };
 }

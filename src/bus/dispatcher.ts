@@ -4,6 +4,7 @@ import type { BackoffOptions } from "../domain/backoff.js";
 import type { Clock } from "../domain/clock.js";
 import { Worker } from "../queue/worker.js";
 import { type Delivery, toDelivery } from "./delivery.js";
+import { registerLocalDispatcher } from "./local.js";
 import { noHandlers, outboxQueue } from "./outboxQueue.js";
 import type { HandlerRegistry } from "./sinks/handlers.js";
 import type { NatsPublisher } from "./sinks/nats.js";
@@ -56,7 +57,7 @@ export async function deliver(
  */
 export function createDispatcher(options: DispatcherOptions): Worker {
   const subscriptions = new SubscriptionCache(options.db, options.subscriptionCacheMs ?? 1000, options.clock);
-  return new Worker({
+  const worker = new Worker({
     queue: outboxQueue,
     db: options.db,
     listen: options.listen,
@@ -75,4 +76,14 @@ export function createDispatcher(options: DispatcherOptions): Worker {
         deliver(toDelivery(row, await subscriptions.get(row.subscription_id as string)), options),
     },
   });
+  // Writers on this database in this process hand over deliveries of its handlers directly (see local.ts).
+  const unregister = registerLocalDispatcher(options.db, {
+    workerId: worker.id,
+    leaseMs: worker.leaseMs,
+    handlerNames: () => options.handlers.names(),
+    canAdopt: (count) => worker.canAdopt(count),
+    adopt: (rows) => worker.adopt(rows),
+  });
+  worker.on("worker:stopped", unregister);
+  return worker;
 }

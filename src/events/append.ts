@@ -4,11 +4,21 @@ import { dueFor, handlerOf, outboxQueue } from "../bus/outboxQueue.js";
 /**
  * The log append, as CTEs over a CTE named `fresh` that holds the new events (the `events` columns below,
  * plus `ord` for their order): `inserted` stores them, `queued` adds one outbox row per matching
- * subscription, `woke` sends one NOTIFY when anything was queued (a statement must read `woke`, or it does
- * not run). Written once for every writer: `writeEvents`, and the ingest store, which appends its
- * `message.*` events straight from the rows it stored.
+ * subscription, `woke` sends one NOTIFY when anything was queued for the claims (a statement must read
+ * `woke`, or it does not run). Written once for every writer: `writeEvents`, and the ingest store, which
+ * appends its `message.*` events straight from the rows it stored.
+ *
+ * `local`: the rows of this process's handlers (placeholders `localWorker`, `localHandlers`, a text[]
+ * literal, and `localLeaseMs`) are queued already claimed by its dispatcher, for the writer to hand over
+ * once the statement has committed (see bus/local.ts); not those of ordered or paused subscriptions, which
+ * the claim's own rules govern. `queued` then returns what the hand-over needs.
  */
-export const appendFresh = sql`inserted as (
+const append = (local: boolean) => {
+  const mine = sql`(s.sink->>'type' = 'handler' and s.sink->>'name' = any (${sql.placeholder("localHandlers")}::text[])
+        and not s.ordered and s.paused_at is null)`;
+  const claimed = (value: ReturnType<typeof sql>, otherwise: ReturnType<typeof sql>) =>
+    local ? sql`case when ${mine} then ${value} else ${otherwise} end` : otherwise;
+  return sql`inserted as (
       insert into events (id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
         event_key, correlation_id, causation_id, schema_version, sequence_number, ts)
       select id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
@@ -17,14 +27,21 @@ export const appendFresh = sql`inserted as (
       returning id, tenant_id, event_type, ts, contact_id, message_id, created_at, position, transaction_id
     ), queued as (
       insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type, ordering_key, max_attempts,
-        next_attempt_at, handler)
+        next_attempt_at, handler, status, locked_by, locked_until, attempts)
       select e.tenant_id, s.id, e.id, e.ts, e.event_type,
         case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts, ${dueFor("s")},
-        ${handlerOf("s")}
+        ${handlerOf("s")}, ${claimed(sql`'processing'`, sql`'pending'`)},
+        ${claimed(sql`${sql.placeholder("localWorker")}::text`, sql`null`)},
+        ${claimed(sql`now() + ${sql.placeholder("localLeaseMs")}::int * interval '1 millisecond'`, sql`null`)},
+        ${claimed(sql`1`, sql`0`)}
       from inserted e join subscriptions s on s.tenant_id = e.tenant_id
       where herald_event_type_matches(s.event_types, e.event_type)
       order by e.position
-      returning id
+      returning ${local ? sql`id, tenant_id, subscription_id, event_id, status, attempts, max_attempts, locked_until` : sql`id, status`}
     ), woke as (
-      select pg_notify(${outboxQueue.channel}, '') from (select 1 from queued limit 1) q
+      select pg_notify(${outboxQueue.channel}, '') from (select 1 from queued where status = 'pending' limit 1) q
     )`;
+};
+
+export const appendFresh = append(false);
+export const appendFreshLocal = append(true);

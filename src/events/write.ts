@@ -1,11 +1,12 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
+import { type LocalDispatcher, localDispatcherFor } from "../bus/local.js";
 import { type ColumnType, pgArray, type Scalar, unnestPlaceholders } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import { CachedStatement } from "../db/statement.js";
 import { epochMs } from "../db/timestamps.js";
-import { appendFresh } from "./append.js";
+import { appendFresh, appendFreshLocal } from "./append.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
 import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
 
@@ -43,10 +44,19 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   ]);
 
   const keyed = input.some((i) => i.event_key !== null);
+  const local = localDispatcherFor(executor, events.length);
   const values: Record<string, unknown> = { now: nowIso };
   for (const c of writtenColumns) values[c.name] = c.param(input);
-  const [stored] = await (keyed ? appendKeyed : append)
-    .run<{ created_ms: number; transaction_id: string; positions: string | null }>(executor, values)
+  if (local) {
+    values.localWorker = local.workerId;
+    values.localHandlers = pgArray(local.handlerNames());
+    values.localLeaseMs = local.leaseMs;
+  }
+  const [stored] = await appendStatement(keyed, local !== undefined)
+    .run<{ created_ms: number; transaction_id: string; positions: string | null; adopted: unknown }>(
+      executor,
+      values,
+    )
     .catch((error: unknown) => {
       forgetPartitionsOnError(error);
       throw error;
@@ -83,6 +93,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     };
     return { event, duplicate: false };
   });
+  if (local && stored!.adopted) handOver(local, stored!.adopted, results);
   const missing = input.filter((i) => results[i.ord] === undefined);
   if (missing.length > 0) {
     // Duplicates: the stored events, read by a second statement (it also sees keys stored by this batch or
@@ -135,8 +146,42 @@ const writtenColumns: WrittenColumn[] = [
   },
 ];
 
-/** The writer's statement: with a key check when any event of the batch has a key, else without. */
-const appendStatement = (withKeys: boolean) =>
+/**
+ * Deliveries the statement claimed for this process's dispatcher, which has committed: handed over with
+ * their events, which the writer holds (see bus/local.ts).
+ */
+function handOver(local: LocalDispatcher, adopted: unknown, results: (WriteResult | undefined)[]) {
+  const rows = (typeof adopted === "string" ? JSON.parse(adopted) : adopted) as Record<string, unknown>[];
+  const events = new Map(results.flatMap((r) => (r ? [[r.event.id, r.event]] : [])));
+  local.adopt(
+    rows.map((row) => ({
+      ...row,
+      id: Number(row.id),
+      attempts: Number(row.attempts),
+      max_attempts: Number(row.max_attempts),
+      replay_id: null,
+      ordering_key: null,
+      stored_event: events.get(row.event_id as string),
+    })),
+  );
+}
+
+/**
+ * The writer's statements, each built once: with a key check when any event of the batch has a key, else
+ * without; claiming for this process's dispatcher when the write is its own transaction, else not.
+ */
+const statements = new Map<string, CachedStatement>();
+function appendStatement(withKeys: boolean, local: boolean): CachedStatement {
+  const key = `${withKeys}:${local}`;
+  let statement = statements.get(key);
+  if (!statement) {
+    statement = buildAppend(withKeys, local);
+    statements.set(key, statement);
+  }
+  return statement;
+}
+
+const buildAppend = (withKeys: boolean, local: boolean) =>
   new CachedStatement(
     () => sql`with input as (
       select x.ord, x.id, x.tenant_id, x.event_type, x.source, x.contact_id, x.session_id, x.message_id,
@@ -153,15 +198,13 @@ const appendStatement = (withKeys: boolean) =>
       returning event_id
     ), fresh as (select * from input i where i.event_key is null or i.id in (select event_id from keyed)),`
         : sql`fresh as (select * from input),`
-    } ${appendFresh}
+    } ${local ? appendFreshLocal : appendFresh}
     select ${sql.raw(epochMs("min(e.created_at)"))} as created_ms,
       min(e.transaction_id::text) as transaction_id, string_agg((i.ord - 1) || ':' || e.position, ',') as positions,
       (select count(*) from woke) as woke
+      ${local ? sql`, (select json_agg(q) from queued q where q.status = 'processing') as adopted` : sql``}
     from inserted e join input i on i.id = e.id`,
   );
-
-const append = appendStatement(false);
-const appendKeyed = appendStatement(true);
 
 /** `ord:position,…` (as the statement lists the fresh events) as a map from `ord` to position. */
 function positionsByOrd(list: string | null): Map<number, number> {

@@ -92,7 +92,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly handler: WorkerHandler;
   private readonly batchSize: number;
   private readonly concurrency: number;
-  private readonly leaseMs: number;
+  readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly reapIntervalMs: number;
   private readonly ackDelayMs: number;
@@ -428,6 +428,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
     } catch (error) {
       this.emit("worker:error", error);
     }
+  }
+
+  /** Whether the worker would take about `count` rows claimed for it elsewhere now (see `adopt`). */
+  canAdopt(count: number): boolean {
+    return this.running && this.local.length + count <= this.batchSize;
+  }
+
+  /**
+   * Take rows already claimed under this worker's id and lease, in a transaction that has committed (the
+   * event writer does this for its own process's handlers): handled like rows of its own claims.
+   */
+  adopt(rows: QueueRow[]): void {
+    if (rows.length === 0) return;
+    this.emit("job:claimed", rows);
+    if (!this.running) {
+      void this.release(rows);
+      return;
+    }
+    this.local.push(...rows);
+    this.dispatch();
   }
 
   /** Stop claiming, give back unstarted rows, let running handlers finish, write their outcomes. */

@@ -13,9 +13,12 @@ handlers.register("crash", async (event) => {
   );
   await new Promise((r) => setTimeout(r, 40));
 });
+// WRITE_TENANT: the victim writes its own events, one per statement, and claims nothing itself (no LISTEN, a
+// poll once a minute): every row it holds was handed over by its writer.
+const writes = process.env.WRITE_TENANT;
 const worker = createDispatcher({
   db: database.db,
-  listen: database.listen,
+  ...(writes ? { pollIntervalMs: 60_000 } : { listen: database.listen }),
   handlers,
   batchSize: 20,
   concurrency: 4,
@@ -28,3 +31,14 @@ worker.on("job:claimed", (rows) => {
   );
 });
 await worker.start();
+if (writes) {
+  const { writeEvent } = await import("../../dist/events/write.js");
+  for (let i = 0; i < Number(process.env.WRITE_COUNT ?? 40); i++) {
+    await writeEvent(database.db, {
+      tenantId: writes,
+      eventType: "crash.test",
+      source: "system",
+      payload: { i },
+    });
+  }
+}
