@@ -16,6 +16,9 @@ import { dueFor, handlerOf, outboxQueue } from "../bus/outboxQueue.js";
 const append = (local: boolean) => {
   const mine = sql`(s.sink->>'type' = 'handler' and s.sink->>'name' = any (${sql.placeholder("localHandlers")}::text[])
         and not s.ordered and s.paused_at is null)`;
+  // What a dispatcher needs of a row handed over to it (the writer adds the event).
+  const handedOver = sql`id, tenant_id, subscription_id, event_id, status, attempts, max_attempts, locked_until,
+        created_at`;
   const claimed = (value: ReturnType<typeof sql>, otherwise: ReturnType<typeof sql>) =>
     local ? sql`case when ${mine} then ${value} else ${otherwise} end` : otherwise;
   return sql`inserted as (
@@ -37,7 +40,7 @@ const append = (local: boolean) => {
       from inserted e join subscriptions s on s.tenant_id = e.tenant_id
       where herald_event_type_matches(s.event_types, e.event_type)
       order by e.position
-      returning ${local ? sql`id, tenant_id, subscription_id, event_id, status, attempts, max_attempts, locked_until` : sql`id, status`}
+      returning ${local ? handedOver : sql`id, status`}
     ), woke as (
       select pg_notify(${outboxQueue.channel}, '') from (select 1 from queued where status = 'pending' limit 1) q
     )`;
