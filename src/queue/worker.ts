@@ -446,6 +446,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       void this.release(rows);
       return;
     }
+    // Rows one at a time are a trickle, as from a claim: their acknowledgements are batched.
+    this.trickle = rows.length === 1;
     this.local.push(...rows);
     this.dispatch();
   }
