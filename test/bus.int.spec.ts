@@ -74,18 +74,21 @@ for (const backend of backends()) {
 
     it("hands deliveries of its own handlers from a write that is its own transaction straight to its dispatcher", async () => {
       const tenant = await makeTenant(db);
-      await createSubscription(db, tenant, {
-        name: "direct",
-        eventTypes: ["direct.*"],
-        sink: { type: "handler", name: "direct" },
-      });
-      // An ordered subscription is claimed under its own rules, never handed over.
+      const handler = { type: "handler" as const, name: "direct" };
+      await createSubscription(db, tenant, { name: "direct", eventTypes: ["direct.*"], sink: handler });
+      // Ordered and paused subscriptions follow the claim's own rules: never handed over.
       const ordered = await createSubscription(db, tenant, {
         name: "direct-ordered",
         eventTypes: ["direct.*"],
-        sink: { type: "handler", name: "direct" },
+        sink: handler,
         ordered: true,
       });
+      const paused = await createSubscription(db, tenant, {
+        name: "direct-paused",
+        eventTypes: ["direct.*"],
+        sink: handler,
+      });
+      await setPaused(db, tenant, paused.id, true);
       const seen: string[] = [];
       const handlers = new HandlerRegistry();
       handlers.register("direct", (event) => {
@@ -95,30 +98,37 @@ for (const backend of backends()) {
       const dispatcher = await start(
         createDispatcher({ db, handlers, pollIntervalMs: 60_000, leaseMs: 5000 }),
       );
+      const claimedIds: number[] = [];
+      dispatcher.on("job:claimed", (rows) => claimedIds.push(...rows.map((r) => r.id)));
       const rowsOf = (eventId: string) =>
-        query<{ subscription_id: string; status: string; attempts: number; locked_by: string | null }>(
+        query<{ id: number; subscription_id: string; status: string; attempts: number; held: boolean }>(
           db,
-          sql`select subscription_id, status, attempts, locked_by from outbox where event_id = ${eventId}`,
+          sql`select id::int as id, subscription_id, status, attempts, next_attempt_at = 'infinity' as held
+            from outbox where event_id = ${eventId} order by id`,
         );
 
       const [direct] = await writeEvents(db, [
         { tenantId: tenant, eventType: "direct.x", source: "system" as const },
       ]);
-      await eventually(() => seen.includes(direct!.event.id), 5000, "handed over");
-      await eventually(
-        async () => (await rowsOf(direct!.event.id)).some((r) => r.status === "completed"),
-        5000,
-        "acknowledged",
-      );
+      // Handed over before the write returned: the dispatcher already has the row the write claimed.
       const rows = await rowsOf(direct!.event.id);
-      expect(rows.find((r) => r.subscription_id !== ordered.id)).toMatchObject({
-        status: "completed",
-        attempts: 1,
-      });
+      const handed = rows.find((r) => r.subscription_id !== ordered.id && r.subscription_id !== paused.id)!;
+      expect(claimedIds).toEqual([handed.id]);
       expect(rows.find((r) => r.subscription_id === ordered.id)).toMatchObject({
         status: "pending",
         attempts: 0,
       });
+      expect(rows.find((r) => r.subscription_id === paused.id)).toMatchObject({
+        status: "pending",
+        held: true,
+      });
+      await eventually(() => seen.includes(direct!.event.id), 5000, "delivered");
+      await eventually(
+        async () => (await rowsOf(direct!.event.id)).find((r) => r.id === handed.id)!.status === "completed",
+        5000,
+        "acknowledged",
+      );
+      expect((await rowsOf(direct!.event.id)).find((r) => r.id === handed.id)!.attempts).toBe(1);
 
       // Written inside a caller's transaction: claimed the ordinary way once it commits, not handed over.
       const [inTx] = await db.transaction((tx) =>
@@ -126,7 +136,8 @@ for (const backend of backends()) {
       );
       await sleep(300);
       expect(seen).not.toContain(inTx!.event.id);
-      expect((await rowsOf(inTx!.event.id)).map((r) => r.status)).toEqual(["pending", "pending"]);
+      expect((await rowsOf(inTx!.event.id)).map((r) => r.status)).toEqual(["pending", "pending", "pending"]);
+      expect(claimedIds).toEqual([handed.id]);
       await dispatcher.stop();
     });
 

@@ -1,7 +1,7 @@
 import { pgArray } from "../db/arrays.js";
 import type { Database, Db } from "../db/client.js";
 import type { BackoffOptions } from "../domain/backoff.js";
-import type { Clock } from "../domain/clock.js";
+import { type Clock, systemClock } from "../domain/clock.js";
 import { Worker } from "../queue/worker.js";
 import { type Delivery, toDelivery } from "./delivery.js";
 import { registerLocalDispatcher } from "./local.js";
@@ -77,13 +77,14 @@ export function createDispatcher(options: DispatcherOptions): Worker {
     },
   });
   // Writers on this database in this process hand over deliveries of its handlers directly (see local.ts).
-  const unregister = registerLocalDispatcher(options.db, {
+  const clock = options.clock ?? systemClock;
+  registerLocalDispatcher(options.db, {
     workerId: worker.id,
     leaseMs: worker.leaseMs,
+    now: () => clock.now(),
     handlerNames: () => options.handlers.names(),
     canAdopt: (count) => worker.canAdopt(count),
     adopt: (rows) => worker.adopt(rows),
   });
-  worker.on("worker:stopped", unregister);
   return worker;
 }

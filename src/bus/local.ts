@@ -10,6 +10,8 @@ import type { QueueRow } from "../queue/row.js";
 export interface LocalDispatcher {
   workerId: string;
   leaseMs: number;
+  /** The dispatcher's clock, which its leases are reckoned by. */
+  now(): Date;
   handlerNames(): string[];
   /** Room for about `count` more rows now (a write of `count` events claims about as many). */
   canAdopt(count: number): boolean;
@@ -18,15 +20,17 @@ export interface LocalDispatcher {
 
 const dispatchers = new WeakMap<Db, Set<LocalDispatcher>>();
 
-/** Make a dispatcher of `db` known to writers on `db` itself (not in a transaction); returns the undo. */
-export function registerLocalDispatcher(db: Db, dispatcher: LocalDispatcher): () => void {
+/**
+ * Make a dispatcher of `db` known to writers on that very `Db` object (not in a transaction). It stays known:
+ * it takes nothing while it is not running (`canAdopt`).
+ */
+export function registerLocalDispatcher(db: Db, dispatcher: LocalDispatcher): void {
   let set = dispatchers.get(db);
   if (!set) {
     set = new Set();
     dispatchers.set(db, set);
   }
   set.add(dispatcher);
-  return () => set.delete(dispatcher);
 }
 
 /**

@@ -9,7 +9,7 @@ import { dueFor, handlerOf, outboxQueue } from "../bus/outboxQueue.js";
  * appends its `message.*` events straight from the rows it stored.
  *
  * `local`: the rows of this process's handlers (placeholders `localWorker`, `localHandlers`, a text[]
- * literal, and `localLeaseMs`) are queued already claimed by its dispatcher, for the writer to hand over
+ * literal, `localNow`, the dispatcher's clock, and `localLeaseMs`) are queued already claimed by its dispatcher, for the writer to hand over
  * once the statement has committed (see bus/local.ts); not those of ordered or paused subscriptions, which
  * the claim's own rules govern. `queued` then returns what the hand-over needs.
  */
@@ -35,7 +35,7 @@ const append = (local: boolean) => {
         case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts, ${dueFor("s")},
         ${handlerOf("s")}, ${claimed(sql`'processing'`, sql`'pending'`)},
         ${claimed(sql`${sql.placeholder("localWorker")}::text`, sql`null`)},
-        ${claimed(sql`now() + ${sql.placeholder("localLeaseMs")}::int * interval '1 millisecond'`, sql`null`)},
+        ${claimed(sql`${sql.placeholder("localNow")}::timestamptz + ${sql.placeholder("localLeaseMs")}::int * interval '1 millisecond'`, sql`null`)},
         ${claimed(sql`1`, sql`0`)}
       from inserted e join subscriptions s on s.tenant_id = e.tenant_id
       where herald_event_type_matches(s.event_types, e.event_type)

@@ -51,6 +51,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     values.localWorker = local.workerId;
     values.localHandlers = pgArray(local.handlerNames());
     values.localLeaseMs = local.leaseMs;
+    values.localNow = local.now().toISOString();
   }
   const [stored] = await appendStatement(keyed, local !== undefined)
     .run<{ created_ms: number; transaction_id: string; positions: string | null; adopted: unknown }>(
@@ -93,7 +94,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
     };
     return { event, duplicate: false };
   });
-  if (local && stored!.adopted) handOver(local, stored!.adopted, results);
+  if (local && stored!.adopted) handOver(local, stored!.adopted, results, values);
   const missing = input.filter((i) => results[i.ord] === undefined);
   if (missing.length > 0) {
     // Duplicates: the stored events, read by a second statement (it also sees keys stored by this batch or
@@ -148,22 +149,42 @@ const writtenColumns: WrittenColumn[] = [
 
 /**
  * Deliveries the statement claimed for this process's dispatcher, which has committed: handed over with
- * their events, which the writer holds (see bus/local.ts).
+ * their events as stored (payload and metadata read back from the JSON sent, never the caller's objects).
+ * It must not throw: the write has committed. What cannot be handed over waits for its lease to run out.
  */
-function handOver(local: LocalDispatcher, adopted: unknown, results: (WriteResult | undefined)[]) {
-  const rows = (typeof adopted === "string" ? JSON.parse(adopted) : adopted) as Record<string, unknown>[];
-  const events = new Map(results.flatMap((r) => (r ? [[r.event.id, r.event]] : [])));
-  local.adopt(
-    rows.map((row) => ({
-      ...row,
-      id: Number(row.id),
-      attempts: Number(row.attempts),
-      max_attempts: Number(row.max_attempts),
-      replay_id: null,
-      ordering_key: null,
-      stored_event: events.get(row.event_id as string),
-    })),
-  );
+function handOver(
+  local: LocalDispatcher,
+  adopted: unknown,
+  results: (WriteResult | undefined)[],
+  values: Record<string, unknown>,
+) {
+  try {
+    const rows = (typeof adopted === "string" ? JSON.parse(adopted) : adopted) as Record<string, unknown>[];
+    const payloads = JSON.parse(values.payload as string) as Record<string, unknown>[];
+    const metadata = values.metadata === null ? null : (JSON.parse(values.metadata as string) as object[]);
+    const events = new Map<string, StoredEvent>();
+    results.forEach((result, ord) => {
+      if (result)
+        events.set(result.event.id, {
+          ...result.event,
+          payload: payloads[ord] ?? {},
+          metadata: (metadata?.[ord] ?? {}) as Record<string, unknown>,
+        });
+    });
+    local.adopt(
+      rows.map((row) => ({
+        ...row,
+        id: Number(row.id),
+        attempts: Number(row.attempts),
+        max_attempts: Number(row.max_attempts),
+        replay_id: null,
+        ordering_key: null,
+        stored_event: events.get(row.event_id as string),
+      })),
+    );
+  } catch {
+    // Only a bug can land here; the rows are safe in the outbox and go back to the queue with their lease.
+  }
 }
 
 /**
@@ -202,7 +223,7 @@ const buildAppend = (withKeys: boolean, local: boolean) =>
     select ${sql.raw(epochMs("min(e.created_at)"))} as created_ms,
       min(e.transaction_id::text) as transaction_id, string_agg((i.ord - 1) || ':' || e.position, ',') as positions,
       (select count(*) from woke) as woke
-      ${local ? sql`, (select json_agg(q) from queued q where q.status = 'processing') as adopted` : sql``}
+      ${local ? sql`, (select json_agg(q order by q.id) from queued q where q.status = 'processing') as adopted` : sql``}
     from inserted e join input i on i.id = e.id`,
   );
 

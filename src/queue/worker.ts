@@ -441,15 +441,33 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   adopt(rows: QueueRow[]): void {
     if (rows.length === 0) return;
-    this.emit("job:claimed", rows);
-    if (!this.running) {
-      void this.release(rows);
-      return;
+    // Never throws: the writer has committed, and a listener's error must not look like a failed write.
+    try {
+      this.emit("job:claimed", rows);
+    } catch (error) {
+      this.emitSafely("worker:error", error);
     }
+    // What does not fit (writers racing for the same room) goes back to the queue, to be claimed as usual.
+    const room = this.running ? Math.max(0, 2 * this.batchSize - this.local.length) : 0;
+    const excess = rows.slice(room);
+    if (excess.length > 0) {
+      const released = this.release(excess).then(() => this.wake());
+      this.tasks.add(released);
+      void released.finally(() => this.tasks.delete(released));
+    }
+    if (room === 0) return;
     // Rows one at a time are a trickle, as from a claim: their acknowledgements are batched.
     this.trickle = rows.length === 1;
-    this.local.push(...rows);
+    this.local.push(...rows.slice(0, room));
     this.dispatch();
+  }
+
+  private emitSafely(event: "worker:error", error: unknown): void {
+    try {
+      this.emit(event, error);
+    } catch {
+      // a listener of the error event failed too: nothing more to tell
+    }
   }
 
   /** Stop claiming, give back unstarted rows, let running handlers finish, write their outcomes. */
