@@ -9,7 +9,7 @@ import { query } from "../src/db/client.js";
 import { writeEvents } from "../src/events/write.js";
 import { completeBatch } from "../src/queue/complete.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
-import { makeTenant } from "./support/fixtures.js";
+import { count, makeTenant } from "./support/fixtures.js";
 import { cleanEnv, spawnProcess } from "./support/process.js";
 import { eventually } from "./support/wait.js";
 
@@ -22,6 +22,25 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     t = await createTestDatabase("postgres");
   });
   afterAll(() => t?.drop());
+
+  /** A second dispatcher, recording what it delivers as the rescuer's, quick to take over expired leases. */
+  async function startRescuer() {
+    const db = t.database.db;
+    const handlers = new HandlerRegistry();
+    handlers.register("crash", async (event) => {
+      await db.execute(sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'rescuer')`);
+    });
+    const rescuer = createDispatcher({
+      db,
+      listen: t.database.listen,
+      handlers,
+      leaseMs: 1500,
+      pollIntervalMs: 100,
+      workerId: "rescuer",
+    });
+    await rescuer.start();
+    return rescuer;
+  }
 
   it("loses nothing: every event is delivered at least once, and its late completion is refused", async () => {
     const db = t.database.db;
@@ -59,19 +78,7 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     );
     expect(inFlight[0]!.n).toBeGreaterThan(0);
 
-    const handlers = new HandlerRegistry();
-    handlers.register("crash", async (event) => {
-      await db.execute(sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'rescuer')`);
-    });
-    const rescuer = createDispatcher({
-      db,
-      listen: t.database.listen,
-      handlers,
-      leaseMs: 1500,
-      pollIntervalMs: 100,
-      workerId: "rescuer",
-    });
-    await rescuer.start();
+    const rescuer = await startRescuer();
     await eventually(
       async () =>
         (
@@ -132,27 +139,9 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     expect(held.length).toBeGreaterThan(0);
     expect(held.every((r) => r.attempts === 1)).toBe(true);
 
-    const handlers = new HandlerRegistry();
-    handlers.register("crash", async (event) => {
-      await db.execute(sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'rescuer')`);
-    });
-    const rescuer = createDispatcher({
-      db,
-      listen: t.database.listen,
-      handlers,
-      leaseMs: 1500,
-      pollIntervalMs: 100,
-      workerId: "rescuer",
-    });
-    await rescuer.start();
+    const rescuer = await startRescuer();
     await eventually(
-      async () =>
-        (
-          await query<{ n: number }>(
-            db,
-            sql`select count(*)::int as n from outbox where tenant_id = ${tenant} and status <> 'completed'`,
-          )
-        )[0]!.n === 0,
+      async () => (await count(db, "outbox", `tenant_id = '${tenant}' and status <> 'completed'`)) === 0,
       20_000,
       "every outbox row completed",
     );

@@ -14,13 +14,19 @@ import { dueFor, handlerOf, outboxQueue } from "../bus/outboxQueue.js";
  * the claim's own rules govern. `queued` then returns what the hand-over needs.
  */
 const append = (local: boolean) => {
-  const mine = sql`(s.sink->>'type' = 'handler' and s.sink->>'name' = any (${sql.placeholder("localHandlers")}::text[])
-        and not s.ordered and s.paused_at is null)`;
+  // The claim's columns, set when `l.mine` (the row goes to this process's dispatcher, computed once per row
+  // below); other rows, and every row of the ordinary append, keep the columns' defaults (pending).
+  const claimColumns = local ? sql`, status, locked_by, locked_until, attempts` : sql``;
+  const claimValues = local
+    ? sql`, case when l.mine then 'processing' else 'pending' end,
+        case when l.mine then ${sql.placeholder("localWorker")}::text end,
+        case when l.mine then ${sql.placeholder("localNow")}::timestamptz
+          + ${sql.placeholder("localLeaseMs")}::int * interval '1 millisecond' end,
+        case when l.mine then 1 else 0 end`
+    : sql``;
   // What a dispatcher needs of a row handed over to it (the writer adds the event).
   const handedOver = sql`id, tenant_id, subscription_id, event_id, status, attempts, max_attempts, locked_until,
         created_at`;
-  const claimed = (value: ReturnType<typeof sql>, otherwise: ReturnType<typeof sql>) =>
-    local ? sql`case when ${mine} then ${value} else ${otherwise} end` : otherwise;
   return sql`inserted as (
       insert into events (id, tenant_id, event_type, source, contact_id, session_id, message_id, payload, metadata,
         event_key, correlation_id, causation_id, schema_version, sequence_number, ts)
@@ -30,14 +36,17 @@ const append = (local: boolean) => {
       returning id, tenant_id, event_type, ts, contact_id, message_id, created_at, position, transaction_id
     ), queued as (
       insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type, ordering_key, max_attempts,
-        next_attempt_at, handler, status, locked_by, locked_until, attempts)
+        next_attempt_at, handler ${claimColumns})
       select e.tenant_id, s.id, e.id, e.ts, e.event_type,
         case when s.ordered then coalesce(e.message_id::text, e.contact_id) end, s.max_attempts, ${dueFor("s")},
-        ${handlerOf("s")}, ${claimed(sql`'processing'`, sql`'pending'`)},
-        ${claimed(sql`${sql.placeholder("localWorker")}::text`, sql`null`)},
-        ${claimed(sql`${sql.placeholder("localNow")}::timestamptz + ${sql.placeholder("localLeaseMs")}::int * interval '1 millisecond'`, sql`null`)},
-        ${claimed(sql`1`, sql`0`)}
+        ${handlerOf("s")} ${claimValues}
       from inserted e join subscriptions s on s.tenant_id = e.tenant_id
+      ${
+        local
+          ? sql`cross join lateral (select s.sink->>'type' = 'handler' and not s.ordered and s.paused_at is null
+          and s.sink->>'name' = any (${sql.placeholder("localHandlers")}::text[]) as mine) l`
+          : sql``
+      }
       where herald_event_type_matches(s.event_types, e.event_type)
       order by e.position
       returning ${local ? handedOver : sql`id, status`}
