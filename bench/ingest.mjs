@@ -2,12 +2,16 @@
 // Ceiling: a server-side INSERT … SELECT of N message events of the same shape into the same schema.
 // End to end: `herald serve` in its own process; concurrent clients post signed batches of 500 events (10%
 // repeats) over loopback; timed until every event is processed. `TOPOLOGY=split` runs `herald worker` beside an
-// API-only `herald serve` instead of one process doing both (the default). One JSON line per result.
+// API-only `herald serve` instead of one process doing both (the default). Door: the same requests to a
+// `herald serve` that processes nothing, so the request latency of the door alone shows beside the run's.
+// CPU: each process's CPU time (from /proc) over the timed window, per event, beside the CPU per event that
+// 0.5 × the ceiling allows on this machine's cores. One JSON line per result.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import { availableParallelism } from "node:os";
 import postgres from "postgres";
 import { dropDatabase, freshDatabase, percentile, round } from "./lib.mjs";
 
@@ -33,43 +37,77 @@ function post(url, body, headers) {
   });
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** CPU milliseconds (user + system) a process has used so far; 0 once it is gone. */
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks, 100 per second on Linux
+  } catch {
+    return 0;
+  }
+}
+/** CPU milliseconds used by PostgreSQL's processes (every backend and helper of the server). */
+function postgresCpuMs() {
+  const pids = execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).trim().split("\n");
+  return pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+}
+/** A CPU meter over Herald's processes, PostgreSQL and this load generator; `read()` gives ms used since. */
+function cpuMeter(processes) {
+  const start = () => ({
+    herald: Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, cpuMs(p.pid)])),
+    postgres: postgresCpuMs(),
+    loadgen: process.cpuUsage(),
+  });
+  const s0 = start();
+  return () => {
+    const loadgen = process.cpuUsage(s0.loadgen);
+    return {
+      ...Object.fromEntries(
+        Object.entries(processes).map(([name, p]) => [name, cpuMs(p.pid) - s0.herald[name]]),
+      ),
+      postgres: postgresCpuMs() - s0.postgres,
+      loadgen: (loadgen.user + loadgen.system) / 1000,
+    };
+  };
+}
+const perUnit = (cpu, units, scale) =>
+  Object.fromEntries(Object.entries(cpu).map(([name, ms]) => [name, round((ms * scale) / units, 1)]));
 
 const url = await freshDatabase("herald_ingest_bench");
+const admin = "bench-admin-token-0123456789";
+const env = { ...process.env, DATABASE_URL: url, HERALD_ADMIN_TOKEN: admin, LOG_LEVEL: "warn" };
 /** Herald's processes: stopped in `finally`, so a failed run leaves none behind. */
 const children = [];
-try {
-  // Start Herald (it migrates), then measure the ceiling in the same schema while it idles.
+/** Start `herald <command>` and wait until it listens (serve) or has had a moment to start (worker). */
+async function startHerald(command, extraEnv = {}) {
   const port = 3900 + Math.floor(Math.random() * 90);
-  const admin = "bench-admin-token-0123456789";
-  const split = process.env.TOPOLOGY === "split";
-  const env = {
-    ...process.env,
-    DATABASE_URL: url,
-    PORT: String(port),
-    HERALD_ADMIN_TOKEN: admin,
-    LOG_LEVEL: "warn",
-  };
-  const server = spawn(process.execPath, ["dist/cli/main.js", "serve"], {
-    env: { ...env, HERALD_SERVE_WORKERS: split ? "off" : "on" },
+  const child = spawn(process.execPath, ["dist/cli/main.js", command], {
+    env: { ...env, PORT: String(port), ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  children.push(server);
-  // The worker starts once the server has migrated (below), so the two do not race for the first migration.
-  let worker;
+  children.push(child);
   let out = "";
-  server.stdout.on("data", (d) => {
+  child.stdout.on("data", (d) => {
     out += d;
   });
-  for (let i = 0; i < 200 && !out.includes("API docs"); i++) await sleep(50);
-  const base = `http://127.0.0.1:${port}`;
-  if (split) {
-    worker = spawn(process.execPath, ["dist/cli/main.js", "worker"], {
-      env,
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    children.push(worker);
-    await sleep(1000);
-  }
+  if (command === "serve") for (let i = 0; i < 200 && !out.includes("API docs"); i++) await sleep(50);
+  else await sleep(1000);
+  return { child, base: `http://127.0.0.1:${port}` };
+}
+async function stopHerald(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.on("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+}
+const peakRssMb = (pid) =>
+  Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024);
+
+try {
+  const split = process.env.TOPOLOGY === "split";
+  // The door alone first: a server that processes nothing (it also migrates the database). The ceiling is
+  // measured in the same schema while it idles.
+  const door = await startHerald("serve", { HERALD_SERVE_WORKERS: "off" });
   const sql = postgres(url, { max: 2, onnotice: () => {} });
 
   const [{ id: tenantForCeiling }] = await sql`insert into tenants (name) values ('ceiling') returning id`;
@@ -90,9 +128,69 @@ try {
   const ceiling = ceilings.sort((x, y) => x - y)[1];
   print({ bench: "ceiling", events: N, runs: ceilings, events_per_s: ceiling });
 
+  // The writes each stored event requires, server-side like the ceiling and so a lower bound for Herald's
+  // processing (no request, no parsing, no linking, no Node.js, a smaller log payload): its dedupe key, its
+  // message event and its `message.*` log event, and a suppression for the share of events that suppress
+  // (4 of the fixture's 11: a hard bounce, a spam report, an unsubscribe and a group unsubscribe).
+  const requiredWrites = (sql, from, count) =>
+    sql`with b as (
+        select ${tenantForCeiling}::uuid as tenant_id, i, 'req-' || i as key, 'MSG' || (i % 1000) || '.filter' as pmid,
+          now() - (i % 3600) * interval '1 second' as at, 'user' || (i % 5000) || '@example.com' as recipient,
+          jsonb_build_object('email', 'user' || i || '@example.com', 'timestamp', 1763800000 + i, 'event', 'delivered',
+            'sg_event_id', 'req-' || i, 'sg_message_id', 'MSG' || (i % 1000) || '.filter-' || i,
+            'response', '250 2.0.0 OK', 'ip', '149.72.10.11') as payload
+        from generate_series(${from}::int, ${from + count - 1}::int) i
+      ), keyed as (
+        insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at)
+        select tenant_id, 'sendgrid', key, herald_uuidv7(), at from b
+        returning message_event_id, dedupe_key
+      ), stored as (
+        insert into message_events (id, tenant_id, provider, provider_event_id, provider_message_id, dedupe_key, type,
+          event_at, recipient, ip, reason, payload, log_event_id)
+        select k.message_event_id, tenant_id, 'sendgrid', key, pmid, key, 'delivered', at, recipient, '149.72.10.11',
+          '250 OK', payload, herald_uuidv7()
+        from b join keyed k on k.dedupe_key = b.key
+        returning id, tenant_id, log_event_id, type, event_at, recipient, provider_message_id
+      ), logged as (
+        insert into events (id, tenant_id, event_type, source, payload, ts)
+        select log_event_id, tenant_id, 'message.' || type, 'webhook', jsonb_build_object('message_event_id', id,
+          'provider', 'sendgrid', 'provider_message_id', provider_message_id, 'recipient', recipient), event_at
+        from stored
+      )
+      insert into communication_suppressions (tenant_id, channel, address, reason, source_event_id, source_event_at)
+      select tenant_id, 'email', 'req-' || i || '@example.com', 'bounce', herald_uuidv7(), at from b where i % 11 < 4`;
+  // On one connection, like the ceiling; then split over as many connections as there are cores: the most
+  // this machine writes that way.
+  const cores = availableParallelism();
+  for (const connections of [1, cores]) {
+    const sessions = Array.from({ length: connections }, () => postgres(url, { max: 1, onnotice: () => {} }));
+    const runs = [];
+    for (let run = 0; run < 3; run++) {
+      const from = (3 + (connections > 1 ? 3 : 0) + run) * N + 1;
+      const share = Math.ceil(N / connections);
+      const t = performance.now();
+      await Promise.all(
+        sessions.map((session, c) =>
+          requiredWrites(session, from + c * share, Math.min(share, N - c * share)),
+        ),
+      );
+      runs.push(Math.round(N / ((performance.now() - t) / 1000)));
+    }
+    await Promise.all(sessions.map((session) => session.end()));
+    runs.sort((x, y) => x - y);
+    print({
+      bench: "required_writes",
+      events: N,
+      connections,
+      runs,
+      events_per_s: runs[1],
+      ratio: round(runs[1] / ceiling),
+    });
+  }
+
   // A tenant with a signed source, through the API.
   const tenant = await (
-    await fetch(`${base}/api/v1/admin/tenants`, {
+    await fetch(`${door.base}/api/v1/admin/tenants`, {
       method: "POST",
       headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
       body: JSON.stringify({ name: "bench" }),
@@ -100,7 +198,7 @@ try {
   ).json();
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const source = await (
-    await fetch(`${base}/api/v1/sources`, {
+    await fetch(`${door.base}/api/v1/sources`, {
       method: "POST",
       headers: { authorization: `Bearer ${tenant.api_key}`, "content-type": "application/json" },
       body: JSON.stringify({
@@ -133,28 +231,56 @@ try {
     return Buffer.from(JSON.stringify(events));
   });
 
-  const latencies = [];
-  let next = 0;
+  /** Post every body to `base` from CLIENTS concurrent clients; each request's milliseconds, sorted. */
+  async function postAll(base) {
+    const latencies = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (next < bodies.length) {
+          const body = bodies[next++];
+          const timestamp = String(Math.floor(Date.now() / 1000));
+          const signature = sign(
+            "sha256",
+            Buffer.concat([Buffer.from(timestamp), body]),
+            privateKey,
+          ).toString("base64");
+          const s = performance.now();
+          const status = await post(`${base}${source.url}`, body, {
+            "content-type": "application/json",
+            "x-twilio-email-event-webhook-signature": signature,
+            "x-twilio-email-event-webhook-timestamp": timestamp,
+          });
+          latencies.push(performance.now() - s);
+          if (status !== 200) throw new Error(`HTTP ${status}`);
+        }
+      }),
+    );
+    return latencies.sort((a, b) => a - b);
+  }
+
+  const doorCpu = cpuMeter({ server: door.child });
+  const d0 = performance.now();
+  const doorLatencies = await postAll(door.base);
+  const doorSeconds = (performance.now() - d0) / 1000;
+  print({
+    bench: "door",
+    requests: BATCHES,
+    requests_per_s: Math.round(BATCHES / doorSeconds),
+    http_p99_ms: round(percentile(doorLatencies, 0.99)),
+    http_p50_ms: round(percentile(doorLatencies, 0.5)),
+    cpu_ms_per_request: perUnit(doorCpu(), BATCHES, 1),
+  });
+  await stopHerald(door.child);
+  // What the door kept is not for the run below.
+  await sql`delete from webhook_deliveries where tenant_id = ${tenant.tenant.id}`;
+
+  // End to end: a server that also processes (or, split, one beside a worker).
+  const server = await startHerald("serve", { HERALD_SERVE_WORKERS: split ? "off" : "on" });
+  const worker = split ? (await startHerald("worker")).child : undefined;
+  const runCpu = cpuMeter(worker ? { server: server.child, worker } : { server: server.child });
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++];
-        const timestamp = String(Math.floor(Date.now() / 1000));
-        const signature = sign("sha256", Buffer.concat([Buffer.from(timestamp), body]), privateKey).toString(
-          "base64",
-        );
-        const s = performance.now();
-        const status = await post(`${base}${source.url}`, body, {
-          "content-type": "application/json",
-          "x-twilio-email-event-webhook-signature": signature,
-          "x-twilio-email-event-webhook-timestamp": timestamp,
-        });
-        latencies.push(performance.now() - s);
-        if (status !== 200) throw new Error(`HTTP ${status}`);
-      }
-    }),
-  );
+  const latencies = await postAll(server.base);
   // Done when no delivery is left to process (a cheap look at the queue index, so the poll itself does not
   // load the server); then every unique event must be stored.
   for (;;) {
@@ -164,24 +290,19 @@ try {
     await sleep(50);
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = runCpu();
   const [{ stored }] =
     await sql`select count(*)::int as stored from message_events where tenant_id = ${tenant.tenant.id}`;
   if (stored !== unique) throw new Error(`expected ${unique} stored events, found ${stored}`);
-  const peakMb = (pid) =>
-    Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024);
-  const workerRssMb = worker ? peakMb(worker.pid) : undefined;
-  const rssMb = Math.round(
-    Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))[1]) / 1024,
-  );
   const lags = (
     await sql`select extract(epoch from (processed_at - received_at)) * 1000 as ms from webhook_deliveries
     where tenant_id = ${tenant.tenant.id} and processed_at is not null order by 1`
   ).map((r) => Number(r.ms));
-  latencies.sort((a, b) => a - b);
-  const eventsPerS = Math.round((BATCHES * PER_BATCH) / seconds);
+  const events = BATCHES * PER_BATCH;
+  const eventsPerS = Math.round(events / seconds);
   print({
     bench: "ingest",
-    events: BATCHES * PER_BATCH,
+    events,
     unique_events: unique,
     clients: CLIENTS,
     events_per_s: eventsPerS,
@@ -189,17 +310,28 @@ try {
     http_p50_ms: round(percentile(latencies, 0.5)),
     lag_p50_ms: round(percentile(lags, 0.5)),
     lag_p99_ms: round(percentile(lags, 0.99)),
-    rss_mb: rssMb,
+    rss_mb: peakRssMb(server.child.pid),
     topology: split ? "split" : "single",
-    ...(workerRssMb ? { worker_rss_mb: workerRssMb } : {}),
+    ...(worker ? { worker_rss_mb: peakRssMb(worker.pid) } : {}),
   });
   print({ bench: "ingest_ratio", ratio: round(eventsPerS / ceiling) });
+  // The run is CPU-bound: what it spent per event, and what 0.5 × the ceiling leaves on these cores.
+  const spent = perUnit(cpu, events, 1000);
+  print({
+    bench: "ingest_cpu",
+    cores,
+    cpu_busy: round(Object.values(cpu).reduce((a, b) => a + b, 0) / (seconds * 1000 * cores)),
+    cpu_us_per_event: {
+      ...spent,
+      total: round(
+        Object.values(spent).reduce((a, b) => a + b, 0),
+        1,
+      ),
+    },
+    cpu_us_per_event_at_target: Math.round((cores * 1e6) / (0.5 * ceiling)),
+  });
   await sql.end();
 } finally {
-  for (const child of children.filter((c) => c.exitCode === null && c.signalCode === null)) {
-    const exited = new Promise((r) => child.on("exit", r));
-    child.kill("SIGTERM");
-    await exited;
-  }
+  await Promise.all(children.map(stopHerald));
   await dropDatabase("herald_ingest_bench").catch(() => undefined);
 }
