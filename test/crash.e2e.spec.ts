@@ -125,6 +125,18 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     );
     victim.child.kill("SIGKILL");
     expect(await victim.exited).toBeNull();
+    // A statement the victim had sent still runs to its commit after the process is gone: wait until no
+    // statement of another session is running in this database, or a late write would escape the count below.
+    await eventually(
+      async () =>
+        (
+          await query<{ n: number }>(
+            db,
+            sql`select count(*)::int as n from pg_stat_activity
+              where datname = current_database() and state <> 'idle' and pid <> pg_backend_pid()`,
+          )
+        )[0]!.n === 0,
+    );
     // Everything the victim wrote is in the log; what it held when it died was handed over, never claimed.
     const written = await query<{ id: string }>(
       db,
