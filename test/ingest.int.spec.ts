@@ -277,6 +277,52 @@ for (const backend of backends()) {
       ).toBe("bounced");
     });
 
+    it("links each recipient's events to that recipient's message, whichever registers first", async () => {
+      const a = await tenantWithSource("one-send");
+      const shared = { channel: "email", provider: "sendgrid", provider_message_id: "ONESEND1" };
+      const event = (email: string, type: string, id: string) => ({
+        email,
+        event: type,
+        ...(type === "bounce" ? { type: "bounce" } : {}),
+        timestamp: 1763800000,
+        sg_event_id: id,
+        sg_message_id: "ONESEND1.filter0001-1",
+      });
+      // Both recipients' events arrive before either message is registered.
+      await post(
+        a.url,
+        JSON.stringify([
+          event("ada@example.com", "delivered", "one-a"),
+          event("bob@example.com", "bounce", "one-b"),
+        ]),
+      );
+      await processAll();
+      const ada = await register(a.key, { ...shared, to: "ada@example.com" });
+      // Ada's message, the only one with this id so far, takes Ada's delivery and not Bob's bounce.
+      expect(ada.body.status).toBe("delivered");
+      // Bob's next event, with only Ada's message registered, waits for Bob's too.
+      await post(a.url, JSON.stringify([event("bob@example.com", "spamreport", "one-b2")]));
+      await processAll();
+      const bob = await register(a.key, { ...shared, to: "bob@example.com" });
+      expect(bob.body.status).toBe("spam_reported");
+      const linked = await query<{ provider_event_id: string; outbound_message_id: string | null }>(
+        t.database.db,
+        sql`select provider_event_id, outbound_message_id from message_events
+          where tenant_id = ${a.tenantId} order by provider_event_id`,
+      );
+      expect(linked).toEqual([
+        { provider_event_id: "one-a", outbound_message_id: ada.body.id },
+        { provider_event_id: "one-b", outbound_message_id: bob.body.id },
+        { provider_event_id: "one-b2", outbound_message_id: bob.body.id },
+      ]);
+      const again = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/messages/${ada.body.id}`,
+        headers: bearer(a.key),
+      });
+      expect(again.body.status).toBe("delivered");
+    });
+
     it("counts stored, repeated, linked and unlinked events", async () => {
       const a = await tenantWithSource("counted");
       const registry = new Registry();

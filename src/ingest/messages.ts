@@ -133,9 +133,12 @@ async function linkOrphans(executor: Executor, message: OutboundMessage): Promis
       update message_events e set outbound_message_id = ${message.id}, updated_at = now()
       from candidates c
       where e.id = c.id and e.event_at = c.event_at
-        and (c.recipient is null or c.recipient = ${message.toAddress}
-             or not exists (select 1 from outbound_messages o where o.tenant_id = ${message.tenantId}
-               and o.id <> ${message.id} and o.provider_message_id = ${message.providerMessageId}))
+        -- The rule of the store statement: the recipient's events; those without one while it is the only
+        -- message with this id.
+        and (c.recipient = ${message.toAddress}
+             or (c.recipient is null and not exists (select 1 from outbound_messages o
+               where o.tenant_id = ${message.tenantId} and o.provider = ${message.provider} and o.id <> ${message.id}
+                 and o.provider_message_id = ${message.providerMessageId})))
       returning e.id, e.type, e.dedupe_key, e.provider, e.log_event_id, e.event_at
     ), logged as (
       -- Their message.* events in the log get the message too (they were appended before it was known).
