@@ -71,4 +71,57 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
       await other.close();
     }
   }, 60_000);
+
+  it("ends a group suppression at the later of unsubscribe and resubscribe, processed at the same time", async () => {
+    const db = t.database.db;
+    const other = await openDatabase({ url: t.url });
+    try {
+      const tenantId = await makeTenant(db);
+      const source = await createSource(db, tenantId, { provider: "sendgrid" });
+      const now = Math.floor(Date.now() / 1000);
+      const delivery = async (event: string, at: number) => {
+        const body = JSON.stringify([
+          { event, email: "ada@x.io", timestamp: at, asm_group_id: 42, sg_event_id: `${event}-${at}` },
+        ]);
+        const { deliveryId } = await receiveSendgrid(db, source, {
+          headers: {},
+          body: Buffer.from(body),
+          remoteIp: undefined,
+        });
+        const [row] = await query(db, sql`select * from webhook_deliveries where id = ${deliveryId}`);
+        return toQueueRow(row!);
+      };
+      const unsubscribe = await delivery("group_unsubscribe", now);
+      const resubscribe = await delivery("group_resubscribe", now + 1);
+      // The unsubscribe's transaction has done its work and not committed when the resubscribe's runs.
+      let commitUnsubscribe!: () => void;
+      const unsubscribed = new Promise<void>((r) => {
+        commitUnsubscribe = r;
+      });
+      let resubscribeDone = false;
+      const first = db.transaction(async (tx) => {
+        await processDeliveries(tx, [unsubscribe]);
+        await unsubscribed;
+      });
+      await sleep(100);
+      const second = other.db.transaction(async (tx) => {
+        await processDeliveries(tx, [resubscribe]);
+        resubscribeDone = true;
+      });
+      await sleep(300);
+      // It waits for the unsubscribe's commit, so it sees that suppression and lifts it.
+      expect(resubscribeDone).toBe(false);
+      commitUnsubscribe();
+      await Promise.all([first, second]);
+      expect(
+        await count(
+          db,
+          "communication_suppressions",
+          `tenant_id = '${tenantId}' and reason = 'group_unsubscribe'`,
+        ),
+      ).toBe(0);
+    } finally {
+      await other.close();
+    }
+  }, 30_000);
 });

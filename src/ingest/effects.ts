@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { lockKey, lockKeys } from "../db/advisoryLocks.js";
 import { type Executor, query } from "../db/client.js";
 import { type CanonicalEventType, statusOfEvent } from "../domain/messageStatus.js";
 import type { StoredMessageEvent } from "./store.js";
@@ -51,6 +52,8 @@ export async function recomputeStatus(executor: Executor, messageId: string): Pr
   );
 }
 
+const groupLockNamespace = 0x48475250; // "HGRP"
+
 const suppressing = {
   bounce: "bounce",
   spamreport: "spamreport",
@@ -86,6 +89,17 @@ export async function applySuppressions(executor: Executor, events: StoredMessag
     e.type === "group_resubscribe" && e.recipient && e.groupId !== null
       ? [{ tenant_id: e.tenantId, address: e.recipient, group_id: e.groupId, at: e.eventAt.toISOString() }]
       : [],
+  );
+  // A group's unsubscribe and later resubscribe, stored by two transactions at once, would each miss the
+  // other's uncommitted row (the add its resubscribe, the lift its suppression) and leave the address
+  // suppressed: each takes the lock of the address's group first, so the second to commit sees the first.
+  await lockKeys(
+    executor,
+    groupLockNamespace,
+    [...adds.filter((a) => a.reason === "group_unsubscribe"), ...lifts].map((g) =>
+      lockKey(`${g.tenant_id}|${g.address}|${g.group_id}`),
+    ),
+    "exclusive",
   );
   if (adds.length > 0) {
     await query(

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { lockKey, lockKeys } from "../db/advisoryLocks.js";
 import type { Executor } from "../db/client.js";
 
 /**
@@ -17,22 +17,12 @@ export function orphanBucket(
   providerMessageId: string | null | undefined,
 ): number | null {
   if (!providerMessageId) return null;
-  const text = `${tenantId}|${provider}|${providerMessageId.split(".")[0]}`;
-  let hash = 0x811c9dc5; // FNV-1a
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return (hash >>> 0) % buckets;
+  return (lockKey(`${tenantId}|${provider}|${providerMessageId.split(".")[0]}`) >>> 0) % buckets;
 }
 
-/** Take the buckets' locks in ascending order (no deadlocks between transactions taking several). */
-export async function lockOrphanBuckets(
+/** Take the buckets' locks (processors shared, registration exclusive). */
+export const lockOrphanBuckets = (
   executor: Executor,
   keys: (number | null)[],
   mode: "shared" | "exclusive",
-) {
-  const sorted = [...new Set(keys.filter((k): k is number => k !== null))].sort((a, b) => a - b);
-  if (sorted.length === 0) return;
-  const lock = mode === "shared" ? sql.raw("pg_advisory_xact_lock_shared") : sql.raw("pg_advisory_xact_lock");
-  await executor.execute(
-    sql`select ${lock}(${lockNamespace}, b) from unnest(${`{${sorted.join(",")}}`}::int[]) as b order by b`,
-  );
-}
+) => lockKeys(executor, lockNamespace, keys, mode);
