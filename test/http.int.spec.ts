@@ -1,7 +1,9 @@
+import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { bearer, call, expectProblem } from "./support/http.js";
+import { sendgridKeys } from "./support/sendgrid.js";
 
 const adminToken = "test-admin-token-0123456789";
 
@@ -126,7 +128,11 @@ for (const backend of backends()) {
         method: "POST",
         url: "/api/v1/sources",
         headers: bearer(keyA),
-        payload: { provider: "sendgrid", name: "main", verification: { public_key: "MFkw..." } },
+        payload: {
+          provider: "sendgrid",
+          name: "main",
+          verification: { public_key: sendgridKeys().publicKeyBase64 },
+        },
       });
       expect(created.status).toBe(201);
       expect(created.body).toMatchObject({ provider: "sendgrid", name: "main", verified: true });
@@ -255,6 +261,24 @@ for (const backend of backends()) {
       expect(missingSecret.body.errors).toEqual([
         { path: "/body/verification/password", message: "is required" },
       ]);
+      // A SendGrid key that is not an EC public key would fail every delivery's signature: refused up front.
+      const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+      for (const public_key of [
+        "not-a-key",
+        Buffer.from("garbage").toString("base64"),
+        rsa.export({ format: "der", type: "spki" }).toString("base64"),
+      ]) {
+        const badKey = await call(h.app, {
+          method: "POST",
+          url: "/api/v1/sources",
+          headers,
+          payload: { provider: "sendgrid", verification: { public_key } },
+        });
+        expectProblem(badKey, 400, "validation_failed");
+        expect(badKey.body.errors).toEqual([
+          { path: "/body/verification/public_key", message: "is not an EC public key" },
+        ]);
+      }
       expectProblem(
         await call(h.app, {
           method: "POST",

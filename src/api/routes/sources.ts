@@ -4,6 +4,7 @@ import type { Db } from "../../db/client.js";
 import { providers, type WebhookSource } from "../../db/schema/index.js";
 import { withTenant } from "../../db/tenant.js";
 import { HeraldError, notFound } from "../../errors.js";
+import { isValidPublicKey } from "../../providers/sendgrid.js";
 import {
   createSource,
   deleteSource,
@@ -54,6 +55,14 @@ export function sourceRoutes(app: FastifyInstance, db: Db) {
             "validation_failed",
             `${body.provider} verification needs ${verificationFields[body.provider].join(", ")}`,
             missing.map((f) => ({ path: `/body/verification/${f}`, message: "is required" })),
+          );
+        }
+        // A key that does not parse would turn every delivery into a 401 that SendGrid retries, then drops.
+        if (body.provider === "sendgrid" && !isValidPublicKey(body.verification.public_key!)) {
+          throw new HeraldError(
+            "validation_failed",
+            "public_key is not an EC public key (base64 DER or PEM)",
+            [{ path: "/body/verification/public_key", message: "is not an EC public key" }],
           );
         }
       }
