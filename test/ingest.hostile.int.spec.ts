@@ -227,8 +227,17 @@ describe("SendGrid webhook under hostile input", () => {
           body: c.body,
         }).catch((error: unknown) => ({ status: 0, error }) as const);
         if (!("json" in response)) return { c, status: 0, code: "connection error" };
-        const problem = (await response.json().catch(() => ({}))) as { code?: string };
-        return { c, status: response.status, code: problem.code, type: response.headers.get("content-type") };
+        const problem = (await response.json().catch(() => ({}))) as {
+          code?: string;
+          errors?: { path: string }[];
+        };
+        return {
+          c,
+          status: response.status,
+          code: problem.code,
+          errors: problem.errors,
+          type: response.headers.get("content-type"),
+        };
       }),
       ...valid.map(async (b) => {
         const response = await fetch(url, { method: "POST", headers: signed(b), body: b });
@@ -257,6 +266,8 @@ describe("SendGrid webhook under hostile input", () => {
         code: r.c.code,
       });
       if (r.status >= 400 && r.status !== 413) expect(r.type).toMatch(/application\/problem\+json/);
+      // API.md: a validation failure names where, as `errors: [{ path, message }]`.
+      if (r.code === "validation_failed") expect(r.errors?.[0]?.path, r.c.name).toMatch(/^\/body/);
     }
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
 

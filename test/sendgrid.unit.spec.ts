@@ -72,6 +72,7 @@ describe("SendGrid parsing and normalization", () => {
       ok: false,
       code: "validation_failed",
       detail: "Event 1 is not a JSON object",
+      path: "/body/1",
     });
   });
 

@@ -21,7 +21,12 @@ export function problem(code: ErrorCode, detail: string, errors?: FieldError[]):
     status,
     detail,
     code,
-    ...(errors ? { errors } : {}),
+    // API.md: a validation failure always says where; one without field errors points at the request.
+    ...(errors
+      ? { errors }
+      : code === "validation_failed"
+        ? { errors: [{ path: "/", message: detail }] }
+        : {}),
   };
 }
 

@@ -69,6 +69,8 @@ export async function receiveSendgrid(
       returning id`,
   );
   if (!parsed.ok)
-    throw new HeraldError(parsed.code, `${parsed.detail}; the delivery was archived as rejected`);
+    throw new HeraldError(parsed.code, `${parsed.detail}; the delivery was archived as rejected`, [
+      { path: parsed.path, message: parsed.detail },
+    ]);
   return { deliveryId: Number(row!.id), events: parsed.events.length };
 }

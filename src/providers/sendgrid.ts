@@ -69,7 +69,8 @@ export function verifySignature(
 export type ParseResult =
   /** `text`: the body decoded, byte for byte (a leading BOM included). */
   | { ok: true; events: Record<string, unknown>[]; text: string }
-  | { ok: false; code: "invalid_json" | "validation_failed"; detail: string };
+  /** `path`: where in the body the failure is (`/body`, or `/body/3` for the fourth event). */
+  | { ok: false; code: "invalid_json" | "validation_failed"; detail: string; path: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -81,14 +82,24 @@ export function parseBatch(body: Buffer): ParseResult {
     text = utf8.decode(body);
     value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch {
-    return { ok: false, code: "invalid_json", detail: "The body is not valid UTF-8 JSON" };
+    return { ok: false, code: "invalid_json", detail: "The body is not valid UTF-8 JSON", path: "/body" };
   }
   if (!Array.isArray(value)) {
-    return { ok: false, code: "validation_failed", detail: "The body must be a JSON array of events" };
+    return {
+      ok: false,
+      code: "validation_failed",
+      detail: "The body must be a JSON array of events",
+      path: "/body",
+    };
   }
   const bad = value.findIndex((e) => e === null || typeof e !== "object" || Array.isArray(e));
   if (bad !== -1) {
-    return { ok: false, code: "validation_failed", detail: `Event ${bad} is not a JSON object` };
+    return {
+      ok: false,
+      code: "validation_failed",
+      detail: `Event ${bad} is not a JSON object`,
+      path: `/body/${bad}`,
+    };
   }
   // Valid JSON that PostgreSQL cannot store as jsonb would be accepted and then fail processing on every
   // attempt: refused here, where the sender learns of it. Escapes are read from the text itself (a parsed
@@ -99,6 +110,7 @@ export function parseBatch(body: Buffer): ParseResult {
       ok: false,
       code: "validation_failed",
       detail: "The body holds a \\u0000 escape or an unpaired surrogate escape, which cannot be stored",
+      path: "/body",
     };
   }
   if (unstorableNumber(text)) {
@@ -106,6 +118,7 @@ export function parseBatch(body: Buffer): ParseResult {
       ok: false,
       code: "validation_failed",
       detail: "The body holds a number beyond PostgreSQL's numeric range, which cannot be stored",
+      path: "/body",
     };
   }
   for (let i = 0; i < value.length; i++) {
@@ -114,6 +127,7 @@ export function parseBatch(body: Buffer): ParseResult {
         ok: false,
         code: "validation_failed",
         detail: `Event ${i} nests deeper than ${maxDepth} levels`,
+        path: `/body/${i}`,
       };
     }
   }
