@@ -178,7 +178,23 @@ for (const backend of backends()) {
         url: "/api/v1/suppressions/check?channel=email&address=BOB@example.org",
         headers: bearer(a.key),
       });
-      expect(check.body).toEqual({ suppressed: true, reasons: ["bounce"] });
+      expect(check.body).toEqual({ suppressed: true, reasons: ["bounce"], group_ids: [] });
+      const groupCheck = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/suppressions/check?channel=email&address=eve@example.com",
+        headers: bearer(a.key),
+      });
+      expect(groupCheck.body).toEqual({ suppressed: true, reasons: ["group_unsubscribe"], group_ids: [42] });
+      // An address without a channel is looked up as either.
+      const listed = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/suppressions?address=%20Eve@Example.com",
+        headers: bearer(a.key),
+      });
+      expect(listed.status).toBe(200);
+      expect(listed.body.suppressions.map((s: { address: string }) => s.address)).toEqual([
+        "eve@example.com",
+      ]);
       // Subscribers get message.* events.
       expect(
         await count(t.database.db, "events", `tenant_id = '${a.tenantId}' and event_type like 'message.%'`),

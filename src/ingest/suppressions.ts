@@ -1,4 +1,4 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, or } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
 import { type Channel, communicationSuppressions, type SuppressionReason } from "../db/schema/index.js";
@@ -10,13 +10,24 @@ export interface SuppressionFilter {
   reason?: SuppressionReason | undefined;
 }
 
+/** The address as stored for its channel; without one, as an email or as a phone number. */
+const addressIs = (address: string, channel: Channel | undefined) =>
+  channel
+    ? eq(communicationSuppressions.address, normalizeAddress(channel, address))
+    : or(
+        ...(["email", "sms"] as const).map((c) =>
+          and(
+            eq(communicationSuppressions.channel, c),
+            eq(communicationSuppressions.address, normalizeAddress(c, address)),
+          ),
+        ),
+      );
+
 const byFilter = (tenantId: string, f: SuppressionFilter) =>
   and(
     eq(communicationSuppressions.tenantId, tenantId),
     f.channel ? eq(communicationSuppressions.channel, f.channel) : undefined,
-    f.address && f.channel
-      ? eq(communicationSuppressions.address, normalizeAddress(f.channel, f.address))
-      : undefined,
+    f.address ? addressIs(f.address, f.channel) : undefined,
     f.reason ? eq(communicationSuppressions.reason, f.reason) : undefined,
   );
 
@@ -41,7 +52,10 @@ export async function listSuppressions(
   return pageOf(rows, limit);
 }
 
-/** Whether an address may not be sent to, and why. */
+/**
+ * Whether an address may not be sent to, and why: the reasons (API.md's values), and the groups it is
+ * unsubscribed from when one of them is `group_unsubscribe`.
+ */
 export async function checkSuppression(
   executor: Executor,
   tenantId: string,
@@ -54,7 +68,8 @@ export async function checkSuppression(
     .where(byFilter(tenantId, { channel, address }));
   return {
     suppressed: rows.length > 0,
-    reasons: rows.map((r) => (r.groupId === null ? r.reason : `${r.reason}:${r.groupId}`)),
+    reasons: [...new Set(rows.map((r) => r.reason))],
+    group_ids: rows.flatMap((r) => (r.groupId === null ? [] : [r.groupId])).sort((a, b) => a - b),
   };
 }
 

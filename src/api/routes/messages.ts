@@ -228,11 +228,6 @@ export function messageRoutes(app: FastifyInstance, db: Db) {
         address?: string;
         reason?: (typeof suppressionReasons)[number];
       };
-      if (q.address && !q.channel) {
-        throw new HeraldError("validation_failed", "address needs channel", [
-          { path: "/querystring/channel", message: "is required with address" },
-        ]);
-      }
       const page = await withTenant(db, request.tenantId, (tx) =>
         listSuppressions(
           tx,
