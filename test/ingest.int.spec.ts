@@ -293,6 +293,48 @@ for (const backend of backends()) {
       ).toBe("bounced");
     });
 
+    it("stores phone numbers as E.164 and emails bare, and refuses what cannot be either", async () => {
+      const a = await tenantWithSource("addresses");
+      const sms = await register(a.key, { channel: "sms", provider: "twilio", to: "+1 (415) 555-0100" });
+      expect(sms.status).toBe(201);
+      expect(sms.body.to).toBe("+14155550100");
+      const national = await register(a.key, { channel: "sms", provider: "twilio", to: "(415) 555-0100" });
+      expectProblem(national, 400, "validation_failed");
+      expect(national.body.errors).toEqual([
+        { path: "/body/to", message: "is not an E.164 phone number (such as +14155550100)" },
+      ]);
+      const batch = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/messages/batch",
+        headers: bearer(a.key),
+        payload: {
+          messages: [
+            { channel: "email", provider: "sendgrid", to: "ada@example.com" },
+            { channel: "email", provider: "sendgrid", to: "Ada <ada@example.com>" },
+          ],
+        },
+      });
+      expectProblem(batch, 400, "validation_failed");
+      expect(batch.body.errors.map((e: { path: string }) => e.path)).toEqual(["/body/messages/1/to"]);
+      expect(await count(t.database.db, "outbound_messages", `tenant_id = '${a.tenantId}'`)).toBe(1);
+      const manual = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/suppressions",
+        headers: bearer(a.key),
+        payload: { channel: "sms", address: "+44 20 7946 0958", reason: "manual" },
+      });
+      expect(manual.status).toBe(201);
+      expect(manual.body.address).toBe("+442079460958");
+      const check = (address: string) =>
+        call(h.app, {
+          method: "GET",
+          url: `/api/v1/suppressions/check?channel=sms&address=${encodeURIComponent(address)}`,
+          headers: bearer(a.key),
+        });
+      expect((await check("+44 (20) 7946-0958")).body.suppressed).toBe(true);
+      expectProblem(await check("020 7946 0958"), 400, "validation_failed");
+    });
+
     it("links each recipient's events to that recipient's message, whichever registers first", async () => {
       const a = await tenantWithSource("one-send");
       const shared = { channel: "email", provider: "sendgrid", provider_message_id: "ONESEND1" };

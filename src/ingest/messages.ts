@@ -27,6 +27,21 @@ export interface NewMessage {
 export const normalizeAddress = (channel: Channel, address: string) =>
   channel === "email" ? normalizeEmail(address) : address.replace(/[\s().-]/g, "");
 
+const e164 = /^\+[1-9]\d{6,14}$/;
+const emailShape = /^[^\s@<>]+@[^\s@<>]+$/;
+
+/**
+ * Why an address, once normalized, cannot be one of its channel's (null: it can). A phone number must be
+ * E.164 — a national number has no country to normalize it with, and stored as sent it would never match
+ * the provider's `+…` in events — and an email a bare address (a display name would never match either).
+ */
+export function addressProblem(channel: Channel, address: string): string | null {
+  const normalized = normalizeAddress(channel, address);
+  if (channel === "sms")
+    return e164.test(normalized) ? null : "is not an E.164 phone number (such as +14155550100)";
+  return emailShape.test(normalized) ? null : "is not an email address (such as ada@example.com)";
+}
+
 /**
  * Register a batch of messages in the caller's transaction, in input order. Their link locks are all taken
  * first, in ascending order as processors take theirs: taken one message at a time, in input order, two

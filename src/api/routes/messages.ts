@@ -10,7 +10,13 @@ import {
 import { withTenant } from "../../db/tenant.js";
 import { HeraldError, notFound } from "../../errors.js";
 import { eventsOfMessage, listMessageEvents } from "../../ingest/messageEvents.js";
-import { getMessage, listMessages, registerMessage, registerMessages } from "../../ingest/messages.js";
+import {
+  addressProblem,
+  getMessage,
+  listMessages,
+  registerMessage,
+  registerMessages,
+} from "../../ingest/messages.js";
 import {
   addManualSuppression,
   checkSuppression,
@@ -71,13 +77,30 @@ const toInput = (b: NewMessageBody) => ({
   sentAt: b.sent_at ? new Date(b.sent_at) : undefined,
 });
 
+/** Refuse an address its channel cannot have, naming where it was (see `addressProblem`). */
+function checkAddresses(items: { channel: "email" | "sms"; address: string; path: string }[]) {
+  const errors = items.flatMap(({ channel, address, path }) => {
+    const problem = addressProblem(channel, address);
+    return problem ? [{ path, message: problem }] : [];
+  });
+  if (errors.length > 0) {
+    throw new HeraldError(
+      "validation_failed",
+      errors.map((e) => `${e.path} ${e.message}`).join("; "),
+      errors,
+    );
+  }
+}
+
 export function messageRoutes(app: FastifyInstance, db: Db) {
   app.post(
     "/api/v1/messages",
     { schema: { tags: ["messages"], body: NewMessageBody } },
     async (request, reply) => {
+      const body = request.body as NewMessageBody;
+      checkAddresses([{ channel: body.channel, address: body.to, path: "/body/to" }]);
       const { message, created } = await withTenant(db, request.tenantId, (tx) =>
-        registerMessage(tx, request.tenantId, toInput(request.body as NewMessageBody)),
+        registerMessage(tx, request.tenantId, toInput(body)),
       );
       return reply.status(created ? 201 : 200).send(view(message));
     },
@@ -96,6 +119,9 @@ export function messageRoutes(app: FastifyInstance, db: Db) {
     },
     async (request, reply) => {
       const { messages } = request.body as { messages: NewMessageBody[] };
+      checkAddresses(
+        messages.map((m, i) => ({ channel: m.channel, address: m.to, path: `/body/messages/${i}/to` })),
+      );
       const results = await withTenant(db, request.tenantId, (tx) =>
         registerMessages(tx, request.tenantId, messages.map(toInput)),
       );
@@ -265,6 +291,7 @@ export function messageRoutes(app: FastifyInstance, db: Db) {
     },
     async (request) => {
       const q = request.query as { channel: "email" | "sms"; address: string };
+      checkAddresses([{ channel: q.channel, address: q.address, path: "/querystring/address" }]);
       return withTenant(db, request.tenantId, (tx) =>
         checkSuppression(tx, request.tenantId, q.channel, q.address),
       );
@@ -284,6 +311,7 @@ export function messageRoutes(app: FastifyInstance, db: Db) {
     },
     async (request, reply) => {
       const body = request.body as { channel: "email" | "sms"; address: string };
+      checkAddresses([{ channel: body.channel, address: body.address, path: "/body/address" }]);
       const row = await withTenant(db, request.tenantId, (tx) =>
         addManualSuppression(tx, request.tenantId, body.channel, body.address),
       );
