@@ -41,8 +41,8 @@ export interface StoredMessageEvent {
  * repeats are skipped, not errors), link each new one to its outbound message — by Herald's id from the
  * custom arguments, else by provider message id: equal, or its part before the first "." (SendGrid's
  * X-Message-Id), and sent to the event's recipient (an event without one: the only message with that id) —
- * and append each new one to the event log as `message.<type>`, so subscribers get it. One statement; returns only the events stored now, so every
- * effect downstream happens once. An event's raw payload is read from its archived delivery by the server
+ * and append each new one to the event log as `message.<type>`, so subscribers get it. One statement;
+ * returns only the events stored now, so every effect downstream happens once. An event's raw payload is read from its archived delivery by the server
  * (the body is parsed once there, and keeps its numbers exactly as sent); only events that came from no
  * delivery send theirs.
  */
