@@ -38,6 +38,10 @@ export interface Config {
   adminToken: string | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   bodyLimitBytes: number;
+  /** How long a request may take to arrive whole (a stalled upload is answered 408). */
+  requestTimeoutMs: number;
+  /** On SIGTERM, how long requests in flight may finish before their connections are cut. */
+  shutdownGraceMs: number;
   /** Size of the postgres.js connection pool. */
   databasePoolSize: number;
   /** NATS server for NATS sinks. */
@@ -71,6 +75,16 @@ export const variables: Variable[] = [
   { name: "HERALD_ADMIN_TOKEN", description: "bearer token of /api/v1/admin routes; unset = admin disabled" },
   { name: "LOG_LEVEL", description: "fatal|error|warn|info|debug|trace|silent", default: "info" },
   { name: "HERALD_BODY_LIMIT_BYTES", description: "largest request body accepted", default: "5242880" },
+  {
+    name: "HERALD_REQUEST_TIMEOUT_MS",
+    description: "a request must arrive whole within this (a stalled upload gets 408)",
+    default: "60000",
+  },
+  {
+    name: "HERALD_SHUTDOWN_GRACE_MS",
+    description: "on SIGTERM, requests in flight get this long before their connections are cut",
+    default: "10000",
+  },
   { name: "HERALD_DB_POOL_SIZE", description: "PostgreSQL connections per process", default: "10" },
   {
     name: "HERALD_NATS_URL",
@@ -158,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken,
     logLevel,
     bodyLimitBytes: int("HERALD_BODY_LIMIT_BYTES", 1024, 1024 * 1024 * 1024),
+    requestTimeoutMs: int("HERALD_REQUEST_TIMEOUT_MS", 1000, 3600 * 1000),
+    shutdownGraceMs: int("HERALD_SHUTDOWN_GRACE_MS", 0, 3600 * 1000),
     databasePoolSize: int("HERALD_DB_POOL_SIZE", 2, 1000),
     natsUrl: text("HERALD_NATS_URL") ?? "nats://127.0.0.1:4222",
     runWorkers: onOff("HERALD_SERVE_WORKERS"),

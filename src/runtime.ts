@@ -81,7 +81,7 @@ export async function serve(config: Config): Promise<RunningServer> {
   const { app, registry } = await buildApp({
     database,
     systemDb: system.db,
-    config: { adminToken, bodyLimitBytes: config.bodyLimitBytes },
+    config: { adminToken, bodyLimitBytes: config.bodyLimitBytes, requestTimeoutMs: config.requestTimeoutMs },
     logger: { level: config.logLevel },
     foreground,
   });
@@ -116,8 +116,13 @@ export async function serve(config: Config): Promise<RunningServer> {
   const stop = () => {
     stopping ??= (async () => {
       log.info("shutting down: finishing in-flight requests");
-      await app.close();
-      await workers?.stop();
+      // Requests in flight get a grace period, then their connections are cut: nothing was acknowledged
+      // on them, so their senders retry. The workers finish their transactions meanwhile.
+      const cut = setTimeout(() => {
+        log.warn("shutdown grace period over: closing the connections still open");
+        app.server.closeAllConnections();
+      }, config.shutdownGraceMs);
+      await Promise.all([app.close().finally(() => clearTimeout(cut)), workers?.stop()]);
       if (workerDatabase !== system) await workerDatabase.close();
       await database.close();
       if (system !== database) await system.close();

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -98,6 +98,30 @@ describe("herald serve with no configuration", () => {
     }
     expect(await again.exited).toBe(0);
   }, 90_000);
+
+  it("stops on SIGTERM while a client stalls mid-upload: its connection is cut after the grace period", async () => {
+    const server = spawnProcess(process.execPath, [cli, "serve"], {
+      cwd: dir,
+      env: cleanEnv({ PORT: "0", LOG_LEVEL: "warn", HERALD_SHUTDOWN_GRACE_MS: "300" }),
+    });
+    const [, url] = await server.waitFor(/Herald listening on (http:\/\/\S+)/, 60_000);
+    await server.waitFor(/API docs/);
+    const { hostname, port } = new URL(url!);
+    const socket = connect(Number(port), hostname === "localhost" ? "127.0.0.1" : hostname);
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    const closed = new Promise<void>((r) => socket.once("close", () => r()));
+    socket.resume(); // read what comes back, so the server's close is seen
+    // Headers and the first byte of a body that never comes.
+    socket.write(
+      "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    );
+    await sleep(200);
+    server.child.kill("SIGTERM");
+    // Without a deadline the server waited for this request for good.
+    expect(await server.exited).toBe(0);
+    await closed;
+    expect(server.output()).toContain("grace period over");
+  }, 60_000);
 
   it("lists every environment variable in --help", async () => {
     const help = spawnProcess(process.execPath, [cli, "--help"], { env: cleanEnv() });

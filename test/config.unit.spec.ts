@@ -12,6 +12,8 @@ describe("loadConfig", () => {
       adminToken: undefined,
       logLevel: "info",
       bodyLimitBytes: 5 * 1024 * 1024,
+      requestTimeoutMs: 60_000,
+      shutdownGraceMs: 10_000,
       worker: {
         batchSize: 100,
         leaseMs: 30_000,

@@ -22,7 +22,7 @@ export interface AppDeps {
   database: Database;
   /** Cross-tenant handle (API key lookup, admin); defaults to `database.db`. */
   systemDb?: Db;
-  config: Pick<Config, "adminToken" | "bodyLimitBytes">;
+  config: Pick<Config, "adminToken" | "bodyLimitBytes"> & Partial<Pick<Config, "requestTimeoutMs">>;
   registry?: Registry;
   logger?: FastifyServerOptions["logger"];
   /** Webhook requests in flight, which this process's webhook processor gives way to. */
@@ -48,6 +48,9 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     },
     return503OnClosing: true,
     forceCloseConnections: "idle",
+    // A client that stops sending mid-body would otherwise hold its socket and buffer for good, and keep a
+    // shutdown waiting (Fastify's default is no limit).
+    requestTimeout: deps.config.requestTimeoutMs ?? 60_000,
   });
 
   // JSON only, unless a route scope (provider webhooks) registers its own parser: anything else is 415.
