@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { sql } from "drizzle-orm";
+import { Registry } from "prom-client";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { retryDeadLetters } from "../src/bus/deadLetters.js";
@@ -13,6 +14,8 @@ import { type Db, query } from "../src/db/client.js";
 import type { StoredEvent } from "../src/events/types.js";
 import { writeEvents } from "../src/events/write.js";
 import { claimBatch, explainClaim } from "../src/queue/claim.js";
+import { webhookDeliveriesQueue } from "../src/queue/definitions.js";
+import { queueDepthQuery, registerQueueDepth } from "../src/queue/metrics.js";
 import type { Worker } from "../src/queue/worker.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
@@ -250,6 +253,47 @@ for (const backend of backends()) {
         await count(db, "outbox", `subscription_id = '${absent.id}' and status = 'pending' and attempts = 0`),
       ).toBe(60);
       await query(db, sql`delete from outbox where tenant_id = ${tenant}`);
+    });
+
+    it("reports queue depth through the partial indexes, without reading the tables", async () => {
+      const tenant = await makeTenant(db);
+      await createSubscription(db, tenant, {
+        name: "depth",
+        eventTypes: ["depth.*"],
+        sink: { type: "handler", name: "depth-app" },
+      });
+      await writeEvents(
+        db,
+        Array.from({ length: 5 }, () => ({
+          tenantId: tenant,
+          eventType: "depth.x",
+          source: "system" as const,
+        })),
+      );
+      const registry = new Registry();
+      registerQueueDepth(registry, db, [outboxQueue, webhookDeliveriesQueue]);
+      const gauge = await registry.getSingleMetric("herald_queue_depth")!.get();
+      for (const [queue, table] of [
+        ["outbox", "outbox"],
+        ["webhook_deliveries", "webhook_deliveries"],
+      ] as const) {
+        for (const status of ["pending", "processing"]) {
+          const value = gauge.values.find(
+            (v) => v.labels.queue === queue && v.labels.status === status,
+          )?.value;
+          expect(value, `${queue} ${status}`).toBe(await count(db, table, `status = '${status}'`));
+        }
+      }
+      // Each count reads a partial index (sequential scans off: a query no index can serve still scans).
+      for (const queue of [outboxQueue, webhookDeliveriesQueue]) {
+        const plan = await db.transaction(async (tx) => {
+          await tx.execute(sql`set local enable_seqscan = off`);
+          return query<{ "QUERY PLAN": string }>(tx, sql`explain ${queueDepthQuery(queue)}`);
+        });
+        const text = plan.map((r) => r["QUERY PLAN"]).join("\n");
+        expect(text, queue.name).not.toMatch(/Seq Scan/);
+        expect(text, queue.name).toMatch(/Index Only Scan|Index Scan|Bitmap/);
+      }
     });
 
     it("holds a paused subscription's deliveries out of the claims' way and delivers them on resume", async () => {

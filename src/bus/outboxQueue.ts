@@ -51,6 +51,7 @@ export const outboxQueue: QueueDefinition = {
   // Lanes: webhook and NATS rows (the claim index), and each handler's rows that this process runs (all
   // handlers' without `handlers`). Nobody reads past rows it cannot take: a backlog waiting for an
   // application that is down, say, is not in front of `herald serve`'s claims, nor another application's.
+  pendingLanes: [sql`handler is null`, sql`handler is not null`],
   claimLanes: {
     of: (values) => (typeof values.handlers === "string" ? values.handlers : "*"),
     candidates: (lanes, { due, limit }) => {

@@ -28,6 +28,11 @@ export interface QueueDefinition {
     of: (values: Record<string, unknown>) => string;
     candidates: (lanes: string, parts: { due: SQL; limit: SQL }) => SQL;
   };
+  /**
+   * Conditions that split pending rows among the claim's partial indexes (`outbox`: remote rows and
+   * handlers' rows), so counting them reads those indexes, not the table. @defaultValue one lane, `true`
+   */
+  pendingLanes?: SQL[];
   /** Extra columns returned by a claim (`t` is the claimed row), to save the worker a round trip. */
   claimReturning?: SQL;
   /** Upkeep run with each reap of expired leases; rows it returns mean rows became due (the worker claims). */

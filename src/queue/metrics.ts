@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { type Db, query } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
@@ -90,7 +90,21 @@ function queueSeries(registry: Registry) {
   return series;
 }
 
-/** `herald_queue_depth{queue,status}` for pending and in-flight rows (both partially indexed), read on scrape. */
+/** A queue's pending and processing rows, counted through their partial indexes (see below). */
+export function queueDepthQuery(queue: QueueDefinition): SQL {
+  const pending = (queue.pendingLanes ?? [sql`true`]).map(
+    (lane) => sql`(select count(*) from ${queue.table} where status = 'pending' and ${lane})`,
+  );
+  return sql`select (${sql.join(pending, sql` + `)})::int as pending,
+    (select count(*) from ${queue.table} where status = 'processing')::int as processing`;
+}
+
+/**
+ * `herald_queue_depth{queue,status}` for pending and in-flight rows, read on scrape. Each count names one
+ * status (and pending rows their lane), so it reads that partial index only: a condition on both statuses
+ * at once matches no partial index, and scanned the whole table — the archive, the delivered outbox — on
+ * every scrape. When the database cannot answer, the gauge keeps no value rather than a false 0.
+ */
 export function registerQueueDepth(registry: Registry, db: Db, queues: QueueDefinition[]): void {
   new Gauge({
     name: "herald_queue_depth",
@@ -98,14 +112,14 @@ export function registerQueueDepth(registry: Registry, db: Db, queues: QueueDefi
     labelNames: ["queue", "status"],
     registers: [registry],
     async collect() {
+      this.reset();
       for (const queue of queues) {
-        const rows = await query<{ status: string; n: number }>(
-          db,
-          sql`select status, count(*)::int as n from ${queue.table} where status in ('pending', 'processing') group by status`,
-        ).catch(() => []);
-        for (const status of ["pending", "processing"]) {
-          this.set({ queue: queue.name, status }, rows.find((r) => r.status === status)?.n ?? 0);
-        }
+        const [row] = await query<{ pending: number; processing: number }>(db, queueDepthQuery(queue)).catch(
+          () => [],
+        );
+        if (!row) continue;
+        this.set({ queue: queue.name, status: "pending" }, row.pending);
+        this.set({ queue: queue.name, status: "processing" }, row.processing);
       }
     },
   });
