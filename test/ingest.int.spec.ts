@@ -293,6 +293,22 @@ for (const backend of backends()) {
       ).toBe("bounced");
     });
 
+    it("answers 404 for a deleted source at once, though its source is cached", async () => {
+      const a = await tenantWithSource("deleted-source");
+      const body = JSON.stringify(sampleBatch().slice(0, 1));
+      expect((await post(a.url, body)).status).toBe(200);
+      const id = a.url.split("/").pop()!;
+      const deleted = await call(h.app, {
+        method: "DELETE",
+        url: `/api/v1/sources/${id}`,
+        headers: bearer(a.key),
+      });
+      expect(deleted.status).toBe(204);
+      expectProblem(await post(a.url, body), 404, "not_found");
+      expectProblem(await post(a.url, "not json"), 404, "not_found");
+      expect(await count(t.database.db, "webhook_deliveries", `tenant_id = '${a.tenantId}'`)).toBe(1);
+    });
+
     it("stores phone numbers as E.164 and emails bare, and refuses what cannot be either", async () => {
       const a = await tenantWithSource("addresses");
       const sms = await register(a.key, { channel: "sms", provider: "twilio", to: "+1 (415) 555-0100" });

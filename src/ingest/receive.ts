@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Db, query } from "../db/client.js";
 import type { WebhookSource } from "../db/schema/index.js";
-import { HeraldError } from "../errors.js";
+import { HeraldError, notFound } from "../errors.js";
 import { parseBatch, signatureHeader, timestampHeader, verifySignature } from "../providers/sendgrid.js";
 
 /** Request headers worth keeping with the raw body (for audits and reprocessing). */
@@ -59,15 +59,19 @@ export async function receiveSendgrid(
   // An accepted body is valid UTF-8 JSON (so it holds no NUL byte): sent as text and turned back into the
   // same bytes by the server, far cheaper than a hex-encoded bytea parameter. Anything else goes as bytes.
   const body = parsed.ok ? sql`convert_to(${parsed.text}::text, 'UTF8')` : sql`${request.body}::bytea`;
+  // Only while the source is live: the caller's copy of it may be a few seconds old (a cache), and a deleted
+  // source's URL must answer 404 at once, from every process.
   const [row] = await query<{ id: string }>(
     db,
     sql`insert into webhook_deliveries (tenant_id, source_id, provider, headers, body, remote_ip, event_count,
         rejected_reason, status)
-      values (${source.tenantId}, ${source.id}, ${source.provider}, ${JSON.stringify(headers)}::jsonb, ${body},
+      select ${source.tenantId}, ${source.id}, ${source.provider}, ${JSON.stringify(headers)}::jsonb, ${body},
         ${request.remoteIp ?? null}, ${parsed.ok ? parsed.events.length : 0}, ${rejected},
-        ${rejected === null ? "pending" : "completed"})
+        ${rejected === null ? "pending" : "completed"}
+      where exists (select 1 from webhook_sources s where s.id = ${source.id} and s.deleted_at is null)
       returning id`,
   );
+  if (!row) throw notFound("Webhook source");
   if (!parsed.ok)
     throw new HeraldError(parsed.code, `${parsed.detail}; the delivery was archived as rejected`, [
       { path: parsed.path, message: parsed.detail },
