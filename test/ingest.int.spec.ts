@@ -6,6 +6,7 @@ import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { query } from "../src/db/client.js";
 import { createIngestMetrics } from "../src/ingest/metrics.js";
 import { createProcessor } from "../src/ingest/processor.js";
+import { reprocess } from "../src/ingest/reprocess.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count } from "./support/fixtures.js";
 import { bearer, call, expectProblem } from "./support/http.js";
@@ -844,6 +845,49 @@ for (const backend of backends()) {
           ),
         );
       }
+    });
+
+    it("reprocesses a source one delivery at a time: one that fails again is reported and the rest go on", async () => {
+      const a = await tenantWithSource("reprocessed");
+      const sourceId = a.url.split("/").pop()!;
+      for (const id of ["rp-1", "poison", "rp-3"]) {
+        const event = { ...sampleBatch()[1]!, sg_event_id: id, email: `${id}@example.com` };
+        expect((await post(a.url, JSON.stringify([event]))).status).toBe(200);
+      }
+      const db = t.database.db;
+      // A storage failure for one event: a trigger refuses it.
+      await db.execute(
+        sql.raw(`create function refuse_poison() returns trigger language plpgsql as $$
+        begin if new.provider_event_id = 'poison' then raise exception 'poisoned event'; end if; return new; end $$`),
+      );
+      await db.execute(
+        sql.raw(
+          "create trigger refuse_poison before insert on message_events for each row execute function refuse_poison()",
+        ),
+      );
+      const seen: number[] = [];
+      const first = await reprocess(db, { sourceId }, (done, total) => seen.push(done, total));
+      expect(first.deliveries).toBe(3);
+      expect(first.stored).toBe(2);
+      expect(first.failed).toHaveLength(1);
+      expect(first.failed[0]!.error).toMatch(/poisoned event/);
+      // The database's words, not Drizzle's wrapper repeating the statement and its parameters.
+      expect(first.failed[0]!.error).not.toMatch(/Failed query|params/);
+      expect(seen).toEqual([1, 3, 2, 3, 3, 3]);
+      await db.execute(sql.raw("drop trigger refuse_poison on message_events"));
+      await db.execute(sql.raw("drop function refuse_poison()"));
+      // Run again once fixed: only what was missing is stored, and nothing fails.
+      expect(await reprocess(db, { sourceId })).toEqual({ deliveries: 3, stored: 1, failed: [] });
+      expect(
+        await count(db, "webhook_deliveries", `tenant_id = '${a.tenantId}' and status <> 'completed'`),
+      ).toBe(0);
+      // A source id that is not one is refused, not a query error.
+      await expect(reprocess(db, { sourceId: "abc" })).rejects.toMatchObject({ code: "validation_failed" });
+      await expect(reprocess(db, { sourceId: "01a20000-0000-7000-8000-000000000000" })).rejects.toMatchObject(
+        {
+          code: "not_found",
+        },
+      );
     });
   });
 }

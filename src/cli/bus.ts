@@ -112,10 +112,13 @@ export function registerBusCommands(program: Command, withDatabase: WithDatabase
         const bar = new SingleBar({
           format: "reprocess [{bar}] {value}/{total} deliveries | {stored} events stored",
           hideCursor: true,
+          // Not a terminal (a log, a CI job): the same line every 10 s instead of redrawing.
+          noTTYOutput: true,
+          notTTYSchedule: 10_000,
         });
-        const result = await withDatabase(async (db) => {
-          let started = false;
-          const outcome = await reprocess(
+        let started = false;
+        const result = await withDatabase((db) =>
+          reprocess(
             db,
             {
               sourceId: o.source,
@@ -130,13 +133,21 @@ export function registerBusCommands(program: Command, withDatabase: WithDatabase
               }
               bar.update(done, { stored });
             },
-          );
-          if (started) bar.stop();
-          return outcome;
-        });
+          ).finally(() => {
+            // Also on failure: the bar hides the cursor until it is stopped.
+            if (started) bar.stop();
+          }),
+        );
         process.stdout.write(
           `reprocessed ${result.deliveries} deliveries: ${result.stored} events were missing and are now stored\n`,
         );
+        if (result.failed.length > 0) {
+          for (const f of result.failed) process.stderr.write(`delivery ${f.id} failed again: ${f.error}\n`);
+          process.stderr.write(
+            `herald: ${result.failed.length} deliveries failed; the others were processed\n`,
+          );
+          process.exitCode = 1;
+        }
       },
     );
 

@@ -55,6 +55,20 @@ export function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * An error as one line for logs and `last_error`: the database's own message, not Drizzle's wrapper around it
+ * (whose message repeats the whole statement and every parameter — a batch's arrays, megabytes).
+ */
+export function describeError(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5; depth++) {
+    const cause = (current as { cause?: unknown } | null)?.cause;
+    if (!(current instanceof Error && current.message.startsWith("Failed query:") && cause)) break;
+    current = cause;
+  }
+  return current instanceof Error ? `${current.name}: ${current.message}` : String(current);
+}
+
 export function classifyDbError(error: unknown): DbErrorKind {
   const code = errorCode(error);
   if (code === undefined) return "other";

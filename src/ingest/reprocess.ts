@@ -1,5 +1,8 @@
 import { sql } from "drizzle-orm";
 import { type Db, query } from "../db/client.js";
+import { describeError } from "../db/errors.js";
+import { isUuid } from "../domain/uuid.js";
+import { HeraldError } from "../errors.js";
 import { toQueueRow } from "../queue/row.js";
 import { processDeliveries } from "./process.js";
 
@@ -11,47 +14,77 @@ export interface ReprocessFilter {
   status?: "pending" | "processing" | "completed" | "dead" | undefined;
 }
 
+export interface ReprocessResult {
+  deliveries: number;
+  stored: number;
+  /** Deliveries whose processing failed again (each rolled back alone; the run went on). */
+  failed: { id: number; error: string }[];
+}
+
+/** Ids read per round trip; bodies are read one delivery at a time. */
+const idPage = 200;
+
 /**
- * Run processing again over archived deliveries, oldest first, a page per transaction. Storing is keyed by
- * each event's dedupe key, so a run stores only what is missing and applies only its effects: any number of
- * runs end in the same state. Rejected deliveries are skipped. `onProgress` gets (done, total).
+ * Run processing again over archived deliveries, oldest first, one delivery per transaction (a delivery may
+ * be megabytes of events: only one is held at a time, and one that fails again is reported without stopping
+ * the run). The range is fixed when the run starts — deliveries arriving meanwhile are the processor's — so
+ * the total is exact. Storing is keyed by each event's dedupe key, so a run stores only what is missing and
+ * applies only its effects: any number of runs end in the same state. Rejected deliveries are skipped.
+ * `onProgress` gets (done, total, stored).
  */
 export async function reprocess(
   db: Db,
   filter: ReprocessFilter,
   onProgress: (done: number, total: number, stored: number) => void = () => {},
-  pageSize = 50,
-): Promise<{ deliveries: number; stored: number }> {
+): Promise<ReprocessResult> {
+  if (!isUuid(filter.sourceId)) {
+    throw new HeraldError("validation_failed", `--source ${filter.sourceId} is not a source id (a UUID)`);
+  }
+  // Deleted sources too: their archive is still there to reprocess.
+  const [source] = await query(db, sql`select 1 from webhook_sources where id = ${filter.sourceId}`);
+  if (!source) throw new HeraldError("not_found", `No webhook source ${filter.sourceId}`);
   const where = sql`source_id = ${filter.sourceId} and rejected_reason is null
     ${filter.since ? sql`and received_at >= ${filter.since.toISOString()}::timestamptz` : sql``}
     ${filter.until ? sql`and received_at < ${filter.until.toISOString()}::timestamptz` : sql``}
     ${filter.status ? sql`and status = ${filter.status}` : sql``}`;
-  const [{ total } = { total: 0 }] = await query<{ total: number }>(
+  const [range] = await query<{ total: number; last: string | null }>(
     db,
-    sql`select count(*)::int as total from webhook_deliveries where ${where}`,
+    sql`select count(*)::int as total, max(id) as last from webhook_deliveries where ${where}`,
   );
-  let done = 0;
-  let stored = 0;
-  let after = 0;
-  for (;;) {
-    const page = await query(
+  const total = Number(range?.total ?? 0);
+  const last = Number(range?.last ?? 0);
+  const result: ReprocessResult = { deliveries: 0, stored: 0, failed: [] };
+  for (let after = 0; after < last; ) {
+    const ids = await query<{ id: string }>(
       db,
-      sql`select * from webhook_deliveries where ${where} and id > ${after} order by id limit ${pageSize}`,
+      sql`select id from webhook_deliveries where ${where} and id > ${after} and id <= ${last}
+        order by id limit ${idPage}`,
     );
-    if (page.length === 0) break;
-    const rows = page.map(toQueueRow);
-    const outcome = await db.transaction(async (tx) => {
-      const result = await processDeliveries(tx, rows);
-      // Whatever their queue state was, these deliveries are now processed.
-      await tx.execute(sql`update webhook_deliveries set status = 'completed', processed_at = now(), locked_by = null,
-        locked_until = null, last_error = null, updated_at = now()
-        where id in (select (jsonb_array_elements_text(${JSON.stringify(rows.map((r) => r.id))}::jsonb))::bigint) and status <> 'processing'`);
-      return result;
-    });
-    done += rows.length;
-    stored += outcome.stored.length;
-    after = rows.at(-1)!.id;
-    onProgress(done, Number(total), stored);
+    if (ids.length === 0) break;
+    for (const { id } of ids) {
+      try {
+        result.stored += await reprocessOne(db, Number(id));
+      } catch (error) {
+        result.failed.push({ id: Number(id), error: describeError(error) });
+      }
+      result.deliveries += 1;
+      onProgress(result.deliveries, total, result.stored);
+    }
+    after = Number(ids.at(-1)!.id);
   }
-  return { deliveries: done, stored };
+  return result;
+}
+
+/** Process one archived delivery again in its own transaction; the number of events it stored. */
+function reprocessOne(db: Db, id: number): Promise<number> {
+  return db.transaction(async (tx) => {
+    const [row] = await query(tx, sql`select * from webhook_deliveries where id = ${id}`);
+    if (!row) return 0;
+    const outcome = await processDeliveries(tx, [toQueueRow(row)]);
+    // Whatever its queue state was, it is now processed (one a worker holds is left to that worker).
+    await tx.execute(sql`update webhook_deliveries set status = 'completed', processed_at = now(), locked_by = null,
+      locked_until = null, last_error = null, updated_at = now()
+      where id = ${id} and status <> 'processing'`);
+    return outcome.stored.length;
+  });
 }

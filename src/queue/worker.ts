@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { type Database, type Db, query, type Tx } from "../db/client.js";
+import { describeError } from "../db/errors.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "../domain/backoff.js";
 import { type Clock, systemClock } from "../domain/clock.js";
@@ -81,9 +82,6 @@ export interface WorkerOptions {
 class LeaseLostError extends Error {
   override name = "LeaseLostError";
 }
-
-const describe = (error: unknown) =>
-  error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly id: string;
@@ -329,7 +327,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return {
       id: row.id,
       attempts: row.attempts,
-      error: describe(error),
+      error: describeError(error),
       delayMs: backoffDelayMs(row.attempts, this.backoff),
     };
   }
