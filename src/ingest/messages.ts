@@ -46,7 +46,9 @@ export function addressProblem(channel: Channel, address: string): string | null
  * Register a batch of messages in the caller's transaction, in input order. Their link locks are all taken
  * first, in ascending order as processors take theirs: taken one message at a time, in input order, two
  * batches or a batch and a processor could each wait for the other (the per-message lock is then a no-op:
- * a transaction may take an advisory lock it already holds).
+ * a transaction may take an advisory lock it already holds). Every message is inserted before any links its
+ * orphans, so the messages of one send to several recipients, registered together, each get their own
+ * recipient's events (API.md: where several messages share an id, the recipient decides).
  */
 export async function registerMessages(
   executor: Executor,
@@ -58,8 +60,11 @@ export async function registerMessages(
     inputs.map((input) => orphanBucket(tenantId, input.provider, input.providerMessageId)),
     "exclusive",
   );
+  const inserted: { message: OutboundMessage; created: boolean }[] = [];
+  for (const input of inputs) inserted.push(await insertMessage(executor, tenantId, input));
   const messages: OutboundMessage[] = [];
-  for (const input of inputs) messages.push((await registerMessage(executor, tenantId, input)).message);
+  for (const { message, created } of inserted)
+    messages.push(created ? await linked(executor, message) : message);
   return messages;
 }
 
@@ -69,6 +74,16 @@ export async function registerMessages(
  * campaign it belongs to is stopped if one of them says so.
  */
 export async function registerMessage(
+  executor: Executor,
+  tenantId: string,
+  input: NewMessage,
+): Promise<{ message: OutboundMessage; created: boolean }> {
+  const { message, created } = await insertMessage(executor, tenantId, input);
+  return { message: created ? await linked(executor, message) : message, created };
+}
+
+/** Insert a message, or find the one its dedupe key names (`created` false), under its link lock. */
+async function insertMessage(
   executor: Executor,
   tenantId: string,
   input: NewMessage,
@@ -109,25 +124,23 @@ export async function registerMessage(
     })
     .onConflictDoNothing()
     .returning();
-  if (!inserted) {
-    const [existing] = await executor
-      .select()
-      .from(outboundMessages)
-      .where(
-        and(eq(outboundMessages.tenantId, tenantId), eq(outboundMessages.dedupeKey, input.dedupeKey ?? "")),
-      );
-    if (!existing) throw new Error("message insert conflicted but no message holds its dedupe key");
-    return { message: existing, created: false };
-  }
-  if (inserted.providerMessageId) {
-    await linkOrphans(executor, inserted);
-    const [fresh] = await executor
-      .select()
-      .from(outboundMessages)
-      .where(eq(outboundMessages.id, inserted.id));
-    return { message: fresh ?? inserted, created: true };
-  }
-  return { message: inserted, created: true };
+  if (inserted) return { message: inserted, created: true };
+  const [existing] = await executor
+    .select()
+    .from(outboundMessages)
+    .where(
+      and(eq(outboundMessages.tenantId, tenantId), eq(outboundMessages.dedupeKey, input.dedupeKey ?? "")),
+    );
+  if (!existing) throw new Error("message insert conflicted but no message holds its dedupe key");
+  return { message: existing, created: false };
+}
+
+/** A new message with its orphans linked, as it now stands (its status recomputed from them). */
+async function linked(executor: Executor, message: OutboundMessage): Promise<OutboundMessage> {
+  if (!message.providerMessageId) return message;
+  await linkOrphans(executor, message);
+  const [fresh] = await executor.select().from(outboundMessages).where(eq(outboundMessages.id, message.id));
+  return fresh ?? message;
 }
 
 async function linkOrphans(executor: Executor, message: OutboundMessage): Promise<void> {
@@ -148,12 +161,12 @@ async function linkOrphans(executor: Executor, message: OutboundMessage): Promis
       update message_events e set outbound_message_id = ${message.id}, updated_at = now()
       from candidates c
       where e.id = c.id and e.event_at = c.event_at
-        -- The rule of the store statement: the recipient's events; those without one while it is the only
-        -- message with this id.
+        -- The rule of the store statement (API.md): any of its events while it is the only message with
+        -- this id; where several share it, the recipient's.
         and (c.recipient = ${message.toAddress}
-             or (c.recipient is null and not exists (select 1 from outbound_messages o
+             or not exists (select 1 from outbound_messages o
                where o.tenant_id = ${message.tenantId} and o.provider = ${message.provider} and o.id <> ${message.id}
-                 and o.provider_message_id = ${message.providerMessageId})))
+                 and o.provider_message_id = ${message.providerMessageId}))
       returning e.id, e.type, e.dedupe_key, e.provider, e.log_event_id, e.event_at
     ), logged as (
       -- Their message.* events in the log get the message too (they were appended before it was known).

@@ -40,9 +40,9 @@ export interface StoredMessageEvent {
  * Store a batch of canonical events once each (the key table holds the rule across monthly partitions;
  * repeats are skipped, not errors), link each new one to its outbound message — by Herald's id from the
  * custom arguments, else by provider message id: equal, or its part before the first "." (SendGrid's
- * X-Message-Id), and sent to the event's recipient (an event without one: the only message with that id) —
- * and append each new one to the event log as `message.<type>`, so subscribers get it. One statement;
- * returns only the events stored now, so every effect downstream happens once. An event's raw payload is read from its archived delivery by the server
+ * X-Message-Id); where several messages have that id, only the one sent to the event's recipient — and
+ * append each new one to the event log as `message.<type>`, so subscribers get it. One statement; returns
+ * only the events stored now, so every effect downstream happens once. An event's raw payload is read from its archived delivery by the server
  * (the body is parsed once there, and keeps its numbers exactly as sent); only events that came from no
  * delivery send theirs.
  */
@@ -119,10 +119,8 @@ export async function storeMessageEvents(
     ), linked as (
       select i.*, coalesce(a.payload, i.payload::jsonb) as event_payload, coalesce(
         (select m.id from outbound_messages m where m.id = i.herald_message_id and m.tenant_id = i.tenant_id),
-        -- One send to many recipients shares a provider id: an event with a recipient belongs to the
-        -- message sent to that recipient (none yet: it waits, unlinked, for it); one without, to the only
-        -- message with that id.
-        (select case when i.recipient is null then case when count(*) = 1 then (array_agg(m.id))[1] end
+        -- Several messages with this provider id (one send to many recipients): the recipient's, or none.
+        (select case when count(*) = 1 then (array_agg(m.id))[1]
             else (array_agg(m.id order by m.created_at, m.id) filter (where m.to_address = i.recipient))[1] end
           from outbound_messages m
           where i.provider_message_id is not null and m.tenant_id = i.tenant_id and m.provider = i.provider
