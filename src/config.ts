@@ -77,7 +77,8 @@ export const variables: Variable[] = [
   { name: "HERALD_BODY_LIMIT_BYTES", description: "largest request body accepted", default: "5242880" },
   {
     name: "HERALD_REQUEST_TIMEOUT_MS",
-    description: "a request must arrive whole within this (a stalled upload gets 408)",
+    description:
+      "a request must arrive whole within about this (checked every 30 s; a stalled upload gets 408)",
     default: "60000",
   },
   {

@@ -133,7 +133,8 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
           await query<{ n: number }>(
             db,
             sql`select count(*)::int as n from pg_stat_activity
-              where datname = current_database() and state <> 'idle' and pid <> pg_backend_pid()`,
+              where datname = current_database() and backend_type = 'client backend' and state <> 'idle'
+                and pid <> pg_backend_pid()`,
           )
         )[0]!.n === 0,
     );

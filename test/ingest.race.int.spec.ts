@@ -8,7 +8,7 @@ import { toQueueRow } from "../src/queue/row.js";
 import { createSource } from "../src/tenancy/sources.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
-import { sleep } from "./support/wait.js";
+import { eventually, sleep } from "./support/wait.js";
 
 /**
  * A message registered at the very moment its first events are stored: whichever commits second must see
@@ -99,16 +99,31 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
         commitUnsubscribe = r;
       });
       let resubscribeDone = false;
+      // The group lock (advisory, namespace "HGRP") as pg_locks shows it: granted to one session, and
+      // waited for by another.
+      const groupLocks = async (granted: boolean) =>
+        (
+          await query<{ n: number }>(
+            db,
+            sql`select count(*)::int as n from pg_locks
+              where locktype = 'advisory' and classid = ${0x48475250}::oid and granted = ${granted}
+                and database = (select oid from pg_database where datname = current_database())`,
+          )
+        )[0]!.n;
       const first = db.transaction(async (tx) => {
         await processDeliveries(tx, [unsubscribe]);
         await unsubscribed;
       });
-      await sleep(100);
+      await eventually(
+        async () => (await groupLocks(true)) > 0,
+        10_000,
+        "the unsubscribe holds its group lock",
+      );
       const second = other.db.transaction(async (tx) => {
         await processDeliveries(tx, [resubscribe]);
         resubscribeDone = true;
       });
-      await sleep(300);
+      await eventually(async () => (await groupLocks(false)) > 0, 10_000, "the resubscribe waits for it");
       // It waits for the unsubscribe's commit, so it sees that suppression and lifts it.
       expect(resubscribeDone).toBe(false);
       commitUnsubscribe();

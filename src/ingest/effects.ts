@@ -65,9 +65,10 @@ const suppressing = {
  * Hard bounces, spam reports, unsubscribes and group unsubscribes suppress the address (once: the unique
  * key absorbs repeats); a group resubscribe lifts that group's suppression if it is the later of the two —
  * event time decides, not arrival order, so replays and late deliveries converge. A group suppression keeps
- * the time of its latest unsubscribe for that comparison. Two statements, each only when it has rows (the
- * events are already stored, so each sees the whole batch): adds skip an unsubscribe older than a stored
- * resubscribe; lifts remove a group suppression older than the resubscribe, found through the unique key.
+ * the time of its latest unsubscribe for that comparison. After the groups' locks (below), two statements,
+ * each only when it has rows (the events are already stored, so each sees the whole batch): adds skip an
+ * unsubscribe older than a stored resubscribe; lifts remove a group suppression older than the resubscribe,
+ * found through the unique key.
  */
 export async function applySuppressions(executor: Executor, events: StoredMessageEvent[]): Promise<void> {
   const adds = events.flatMap((e) => {

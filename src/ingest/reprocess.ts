@@ -28,7 +28,8 @@ const idPage = 200;
  * Run processing again over archived deliveries, oldest first, one delivery per transaction (a delivery may
  * be megabytes of events: only one is held at a time, and one that fails again is reported without stopping
  * the run). The range is fixed when the run starts — deliveries arriving meanwhile are the processor's — so
- * the total is exact. Storing is keyed by each event's dedupe key, so a run stores only what is missing and
+ * the run ends, and its total is the count at the start (a delivery whose status changes meanwhile may make
+ * it off by that one). Storing is keyed by each event's dedupe key, so a run stores only what is missing and
  * applies only its effects: any number of runs end in the same state. Rejected deliveries are skipped.
  * `onProgress` gets (done, total, stored).
  */
