@@ -37,35 +37,53 @@ function post(url, body, headers) {
   });
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-/** CPU milliseconds (user + system) a process has used so far; 0 once it is gone. */
-function cpuMs(pid) {
+/** A process's /proc/PID/stat fields after the command name; undefined once it is gone (or not local). */
+function statOf(pid) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks, 100 per second on Linux
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   } catch {
-    return 0;
+    return undefined;
   }
 }
-/** CPU milliseconds used by PostgreSQL's processes (every backend and helper of the server). */
-function postgresCpuMs() {
-  const pids = execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).trim().split("\n");
-  return pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+const ticksToMs = (ticks) => (ticks * 1000) / 100; // clock ticks, 100 per second on Linux
+/** CPU milliseconds (user + system) a process has used so far; 0 once it is gone. */
+function cpuMs(pid) {
+  const fields = statOf(pid);
+  return fields ? ticksToMs(Number(fields[11]) + Number(fields[12])) : 0;
+}
+/**
+ * CPU milliseconds used by one PostgreSQL server: its postmaster (found as the parent of a backend), the
+ * children it has reaped (backends that ended, autovacuum workers) and its live children. Undefined when the
+ * server is not on this machine.
+ */
+function postgresCpu(postmaster) {
+  const own = statOf(postmaster);
+  if (!own) return undefined;
+  const children = execFileSync("pgrep", ["-P", String(postmaster)], { encoding: "utf8" })
+    .trim()
+    .split("\n");
+  return (
+    ticksToMs(Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])) +
+    children.reduce((sum, pid) => sum + cpuMs(pid), 0)
+  );
 }
 /** A CPU meter over Herald's processes, PostgreSQL and this load generator; `read()` gives ms used since. */
-function cpuMeter(processes) {
-  const start = () => ({
+function cpuMeter(processes, postmaster) {
+  const start = {
     herald: Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, cpuMs(p.pid)])),
-    postgres: postgresCpuMs(),
+    postgres: postgresCpu(postmaster),
     loadgen: process.cpuUsage(),
-  });
-  const s0 = start();
+  };
   return () => {
-    const loadgen = process.cpuUsage(s0.loadgen);
+    const loadgen = process.cpuUsage(start.loadgen);
+    const postgresNow = postgresCpu(postmaster);
     return {
       ...Object.fromEntries(
-        Object.entries(processes).map(([name, p]) => [name, cpuMs(p.pid) - s0.herald[name]]),
+        Object.entries(processes).map(([name, p]) => [name, cpuMs(p.pid) - start.herald[name]]),
       ),
-      postgres: postgresCpuMs() - s0.postgres,
+      ...(start.postgres !== undefined && postgresNow !== undefined
+        ? { postgres: postgresNow - start.postgres }
+        : {}),
       loadgen: (loadgen.user + loadgen.system) / 1000,
     };
   };
@@ -109,6 +127,8 @@ try {
   // measured in the same schema while it idles.
   const door = await startHerald("serve", { HERALD_SERVE_WORKERS: "off" });
   const sql = postgres(url, { max: 2, onnotice: () => {} });
+  const [{ pid: backend }] = await sql`select pg_backend_pid() as pid`;
+  const postmaster = statOf(backend)?.[1];
 
   const [{ id: tenantForCeiling }] = await sql`insert into tenants (name) values ('ceiling') returning id`;
   // One statement inserting N rows is quick and so noisy here: the median of three runs.
@@ -128,10 +148,49 @@ try {
   const ceiling = ceilings.sort((x, y) => x - y)[1];
   print({ bench: "ceiling", events: N, runs: ceilings, events_per_s: ceiling });
 
-  // The writes each stored event requires, server-side like the ceiling and so a lower bound for Herald's
-  // processing (no request, no parsing, no linking, no Node.js, a smaller log payload): its dedupe key, its
-  // message event and its `message.*` log event, and a suppression for the share of events that suppress
-  // (4 of the fixture's 11: a hard bounce, a spam report, an unsubscribe and a group unsubscribe).
+  const sample = JSON.parse(readFileSync("test/fixtures/sendgrid/basic-batch.json", "utf8"));
+  let unique = 0;
+  // The suppressions the run creates: one per address, reason and group (Herald's unique key).
+  const suppressed = new Set();
+  const suppressionOf = (e) =>
+    e.event === "bounce" && e.type !== "blocked"
+      ? "bounce"
+      : ["spamreport", "unsubscribe"].includes(e.event)
+        ? e.event
+        : e.event === "group_unsubscribe" && e.asm_group_id !== undefined
+          ? `group_unsubscribe:${e.asm_group_id}`
+          : undefined;
+  // Events of the last hour, as SendGrid posts them (seconds to minutes after they happen), so their month's
+  // partitions exist as they do in production: a fixed old timestamp made every run create that month's first.
+  const now = Math.floor(Date.now() / 1000);
+  const bodies = Array.from({ length: BATCHES }, (_, b) => {
+    const events = Array.from({ length: PER_BATCH }, (_, j) => {
+      // 10% of each batch repeats events of the previous batch (from its fresh part, so they are real repeats).
+      const repeats = PER_BATCH / 10;
+      const n = j < repeats && b > 0 ? (b - 1) * PER_BATCH + repeats + j : b * PER_BATCH + j;
+      const e = sample[n % sample.length];
+      return {
+        ...e,
+        email: `user${n % 5000}@example.com`,
+        sg_event_id: `b-${n}`,
+        timestamp: now - (n % 3600),
+        sg_message_id: `M${n % 5000}.f-${n}`,
+      };
+    });
+    unique += b === 0 ? PER_BATCH : PER_BATCH - PER_BATCH / 10;
+    for (const e of events) {
+      const reason = suppressionOf(e);
+      if (reason) suppressed.add(`${e.email}|${reason}`);
+    }
+    return Buffer.from(JSON.stringify(events));
+  });
+
+  const posted = BATCHES * PER_BATCH;
+
+  // The writes the run below requires, server-side like the ceiling and so a lower bound for Herald's
+  // processing (no request, no parsing, no linking, no Node.js, a smaller log payload), per event posted:
+  // for each unique event its dedupe key, its message event and its `message.*` log event, and the run's
+  // suppressions (one per address, reason and group) — in the same proportions to the events posted.
   const requiredWrites = (sql, from, count) =>
     sql`with b as (
         select ${tenantForCeiling}::uuid as tenant_id, i, 'req-' || i as key, 'MSG' || (i % 1000) || '.filter' as pmid,
@@ -143,7 +202,7 @@ try {
           -- ~4.6 µs per row, more than the rest of some of these inserts).
           lpad(to_hex(i * 4), 32, '0')::uuid as id, lpad(to_hex(i * 4 + 1), 32, '0')::uuid as log_id,
           lpad(to_hex(i * 4 + 2), 32, '0')::uuid as cause_id
-        from generate_series(${from}::int, ${from + count - 1}::int) i
+        from generate_series(${from}::int, ${from + Math.round((count * unique) / posted) - 1}::int) i
       ), keyed as (
         insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at)
         select tenant_id, 'sendgrid', key, id, at from b
@@ -162,7 +221,8 @@ try {
         from stored
       )
       insert into communication_suppressions (tenant_id, channel, address, reason, source_event_id, source_event_at)
-      select tenant_id, 'email', 'req-' || i || '@example.com', 'bounce', cause_id, at from b where i % 11 < 4`;
+      select tenant_id, 'email', 'req-' || i || '@example.com', 'bounce', cause_id, at from b
+      where i < ${from + Math.round((count * suppressed.size) / posted)}`;
   // On one connection, like the ceiling; then split over as many connections as there are cores: the most
   // this machine writes that way.
   const cores = availableParallelism();
@@ -185,6 +245,8 @@ try {
     print({
       bench: "required_writes",
       events: N,
+      unique_events: Math.round((N * unique) / posted),
+      suppressions: Math.round((N * suppressed.size) / posted),
       connections,
       runs,
       events_per_s: runs[1],
@@ -211,29 +273,6 @@ try {
       }),
     })
   ).json();
-
-  const sample = JSON.parse(readFileSync("test/fixtures/sendgrid/basic-batch.json", "utf8"));
-  let unique = 0;
-  // Events of the last hour, as SendGrid posts them (seconds to minutes after they happen), so their month's
-  // partitions exist as they do in production: a fixed old timestamp made every run create that month's first.
-  const now = Math.floor(Date.now() / 1000);
-  const bodies = Array.from({ length: BATCHES }, (_, b) => {
-    const events = Array.from({ length: PER_BATCH }, (_, j) => {
-      // 10% of each batch repeats events of the previous batch (from its fresh part, so they are real repeats).
-      const repeats = PER_BATCH / 10;
-      const n = j < repeats && b > 0 ? (b - 1) * PER_BATCH + repeats + j : b * PER_BATCH + j;
-      const e = sample[n % sample.length];
-      return {
-        ...e,
-        email: `user${n % 5000}@example.com`,
-        sg_event_id: `b-${n}`,
-        timestamp: now - (n % 3600),
-        sg_message_id: `M${n % 5000}.f-${n}`,
-      };
-    });
-    unique += b === 0 ? PER_BATCH : PER_BATCH - PER_BATCH / 10;
-    return Buffer.from(JSON.stringify(events));
-  });
 
   /** Post every body to `base` from CLIENTS concurrent clients; each request's milliseconds, sorted. */
   async function postAll(base) {
@@ -263,7 +302,7 @@ try {
     return latencies.sort((a, b) => a - b);
   }
 
-  const doorCpu = cpuMeter({ server: door.child });
+  const doorCpu = cpuMeter({ server: door.child }, postmaster);
   const d0 = performance.now();
   const doorLatencies = await postAll(door.base);
   const doorSeconds = (performance.now() - d0) / 1000;
@@ -278,11 +317,12 @@ try {
   await stopHerald(door.child);
   // What the door kept is not for the run below.
   await sql`delete from webhook_deliveries where tenant_id = ${tenant.tenant.id}`;
+  await sql`vacuum webhook_deliveries`; // not autovacuum's work inside the timed run
 
   // End to end: a server that also processes (or, split, one beside a worker).
   const server = await startHerald("serve", { HERALD_SERVE_WORKERS: split ? "off" : "on" });
   const worker = split ? (await startHerald("worker")).child : undefined;
-  const runCpu = cpuMeter(worker ? { server: server.child, worker } : { server: server.child });
+  const runCpu = cpuMeter(worker ? { server: server.child, worker } : { server: server.child }, postmaster);
   const t0 = performance.now();
   const latencies = await postAll(server.base);
   // Done when no delivery is left to process (a cheap look at the queue index, so the poll itself does not
