@@ -64,7 +64,7 @@ export async function registerMessages(
   for (const input of inputs) inserted.push(await insertMessage(executor, tenantId, input));
   const messages: OutboundMessage[] = [];
   for (const { message, created } of inserted)
-    messages.push(created ? await linked(executor, message) : message);
+    messages.push(created ? await withOrphansLinked(executor, message) : message);
   return messages;
 }
 
@@ -79,7 +79,7 @@ export async function registerMessage(
   input: NewMessage,
 ): Promise<{ message: OutboundMessage; created: boolean }> {
   const { message, created } = await insertMessage(executor, tenantId, input);
-  return { message: created ? await linked(executor, message) : message, created };
+  return { message: created ? await withOrphansLinked(executor, message) : message, created };
 }
 
 /** Insert a message, or find the one its dedupe key names (`created` false), under its link lock. */
@@ -136,7 +136,7 @@ async function insertMessage(
 }
 
 /** A new message with its orphans linked, as it now stands (its status recomputed from them). */
-async function linked(executor: Executor, message: OutboundMessage): Promise<OutboundMessage> {
+async function withOrphansLinked(executor: Executor, message: OutboundMessage): Promise<OutboundMessage> {
   if (!message.providerMessageId) return message;
   await linkOrphans(executor, message);
   const [fresh] = await executor.select().from(outboundMessages).where(eq(outboundMessages.id, message.id));
