@@ -111,9 +111,9 @@ describe("herald serve with no configuration", () => {
     await new Promise<void>((r) => socket.once("connect", () => r()));
     const closed = new Promise<void>((r) => socket.once("close", () => r()));
     socket.resume(); // read what comes back, so the server's close is seen
-    // Headers and the first byte of a body that never comes.
+    // A webhook in flight: its headers and the first byte of a body that never comes (no answer yet).
     socket.write(
-      "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+      "POST /api/v1/webhooks/sendgrid/01a20000-0000-7000-8000-000000000001 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
     );
     await sleep(200);
     server.child.kill("SIGTERM");

@@ -83,6 +83,8 @@ for (const backend of backends()) {
 
     const register = (key: string, payload: object) =>
       call(h.app, { method: "POST", url: "/api/v1/messages", headers: bearer(key), payload });
+    const suppress = (key: string, payload: object) =>
+      call(h.app, { method: "POST", url: "/api/v1/suppressions", headers: bearer(key), payload });
 
     it("archives a signed batch, then stores, links, advances and suppresses from it", async () => {
       const a = await tenantWithSource("acme");
@@ -334,12 +336,7 @@ for (const backend of backends()) {
       expectProblem(batch, 400, "validation_failed");
       expect(batch.body.errors.map((e: { path: string }) => e.path)).toEqual(["/body/messages/1/to"]);
       expect(await count(t.database.db, "outbound_messages", `tenant_id = '${a.tenantId}'`)).toBe(1);
-      const manual = await call(h.app, {
-        method: "POST",
-        url: "/api/v1/suppressions",
-        headers: bearer(a.key),
-        payload: { channel: "sms", address: "+44 20 7946 0958", reason: "manual" },
-      });
+      const manual = await suppress(a.key, { channel: "sms", address: "+44 20 7946 0958", reason: "manual" });
       expect(manual.status).toBe(201);
       expect(manual.body.address).toBe("+442079460958");
       const check = (address: string) =>
@@ -794,11 +791,10 @@ for (const backend of backends()) {
         to: "ada@example.com",
         provider_message_id: "Xq1pA7nTQ8uR2cWm4vYbZg",
       });
-      const suppression = await call(h.app, {
-        method: "POST",
-        url: "/api/v1/suppressions",
-        headers: bearer(a.key),
-        payload: { channel: "email", address: "kept@example.org", reason: "manual" },
+      const suppression = await suppress(a.key, {
+        channel: "email",
+        address: "kept@example.org",
+        reason: "manual",
       });
       expect(suppression.status).toBe(201);
       await post(a.url, body);

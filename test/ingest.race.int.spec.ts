@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, query } from "../src/db/client.js";
+import type { WebhookSource } from "../src/db/schema/index.js";
 import { registerMessage } from "../src/ingest/messages.js";
 import { processDeliveries } from "../src/ingest/process.js";
 import { receiveSendgrid } from "../src/ingest/receive.js";
@@ -21,6 +22,18 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
   });
   afterAll(() => t?.drop());
 
+  /** Archive `events` as a delivery of `source`, as the webhook door does; the delivery as a queue row. */
+  async function archived(source: WebhookSource, events: Record<string, unknown>[]) {
+    const db = t.database.db;
+    const { deliveryId } = await receiveSendgrid(db, source, {
+      headers: {},
+      body: Buffer.from(JSON.stringify(events)),
+      remoteIp: undefined,
+    });
+    const [row] = await query(db, sql`select * from webhook_deliveries where id = ${deliveryId}`);
+    return toQueueRow(row!);
+  }
+
   it("links every event, however the two transactions interleave", async () => {
     const db = t.database.db;
     const other = await openDatabase({ url: t.url });
@@ -28,7 +41,7 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
       const tenantId = await makeTenant(db);
       const source = await createSource(db, tenantId, { provider: "sendgrid" });
       for (let i = 0; i < 40; i++) {
-        const body = JSON.stringify([
+        const delivery = await archived(source, [
           {
             event: "delivered",
             email: `r${i}@x.io`,
@@ -37,16 +50,10 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
             sg_message_id: `RACE${i}.filter-1`,
           },
         ]);
-        const { deliveryId } = await receiveSendgrid(db, source, {
-          headers: {},
-          body: Buffer.from(body),
-          remoteIp: undefined,
-        });
-        const [row] = await query(db, sql`select * from webhook_deliveries where id = ${deliveryId}`);
         await Promise.all([
           db.transaction(async (tx) => {
             await sleep(Math.random() * 4);
-            await processDeliveries(tx, [toQueueRow(row!)]);
+            await processDeliveries(tx, [delivery]);
             await sleep(Math.random() * 4);
           }),
           other.db.transaction(async (tx) => {
@@ -79,18 +86,10 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
       const tenantId = await makeTenant(db);
       const source = await createSource(db, tenantId, { provider: "sendgrid" });
       const now = Math.floor(Date.now() / 1000);
-      const delivery = async (event: string, at: number) => {
-        const body = JSON.stringify([
+      const delivery = (event: string, at: number) =>
+        archived(source, [
           { event, email: "ada@x.io", timestamp: at, asm_group_id: 42, sg_event_id: `${event}-${at}` },
         ]);
-        const { deliveryId } = await receiveSendgrid(db, source, {
-          headers: {},
-          body: Buffer.from(body),
-          remoteIp: undefined,
-        });
-        const [row] = await query(db, sql`select * from webhook_deliveries where id = ${deliveryId}`);
-        return toQueueRow(row!);
-      };
       const unsubscribe = await delivery("group_unsubscribe", now);
       const resubscribe = await delivery("group_resubscribe", now + 1);
       // The unsubscribe's transaction has done its work and not committed when the resubscribe's runs.

@@ -74,6 +74,14 @@ export type ParseResult =
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** A body refused as not a valid batch: `detail` says why, `path` where (`/body`, or `/body/3` for an event). */
+const invalid = (detail: string, path = "/body"): ParseResult => ({
+  ok: false,
+  code: "validation_failed",
+  detail,
+  path,
+});
+
 /** The body must be UTF-8 JSON holding an array of objects (a leading BOM is allowed); each object is one event. */
 export function parseBatch(body: Buffer): ParseResult {
   let value: unknown;
@@ -84,52 +92,21 @@ export function parseBatch(body: Buffer): ParseResult {
   } catch {
     return { ok: false, code: "invalid_json", detail: "The body is not valid UTF-8 JSON", path: "/body" };
   }
-  if (!Array.isArray(value)) {
-    return {
-      ok: false,
-      code: "validation_failed",
-      detail: "The body must be a JSON array of events",
-      path: "/body",
-    };
-  }
+  if (!Array.isArray(value)) return invalid("The body must be a JSON array of events");
   const bad = value.findIndex((e) => e === null || typeof e !== "object" || Array.isArray(e));
-  if (bad !== -1) {
-    return {
-      ok: false,
-      code: "validation_failed",
-      detail: `Event ${bad} is not a JSON object`,
-      path: `/body/${bad}`,
-    };
-  }
+  if (bad !== -1) return invalid(`Event ${bad} is not a JSON object`, `/body/${bad}`);
   // Valid JSON that PostgreSQL cannot store as jsonb would be accepted and then fail processing on every
   // attempt: refused here, where the sender learns of it. Escapes are read from the text itself (a parsed
   // object keeps only the last of repeated keys; a raw NUL or surrogate is not valid UTF-8, refused above),
   // and so are numbers.
   if (unstorableEscape(text)) {
-    return {
-      ok: false,
-      code: "validation_failed",
-      detail: "The body holds a \\u0000 escape or an unpaired surrogate escape, which cannot be stored",
-      path: "/body",
-    };
+    return invalid("The body holds a \\u0000 escape or an unpaired surrogate escape, which cannot be stored");
   }
   if (unstorableNumber(text)) {
-    return {
-      ok: false,
-      code: "validation_failed",
-      detail: "The body holds a number beyond PostgreSQL's numeric range, which cannot be stored",
-      path: "/body",
-    };
+    return invalid("The body holds a number beyond PostgreSQL's numeric range, which cannot be stored");
   }
   for (let i = 0; i < value.length; i++) {
-    if (tooDeep(value[i], 0)) {
-      return {
-        ok: false,
-        code: "validation_failed",
-        detail: `Event ${i} nests deeper than ${maxDepth} levels`,
-        path: `/body/${i}`,
-      };
-    }
+    if (tooDeep(value[i], 0)) return invalid(`Event ${i} nests deeper than ${maxDepth} levels`, `/body/${i}`);
   }
   return { ok: true, events: value as Record<string, unknown>[], text };
 }
