@@ -145,6 +145,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.claimValues = options.claimValues;
   }
 
+  /**
+   * Listen, start the poll and reap timers, and claim what is already waiting. Resolves once that first claim
+   * has returned (its rows handed to their handlers), so whatever the caller writes next is not raced by it.
+   */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
@@ -153,6 +157,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.timers.push(setInterval(() => void this.reap(), this.reapIntervalMs));
     for (const timer of this.timers) timer.unref();
     this.wake();
+    await Promise.allSettled([...this.claims]);
   }
 
   /**
