@@ -119,9 +119,11 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
       env: cleanEnv({ CRASH_DB_URL: t.url!, LEASE_MS: "1500", WRITE_TENANT: tenant, WRITE_COUNT: "40" }),
     });
     await victim.waitFor(/\{"claimed":/);
+    // Killed mid-run: its handlers hang on what they hold, and its writer has gone on past them.
     await eventually(
       async () =>
-        (await query<{ n: number }>(db, sql`select count(*)::int as n from crash_deliveries`))[0]!.n >= 3,
+        (await query<{ n: number }>(db, sql`select count(*)::int as n from crash_deliveries`))[0]!.n >= 3 &&
+        (await count(db, "events", `tenant_id = '${tenant}' and event_type = 'crash.test'`)) >= 10,
     );
     victim.child.kill("SIGKILL");
     expect(await victim.exited).toBeNull();
@@ -143,7 +145,7 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
       db,
       sql`select id from events where tenant_id = ${tenant} and event_type = 'crash.test'`,
     );
-    expect(written.length).toBeGreaterThan(3);
+    expect(written.length).toBeGreaterThanOrEqual(10);
     const held = await query<{ id: number; attempts: number }>(
       db,
       sql`select id::int as id, attempts from outbox where tenant_id = ${tenant} and status = 'processing'
