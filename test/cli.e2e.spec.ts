@@ -110,12 +110,16 @@ describe("herald serve with no configuration", () => {
     const socket = connect(Number(port), hostname === "localhost" ? "127.0.0.1" : hostname);
     await new Promise<void>((r) => socket.once("connect", () => r()));
     const closed = new Promise<void>((r) => socket.once("close", () => r()));
-    socket.resume(); // read what comes back, so the server's close is seen
-    // A webhook in flight: its headers and the first byte of a body that never comes (no answer yet).
-    socket.write(
-      "POST /api/v1/webhooks/sendgrid/01a20000-0000-7000-8000-000000000001 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    // A webhook in flight: its headers, then, once the server has read them (its 100 Continue says so), the
+    // first byte of a body that never comes. No answer yet.
+    const readHeaders = new Promise<void>((r) =>
+      socket.on("data", (chunk: Buffer) => chunk.toString().includes("100 Continue") && r()),
     );
-    await sleep(200);
+    socket.write(
+      "POST /api/v1/webhooks/sendgrid/01a20000-0000-7000-8000-000000000001 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n",
+    );
+    await readHeaders;
+    socket.write("{");
     server.child.kill("SIGTERM");
     // Without a deadline the server waited for this request for good.
     expect(await server.exited).toBe(0);

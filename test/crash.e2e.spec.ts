@@ -62,7 +62,7 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     );
 
     const victim = spawnProcess(process.execPath, [script], {
-      env: cleanEnv({ CRASH_DB_URL: t.url!, LEASE_MS: "1500" }),
+      env: cleanEnv({ CRASH_DB_URL: t.url!, LEASE_MS: "1500", HANG_AFTER: "5" }),
     });
     const [, claimedJson] = await victim.waitFor(/(\{"claimed":.*\})\n/);
     const claimed = (JSON.parse(claimedJson!) as { claimed: { id: number; attempts: number }[] }).claimed;
@@ -116,7 +116,14 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
       sink: { type: "handler", name: "crash" },
     });
     const victim = spawnProcess(process.execPath, [script], {
-      env: cleanEnv({ CRASH_DB_URL: t.url!, LEASE_MS: "1500", WRITE_TENANT: tenant, WRITE_COUNT: "40" }),
+      // Its lease outlasts the test's wait before the kill, so its own reaper never takes back what it holds.
+      env: cleanEnv({
+        CRASH_DB_URL: t.url!,
+        LEASE_MS: "6000",
+        HANG_AFTER: "3",
+        WRITE_TENANT: tenant,
+        WRITE_COUNT: "40",
+      }),
     });
     await victim.waitFor(/\{"claimed":/);
     // Killed mid-run: its handlers hang on what they hold, and its writer has gone on past them.

@@ -12,8 +12,8 @@ handlers.register("crash", async (event) => {
   await database.db.execute(
     sql`insert into crash_deliveries (event_id, worker) values (${event.id}, 'victim')`,
   );
-  // Writing its own events, the victim hangs after three deliveries, so it surely holds rows when killed.
-  if (process.env.WRITE_TENANT && ++delivered >= 3) await new Promise(() => {});
+  // HANG_AFTER: the victim's handlers hang from that delivery on, so it surely holds rows when killed.
+  if (++delivered >= Number(process.env.HANG_AFTER ?? Number.POSITIVE_INFINITY)) await new Promise(() => {});
   await new Promise((r) => setTimeout(r, 40));
 });
 // WRITE_TENANT: the victim writes its own events, one per statement, and claims nothing itself (no LISTEN, a

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { onTestFinished } from "vitest";
 
 export interface Spawned {
   child: ChildProcess;
@@ -8,7 +9,10 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-/** Run a real child process and watch its output. */
+/**
+ * Run a real child process and watch its output. It is killed when the test that started it ends, passed or
+ * failed, so a failed test leaves no process behind to load the machine or hold connections.
+ */
 export function spawnProcess(
   command: string,
   args: string[],
@@ -28,6 +32,9 @@ export function spawnProcess(
     stderr += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
   return {
     child,
     exited,
