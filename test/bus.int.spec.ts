@@ -297,6 +297,14 @@ for (const backend of backends()) {
       expect(
         gauge.values.find((v) => v.labels.queue === "outbox" && v.labels.status === "pending")!.value,
       ).toBeGreaterThanOrEqual(5);
+      // Overlapping scrapes (two Prometheus servers) each get every series, whatever the interleaving.
+      const scrapes = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          for (let n = 0; n < i; n++) await new Promise((r) => setImmediate(r));
+          return (await registry.getSingleMetric("herald_queue_depth")!.get()).values.length;
+        }),
+      );
+      expect(scrapes).toEqual(Array(8).fill(4));
       // Each count reads a partial index (sequential scans off: a query no index can serve still scans).
       for (const queue of [outboxQueue, webhookDeliveriesQueue]) {
         const plan = await db.transaction(async (tx) => {

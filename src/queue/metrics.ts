@@ -112,15 +112,22 @@ export function registerQueueDepth(registry: Registry, db: Db, queues: QueueDefi
     labelNames: ["queue", "status"],
     registers: [registry],
     async collect() {
+      const rows = await Promise.all(
+        queues.map((queue) =>
+          query<{ pending: number; processing: number }>(db, queueDepthQuery(queue)).then(
+            ([row]) => row,
+            () => undefined,
+          ),
+        ),
+      );
+      // Read first, then reset and set with no await between: overlapping scrapes never see a half-filled gauge.
       this.reset();
-      for (const queue of queues) {
-        const [row] = await query<{ pending: number; processing: number }>(db, queueDepthQuery(queue)).catch(
-          () => [],
-        );
-        if (!row) continue;
+      queues.forEach((queue, i) => {
+        const row = rows[i];
+        if (!row) return;
         this.set({ queue: queue.name, status: "pending" }, row.pending);
         this.set({ queue: queue.name, status: "processing" }, row.processing);
-      }
+      });
     },
   });
 }
