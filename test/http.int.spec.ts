@@ -261,12 +261,18 @@ for (const backend of backends()) {
       expect(missingSecret.body.errors).toEqual([
         { path: "/body/verification/password", message: "is required" },
       ]);
-      // A SendGrid key that is not an EC public key would fail every delivery's signature: refused up front.
+      // A SendGrid key that is not a P-256 public key would fail every delivery's signature: refused up front,
+      // and a private key is never stored, though its public half could be read from it.
       const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+      const p384 = generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey;
+      const p256 = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
       for (const public_key of [
         "not-a-key",
         Buffer.from("garbage").toString("base64"),
         rsa.export({ format: "der", type: "spki" }).toString("base64"),
+        p384.export({ format: "der", type: "spki" }).toString("base64"),
+        p256.export({ format: "pem", type: "pkcs8" }).toString(),
+        p256.export({ format: "pem", type: "sec1" }).toString(),
       ]) {
         const badKey = await call(h.app, {
           method: "POST",
@@ -276,7 +282,7 @@ for (const backend of backends()) {
         });
         expectProblem(badKey, 400, "validation_failed");
         expect(badKey.body.errors).toEqual([
-          { path: "/body/verification/public_key", message: "is not an EC public key" },
+          { path: "/body/verification/public_key", message: "is not a P-256 public key" },
         ]);
       }
       expectProblem(

@@ -33,10 +33,16 @@ function cachedPublicKey(text: string): KeyObject {
   return key;
 }
 
-/** Whether a public key as configured on a source is usable (checked when the source is created). */
+/**
+ * Whether a public key as configured on a source is usable (checked when the source is created): a P-256 public
+ * key, as SendGrid signs with. A private key is refused, though its public half could be derived from it: it
+ * must not be stored.
+ */
 export function isValidPublicKey(text: string): boolean {
+  if (text.includes("PRIVATE KEY")) return false;
   try {
-    return parsePublicKey(text).asymmetricKeyType === "ec";
+    const key = parsePublicKey(text);
+    return key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
   } catch {
     return false;
   }

@@ -61,8 +61,8 @@ export function sourceRoutes(app: FastifyInstance, db: Db) {
         if (body.provider === "sendgrid" && !isValidPublicKey(body.verification.public_key!)) {
           throw new HeraldError(
             "validation_failed",
-            "public_key is not an EC public key (base64 DER or PEM)",
-            [{ path: "/body/verification/public_key", message: "is not an EC public key" }],
+            "public_key is not a P-256 public key (base64 DER or PEM), as SendGrid shows it",
+            [{ path: "/body/verification/public_key", message: "is not a P-256 public key" }],
           );
         }
       }
