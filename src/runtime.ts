@@ -78,7 +78,7 @@ export async function serve(config: Config): Promise<RunningServer> {
 
   // Webhook requests in flight: this process's processor gives way to them (HERALD_PROCESSOR_YIELD_MS).
   const foreground = config.runWorkers && config.worker.processorYieldMs > 0 ? new Foreground() : undefined;
-  const { app, registry } = await buildApp({
+  const { app, registry, cutConnections } = await buildApp({
     database,
     systemDb: system.db,
     config: { adminToken, bodyLimitBytes: config.bodyLimitBytes, requestTimeoutMs: config.requestTimeoutMs },
@@ -120,7 +120,7 @@ export async function serve(config: Config): Promise<RunningServer> {
       // on them, so their senders retry. The workers finish their transactions meanwhile.
       const cut = setTimeout(() => {
         log.warn("shutdown grace period over: closing the connections still open");
-        app.server.closeAllConnections();
+        cutConnections();
       }, config.shutdownGraceMs);
       await Promise.all([app.close().finally(() => clearTimeout(cut)), workers?.stop()]);
       if (workerDatabase !== system) await workerDatabase.close();

@@ -8,6 +8,7 @@ import { createIngestMetrics } from "../ingest/metrics.js";
 import type { Foreground } from "../queue/foreground.js";
 import { tenantAuth } from "./auth.js";
 import { createRegistry, registerRequestMetrics } from "./metrics.js";
+import { trackOpenRequests } from "./openRequests.js";
 import { registerProblemHandlers } from "./problem.js";
 import { adminRoutes } from "./routes/admin.js";
 import { busRoutes } from "./routes/bus.js";
@@ -32,6 +33,8 @@ export interface AppDeps {
 export interface HeraldApp {
   app: FastifyInstance;
   registry: Registry;
+  /** Cut every connection that has carried a request: the end of a shutdown's grace period. */
+  cutConnections: () => void;
 }
 
 /** The HTTP API, built without opening a socket (tests use `app.inject()`). */
@@ -68,6 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   });
   registerProblemHandlers(app);
   registerRequestMetrics(app, registry);
+  const cutOpenRequests = trackOpenRequests(app);
   app.addSchema(ProblemSchema);
 
   await app.register(swagger, {
@@ -94,5 +98,9 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   });
 
   await app.ready();
-  return { app, registry };
+  const cutConnections = () => {
+    app.server.closeAllConnections(); // also those whose request has not arrived yet
+    cutOpenRequests();
+  };
+  return { app, registry, cutConnections };
 }
