@@ -81,6 +81,14 @@ for (const backend of backends()) {
       await worker.stop();
     }
 
+    /** Each stored event of a tenant with the message it is linked to, by provider event id. */
+    const linkedEvents = (tenantId: string) =>
+      query<{ provider_event_id: string; outbound_message_id: string | null }>(
+        t.database.db,
+        sql`select provider_event_id, outbound_message_id from message_events
+          where tenant_id = ${tenantId} order by provider_event_id`,
+      );
+
     const register = (key: string, payload: object) =>
       call(h.app, { method: "POST", url: "/api/v1/messages", headers: bearer(key), payload });
     const suppress = (key: string, payload: object) =>
@@ -279,11 +287,7 @@ for (const backend of backends()) {
       ]);
       expect((await post(a.url, body)).status).toBe(200);
       await processAll();
-      const linked = await query<{ provider_event_id: string; outbound_message_id: string | null }>(
-        t.database.db,
-        sql`select provider_event_id, outbound_message_id from message_events
-          where tenant_id = ${a.tenantId} order by provider_event_id`,
-      );
+      const linked = await linkedEvents(a.tenantId);
       expect(linked).toEqual([
         { provider_event_id: "many-a", outbound_message_id: ada.body.id },
         { provider_event_id: "many-b", outbound_message_id: bob.body.id },
@@ -387,11 +391,7 @@ for (const backend of backends()) {
       // A later event goes to its recipient's message too.
       await post(a.url, JSON.stringify([event("bob@example.com", "spamreport", "one-b2")]));
       await processAll();
-      const linked = await query<{ provider_event_id: string; outbound_message_id: string | null }>(
-        t.database.db,
-        sql`select provider_event_id, outbound_message_id from message_events
-          where tenant_id = ${a.tenantId} order by provider_event_id`,
-      );
+      const linked = await linkedEvents(a.tenantId);
       expect(linked).toEqual([
         { provider_event_id: "one-a", outbound_message_id: ada!.id },
         { provider_event_id: "one-b", outbound_message_id: bob!.id },
