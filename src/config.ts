@@ -1,3 +1,5 @@
+import ipaddr from "ipaddr.js";
+
 /**
  * Herald's configuration, read from the environment and validated once at start-up. Every variable is
  * listed in `variables` (shown by `herald --help` and the README) with its default.
@@ -46,6 +48,8 @@ export interface Config {
   databasePoolSize: number;
   /** NATS server for NATS sinks. */
   natsUrl: string;
+  /** CIDRs webhook sinks may reach although they are not public (loopback, private, …); empty = none. */
+  webhookAllowedNetworks: string[];
   /** Whether `herald serve` also runs the workers (off: run them with `herald worker`). */
   runWorkers: boolean;
   worker: WorkerConfig;
@@ -91,6 +95,11 @@ export const variables: Variable[] = [
     name: "HERALD_NATS_URL",
     description: "NATS server used by subscriptions with a NATS sink",
     default: "nats://127.0.0.1:4222",
+  },
+  {
+    name: "HERALD_WEBHOOK_ALLOWED_NETWORKS",
+    description:
+      "CIDRs webhook sinks may reach though not public, e.g. 127.0.0.0/8,::1/128,10.20.0.0/16; unset = none",
   },
   {
     name: "HERALD_SERVE_WORKERS",
@@ -152,6 +161,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return value;
   };
 
+  const networks = (name: string): string[] => {
+    const list = (text(name) ?? "").split(",").map((entry) => entry.trim());
+    const cidrs = list.filter((entry) => entry !== "");
+    for (const cidr of cidrs.filter((entry) => !ipaddr.isValidCIDR(entry))) {
+      problems.push(`${name}: "${cidr}" is not a network in CIDR notation (such as 10.20.0.0/16 or ::1/128)`);
+    }
+    return cidrs;
+  };
+
   const logLevel = (text("LOG_LEVEL") ?? "info") as Config["logLevel"];
   if (!logLevels.includes(logLevel))
     problems.push(`LOG_LEVEL=${logLevel} must be one of ${logLevels.join(", ")}`);
@@ -177,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: int("HERALD_SHUTDOWN_GRACE_MS", 0, 3600 * 1000),
     databasePoolSize: int("HERALD_DB_POOL_SIZE", 2, 1000),
     natsUrl: text("HERALD_NATS_URL") ?? "nats://127.0.0.1:4222",
+    webhookAllowedNetworks: networks("HERALD_WEBHOOK_ALLOWED_NETWORKS"),
     runWorkers: onOff("HERALD_SERVE_WORKERS"),
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE", 1, 10000),

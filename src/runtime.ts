@@ -8,6 +8,7 @@ import { buildApp } from "./api/app.js";
 import { createRegistry } from "./api/metrics.js";
 import { createDispatcher } from "./bus/dispatcher.js";
 import { outboxQueue } from "./bus/outboxQueue.js";
+import { destinationPolicy } from "./bus/sinks/destination.js";
 import { HandlerRegistry } from "./bus/sinks/handlers.js";
 import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
@@ -81,7 +82,12 @@ export async function serve(config: Config): Promise<RunningServer> {
   const { app, registry, cutConnections } = await buildApp({
     database,
     systemDb: system.db,
-    config: { adminToken, bodyLimitBytes: config.bodyLimitBytes, requestTimeoutMs: config.requestTimeoutMs },
+    config: {
+      adminToken,
+      bodyLimitBytes: config.bodyLimitBytes,
+      requestTimeoutMs: config.requestTimeoutMs,
+      webhookAllowedNetworks: config.webhookAllowedNetworks,
+    },
     logger: { level: config.logLevel },
     foreground,
   });
@@ -158,6 +164,7 @@ export async function startWorkers(
     listen: system.listen,
     handlers,
     nats,
+    destinations: destinationPolicy(config.webhookAllowedNetworks),
     batchSize: config.worker.batchSize,
     concurrency: config.worker.concurrency,
     leaseMs: config.worker.leaseMs,

@@ -8,6 +8,7 @@ import { retryDeadLetters } from "../src/bus/deadLetters.js";
 import { createDispatcher } from "../src/bus/dispatcher.js";
 import { noHandlers, outboxQueue } from "../src/bus/outboxQueue.js";
 import { replayEvents } from "../src/bus/replay.js";
+import { destinationPolicy } from "../src/bus/sinks/destination.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
 import { createSubscription, setPaused } from "../src/bus/subscriptions.js";
 import { type Db, query } from "../src/db/client.js";
@@ -489,7 +490,14 @@ for (const backend of backends()) {
         sink: { type: "webhook", url },
       });
       const worker = await start(
-        createDispatcher({ db, listen: t.database.listen, handlers: new HandlerRegistry(), ...fast }),
+        createDispatcher({
+          db,
+          listen: t.database.listen,
+          handlers: new HandlerRegistry(),
+          // The receiver is on loopback, which webhook sinks may only reach when allowed.
+          destinations: destinationPolicy(["127.0.0.0/8"]),
+          ...fast,
+        }),
       );
       const failures: string[] = [];
       worker.on("job:failed", (_row, error) => failures.push(error));

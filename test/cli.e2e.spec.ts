@@ -19,7 +19,8 @@ describe("herald serve with no configuration", () => {
   it("starts on PGlite, prints a working API key, and stops cleanly on SIGTERM", async () => {
     const server = spawnProcess(process.execPath, [cli, "serve"], {
       cwd: dir,
-      env: cleanEnv({ PORT: "0", LOG_LEVEL: "warn" }),
+      // The webhook receiver below is on loopback: sinks may reach it only when its network is allowed.
+      env: cleanEnv({ PORT: "0", LOG_LEVEL: "warn", HERALD_WEBHOOK_ALLOWED_NETWORKS: "127.0.0.0/8,::1/128" }),
     });
     try {
       const [, url] = await server.waitFor(/Herald listening on (http:\/\/\S+)/, 60_000);

@@ -2,6 +2,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Registry } from "prom-client";
+import { destinationPolicy } from "../bus/sinks/destination.js";
 import type { Config } from "../config.js";
 import type { Database, Db } from "../db/client.js";
 import { createIngestMetrics } from "../ingest/metrics.js";
@@ -23,7 +24,10 @@ export interface AppDeps {
   database: Database;
   /** Cross-tenant handle (API key lookup, admin); defaults to `database.db`. */
   systemDb?: Db;
-  config: Pick<Config, "adminToken" | "bodyLimitBytes"> & Partial<Pick<Config, "requestTimeoutMs">>;
+  config: Pick<Config, "adminToken" | "bodyLimitBytes"> &
+    Partial<Pick<Config, "requestTimeoutMs">> &
+    // Unset: webhook sinks may name public addresses only.
+    Partial<Pick<Config, "webhookAllowedNetworks">>;
   registry?: Registry;
   logger?: FastifyServerOptions["logger"];
   /** Webhook requests in flight, which this process's webhook processor gives way to. */
@@ -93,7 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     tenantScope.addHook("onRequest", tenantAuth(systemDb));
     sourceRoutes(tenantScope, db);
     eventRoutes(tenantScope, db);
-    busRoutes(tenantScope, db);
+    busRoutes(tenantScope, db, { destinations: destinationPolicy(deps.config.webhookAllowedNetworks) });
     messageRoutes(tenantScope, db);
   });
 

@@ -6,6 +6,7 @@ import { Worker } from "../queue/worker.js";
 import { type Delivery, toDelivery } from "./delivery.js";
 import { registerLocalDispatcher } from "./local.js";
 import { noHandlers, outboxQueue } from "./outboxQueue.js";
+import type { DestinationPolicy } from "./sinks/destination.js";
 import type { HandlerRegistry } from "./sinks/handlers.js";
 import type { NatsPublisher } from "./sinks/nats.js";
 import { sendWebhook } from "./sinks/webhook.js";
@@ -19,6 +20,8 @@ export interface DispatcherOptions {
   nats?: NatsPublisher;
   /** @defaultValue 10000 */
   webhookTimeoutMs?: number;
+  /** Where webhook sinks may connect. @defaultValue `denyAll`: public addresses only */
+  destinations?: DestinationPolicy;
   /** How long a subscription's sink and secret are cached. @defaultValue 1000 */
   subscriptionCacheMs?: number;
   batchSize?: number;
@@ -34,14 +37,17 @@ export interface DispatcherOptions {
 /** Send one delivery to its subscription's sink. */
 export async function deliver(
   delivery: Delivery,
-  options: Pick<DispatcherOptions, "handlers" | "nats" | "webhookTimeoutMs">,
+  options: Pick<DispatcherOptions, "handlers" | "nats" | "webhookTimeoutMs" | "destinations">,
 ) {
   const sink = delivery.subscription.sink;
   switch (sink.type) {
     case "handler":
       return options.handlers.deliver(sink.name, delivery);
     case "webhook":
-      return sendWebhook(sink.url, delivery, { timeoutMs: options.webhookTimeoutMs ?? 10_000 });
+      return sendWebhook(sink.url, delivery, {
+        timeoutMs: options.webhookTimeoutMs ?? 10_000,
+        destinations: options.destinations,
+      });
     case "nats":
       if (!options.nats)
         throw new Error("NATS sink used but no NATS publisher is configured (HERALD_NATS_URL)");

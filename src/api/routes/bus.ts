@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { listDeadLetters, retryDeadLetters } from "../../bus/deadLetters.js";
 import { checkIntegrity } from "../../bus/integrity.js";
 import { replayEvents } from "../../bus/replay.js";
+import { type DestinationPolicy, denyAll, webhookUrlProblem } from "../../bus/sinks/destination.js";
 import { busStats } from "../../bus/stats.js";
 import {
   createSubscription,
@@ -87,7 +88,12 @@ const day = (value: string, endOfDay: boolean) => {
 };
 const DateOrTime = Type.String({ anyOf: [{ format: "date" }, { format: "date-time" }] });
 
-export function busRoutes(app: FastifyInstance, db: Db) {
+export interface BusRouteOptions {
+  /** Where webhook sinks may connect. @defaultValue `denyAll`: public addresses only */
+  destinations?: DestinationPolicy;
+}
+
+export function busRoutes(app: FastifyInstance, db: Db, { destinations = denyAll }: BusRouteOptions = {}) {
   const inTenant = <T>(tenantId: string, work: Parameters<typeof withTenant<T>>[2]) =>
     withTenant(db, tenantId, work);
 
@@ -102,6 +108,14 @@ export function busRoutes(app: FastifyInstance, db: Db) {
     },
     async (request, reply) => {
       const body = request.body as Static<typeof CreateSubscription>;
+      // A literal denied address is refused now; a name is checked each time it is dialled.
+      const urlProblem =
+        body.sink.type === "webhook" ? webhookUrlProblem(body.sink.url, destinations) : undefined;
+      if (urlProblem !== undefined) {
+        throw new HeraldError("validation_failed", `/body/sink/url ${urlProblem}`, [
+          { path: "/body/sink/url", message: urlProblem },
+        ]);
+      }
       const created = await inTenant(request.tenantId, (tx) =>
         createSubscription(tx, request.tenantId, {
           name: body.name,
