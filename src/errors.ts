@@ -5,13 +5,18 @@
 export const errorCatalogue = {
   unauthorized: { status: 401, title: "Unauthorized" },
   invalid_signature: { status: 401, title: "Invalid signature" },
+  bad_request: { status: 400, title: "Bad request" },
   not_found: { status: 404, title: "Not found" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
+  request_timeout: { status: 408, title: "Request timeout" },
   validation_failed: { status: 400, title: "Validation failed" },
   invalid_json: { status: 400, title: "Invalid JSON" },
   payload_too_large: { status: 413, title: "Payload too large" },
+  uri_too_long: { status: 414, title: "URI too long" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
   conflict: { status: 409, title: "Conflict" },
   rate_limited: { status: 429, title: "Too many requests" },
+  headers_too_large: { status: 431, title: "Request header fields too large" },
   unavailable: { status: 503, title: "Service unavailable" },
   internal: { status: 500, title: "Internal error" },
 } as const;

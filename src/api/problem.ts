@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from "fastify";
 import { classifyDbError } from "../db/errors.js";
 import { type ErrorCode, errorCatalogue, type FieldError, HeraldError } from "../errors.js";
+import { drainBody } from "./drainBody.js";
 
 /** Every error leaves as application/problem+json with a stable code; no stack or SQL reaches the body. */
 
@@ -76,6 +77,7 @@ export function problemOf(error: FastifyError | HeraldError | Error): Problem {
       ]);
   }
   if (fastifyError.statusCode === 413) return problem("payload_too_large", "The body is too large");
+  if (fastifyError.statusCode === 414) return problem("uri_too_long", fastifyError.message);
   if (fastifyError.statusCode === 415) return problem("unsupported_media_type", fastifyError.message);
   if (
     fastifyError.statusCode !== undefined &&
@@ -88,15 +90,10 @@ export function problemOf(error: FastifyError | HeraldError | Error): Problem {
 }
 
 export function registerProblemHandlers(app: FastifyInstance) {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const body = problemOf(error);
     if (body.status >= 500) request.log.error({ err: error }, "request failed");
+    if (body.code === "payload_too_large") await drainBody(request);
     return reply.status(body.status).type("application/problem+json").send(body);
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply
-      .status(404)
-      .type("application/problem+json")
-      .send(problem("not_found", `No route ${request.method} ${request.url.split("?")[0]}`)),
-  );
 }
