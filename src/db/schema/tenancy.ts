@@ -58,3 +58,14 @@ export const webhookSources = pgTable(
   },
   (t) => [index("webhook_sources_tenant_idx").on(t.tenantId, t.createdAt).where(sql`${t.deletedAt} is null`)],
 );
+
+/**
+ * Secrets of the installation, shared by every process on the database: the key that signs list cursors
+ * (so a cursor cannot be edited into another filter's or tenant's rows, and every API process accepts the
+ * cursors of the others). Created on first use; not tenant-owned.
+ */
+export const instanceSecrets = pgTable("instance_secrets", {
+  name: text("name").primaryKey(),
+  secret: text("secret").notNull(),
+  ...timestamps(),
+});
