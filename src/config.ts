@@ -10,7 +10,10 @@ export interface WorkerConfig {
   batchSize: number;
   /** How long a claim is held before another worker may take the row. @defaultValue 30000 */
   leaseMs: number;
-  /** Attempts before a row becomes a dead letter. @defaultValue 5 */
+  /**
+   * Attempts before a row becomes a dead letter: the default `max_attempts` of new subscriptions and of
+   * archived webhook deliveries. @defaultValue 5
+   */
   maxAttempts: number;
   /** First retry delay; doubles per attempt. @defaultValue 1000 */
   backoffBaseMs: number;
@@ -20,6 +23,10 @@ export interface WorkerConfig {
   pollIntervalMs: number;
   /** Rows handled at once per worker. @defaultValue 16 */
   concurrency: number;
+  /** The webhook processor's batch: deliveries are large (up to the body limit each). @defaultValue 8 */
+  processorBatchSize: number;
+  /** Deliveries the webhook processor handles at once. @defaultValue 4 */
+  processorConcurrency: number;
   /**
    * `herald serve`: in a burst of webhook requests, the processor starts nothing for this long, then one chunk
    * at a time for three times as long (see `Foreground`); 0 = never. @defaultValue 250
@@ -40,12 +47,19 @@ export interface Config {
   adminToken: string | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   bodyLimitBytes: number;
+  /** Deepest nesting of a JSON body (deeper is 400). @defaultValue 64 */
+  jsonMaxDepth: number;
   /** How long a request may take to arrive whole (a stalled upload is answered 408). */
   requestTimeoutMs: number;
   /** On SIGTERM, how long requests in flight may finish before their connections are cut. */
   shutdownGraceMs: number;
   /** Size of the postgres.js connection pool. */
   databasePoolSize: number;
+  /**
+   * Bound of every database wait of the API: connecting, a lock, a statement, a query or transaction in all
+   * (past it: 503 `unavailable`). Workers connect within it; their statements get their lease. @defaultValue 2000
+   */
+  databaseTimeoutMs: number;
   /** NATS server for NATS sinks. */
   natsUrl: string;
   /** CIDRs webhook sinks may reach although they are not public (loopback, private, …); empty = none. */
@@ -80,6 +94,11 @@ export const variables: Variable[] = [
   { name: "LOG_LEVEL", description: "fatal|error|warn|info|debug|trace|silent", default: "info" },
   { name: "HERALD_BODY_LIMIT_BYTES", description: "largest request body accepted", default: "5242880" },
   {
+    name: "HERALD_JSON_MAX_DEPTH",
+    description: "deepest nesting of a JSON body (deeper is 400)",
+    default: "64",
+  },
+  {
     name: "HERALD_REQUEST_TIMEOUT_MS",
     description:
       "a request must arrive whole within about this (checked every 30 s; a stalled upload gets 408)",
@@ -91,6 +110,12 @@ export const variables: Variable[] = [
     default: "10000",
   },
   { name: "HERALD_DB_POOL_SIZE", description: "PostgreSQL connections per process", default: "10" },
+  {
+    name: "HERALD_DB_TIMEOUT_MS",
+    description:
+      "API: longest wait for the database (connect, lock, statement, whole query) before a 503; 100..600000",
+    default: "2000",
+  },
   {
     name: "HERALD_NATS_URL",
     description: "NATS server used by subscriptions with a NATS sink",
@@ -106,10 +131,32 @@ export const variables: Variable[] = [
     description: "on: `serve` also runs the workers; off: API only (run `herald worker` beside it)",
     default: "on",
   },
-  { name: "HERALD_WORKER_BATCH_SIZE", description: "rows claimed per round trip", default: "100" },
-  { name: "HERALD_WORKER_CONCURRENCY", description: "rows handled at once per worker", default: "16" },
+  {
+    name: "HERALD_WORKER_BATCH_SIZE",
+    description: "outbox dispatcher: deliveries claimed per round trip",
+    default: "100",
+  },
+  {
+    name: "HERALD_WORKER_CONCURRENCY",
+    description: "outbox dispatcher: deliveries sent at once per worker",
+    default: "16",
+  },
+  {
+    name: "HERALD_PROCESSOR_BATCH_SIZE",
+    description: "webhook processor: archived deliveries claimed per round trip",
+    default: "8",
+  },
+  {
+    name: "HERALD_PROCESSOR_CONCURRENCY",
+    description: "webhook processor: deliveries processed at once per worker",
+    default: "4",
+  },
   { name: "HERALD_LEASE_MS", description: "claim lease before another worker may retry", default: "30000" },
-  { name: "HERALD_MAX_ATTEMPTS", description: "attempts before a dead letter", default: "5" },
+  {
+    name: "HERALD_MAX_ATTEMPTS",
+    description: "attempts before a dead letter (default of new subscriptions and webhook deliveries)",
+    default: "5",
+  },
   { name: "HERALD_BACKOFF_BASE_MS", description: "first retry delay, doubled per attempt", default: "1000" },
   { name: "HERALD_BACKOFF_MAX_MS", description: "longest retry delay", default: "60000" },
   { name: "HERALD_POLL_INTERVAL_MS", description: "fallback poll when no NOTIFY arrives", default: "5000" },
@@ -191,15 +238,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken,
     logLevel,
     bodyLimitBytes: int("HERALD_BODY_LIMIT_BYTES", 1024, 1024 * 1024 * 1024),
+    jsonMaxDepth: int("HERALD_JSON_MAX_DEPTH", 8, 1000),
     requestTimeoutMs: int("HERALD_REQUEST_TIMEOUT_MS", 1000, 3600 * 1000),
     shutdownGraceMs: int("HERALD_SHUTDOWN_GRACE_MS", 0, 3600 * 1000),
     databasePoolSize: int("HERALD_DB_POOL_SIZE", 2, 1000),
+    databaseTimeoutMs: int("HERALD_DB_TIMEOUT_MS", 100, 600_000),
     natsUrl: text("HERALD_NATS_URL") ?? "nats://127.0.0.1:4222",
     webhookAllowedNetworks: networks("HERALD_WEBHOOK_ALLOWED_NETWORKS"),
     runWorkers: onOff("HERALD_SERVE_WORKERS"),
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE", 1, 10000),
       concurrency: int("HERALD_WORKER_CONCURRENCY", 1, 1000),
+      processorBatchSize: int("HERALD_PROCESSOR_BATCH_SIZE", 1, 1000),
+      processorConcurrency: int("HERALD_PROCESSOR_CONCURRENCY", 1, 100),
       // Longer than the 10 s webhook timeout with room to spare, or deliveries in flight would be reaped.
       leaseMs: int("HERALD_LEASE_MS", 15_000, 24 * 3600 * 1000),
       maxAttempts: int("HERALD_MAX_ATTEMPTS", 1, 1000),

@@ -12,7 +12,7 @@ import { destinationPolicy } from "./bus/sinks/destination.js";
 import { HandlerRegistry } from "./bus/sinks/handlers.js";
 import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
-import { type Database, openDatabase } from "./db/client.js";
+import { type Database, type OpenOptions, openDatabase } from "./db/client.js";
 import { maintainPartitions, migrate } from "./db/migrate.js";
 
 import { createIngestMetrics } from "./ingest/metrics.js";
@@ -27,17 +27,69 @@ import { createTenant, listTenants } from "./tenancy/tenants.js";
 /** How often running workers make sure the coming months' partitions exist. */
 const partitionUpkeepMs = 3600_000;
 
+/** What a process's database handles serve, which decides their time-outs (see `databaseTimeouts`). */
+export type DatabaseUse = "api" | "worker" | "command";
+
+/**
+ * Time-outs of a handle's connections (PostgreSQL only; the embedded database has no network to wait on).
+ * Every handle connects within HERALD_DB_TIMEOUT_MS.
+ * - api: a request is answered within that bound whatever the database does (API.md: 503 `unavailable`,
+ *   never a hang), so a statement, a lock wait, and each query or transaction as a whole get no longer.
+ * - worker: nobody waits on a worker's answer, and a batch of large deliveries may rightly take longer than
+ *   a request. Its statements get its lease: past that another worker may claim the same rows, so the work
+ *   is wasted, and a statement stuck that long is better cancelled and retried. No deadline on top: the
+ *   statement time-out bounds waits on a live server, the dead-connection check (see `OpenOptions`) the rest,
+ *   and abandoning a transaction mid-way would only repeat its work.
+ * - command: migrations and the CLI, run by an operator: an index build may take minutes.
+ */
+function databaseTimeouts(config: Config, use: DatabaseUse): OpenOptions {
+  const boundMs = config.databaseTimeoutMs;
+  switch (use) {
+    case "api":
+      return {
+        connectTimeoutMs: boundMs,
+        statementTimeoutMs: boundMs,
+        lockTimeoutMs: boundMs,
+        deadlineMs: boundMs,
+      };
+    case "worker":
+      return { connectTimeoutMs: boundMs, statementTimeoutMs: config.worker.leaseMs };
+    case "command":
+      return { connectTimeoutMs: boundMs };
+  }
+}
+
 /** Open the configured database (and the system one, when a separate URL is set). */
-export async function openConfiguredDatabases(config: Config): Promise<{ app: Database; system: Database }> {
+export async function openConfiguredDatabases(
+  config: Config,
+  use: DatabaseUse = "command",
+): Promise<{ app: Database; system: Database }> {
+  const timeouts = databaseTimeouts(config, use);
   const app = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
+    ...timeouts,
   });
   const system = config.systemDatabaseUrl
-    ? await openDatabase({ url: config.systemDatabaseUrl, poolSize: config.databasePoolSize })
+    ? await openDatabase({ url: config.systemDatabaseUrl, poolSize: config.databasePoolSize, ...timeouts })
     : app;
   return { app, system };
+}
+
+/** Apply pending migrations: on a server, over a connection of their own with no bound but connecting's. */
+async function migrateConfigured(config: Config, system: Database) {
+  if (system.kind === "pglite") return migrate(system.db);
+  const own = await openDatabase({
+    url: config.systemDatabaseUrl ?? config.databaseUrl,
+    poolSize: 1,
+    ...databaseTimeouts(config, "command"),
+  });
+  try {
+    return await migrate(own.db);
+  } finally {
+    await own.close();
+  }
 }
 
 /**
@@ -60,8 +112,8 @@ export interface RunningServer {
 /** `herald serve`: migrate, build the app, listen, and stop gracefully on SIGTERM/SIGINT. */
 export async function serve(config: Config): Promise<RunningServer> {
   const log = pino({ level: config.logLevel });
-  const { app: database, system } = await openConfiguredDatabases(config);
-  const { applied } = await migrate(system.db);
+  const { app: database, system } = await openConfiguredDatabases(config, "api");
+  const { applied } = await migrateConfigured(config, system);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
 
   const embedded = database.kind === "pglite";
@@ -86,7 +138,10 @@ export async function serve(config: Config): Promise<RunningServer> {
       adminToken,
       bodyLimitBytes: config.bodyLimitBytes,
       requestTimeoutMs: config.requestTimeoutMs,
+      databaseTimeoutMs: config.databaseTimeoutMs,
+      jsonMaxDepth: config.jsonMaxDepth,
       webhookAllowedNetworks: config.webhookAllowedNetworks,
+      maxAttempts: config.worker.maxAttempts,
     },
     logger: { level: config.logLevel },
     foreground,
@@ -98,6 +153,7 @@ export async function serve(config: Config): Promise<RunningServer> {
       ? await openDatabase({
           url: config.systemDatabaseUrl ?? config.databaseUrl,
           poolSize: config.databasePoolSize,
+          ...databaseTimeouts(config, "worker"),
         })
       : system;
   const workers = config.runWorkers
@@ -177,6 +233,8 @@ export async function startWorkers(
     metrics: createIngestMetrics(registry),
     yieldTo: foreground,
     maxYieldMs: config.worker.processorYieldMs,
+    batchSize: config.worker.processorBatchSize,
+    concurrency: config.worker.processorConcurrency,
     leaseMs: config.worker.leaseMs,
     pollIntervalMs: config.worker.pollIntervalMs,
     backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },
@@ -213,8 +271,8 @@ export async function startWorkers(
 
 /** `herald worker`: the workers without the HTTP API (scale them apart from the API processes). */
 export async function work(config: Config): Promise<{ stop(): Promise<void> }> {
-  const { app: database, system } = await openConfiguredDatabases(config);
-  await migrate(system.db);
+  const { app: database, system } = await openConfiguredDatabases(config, "worker");
+  await migrateConfigured(config, system);
   const registry = createRegistry();
   const workers = await startWorkers(config, system, registry);
   process.stdout.write("Herald workers running (outbox dispatcher, webhook processor)\n");

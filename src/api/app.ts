@@ -5,9 +5,14 @@ import type { Registry } from "prom-client";
 import { destinationPolicy } from "../bus/sinks/destination.js";
 import type { Config } from "../config.js";
 import type { Database, Db } from "../db/client.js";
+import { instanceSecret } from "../db/instanceSecret.js";
+import { defaultMaxJsonDepth } from "../domain/jsonDepth.js";
 import { createIngestMetrics } from "../ingest/metrics.js";
 import type { Foreground } from "../queue/foreground.js";
 import { tenantAuth } from "./auth.js";
+import { sealListCursors } from "./cursors.js";
+import { onClientError, onFrameworkError, refuseLongUrls, registerNotFound } from "./httpErrors.js";
+import { registerJsonBody } from "./jsonBody.js";
 import { createRegistry, registerRequestMetrics } from "./metrics.js";
 import { trackOpenRequests } from "./openRequests.js";
 import { registerProblemHandlers } from "./problem.js";
@@ -25,9 +30,13 @@ export interface AppDeps {
   /** Cross-tenant handle (API key lookup, admin); defaults to `database.db`. */
   systemDb?: Db;
   config: Pick<Config, "adminToken" | "bodyLimitBytes"> &
-    Partial<Pick<Config, "requestTimeoutMs">> &
+    // The bound /readyz answers within (the handles' own bounds are set where they are opened).
+    Partial<Pick<Config, "databaseTimeoutMs">> &
+    Partial<Pick<Config, "requestTimeoutMs" | "jsonMaxDepth">> &
     // Unset: webhook sinks may name public addresses only.
-    Partial<Pick<Config, "webhookAllowedNetworks">>;
+    Partial<Pick<Config, "webhookAllowedNetworks">> &
+    // HERALD_MAX_ATTEMPTS: the max_attempts of a subscription created without one. @defaultValue 5
+    Partial<Pick<Config["worker"], "maxAttempts">>;
   registry?: Registry;
   logger?: FastifyServerOptions["logger"];
   /** Webhook requests in flight, which this process's webhook processor gives way to. */
@@ -58,22 +67,19 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     // A client that stops sending mid-body would otherwise hold its socket and buffer for good, and keep a
     // shutdown waiting (Fastify's default is no limit).
     requestTimeout: deps.config.requestTimeoutMs ?? 60_000,
+    clientErrorHandler: onClientError,
+    frameworkErrors: onFrameworkError,
   });
 
   // JSON only, unless a route scope (provider webhooks) registers its own parser: anything else is 415.
   app.removeContentTypeParser("text/plain");
-  // An empty body is no body, whatever its content type says: a POST whose fields are all optional (retry all
-  // dead letters, pause) may be sent bare; a route that needs fields answers 400 naming them.
-  const json = app.getDefaultJsonParser("error", "error");
-  app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
-    if (body === "") return done(null, undefined);
-    json(request, body as string, done);
-  });
+  registerJsonBody(app, deps.config.jsonMaxDepth ?? defaultMaxJsonDepth);
   app.addHook("preValidation", async (request) => {
     if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};
   });
   registerProblemHandlers(app);
+  registerNotFound(app);
+  refuseLongUrls(app);
   registerRequestMetrics(app, registry);
   const cutOpenRequests = trackOpenRequests(app);
   app.addSchema(ProblemSchema);
@@ -89,12 +95,14 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
-  healthRoutes(app, db, registry);
+  healthRoutes(app, db, registry, { timeoutMs: deps.config.databaseTimeoutMs });
   if (deps.config.adminToken) adminRoutes(app, systemDb, deps.config.adminToken);
   webhookRoutes(app, systemDb, createIngestMetrics(registry), deps.foreground);
 
+  const cursorKey = await instanceSecret(systemDb, "cursor");
   await app.register(async (tenantScope) => {
     tenantScope.addHook("onRequest", tenantAuth(systemDb));
+    sealListCursors(tenantScope, cursorKey);
     sourceRoutes(tenantScope, db);
     eventRoutes(tenantScope, db);
     busRoutes(tenantScope, db, { destinations: destinationPolicy(deps.config.webhookAllowedNetworks) });
