@@ -1,11 +1,13 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { buildApp } from "../src/api/app.js";
+import type { Delivery } from "../src/bus/delivery.js";
 import { createDispatcher } from "../src/bus/dispatcher.js";
 import { type DestinationPolicy, destinationPolicy } from "../src/bus/sinks/destination.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
+import { sendWebhook } from "../src/bus/sinks/webhook.js";
 import { createSubscription } from "../src/bus/subscriptions.js";
 import { type Db, query } from "../src/db/client.js";
 import { writeEvents } from "../src/events/write.js";
@@ -263,5 +265,93 @@ describe.skipIf(!hasPostgres())("webhook sinks aimed at internal networks", () =
         await app.close();
       }
     });
+  });
+});
+
+/** The sender itself, without a database: its bounds and its one connection per destination. */
+describe("sendWebhook", () => {
+  const delivery: Delivery = {
+    outboxId: 1,
+    attempt: 1,
+    replayId: null,
+    subscription: { id: "s", name: "s", sink: { type: "webhook", url: "" }, secret: "whsec_c2VjcmV0" },
+    event: {
+      id: "00000000-0000-4000-8000-000000000001",
+      tenant_id: "t",
+      event_type: "ssrf.probe",
+      source: "system",
+      timestamp: "2026-11-01T00:00:00.000Z",
+      created_at: "2026-11-01T00:00:00.000Z",
+      contact_id: null,
+      session_id: null,
+      message_id: null,
+      payload: {},
+      metadata: {},
+      event_key: null,
+      correlation_id: null,
+      causation_id: null,
+      schema_version: 1,
+      sequence_number: null,
+      position: 1,
+      transaction_id: "1",
+    },
+  };
+  const local = destinationPolicy(loopback);
+
+  async function server(handle: (req: IncomingMessage, res: ServerResponse) => void) {
+    let connections = 0;
+    const s = createServer(handle);
+    s.on("connection", () => connections++);
+    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => {
+      s.closeAllConnections();
+      s.close();
+    });
+    return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/`, connections: () => connections };
+  }
+
+  it("refuses a denied literal without connecting, and a denied name after resolving it", async () => {
+    const sink = await server((_req, res) => res.end());
+    await expect(sendWebhook(sink.url, delivery)).rejects.toThrow(
+      /^POST \S+ failed: DeniedDestinationError: destination 127\.0\.0\.1 is in a denied network \(loopback\)/,
+    );
+    await expect(sendWebhook(sink.url.replace("127.0.0.1", "localhost"), delivery)).rejects.toThrow(
+      /destination (127\.0\.0\.1|::1) \(localhost\) is in a denied network \(loopback\)/,
+    );
+    expect(sink.connections()).toBe(0);
+  });
+
+  it("gives up on a sink that does not answer in time, or answers too slowly", async () => {
+    const silent = await server(() => {});
+    const started = Date.now();
+    await expect(sendWebhook(silent.url, delivery, { timeoutMs: 200, destinations: local })).rejects.toThrow(
+      /failed: Error: no answer within 200 ms/,
+    );
+    const trickle = await server((_req, res) => {
+      res.writeHead(200);
+      const tick = setInterval(() => res.write("."), 50);
+      res.on("close", () => clearInterval(tick));
+    });
+    await expect(sendWebhook(trickle.url, delivery, { timeoutMs: 300, destinations: local })).rejects.toThrow(
+      /no answer within 300 ms/,
+    );
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("reads a bounded part of a huge answer, and reuses its connection for the next delivery", async () => {
+    const huge = await server((req, res) => {
+      req.resume();
+      res.writeHead(500).end("x".repeat(8 * 1024 * 1024));
+    });
+    await expect(sendWebhook(huge.url, delivery, { destinations: local })).rejects.toThrow(
+      /answered 500: x{200}$/,
+    );
+    const ok = await server((req, res) => {
+      req.resume();
+      req.on("end", () => res.writeHead(204).end());
+    });
+    await sendWebhook(ok.url, delivery, { destinations: local });
+    await sendWebhook(ok.url, delivery, { destinations: local });
+    expect(ok.connections()).toBe(1);
   });
 });
