@@ -23,7 +23,7 @@ import { healthRoutes } from "./routes/health.js";
 import { messageRoutes } from "./routes/messages.js";
 import { sourceRoutes } from "./routes/sources.js";
 import { webhookRoutes } from "./routes/webhooks.js";
-import { ProblemSchema } from "./schemas.js";
+import { NoQuery, ProblemSchema } from "./schemas.js";
 
 export interface AppDeps {
   database: Database;
@@ -102,6 +102,10 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   const cursorKey = await instanceSecret(systemDb, "cursor");
   await app.register(async (tenantScope) => {
     tenantScope.addHook("onRequest", tenantAuth(systemDb));
+    // API.md: unknown query parameters are refused, also on routes that take none.
+    tenantScope.addHook("onRoute", (route) => {
+      route.schema = { ...route.schema, querystring: route.schema?.querystring ?? NoQuery };
+    });
     sealListCursors(tenantScope, cursorKey);
     sourceRoutes(tenantScope, db);
     eventRoutes(tenantScope, db);

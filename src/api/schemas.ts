@@ -17,6 +17,9 @@ export const ProblemSchema = Type.Object(
   { $id: "Problem" },
 );
 
+/** The query of a route that takes no parameters: any is refused (400). */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+
 export const ListQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
   cursor: Type.Optional(Type.String({ maxLength: 512 })),

@@ -213,16 +213,18 @@ export function messageRoutes(app: FastifyInstance, db: Db) {
         since?: string;
         until?: string;
       };
+      const since = q.since ? new Date(q.since) : undefined;
+      const until = q.until ? new Date(q.until) : undefined;
+      if (since && until && since > until) {
+        throw new HeraldError("validation_failed", "since must not be after until", [
+          { path: "/querystring/until", message: "must not be before since" },
+        ]);
+      }
       const page = await withTenant(db, request.tenantId, (tx) =>
         listMessageEvents(
           tx,
           request.tenantId,
-          {
-            type: q.type,
-            messageId: q.message_id,
-            since: q.since ? new Date(q.since) : undefined,
-            until: q.until ? new Date(q.until) : undefined,
-          },
+          { type: q.type, messageId: q.message_id, since, until },
           q.limit ?? 50,
           q.cursor,
         ),
