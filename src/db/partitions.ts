@@ -1,13 +1,28 @@
 import { sql } from "drizzle-orm";
-import { type Executor, query } from "./client.js";
+import { type Db, type Executor, query } from "./client.js";
 import { errorCode } from "./errors.js";
 
 /**
- * Monthly partitions of `events` and `message_events`. Writers call `ensurePartitions` with the times of
- * the rows they are about to insert; months already known to exist cost nothing, others are created in the
- * caller's transaction (rare: events from an old or a future month). Only months seen in the catalog are
- * cached, never ones a transaction created (it might still roll back). The cache is per process and assumes
- * one database; `isMissingPartition` errors reset it, so a retry after a dropped partition succeeds.
+ * Monthly partitions of `events` and `message_events`. Migrations and running workers make the months
+ * around now ahead of time (see `maintainPartitions`); older or later months are made on demand.
+ *
+ * Making one takes strong locks: `herald_ensure_partitions` (migration 0018) attaches a new table, which takes
+ * SHARE UPDATE EXCLUSIVE on the parent (no read or write waits for that) but also SHARE ROW EXCLUSIVE on
+ * every table a foreign key of the parent references (`message_events` → `outbound_messages`), held until its
+ * transaction ends. Made inside a writer's transaction, that lock would be held while the writer goes on and
+ * waits for others — a message registration holds its orphan lock and waits to insert into
+ * `outbound_messages`, while the writer waits for that orphan lock: a deadlock (40P01), which PostgreSQL
+ * breaks by failing one side, a client's request among them. So Herald's own writers call
+ * `preparePartitions` before they open their transaction: each missing month is made in a short transaction
+ * of its own that holds nothing else, waits only for transactions already writing the referenced table, and
+ * commits before the writer takes any lock. `ensurePartitions`, run by the writers inside their transaction,
+ * then finds every month there; it still makes what is missing (a caller's own transaction through the
+ * library, a delivery archived before its months were prepared, PGlite, whose one connection runs one
+ * transaction at a time so nothing can race it).
+ *
+ * Months seen in the catalog, or made by `preparePartitions` (committed), are cached per process (assuming
+ * one database), never ones a writer's transaction made (it might still roll back). A write refused for want
+ * of a partition resets the cache (`forgetPartitionsOnError`), so a retry after a dropped partition succeeds.
  */
 
 export type PartitionedTable = "events" | "message_events";
@@ -28,17 +43,60 @@ async function loadKnown(executor: Executor, table: PartitionedTable): Promise<S
   return months;
 }
 
-export async function ensurePartitions(executor: Executor, table: PartitionedTable, dates: Iterable<Date>) {
+/** The months of `dates` the cache does not know to exist, each with one of its dates. */
+function unknownMonths(table: PartitionedTable, dates: Iterable<Date>): Map<string, Date> {
   const wanted = new Map<string, Date>();
-  for (const date of dates) wanted.set(monthKey(date), date);
-  let months = known.get(table);
-  if (months && [...wanted.keys()].every((m) => months!.has(m))) return;
-  months = await loadKnown(executor, table);
+  const months = known.get(table);
+  for (const date of dates) {
+    const month = monthKey(date);
+    if (!months?.has(month)) wanted.set(month, date);
+  }
+  return wanted;
+}
+
+/** Make the missing months of `dates` in the executor's transaction; returns the months it made. */
+async function makeMissing(
+  executor: Executor,
+  table: PartitionedTable,
+  dates: Iterable<Date>,
+): Promise<string[]> {
+  const wanted = unknownMonths(table, dates);
+  if (wanted.size === 0) return [];
+  const months = await loadKnown(executor, table);
+  const made: string[] = [];
   for (const [month, date] of wanted) {
     if (months.has(month)) continue;
     await executor.execute(
       sql`select herald_ensure_partitions(${table}, ${date.toISOString()}::timestamptz, 1)`,
     );
+    made.push(month);
+  }
+  return made;
+}
+
+/** Make sure the months of `dates` have partitions of `table`, making missing ones in the caller's transaction. */
+export async function ensurePartitions(
+  executor: Executor,
+  table: PartitionedTable,
+  dates: Iterable<Date>,
+): Promise<void> {
+  await makeMissing(executor, table, dates);
+}
+
+/**
+ * Make sure the months of `dates` have partitions of each table, each missing month in a transaction of its
+ * own (see above). Call it before opening the transaction that writes the rows, never inside one on the same
+ * database: on PGlite that transaction holds the only connection, and on PostgreSQL it would hold the locks
+ * this avoids holding. Costs nothing when every month is known.
+ */
+export async function preparePartitions(
+  db: Db,
+  tables: readonly PartitionedTable[],
+  dates: readonly Date[],
+): Promise<void> {
+  for (const table of tables) {
+    // Each statement on the root database commits by itself: the months it made now exist for everyone.
+    for (const month of await makeMissing(db, table, dates)) known.get(table)?.add(month);
   }
 }
 

@@ -1,8 +1,15 @@
 import { sql } from "drizzle-orm";
 import { type Db, query } from "../db/client.js";
+import { preparePartitions } from "../db/partitions.js";
 import type { WebhookSource } from "../db/schema/index.js";
 import { HeraldError, notFound } from "../errors.js";
-import { parseBatch, signatureHeader, timestampHeader, verifySignature } from "../providers/sendgrid.js";
+import {
+  eventTime,
+  parseBatch,
+  signatureHeader,
+  timestampHeader,
+  verifySignature,
+} from "../providers/sendgrid.js";
 
 /** Request headers worth keeping with the raw body (for audits and reprocessing). */
 const keptHeaders = ["content-type", "user-agent", signatureHeader, timestampHeader, "x-forwarded-for"];
@@ -25,9 +32,10 @@ const header = (headers: IncomingRequest["headers"], name: string) => {
 
 /**
  * Accept one SendGrid delivery: check the signature on the exact bytes (nothing is stored when it fails),
- * then archive the raw body in `webhook_deliveries` — queued for processing, or marked rejected when it is
- * not an array of objects — in one insert. Resolves only once that row is committed, so a 200 always means
- * "kept"; the caller then wakes the processors (see `QueueWakeups`).
+ * make sure its events' months have partitions, then archive the raw body in `webhook_deliveries` — queued
+ * for processing, or marked rejected when it is not an array of objects — in one insert. Resolves only once
+ * that row is committed, so a 200 always means "kept"; the caller then wakes the processors (see
+ * `QueueWakeups`).
  */
 export async function receiveSendgrid(
   db: Db,
@@ -49,6 +57,16 @@ export async function receiveSendgrid(
     }
   }
   const parsed = parseBatch(request.body);
+  if (parsed.ok) {
+    // The months its events fall in get their partitions now, each in a short transaction of its own, so the
+    // processor's transaction never has to make one (see db/partitions.ts). Nothing to do for known months.
+    const receivedAt = new Date();
+    await preparePartitions(
+      db,
+      ["message_events", "events"],
+      parsed.events.map((event) => eventTime(event, receivedAt)),
+    );
+  }
   const headers = Object.fromEntries(
     keptHeaders.flatMap((name) => {
       const value = header(request.headers, name);

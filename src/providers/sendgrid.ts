@@ -171,7 +171,8 @@ function canonicalType(event: Record<string, unknown>): CanonicalEventType {
   return name as CanonicalEventType;
 }
 
-function eventTime(event: Record<string, unknown>, receivedAt: Date): Date {
+/** When an event happened (the partition its rows go to): its timestamp, if plausible; else its receipt. */
+export function eventTime(event: Record<string, unknown>, receivedAt: Date): Date {
   const ts = event.timestamp;
   const seconds =
     typeof ts === "number" ? ts : typeof ts === "string" && /^\d{9,11}$/.test(ts) ? Number(ts) : NaN;

@@ -2,6 +2,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import { sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { type Db, query } from "../../db/client.js";
+import { preparePartitions } from "../../db/partitions.js";
 import { eventSources } from "../../db/schema/index.js";
 import { withTenant } from "../../db/tenant.js";
 import { HeraldError, notFound } from "../../errors.js";
@@ -76,6 +77,17 @@ const toNewEvent = (tenantId: string, body: NewEventBody, path = "/body/timestam
   schemaVersion: body.schema_version,
 });
 
+/**
+ * Partitions for the months of events given a time, made before the write's transaction opens (see
+ * db/partitions.ts: made inside it, a month's partition could deadlock with concurrent requests).
+ */
+const prepareMonths = (db: Db, events: NewEvent[]) =>
+  preparePartitions(
+    db,
+    ["events"],
+    events.flatMap((e) => (e.timestamp ? [e.timestamp] : [])),
+  );
+
 export function eventRoutes(app: FastifyInstance, db: Db) {
   app.post(
     "/api/v1/events",
@@ -88,9 +100,9 @@ export function eventRoutes(app: FastifyInstance, db: Db) {
     },
     async (request, reply) => {
       const body = request.body as NewEventBody;
-      const { event, duplicate } = await withTenant(db, request.tenantId, (tx) =>
-        writeEvent(tx, toNewEvent(request.tenantId, body)),
-      );
+      const input = toNewEvent(request.tenantId, body);
+      await prepareMonths(db, [input]);
+      const { event, duplicate } = await withTenant(db, request.tenantId, (tx) => writeEvent(tx, input));
       return reply
         .status(duplicate ? 200 : 201)
         .send({ ...publicEvent(event), ...(duplicate ? { duplicate: true } : {}) });
@@ -116,12 +128,9 @@ export function eventRoutes(app: FastifyInstance, db: Db) {
     },
     async (request, reply) => {
       const { events } = request.body as { events: NewEventBody[] };
-      const results = await withTenant(db, request.tenantId, (tx) =>
-        writeEvents(
-          tx,
-          events.map((e, i) => toNewEvent(request.tenantId, e, `/body/events/${i}/timestamp`)),
-        ),
-      );
+      const inputs = events.map((e, i) => toNewEvent(request.tenantId, e, `/body/events/${i}/timestamp`));
+      await prepareMonths(db, inputs);
+      const results = await withTenant(db, request.tenantId, (tx) => writeEvents(tx, inputs));
       return reply
         .status(201)
         .send({ results: results.map((r) => ({ id: r.event.id, duplicate: r.duplicate })) });
