@@ -73,6 +73,9 @@ interface Variable {
   name: string;
   description: string;
   default?: string;
+  /** Bounds of a whole-number variable (inclusive). */
+  min?: number;
+  max?: number;
 }
 
 export const variables: Variable[] = [
@@ -83,38 +86,59 @@ export const variables: Variable[] = [
     default: "DATABASE_URL",
   },
   { name: "HERALD_DATA_DIR", description: "where the embedded database is kept", default: "./.herald" },
-  { name: "PORT", description: "HTTP port", default: "3000" },
+  { name: "PORT", description: "HTTP port", default: "3000", min: 0, max: 65535 },
   {
     name: "HERALD_METRICS_PORT",
     description: "`herald worker`: port of its GET /metrics (Prometheus); `off` = none",
     default: "9464",
+    min: 0,
+    max: 65535,
   },
   { name: "HOST", description: "HTTP bind address", default: "127.0.0.1" },
   { name: "HERALD_ADMIN_TOKEN", description: "bearer token of /api/v1/admin routes; unset = admin disabled" },
   { name: "LOG_LEVEL", description: "fatal|error|warn|info|debug|trace|silent", default: "info" },
-  { name: "HERALD_BODY_LIMIT_BYTES", description: "largest request body accepted", default: "5242880" },
+  {
+    name: "HERALD_BODY_LIMIT_BYTES",
+    description: "largest request body accepted",
+    default: "5242880",
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+  },
   {
     name: "HERALD_JSON_MAX_DEPTH",
     description: "deepest nesting of a JSON body (deeper is 400)",
     default: "64",
+    min: 8,
+    max: 1000,
   },
   {
     name: "HERALD_REQUEST_TIMEOUT_MS",
     description:
       "a request must arrive whole within about this (checked every 30 s; a stalled upload gets 408)",
     default: "60000",
+    min: 1000,
+    max: 3600 * 1000,
   },
   {
     name: "HERALD_SHUTDOWN_GRACE_MS",
     description: "on SIGTERM, requests in flight get this long before their connections are cut",
     default: "10000",
+    min: 0,
+    max: 3600 * 1000,
   },
-  { name: "HERALD_DB_POOL_SIZE", description: "PostgreSQL connections per process", default: "10" },
+  {
+    name: "HERALD_DB_POOL_SIZE",
+    description: "PostgreSQL connections per process",
+    default: "10",
+    min: 2,
+    max: 1000,
+  },
   {
     name: "HERALD_DB_TIMEOUT_MS",
-    description:
-      "API: longest wait for the database (connect, lock, statement, whole query) before a 503; 100..600000",
+    description: "API: longest wait for the database (connect, lock, statement, whole query) before a 503",
     default: "2000",
+    min: 100,
+    max: 600_000,
   },
   {
     name: "HERALD_NATS_URL",
@@ -135,36 +159,72 @@ export const variables: Variable[] = [
     name: "HERALD_WORKER_BATCH_SIZE",
     description: "outbox dispatcher: deliveries claimed per round trip",
     default: "100",
+    min: 1,
+    max: 10000,
   },
   {
     name: "HERALD_WORKER_CONCURRENCY",
     description: "outbox dispatcher: deliveries sent at once per worker",
     default: "16",
+    min: 1,
+    max: 1000,
   },
   {
     name: "HERALD_PROCESSOR_BATCH_SIZE",
     description: "webhook processor: archived deliveries claimed per round trip",
     default: "8",
+    min: 1,
+    max: 1000,
   },
   {
     name: "HERALD_PROCESSOR_CONCURRENCY",
     description: "webhook processor: deliveries processed at once per worker",
     default: "4",
+    min: 1,
+    max: 100,
   },
-  { name: "HERALD_LEASE_MS", description: "claim lease before another worker may retry", default: "30000" },
+  {
+    name: "HERALD_LEASE_MS",
+    description: "claim lease before another worker may retry",
+    default: "30000",
+    min: 15_000,
+    max: 24 * 3600 * 1000,
+  },
   {
     name: "HERALD_MAX_ATTEMPTS",
     description: "attempts before a dead letter (default of new subscriptions and webhook deliveries)",
     default: "5",
+    min: 1,
+    max: 1000,
   },
-  { name: "HERALD_BACKOFF_BASE_MS", description: "first retry delay, doubled per attempt", default: "1000" },
-  { name: "HERALD_BACKOFF_MAX_MS", description: "longest retry delay", default: "60000" },
-  { name: "HERALD_POLL_INTERVAL_MS", description: "fallback poll when no NOTIFY arrives", default: "5000" },
+  {
+    name: "HERALD_BACKOFF_BASE_MS",
+    description: "first retry delay, doubled per attempt",
+    default: "1000",
+    min: 1,
+    max: 3600 * 1000,
+  },
+  {
+    name: "HERALD_BACKOFF_MAX_MS",
+    description: "longest retry delay",
+    default: "60000",
+    min: 1,
+    max: 24 * 3600 * 1000,
+  },
+  {
+    name: "HERALD_POLL_INTERVAL_MS",
+    description: "fallback poll when no NOTIFY arrives",
+    default: "5000",
+    min: 10,
+    max: 3600 * 1000,
+  },
   {
     name: "HERALD_PROCESSOR_YIELD_MS",
     description:
       "`serve`: a burst of webhooks holds processing back this long, then slows it 3x as long; 0 = never",
     default: "250",
+    min: 0,
+    max: 10_000,
   },
 ];
 
@@ -184,7 +244,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const value = env[name]?.trim();
     return value === undefined || value === "" ? undefined : value;
   };
-  const int = (name: string, min: number, max: number): number => {
+  const int = (name: string): number => {
+    const { min = 0, max = Number.MAX_SAFE_INTEGER } = variables.find((v) => v.name === name) ?? {};
     const raw = text(name) ?? defaultOf(name)!;
     const value = Number(raw);
     if (!Number.isInteger(value) || value < min || value > max) {
@@ -229,35 +290,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: url("DATABASE_URL"),
     systemDatabaseUrl: url("HERALD_SYSTEM_DATABASE_URL"),
     dataDir: text("HERALD_DATA_DIR") ?? "./.herald",
-    port: int("PORT", 0, 65535),
+    port: int("PORT"),
     metricsPort:
-      (text("HERALD_METRICS_PORT") ?? "").toLowerCase() === "off"
-        ? undefined
-        : int("HERALD_METRICS_PORT", 0, 65535),
+      (text("HERALD_METRICS_PORT") ?? "").toLowerCase() === "off" ? undefined : int("HERALD_METRICS_PORT"),
     host: text("HOST") ?? "127.0.0.1",
     adminToken,
     logLevel,
-    bodyLimitBytes: int("HERALD_BODY_LIMIT_BYTES", 1024, 1024 * 1024 * 1024),
-    jsonMaxDepth: int("HERALD_JSON_MAX_DEPTH", 8, 1000),
-    requestTimeoutMs: int("HERALD_REQUEST_TIMEOUT_MS", 1000, 3600 * 1000),
-    shutdownGraceMs: int("HERALD_SHUTDOWN_GRACE_MS", 0, 3600 * 1000),
-    databasePoolSize: int("HERALD_DB_POOL_SIZE", 2, 1000),
-    databaseTimeoutMs: int("HERALD_DB_TIMEOUT_MS", 100, 600_000),
+    bodyLimitBytes: int("HERALD_BODY_LIMIT_BYTES"),
+    jsonMaxDepth: int("HERALD_JSON_MAX_DEPTH"),
+    requestTimeoutMs: int("HERALD_REQUEST_TIMEOUT_MS"),
+    shutdownGraceMs: int("HERALD_SHUTDOWN_GRACE_MS"),
+    databasePoolSize: int("HERALD_DB_POOL_SIZE"),
+    databaseTimeoutMs: int("HERALD_DB_TIMEOUT_MS"),
     natsUrl: text("HERALD_NATS_URL") ?? "nats://127.0.0.1:4222",
     webhookAllowedNetworks: networks("HERALD_WEBHOOK_ALLOWED_NETWORKS"),
     runWorkers: onOff("HERALD_SERVE_WORKERS"),
     worker: {
-      batchSize: int("HERALD_WORKER_BATCH_SIZE", 1, 10000),
-      concurrency: int("HERALD_WORKER_CONCURRENCY", 1, 1000),
-      processorBatchSize: int("HERALD_PROCESSOR_BATCH_SIZE", 1, 1000),
-      processorConcurrency: int("HERALD_PROCESSOR_CONCURRENCY", 1, 100),
+      batchSize: int("HERALD_WORKER_BATCH_SIZE"),
+      concurrency: int("HERALD_WORKER_CONCURRENCY"),
+      processorBatchSize: int("HERALD_PROCESSOR_BATCH_SIZE"),
+      processorConcurrency: int("HERALD_PROCESSOR_CONCURRENCY"),
       // Longer than the 10 s webhook timeout with room to spare, or deliveries in flight would be reaped.
-      leaseMs: int("HERALD_LEASE_MS", 15_000, 24 * 3600 * 1000),
-      maxAttempts: int("HERALD_MAX_ATTEMPTS", 1, 1000),
-      backoffBaseMs: int("HERALD_BACKOFF_BASE_MS", 1, 3600 * 1000),
-      backoffMaxMs: int("HERALD_BACKOFF_MAX_MS", 1, 24 * 3600 * 1000),
-      pollIntervalMs: int("HERALD_POLL_INTERVAL_MS", 10, 3600 * 1000),
-      processorYieldMs: int("HERALD_PROCESSOR_YIELD_MS", 0, 10_000),
+      leaseMs: int("HERALD_LEASE_MS"),
+      maxAttempts: int("HERALD_MAX_ATTEMPTS"),
+      backoffBaseMs: int("HERALD_BACKOFF_BASE_MS"),
+      backoffMaxMs: int("HERALD_BACKOFF_MAX_MS"),
+      pollIntervalMs: int("HERALD_POLL_INTERVAL_MS"),
+      processorYieldMs: int("HERALD_PROCESSOR_YIELD_MS"),
     },
   };
   // Rows claimed while the processor holds back wait in its buffer: their lease must outlast the wait.

@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, loadConfig, variables } from "../src/config.js";
 
 describe("loadConfig", () => {
   it("has sane defaults with an empty environment", () => {
@@ -61,5 +62,49 @@ describe("loadConfig", () => {
     expect(message).toContain("DATABASE_URL must be a postgres:// URL");
     expect(message).toContain("LOG_LEVEL=loud");
     expect(message).toContain("HERALD_ADMIN_TOKEN must be at least 16 characters");
+  });
+});
+
+/** The README's configuration table and `variables` list the same names, defaults and ranges. */
+describe("configuration docs", () => {
+  it("match the code", () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## CLI"));
+    const documented = [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \| ([^|]+) \|/gm)].map((m) => ({
+      name: m[1],
+      default: m[2]!.trim(),
+      range: m[3]!.trim(),
+    }));
+    const inCode = variables.map((v) => ({
+      name: v.name,
+      default: v.default === undefined ? "—" : `\`${v.default}\``,
+      range: v.min === undefined ? "—" : `${v.min}–${v.max}`,
+    }));
+    const byName = (a: { name?: string }, b: { name?: string }) =>
+      String(a.name).localeCompare(String(b.name));
+    expect(documented.sort(byName)).toEqual(inCode.sort(byName));
+  });
+
+  it("enforces each documented range at both ends", () => {
+    for (const v of variables.filter((v) => v.min !== undefined)) {
+      const env = (value: number) => ({ [v.name]: String(value) });
+      expect(() => loadConfig(env(v.min! - 1)), v.name).toThrow(ConfigError);
+      expect(() => loadConfig(env(v.max! + 1)), v.name).toThrow(ConfigError);
+      // Two have a bound relative to another variable too (checked in the tests above).
+      if (!["HERALD_PROCESSOR_YIELD_MS", "HERALD_BACKOFF_BASE_MS"].includes(v.name)) {
+        expect(() => loadConfig(env(v.max!)), v.name).not.toThrow();
+      }
+    }
+  });
+
+  it("reads the worker settings the processor and the API use", () => {
+    const config = loadConfig({
+      HERALD_PROCESSOR_BATCH_SIZE: "3",
+      HERALD_PROCESSOR_CONCURRENCY: "2",
+      HERALD_MAX_ATTEMPTS: "7",
+      HERALD_JSON_MAX_DEPTH: "32",
+    });
+    expect(config.worker).toMatchObject({ processorBatchSize: 3, processorConcurrency: 2, maxAttempts: 7 });
+    expect(config.jsonMaxDepth).toBe(32);
   });
 });

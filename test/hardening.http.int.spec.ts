@@ -64,7 +64,7 @@ describe("hardening: every bad request is a clean 4xx", () => {
 
   beforeAll(async () => {
     t = await createTestDatabase(hasPostgres() ? "postgres" : "pglite");
-    h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes } });
+    h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes, maxAttempts: 7 } });
     await h.app.listen({ port: 0, host: "127.0.0.1" });
     port = (h.app.server.address() as { port: number }).port;
     const tenant = async (name: string) =>
@@ -214,6 +214,17 @@ describe("hardening: every bad request is a clean 4xx", () => {
       expectRawProblem(withId, 405, "method_not_allowed");
       expect(withId.headers).toMatch(/allow: delete, get, head/);
     });
+  });
+
+  it("gives a subscription created without max_attempts HERALD_MAX_ATTEMPTS", async () => {
+    const created = await call(h.app, {
+      method: "POST",
+      url: "/api/v1/subscriptions",
+      headers: bearer(keyB),
+      payload: { name: "defaults", event_types: ["a.*"], sink: { type: "nats", subject: "d" } },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.max_attempts).toBe(7);
   });
 
   describe("cursors", () => {

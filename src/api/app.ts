@@ -109,7 +109,10 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     sealListCursors(tenantScope, cursorKey);
     sourceRoutes(tenantScope, db);
     eventRoutes(tenantScope, db);
-    busRoutes(tenantScope, db, { destinations: destinationPolicy(deps.config.webhookAllowedNetworks) });
+    busRoutes(tenantScope, db, {
+      destinations: destinationPolicy(deps.config.webhookAllowedNetworks),
+      defaultMaxAttempts: deps.config.maxAttempts,
+    });
     messageRoutes(tenantScope, db);
   });
 

@@ -91,9 +91,15 @@ const DateOrTime = Type.String({ anyOf: [{ format: "date" }, { format: "date-tim
 export interface BusRouteOptions {
   /** Where webhook sinks may connect. @defaultValue `denyAll`: public addresses only */
   destinations?: DestinationPolicy;
+  /** `max_attempts` of a subscription created without one (HERALD_MAX_ATTEMPTS). @defaultValue 5 */
+  defaultMaxAttempts?: number;
 }
 
-export function busRoutes(app: FastifyInstance, db: Db, { destinations = denyAll }: BusRouteOptions = {}) {
+export function busRoutes(
+  app: FastifyInstance,
+  db: Db,
+  { destinations = denyAll, defaultMaxAttempts = 5 }: BusRouteOptions = {},
+) {
   const inTenant = <T>(tenantId: string, work: Parameters<typeof withTenant<T>>[2]) =>
     withTenant(db, tenantId, work);
 
@@ -122,7 +128,7 @@ export function busRoutes(app: FastifyInstance, db: Db, { destinations = denyAll
           eventTypes: body.event_types,
           sink: body.sink,
           ordered: body.ordered,
-          maxAttempts: body.max_attempts,
+          maxAttempts: body.max_attempts ?? defaultMaxAttempts,
         }),
       );
       return reply.status(201).send({ ...view(created), secret: created.secret });
