@@ -8,7 +8,11 @@ import { createTenant, listTenants } from "../tenancy/tenants.js";
 import { registerBusCommands } from "./bus.js";
 
 const environmentHelp = `\nEnvironment variables:\n${variables
-  .map((v) => `  ${v.name.padEnd(28)} ${v.description}${v.default ? ` (default: ${v.default})` : ""}`)
+  .map((v) => {
+    const range = v.min === undefined ? "" : `, ${v.min} to ${v.max}`;
+    const details = v.default ? ` (default: ${v.default}${range})` : range ? ` (${range.slice(2)})` : "";
+    return `  ${v.name.padEnd(30)} ${v.description}${details}`;
+  })
   .join("\n")}\n`;
 
 const positiveInt = (value: string) => {
