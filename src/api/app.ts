@@ -80,6 +80,12 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   registerProblemHandlers(app);
   registerNotFound(app);
   refuseLongUrls(app);
+  // API.md: unknown query parameters are refused, also on routes that take none. Not on provider webhooks
+  // (a provider's URL may carry parameters of the user's own) nor on the documentation pages.
+  app.addHook("onRoute", (route) => {
+    if (/^\/(docs|api\/v1\/webhooks)\b/.test(route.url)) return;
+    route.schema = { ...route.schema, querystring: route.schema?.querystring ?? NoQuery };
+  });
   registerRequestMetrics(app, registry);
   const cutOpenRequests = trackOpenRequests(app);
   app.addSchema(ProblemSchema);
@@ -102,10 +108,6 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   const cursorKey = await instanceSecret(systemDb, "cursor");
   await app.register(async (tenantScope) => {
     tenantScope.addHook("onRequest", tenantAuth(systemDb));
-    // API.md: unknown query parameters are refused, also on routes that take none.
-    tenantScope.addHook("onRoute", (route) => {
-      route.schema = { ...route.schema, querystring: route.schema?.querystring ?? NoQuery };
-    });
     sealListCursors(tenantScope, cursorKey);
     sourceRoutes(tenantScope, db);
     eventRoutes(tenantScope, db);
