@@ -51,6 +51,9 @@ function databaseTimeouts(config: Config, use: DatabaseUse): OpenOptions {
         statementTimeoutMs: boundMs,
         lockTimeoutMs: boundMs,
         deadlineMs: boundMs,
+        // Requests keep coming during an outage: with postgres.js's back-off (up to 20 s between attempts)
+        // they would go on being answered 503 that long after the database is back.
+        reconnectMaxDelayMs: Math.max(1000, boundMs),
       };
     case "worker":
       return { connectTimeoutMs: boundMs, statementTimeoutMs: config.worker.leaseMs };

@@ -12,7 +12,9 @@ import {
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import { guardedClient } from "./driver.js";
 import * as schema from "./schema/index.js";
+import { silenceWatchedSockets } from "./socket.js";
 
 export type Schema = typeof schema;
 /** A Drizzle database over postgres.js or PGlite; everything data-related takes this or a transaction. */
@@ -41,8 +43,30 @@ export interface OpenOptions {
   dataDir?: string | undefined;
   /** @defaultValue 10 */
   poolSize?: number;
-  /** Seconds to wait for a connection before failing (so /readyz answers instead of hanging). @defaultValue 5 */
-  connectTimeoutSeconds?: number;
+  /**
+   * How long to wait for a new connection to be ready (postgres.js counts whole seconds: rounded up).
+   * @defaultValue 5000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Server side: the longest a statement may run (`statement_timeout`). Also what tells a dead connection
+   * from a slow one: one whose server sends nothing for this plus `connectTimeoutMs` while a statement waits
+   * is closed (see `silenceWatchedSockets`). @defaultValue none
+   */
+  statementTimeoutMs?: number;
+  /** Server side: the longest a statement waits for a lock (`lock_timeout`). @defaultValue none */
+  lockTimeoutMs?: number;
+  /**
+   * Every query and transaction is answered within this, or fails with a `DatabaseTimeoutError` (see
+   * `guardedClient`): for request paths, which must answer in time whatever the database does. @defaultValue none
+   */
+  deadlineMs?: number;
+  /**
+   * Longest pause between attempts to reconnect, once attempts keep failing (postgres.js's back-off grows
+   * from 10 ms by threefold steps, with jitter, up to 20 s). Shorter: back sooner after an outage, at the
+   * cost of more attempts during it (one per closed connection a query waits for). @defaultValue 20000
+   */
+  reconnectMaxDelayMs?: number;
 }
 
 export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
@@ -51,14 +75,27 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
 
 function openPostgres(url: string, options: OpenOptions): Database {
   const poolSize = options.poolSize ?? 10;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const { statementTimeoutMs, lockTimeoutMs, deadlineMs } = options;
   const client = postgres(url, {
     max: poolSize,
-    connect_timeout: options.connectTimeoutSeconds ?? 5,
+    connect_timeout: Math.ceil(connectTimeoutMs / 1000),
     onnotice: () => {},
-    // JIT compiles plans for queries it thinks are large; for short queue statements it only adds latency.
-    connection: { application_name: "herald", jit: "off" },
-  });
-  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+    connection: {
+      application_name: "herald",
+      // JIT compiles plans for queries it thinks are large; for short queue statements it only adds latency.
+      jit: "off",
+      ...(statementTimeoutMs === undefined ? {} : { statement_timeout: statementTimeoutMs }),
+      ...(lockTimeoutMs === undefined ? {} : { lock_timeout: lockTimeoutMs }),
+    },
+    ...(statementTimeoutMs === undefined
+      ? {}
+      : { socket: silenceWatchedSockets(statementTimeoutMs + connectTimeoutMs) }),
+    ...(options.reconnectMaxDelayMs === undefined
+      ? {}
+      : { backoff: reconnectDelay(options.reconnectMaxDelayMs) }),
+  } as postgres.Options<Record<string, postgres.PostgresType>>);
+  const db = drizzlePostgres(guardedClient(client, { deadlineMs }), { schema }) as unknown as Db;
   return {
     kind: "postgres",
     db,
@@ -73,6 +110,10 @@ function openPostgres(url: string, options: OpenOptions): Database {
     close: () => client.end({ timeout: 5 }),
   };
 }
+
+/** postgres.js's own back-off (seconds after `retries` failed attempts), capped. */
+const reconnectDelay = (maxMs: number) => (retries: number) =>
+  (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, maxMs / 1000);
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });

@@ -24,14 +24,21 @@ const bySqlState: Record<string, DbErrorKind> = {
   "22021": "invalid_input",
   "40001": "serialization_failure",
   "40P01": "serialization_failure",
+  // A wait past its bound: statement_timeout (or a cancelled query), lock_timeout.
+  "57014": "unavailable",
+  "55P03": "unavailable",
   "57P01": "unavailable",
   "57P02": "unavailable",
   "57P03": "unavailable",
   "53300": "unavailable",
 };
 
-/** Node socket errors and postgres.js connection errors: the server cannot be reached. */
+/** `code` of a `DatabaseTimeoutError` (see deadline.ts): no answer within HERALD_DB_TIMEOUT_MS. */
+export const databaseTimeoutCode = "HERALD_DB_TIMEOUT";
+
+/** Node socket errors, postgres.js connection errors, our deadline: the server cannot be reached in time. */
 const unreachable = new Set([
+  databaseTimeoutCode,
   "ECONNREFUSED",
   "ECONNRESET",
   "ETIMEDOUT",
@@ -43,6 +50,28 @@ const unreachable = new Set([
   "CONNECTION_ENDED",
   "CONNECTION_DESTROYED",
 ]);
+
+const sessionEnded = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+
+/**
+ * The connection an error came from is gone: its socket failed or closed, or the server ended the session
+ * (FATAL: shutdown, terminated backend). Nothing more can be sent on it, not even a ROLLBACK (the server
+ * rolls back a transaction whose session ended).
+ */
+export function connectionLost(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && (sessionEnded.has(code) || code.startsWith("08"));
+}
 
 /** The SQLSTATE or driver code of an error, looking through Drizzle's wrapper (`cause`). */
 export function errorCode(error: unknown): string | undefined {

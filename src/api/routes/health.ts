@@ -1,32 +1,31 @@
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { Db } from "../../db/client.js";
+import { withDeadline } from "../../db/deadline.js";
 import { pendingMigrations } from "../../db/migrate.js";
 
-const readinessTimeoutMs = 2000;
+export interface HealthOptions {
+  /** /readyz answers within this: 503 when the database has not answered by then. @defaultValue 2000 */
+  timeoutMs?: number | undefined;
+}
 
-async function readiness(db: Db): Promise<{ ready: boolean; detail: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("timed out")), readinessTimeoutMs);
-  });
+async function readiness(db: Db, timeoutMs: number): Promise<{ ready: boolean; detail: string }> {
   try {
-    const pending = await Promise.race([pendingMigrations(db), timeout]);
+    const pending = await withDeadline(timeoutMs, pendingMigrations(db));
     return pending.length === 0
       ? { ready: true, detail: "database reachable, migrations current" }
       : { ready: false, detail: `migrations pending: ${pending.join(", ")}` };
   } catch {
     return { ready: false, detail: "database unreachable" };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
-export function healthRoutes(app: FastifyInstance, db: Db, registry: Registry) {
+export function healthRoutes(app: FastifyInstance, db: Db, registry: Registry, options: HealthOptions = {}) {
+  const timeoutMs = options.timeoutMs ?? 2000;
   app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
 
   app.get("/readyz", { schema: { hide: true } }, async (_request, reply) => {
-    const { ready, detail } = await readiness(db);
+    const { ready, detail } = await readiness(db, timeoutMs);
     return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "unavailable", detail });
   });
 
