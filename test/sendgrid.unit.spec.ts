@@ -1,6 +1,15 @@
 import { EventWebhook } from "@sendgrid/eventwebhook";
 import { describe, expect, it } from "vitest";
-import { normalizeEvent, parseBatch, verifySignature } from "../src/providers/sendgrid.js";
+import {
+  linkCandidates,
+  linkingId,
+  linkPrefixLengths,
+  maxProviderMessageIdLength,
+  messageIdRoot,
+  normalizeEvent,
+  parseBatch,
+  verifySignature,
+} from "../src/providers/sendgrid.js";
 import { sampleBatch, sendgridKeys } from "./support/sendgrid.js";
 
 const received = new Date("2026-11-22T12:00:00Z");
@@ -193,5 +202,50 @@ describe("SendGrid parsing and normalization", () => {
     expect(
       normalizeEvent({ event: "open", herald_message_id: "not-a-uuid" }, received).heraldMessageId,
     ).toBeNull();
+  });
+});
+
+describe("SendGrid message id linking", () => {
+  const legacy = "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0";
+
+  it("offers the whole id and every prefix ending before a dot, longest first", () => {
+    expect(linkCandidates(legacy)).toEqual([
+      legacy,
+      "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88",
+      "14c5d75ce93.dfd.64b469.filter0001.16648",
+      "14c5d75ce93.dfd.64b469.filter0001",
+      "14c5d75ce93.dfd.64b469",
+      "14c5d75ce93.dfd",
+      "14c5d75ce93",
+    ]);
+    expect(linkPrefixLengths("Lm3kB8pQR1sT5uVw7xYzAa.filter-1.0")).toEqual([33, 31, 22]);
+    expect(linkCandidates("plain")).toEqual(["plain"]);
+    // A leading dot makes no empty candidate; a doubled one makes both prefixes.
+    expect(linkCandidates(".a")).toEqual([".a"]);
+    expect(linkCandidates("a..b")).toEqual(["a..b", "a.", "a"]);
+  });
+
+  it("offers nothing longer than the messages API takes", () => {
+    const long = `${"x".repeat(maxProviderMessageIdLength)}.${"y".repeat(10)}.z`;
+    expect(linkCandidates(long)).toEqual(["x".repeat(maxProviderMessageIdLength)]);
+    expect(linkCandidates("z".repeat(maxProviderMessageIdLength + 1))).toEqual([]);
+  });
+
+  it("links the longest registered id the message id equals or starts with followed by a dot", () => {
+    expect(linkingId(legacy, new Set(["14c5d75ce93.dfd.64b469"]))).toBe("14c5d75ce93.dfd.64b469");
+    expect(linkingId(legacy, new Set(["14c5d75ce93", "14c5d75ce93.dfd.64b469"]))).toBe(
+      "14c5d75ce93.dfd.64b469",
+    );
+    expect(linkingId("abc", new Set(["abc"]))).toBe("abc");
+    // Sharing text without the dot is not enough.
+    expect(linkingId("abcd.x", new Set(["abc"]))).toBeUndefined();
+    expect(linkingId("14c5d75ce93.dfd.64b4690.x", new Set(["14c5d75ce93.dfd.64b469"]))).toBeUndefined();
+  });
+
+  it("roots an id at its text before the first dot, which every id it links shares", () => {
+    expect(messageIdRoot(legacy)).toBe("14c5d75ce93");
+    expect(messageIdRoot("plain")).toBe("plain");
+    for (const candidate of linkCandidates(legacy))
+      expect(messageIdRoot(candidate)).toBe(messageIdRoot(legacy));
   });
 });

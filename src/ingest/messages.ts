@@ -1,11 +1,12 @@
 import { and, desc, eq, sql } from "drizzle-orm";
+import { pgArray, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
 import type { Channel, MessageStatus } from "../db/schema/index.js";
 import { contactCampaigns, type OutboundMessage, outboundMessages } from "../db/schema/index.js";
 import type { Page } from "../domain/cursor.js";
 import { HeraldError } from "../errors.js";
-import { normalizeEmail } from "../providers/sendgrid.js";
+import { linkCandidates, linkingId, messageIdRoot, normalizeEmail } from "../providers/sendgrid.js";
 import { recomputeStatus, stopCampaigns } from "./effects.js";
 import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
 import type { StoredMessageEvent } from "./store.js";
@@ -143,7 +144,40 @@ async function withOrphansLinked(executor: Executor, message: OutboundMessage): 
   return fresh ?? message;
 }
 
+/**
+ * Link the unlinked events that a new message's provider id links (the provider module's rule, API.md): found
+ * through the unlinked index on their id's root, less those a longer registered id links (the longest wins,
+ * as when an event arrives), and where several messages share the id, only the recipient's.
+ */
 async function linkOrphans(executor: Executor, message: OutboundMessage): Promise<void> {
+  const registered = message.providerMessageId!;
+  const orphans = await query<{ id: string; event_at: string; provider_message_id: string }>(
+    executor,
+    sql`select id, event_at::text as event_at, provider_message_id from message_events
+      where tenant_id = ${message.tenantId} and outbound_message_id is null and provider = ${message.provider}
+        and split_part(provider_message_id, '.', 1) = ${messageIdRoot(registered)}
+        and (provider_message_id = ${registered} or starts_with(provider_message_id, ${`${registered}.`}))`,
+  );
+  if (orphans.length === 0) return;
+  const longer = [
+    ...new Set(
+      orphans.flatMap((o) =>
+        linkCandidates(o.provider_message_id).filter((id) => id.length > registered.length),
+      ),
+    ),
+  ];
+  const taken =
+    longer.length === 0
+      ? []
+      : await query<{ provider_message_id: string }>(
+          executor,
+          sql`select distinct provider_message_id from outbound_messages
+            where tenant_id = ${message.tenantId} and provider = ${message.provider}
+              and provider_message_id = any(${pgArray(longer)}::text[])`,
+        );
+  const registeredIds = new Set([registered, ...taken.map((m) => m.provider_message_id)]);
+  const own = orphans.filter((o) => linkingId(o.provider_message_id, registeredIds) === registered);
+  if (own.length === 0) return;
   const linked = await query<{
     id: string;
     type: StoredMessageEvent["type"];
@@ -152,11 +186,13 @@ async function linkOrphans(executor: Executor, message: OutboundMessage): Promis
   }>(
     executor,
     sql`with candidates as (
-      select id, event_at, recipient from message_events
-      where tenant_id = ${message.tenantId} and outbound_message_id is null and provider = ${message.provider}
-        and split_part(provider_message_id, '.', 1) = split_part(${message.providerMessageId}, '.', 1)
-        and (provider_message_id = ${message.providerMessageId}
-             or split_part(provider_message_id, '.', 1) = ${message.providerMessageId})
+      select e.id, e.event_at, e.recipient
+      from ${unnestColumns("c", [
+        { name: "id", type: "uuid", values: own.map((o) => o.id) },
+        { name: "event_at", type: "timestamptz", values: own.map((o) => o.event_at) },
+      ])}
+      join message_events e on e.id = c.id and e.event_at = c.event_at
+      where e.tenant_id = ${message.tenantId} and e.outbound_message_id is null
     ), linked as (
       update message_events e set outbound_message_id = ${message.id}, updated_at = now()
       from candidates c

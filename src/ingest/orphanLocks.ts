@@ -1,5 +1,6 @@
 import { lockKey, lockKeys } from "../db/advisoryLocks.js";
 import type { Executor } from "../db/client.js";
+import { messageIdRoot } from "../providers/sendgrid.js";
 
 /**
  * Registering a message and storing its first events can run at the same moment; under READ COMMITTED
@@ -10,14 +11,17 @@ import type { Executor } from "../db/client.js";
 const lockNamespace = 0x48524c4b; // "HRLK"
 const buckets = 256;
 
-/** The bucket of a provider message id (by its X-Message-Id part, the part before the first "."). */
+/**
+ * The bucket of a provider message id, by its root (the text before the first "."), which a registered id
+ * shares with every event id it links: a registration and the events it links take the same lock.
+ */
 export function orphanBucket(
   tenantId: string,
   provider: string,
   providerMessageId: string | null | undefined,
 ): number | null {
   if (!providerMessageId) return null;
-  return (lockKey(`${tenantId}|${provider}|${providerMessageId.split(".")[0]}`) >>> 0) % buckets;
+  return (lockKey(`${tenantId}|${provider}|${messageIdRoot(providerMessageId)}`) >>> 0) % buckets;
 }
 
 /** Take the buckets' locks (processors shared, registration exclusive). */

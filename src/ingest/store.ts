@@ -1,11 +1,11 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
-import { type Scalar, unnestColumns } from "../db/arrays.js";
+import { pgArray, type Scalar, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import { appendFresh } from "../events/append.js";
-import type { CanonicalEvent } from "../providers/sendgrid.js";
+import { type CanonicalEvent, linkPrefixLengths } from "../providers/sendgrid.js";
 import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
 
 /** A canonical event with where it came from. */
@@ -39,12 +39,12 @@ export interface StoredMessageEvent {
 /**
  * Store a batch of canonical events once each (the key table holds the rule across monthly partitions;
  * repeats are skipped, not errors), link each new one to its outbound message — by Herald's id from the
- * custom arguments, else by provider message id: equal, or its part before the first "." (SendGrid's
- * X-Message-Id); where several messages have that id, only the one sent to the event's recipient — and
- * append each new one to the event log as `message.<type>`, so subscribers get it. One statement; returns
- * only the events stored now, so every effect downstream happens once. An event's raw payload is read from its archived delivery by the server
- * (the body is parsed once there, and keeps its numbers exactly as sent); only events that came from no
- * delivery send theirs.
+ * custom arguments, else by provider message id: the longest registered id that it equals or that it starts
+ * with followed by "." (see `linkPrefixLengths`); where several messages have that id, only the one sent to
+ * the event's recipient — and append each new one to the event log as `message.<type>`, so subscribers get
+ * it. One statement; returns only the events stored now, so every effect downstream happens once. An
+ * event's raw payload is read from its archived delivery by the server (the body is parsed once there, and
+ * keeps its numbers exactly as sent); only events that came from no delivery send theirs.
  */
 export async function storeMessageEvents(
   executor: Executor,
@@ -81,6 +81,14 @@ export async function storeMessageEvents(
         { name: "dedupe_key", type: "text", values: column((e) => e.dedupeKey) },
         { name: "provider_event_id", type: "text", values: column((e) => e.providerEventId) },
         { name: "provider_message_id", type: "text", values: column((e) => e.providerMessageId) },
+        // The lengths of the registered ids that could link it, longest first (an int[] literal per event).
+        {
+          name: "link_lengths",
+          type: "text",
+          values: column((e) =>
+            e.providerMessageId ? pgArray(linkPrefixLengths(e.providerMessageId)) : null,
+          ),
+        },
         { name: "herald_message_id", type: "uuid", values: column((e) => e.heraldMessageId) },
         { name: "type", type: "text", values: column((e) => e.type) },
         { name: "event_at", type: "timestamptz", values: column((e) => e.eventAt.toISOString()) },
@@ -119,12 +127,18 @@ export async function storeMessageEvents(
     ), linked as (
       select i.*, coalesce(a.payload, i.payload::jsonb) as event_payload, coalesce(
         (select m.id from outbound_messages m where m.id = i.herald_message_id and m.tenant_id = i.tenant_id),
-        -- Several messages with this provider id (one send to many recipients): the recipient's, or none.
+        -- Else the messages of the longest registered id that links it (the candidates' index lookups); several
+        -- messages with that id (one send to many recipients): the recipient's, or none.
         (select case when count(*) = 1 then (array_agg(m.id))[1]
             else (array_agg(m.id order by m.created_at, m.id) filter (where m.to_address = i.recipient))[1] end
-          from outbound_messages m
-          where i.provider_message_id is not null and m.tenant_id = i.tenant_id and m.provider = i.provider
-            and m.provider_message_id in (i.provider_message_id, split_part(i.provider_message_id, '.', 1)))
+          from (
+            select m.id, m.created_at, m.to_address, rank() over (order by length(m.provider_message_id) desc) as r
+            from outbound_messages m
+            where i.provider_message_id is not null and m.tenant_id = i.tenant_id and m.provider = i.provider
+              and m.provider_message_id = any(array(
+                select left(i.provider_message_id, n) from unnest(i.link_lengths::int[]) as n))
+          ) m
+          where m.r = 1)
       ) as message_id
       from input i left join archived a on a.delivery_id = i.delivery_id and a.item = i.item
       where i.id in (select message_event_id from keyed)

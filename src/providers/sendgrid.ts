@@ -140,7 +140,7 @@ export interface CanonicalEvent {
    */
   dedupeKey: string;
   providerEventId: string | null;
-  /** `sg_message_id` (X-Message-Id + "." + suffix), or the id inside `smtp-id`. */
+  /** `sg_message_id` (X-Message-Id + "." + suffix), or the id inside `smtp-id` (see `linkCandidates`). */
   providerMessageId: string | null;
   /** Herald's own message id from the custom argument `herald_message_id`. */
   heraldMessageId: string | null;
@@ -193,6 +193,51 @@ function messageIdOf(event: Record<string, unknown>): string | null {
   return match?.[1] ?? null;
 }
 
+/**
+ * Linking by provider message id (API.md): a registered provider message id links an event whose message id
+ * equals it or starts with it followed by "." — SendGrid's `sg_message_id` is the `X-Message-Id` the send
+ * returned, ".", and a suffix, and a legacy `X-Message-Id` has dots of its own
+ * (`14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0` belongs to `14c5d75ce93.dfd.64b469`). Where several
+ * registered ids link one event (`a` and `a.b` both link `a.b.c`), the longest wins. The rule is these
+ * functions; the statements that link take what they compute as parameters, and look it up through indexes.
+ */
+
+/** The longest provider message id the messages API takes (`POST /api/v1/messages`). */
+export const maxProviderMessageIdLength = 500;
+
+/**
+ * The lengths of the registered ids that could link an event with `messageId`, longest first: the whole id,
+ * then each prefix ending just before a "." — only as long as a registered id can be.
+ */
+export function linkPrefixLengths(messageId: string): number[] {
+  const lengths = messageId.length <= maxProviderMessageIdLength ? [messageId.length] : [];
+  for (
+    let dot = messageId.lastIndexOf(".", maxProviderMessageIdLength);
+    dot > 0;
+    dot = messageId.lastIndexOf(".", dot - 1)
+  )
+    lengths.push(dot);
+  return lengths;
+}
+
+/** The registered ids that could link an event with `messageId`, longest first (see `linkPrefixLengths`). */
+export const linkCandidates = (messageId: string): string[] =>
+  linkPrefixLengths(messageId).map((length) => messageId.slice(0, length));
+
+/** Of the `registered` ids, the one that links an event with `messageId` (the longest), if any. */
+export const linkingId = (messageId: string, registered: ReadonlySet<string>): string | undefined =>
+  linkCandidates(messageId).find((candidate) => registered.has(candidate));
+
+/**
+ * What a registered id shares with every message id it links: the text before the first ".". Unlinked
+ * events are indexed by it (`message_events_unlinked_idx`, `split_part(provider_message_id, '.', 1)`), and
+ * their link locks taken on it.
+ */
+export function messageIdRoot(messageId: string): string {
+  const dot = messageId.indexOf(".");
+  return dot === -1 ? messageId : messageId.slice(0, dot);
+}
+
 // Values Herald indexes must fit a btree entry (~2,700 bytes), so none goes into an index past
 // `maxIndexedBytes`: a longer `sg_event_id` is keyed by its hash; a longer address, or message id before its
 // first ".", cannot be one the messages API took (320 and 500 characters at most), and stays in the payload.
@@ -234,7 +279,7 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
     eventAt,
     dedupeKey,
     providerEventId,
-    providerMessageId: indexable(messageId?.split(".", 1)[0] ?? null) === null ? null : messageId,
+    providerMessageId: messageId === null || indexable(messageIdRoot(messageId)) === null ? null : messageId,
     heraldMessageId: custom && isUuid(custom) ? custom.toLowerCase() : null,
     recipient: indexable(email === null ? null : normalizeEmail(email)),
     url,

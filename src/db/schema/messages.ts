@@ -118,7 +118,8 @@ export const messageEvents = pgTable(
     index("message_events_resubscribe_idx")
       .on(t.tenantId, t.recipient, t.groupId, t.eventAt)
       .where(sql`${t.type} = 'group_resubscribe'`),
-    // Orphans waiting for their message, by X-Message-Id (the part of sg_message_id before the first ".").
+    // Orphans waiting for their message, by their id's root (the text before the first "."), which every
+    // registered id that links them shares (see `messageIdRoot` in providers/sendgrid.ts).
     index("message_events_unlinked_idx")
       .on(t.tenantId, sql`split_part(${t.providerMessageId}, '.', 1)`)
       .where(sql`${t.outboundMessageId} is null`),
