@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
 import { unstorableEscape, unstorableNumber } from "../db/jsonbText.js";
+import { defaultMaxJsonDepth, jsonPointer, tooDeepAt } from "../domain/jsonDepth.js";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 
@@ -111,23 +112,14 @@ export function parseBatch(body: Buffer): ParseResult {
   if (unstorableNumber(text)) {
     return invalid("The body holds a number beyond PostgreSQL's numeric range, which cannot be stored");
   }
-  for (let i = 0; i < value.length; i++) {
-    if (tooDeep(value[i], 0)) return invalid(`Event ${i} nests deeper than ${maxDepth} levels`, `/body/${i}`);
-  }
+  const deep = tooDeepAt(value, maxJsonDepth + 1);
+  if (deep)
+    return invalid(`Event ${deep[0]} nests deeper than ${maxJsonDepth} levels`, jsonPointer("/body", deep));
   return { ok: true, events: value as Record<string, unknown>[], text };
 }
 
 /** Nesting allowed inside one event (SendGrid's go three levels deep; jsonb's parser gives up near 20,000). */
-const maxDepth = 64;
-
-function tooDeep(value: unknown, depth: number): boolean {
-  if (value === null || typeof value !== "object") return false;
-  if (depth >= maxDepth) return true;
-  if (Array.isArray(value)) return value.some((item) => tooDeep(item, depth + 1));
-  const object = value as Record<string, unknown>;
-  for (const key in object) if (tooDeep(object[key], depth + 1)) return true;
-  return false;
-}
+const maxJsonDepth = defaultMaxJsonDepth;
 
 /** A provider event in Herald's canonical shape. */
 export interface CanonicalEvent {
