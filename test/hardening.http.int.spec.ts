@@ -1,6 +1,8 @@
 import { connect } from "node:net";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
+import { query } from "../src/db/client.js";
 import { errorCatalogue } from "../src/errors.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { bearer, call, expectProblem } from "./support/http.js";
@@ -225,6 +227,27 @@ describe("hardening: every bad request is a clean 4xx", () => {
     });
     expect(created.status).toBe(201);
     expect(created.body.max_attempts).toBe(7);
+  });
+
+  it("gives each archived webhook delivery HERALD_MAX_ATTEMPTS", async () => {
+    const source = await call(h.app, {
+      method: "POST",
+      url: "/api/v1/sources",
+      headers: bearer(keyB),
+      payload: { provider: "sendgrid" },
+    });
+    const delivered = await call(h.app, {
+      method: "POST",
+      url: `/api/v1/webhooks/sendgrid/${source.body.id}`,
+      headers: { "content-type": "application/json" },
+      payload: [{ event: "delivered", email: "a@example.com", timestamp: 1_700_000_000, sg_event_id: "e1" }],
+    });
+    expect(delivered.status).toBe(200);
+    const [row] = await query<{ max_attempts: number }>(
+      t.database.db,
+      sql`select max_attempts from webhook_deliveries where id = ${delivered.body.delivery_id}`,
+    );
+    expect(row?.max_attempts).toBe(7);
   });
 
   describe("cursors", () => {

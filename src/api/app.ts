@@ -35,7 +35,8 @@ export interface AppDeps {
     Partial<Pick<Config, "requestTimeoutMs" | "jsonMaxDepth">> &
     // Unset: webhook sinks may name public addresses only.
     Partial<Pick<Config, "webhookAllowedNetworks">> &
-    // HERALD_MAX_ATTEMPTS: the max_attempts of a subscription created without one. @defaultValue 5
+    // HERALD_MAX_ATTEMPTS: the max_attempts of a subscription created without one and of each archived
+    // webhook delivery. @defaultValue 5
     Partial<Pick<Config["worker"], "maxAttempts">>;
   registry?: Registry;
   logger?: FastifyServerOptions["logger"];
@@ -103,7 +104,10 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
 
   healthRoutes(app, db, registry, { timeoutMs: deps.config.databaseTimeoutMs });
   if (deps.config.adminToken) adminRoutes(app, systemDb, deps.config.adminToken);
-  webhookRoutes(app, systemDb, createIngestMetrics(registry), deps.foreground);
+  webhookRoutes(app, systemDb, createIngestMetrics(registry), {
+    foreground: deps.foreground,
+    maxAttempts: deps.config.maxAttempts,
+  });
 
   const cursorKey = await instanceSecret(systemDb, "cursor");
   await app.register(async (tenantScope) => {

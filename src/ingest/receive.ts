@@ -25,6 +25,11 @@ export interface IncomingRequest {
   remoteIp: string | undefined;
 }
 
+export interface ReceiveOptions {
+  /** Processing attempts before the delivery becomes a dead letter (HERALD_MAX_ATTEMPTS). @defaultValue 5 */
+  maxAttempts?: number;
+}
+
 const header = (headers: IncomingRequest["headers"], name: string) => {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -41,6 +46,7 @@ export async function receiveSendgrid(
   db: Db,
   source: WebhookSource,
   request: IncomingRequest,
+  options: ReceiveOptions = {},
 ): Promise<ReceivedDelivery> {
   const publicKey = source.verification?.public_key;
   if (publicKey) {
@@ -82,10 +88,10 @@ export async function receiveSendgrid(
   const [row] = await query<{ id: string }>(
     db,
     sql`insert into webhook_deliveries (tenant_id, source_id, provider, headers, body, remote_ip, event_count,
-        rejected_reason, status)
+        rejected_reason, status, max_attempts)
       select ${source.tenantId}, ${source.id}, ${source.provider}, ${JSON.stringify(headers)}::jsonb, ${body},
         ${request.remoteIp ?? null}, ${parsed.ok ? parsed.events.length : 0}, ${rejected},
-        ${rejected === null ? "pending" : "completed"}
+        ${rejected === null ? "pending" : "completed"}, ${options.maxAttempts ?? 5}
       where exists (select 1 from webhook_sources s where s.id = ${source.id} and s.deleted_at is null)
       returning id`,
   );

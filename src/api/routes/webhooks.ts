@@ -4,7 +4,7 @@ import type { WebhookSource } from "../../db/schema/index.js";
 import { isUuid } from "../../domain/uuid.js";
 import { notFound } from "../../errors.js";
 import type { IngestMetrics } from "../../ingest/metrics.js";
-import { receiveSendgrid } from "../../ingest/receive.js";
+import { type ReceiveOptions, receiveSendgrid } from "../../ingest/receive.js";
 import { webhookDeliveriesQueue } from "../../queue/definitions.js";
 import type { Foreground } from "../../queue/foreground.js";
 import { QueueWakeups } from "../../queue/wakeups.js";
@@ -24,7 +24,7 @@ export function webhookRoutes(
   app: FastifyInstance,
   systemDb: Db,
   metrics: IngestMetrics,
-  foreground?: Foreground,
+  { foreground, ...receiveOptions }: { foreground?: Foreground | undefined } & ReceiveOptions = {},
 ) {
   const wakeups = new QueueWakeups(systemDb, webhookDeliveriesQueue, (error) =>
     app.log.warn({ err: error }, "could not wake the webhook processors; they will poll"),
@@ -74,11 +74,16 @@ export function webhookRoutes(
         const source = isUuid(sourceId) ? await findSource("sendgrid", sourceId.toLowerCase()) : undefined;
         if (!source) throw notFound("Webhook source");
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const received = await receiveSendgrid(systemDb, source, {
-          headers: request.headers,
-          body,
-          remoteIp: request.ip,
-        });
+        const received = await receiveSendgrid(
+          systemDb,
+          source,
+          {
+            headers: request.headers,
+            body,
+            remoteIp: request.ip,
+          },
+          receiveOptions,
+        );
         metrics.received.inc({ provider: "sendgrid" });
         wakeups.wake();
         return reply.status(200).send({ delivery_id: received.deliveryId, events: received.events });
