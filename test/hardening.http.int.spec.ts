@@ -5,7 +5,7 @@ import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { query } from "../src/db/client.js";
 import { errorCatalogue } from "../src/errors.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
-import { bearer, call, expectProblem } from "./support/http.js";
+import { bearer, call, expectProblem, newTenantKey } from "./support/http.js";
 
 const adminToken = "hardening-admin-token-0123456789";
 const bodyLimitBytes = 256 * 1024;
@@ -69,17 +69,8 @@ describe("hardening: every bad request is a clean 4xx", () => {
     h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes, maxAttempts: 7 } });
     await h.app.listen({ port: 0, host: "127.0.0.1" });
     port = (h.app.server.address() as { port: number }).port;
-    const tenant = async (name: string) =>
-      (
-        await call(h.app, {
-          method: "POST",
-          url: "/api/v1/admin/tenants",
-          headers: bearer(adminToken),
-          payload: { name },
-        })
-      ).body.api_key as string;
-    keyA = await tenant("a");
-    keyB = await tenant("b");
+    keyA = await newTenantKey(h.app, adminToken, "a");
+    keyB = await newTenantKey(h.app, adminToken, "b");
   });
   afterAll(async () => {
     await h?.app.close();

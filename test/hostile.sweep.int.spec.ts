@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { errorCatalogue } from "../src/errors.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
-import { bearer, call } from "./support/http.js";
+import { bearer, call, newTenantKey } from "./support/http.js";
 
 /**
  * Hostile input over every route of the OpenAPI document: wrong types, nulls, arrays for objects, huge
@@ -139,13 +139,7 @@ describe("hostile-input sweep over every route", () => {
   beforeAll(async () => {
     t = await createTestDatabase(hasPostgres() ? "postgres" : "pglite");
     h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 256 * 1024 } });
-    const tenant = await call(h.app, {
-      method: "POST",
-      url: "/api/v1/admin/tenants",
-      headers: bearer(adminToken),
-      payload: { name: "sweeper" },
-    });
-    key = tenant.body.api_key;
+    key = await newTenantKey(h.app, adminToken, "sweeper");
     const source = await call(h.app, {
       method: "POST",
       url: "/api/v1/sources",

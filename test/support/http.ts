@@ -27,3 +27,15 @@ export function expectProblem(
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Create a tenant through the admin API; its first API key. */
+export async function newTenantKey(app: FastifyInstance, adminToken: string, name: string): Promise<string> {
+  const created = await call(app, {
+    method: "POST",
+    url: "/api/v1/admin/tenants",
+    headers: bearer(adminToken),
+    payload: { name },
+  });
+  expect(created.status).toBe(201);
+  return created.body.api_key as string;
+}
