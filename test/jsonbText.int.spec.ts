@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { query } from "../src/db/client.js";
-import { unstorableEscape, unstorableNumber } from "../src/db/jsonbText.js";
+import { unstorableEscape, unstorableNumber } from "../src/domain/jsonbText.js";
 import { parseBatch } from "../src/providers/sendgrid.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 

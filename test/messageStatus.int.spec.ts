@@ -1,8 +1,8 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { query } from "../src/db/client.js";
-import { messageStatuses } from "../src/db/schema/index.js";
 import { replacesStatus, type StatusPoint, statusRank } from "../src/domain/messageStatus.js";
+import { messageStatuses } from "../src/domain/vocabularies.js";
 import { storeMessageEvents } from "../src/ingest/store.js";
 import { normalizeEvent } from "../src/providers/sendgrid.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";

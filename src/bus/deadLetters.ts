@@ -3,7 +3,8 @@ import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
-import { dueFor, handlerOf, outboxQueue } from "./outboxQueue.js";
+import { dueFor, handlerOf } from "../queue/outbox.js";
+import { outboxQueue } from "./outboxQueue.js";
 
 export interface DeadLetterView {
   id: string;

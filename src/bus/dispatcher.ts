@@ -2,9 +2,9 @@ import { pgArray } from "../db/arrays.js";
 import type { Database, Db } from "../db/client.js";
 import type { BackoffOptions } from "../domain/backoff.js";
 import { type Clock, systemClock } from "../domain/clock.js";
+import { registerLocalDispatcher } from "../queue/handOver.js";
 import { Worker } from "../queue/worker.js";
 import { type Delivery, toDelivery } from "./delivery.js";
-import { registerLocalDispatcher } from "./local.js";
 import { noHandlers, outboxQueue } from "./outboxQueue.js";
 import type { DestinationPolicy } from "./sinks/destination.js";
 import type { HandlerRegistry } from "./sinks/handlers.js";
@@ -82,7 +82,8 @@ export function createDispatcher(options: DispatcherOptions): Worker {
         deliver(toDelivery(row, await subscriptions.get(row.subscription_id as string)), options),
     },
   });
-  // Writers on this database in this process hand over deliveries of its handlers directly (see local.ts).
+  // Writers on this database in this process hand over deliveries of its handlers directly (see
+  // queue/handOver.ts).
   const clock = options.clock ?? systemClock;
   registerLocalDispatcher(options.db, {
     workerId: worker.id,

@@ -1,18 +1,8 @@
 import { type SQL, sql } from "drizzle-orm";
 import { outbox } from "../db/schema/index.js";
 import { storedEventColumns } from "../events/columns.js";
-import { channelOf, type QueueDefinition } from "../queue/definitions.js";
-
-/**
- * When a new outbox row of subscription `s` (an alias in scope) is due: now, or never while the subscription
- * is paused ('infinity' keeps the row out of the way of claims; resuming makes it due).
- */
-export const dueFor = (s: string) =>
-  sql`case when ${sql.identifier(s)}.paused_at is null then now() else 'infinity'::timestamptz end`;
-
-/** The handler name a new outbox row of subscription `s` (an alias in scope) carries: null for other sinks. */
-export const handlerOf = (s: string) =>
-  sql`case when ${sql.identifier(s)}.sink->>'type' = 'handler' then ${sql.identifier(s)}.sink->>'name' end`;
+import type { QueueDefinition } from "../queue/definitions.js";
+import { outboxChannel } from "../queue/outbox.js";
 
 /** The `handlers` claim value of a process that runs no in-process handlers: it claims no handler lane. */
 export const noHandlers = "{}";
@@ -32,7 +22,7 @@ export const releaseHeld = (ids: SQL) => sql`update outbox o set next_attempt_at
 export const outboxQueue: QueueDefinition = {
   name: "outbox",
   table: outbox,
-  channel: channelOf("outbox"),
+  channel: outboxChannel,
   completeSet: (now) => sql`, delivered_at = ${now}`,
   // The claim hands back each row's event too: a delivery needs no further query (its subscription comes
   // from the dispatcher's cache).

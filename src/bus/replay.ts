@@ -2,7 +2,8 @@ import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { type Executor, query } from "../db/client.js";
 import { notifyQueue } from "../queue/enqueue.js";
-import { dueFor, handlerOf, outboxQueue } from "./outboxQueue.js";
+import { dueFor, handlerOf } from "../queue/outbox.js";
+import { outboxQueue } from "./outboxQueue.js";
 
 export interface ReplayFilter {
   tenantId: string;

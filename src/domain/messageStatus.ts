@@ -1,4 +1,4 @@
-import type { MessageStatus } from "../db/schema/index.js";
+import type { MessageStatus } from "./vocabularies.js";
 
 /**
  * Message status moves only forward. Every status has a rank; a message's status is the strongest of the

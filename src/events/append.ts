@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { dueFor, handlerOf, outboxQueue } from "../bus/outboxQueue.js";
+import { dueFor, handlerOf, outboxChannel } from "../queue/outbox.js";
 
 /**
  * The log append, as CTEs over a CTE named `fresh` that holds the new events (the `events` columns below,
@@ -9,9 +9,13 @@ import { dueFor, handlerOf, outboxQueue } from "../bus/outboxQueue.js";
  * appends its `message.*` events straight from the rows it stored.
  *
  * `local`: the rows of this process's handlers (placeholders `localWorker`, `localHandlers`, a text[]
- * literal, `localNow`, the dispatcher's clock, and `localLeaseMs`) are queued already claimed by its dispatcher, for the writer to hand over
- * once the statement has committed (see bus/local.ts); not those of ordered or paused subscriptions, which
- * the claim's own rules govern. `queued` then returns what the hand-over needs.
+ * literal, `localNow`, the dispatcher's clock, and `localLeaseMs`) are queued already claimed by its
+ * dispatcher, for the writer to hand over once the statement has committed (see queue/handOver.ts); not those
+ * of ordered or paused subscriptions, which the claim's own rules govern. `queued` then returns what the
+ * hand-over needs.
+ *
+ * The outbox's row rules (`dueFor`, `handlerOf`, its channel) come from queue/, not from the bus: the bus
+ * depends on the log, never the reverse.
  */
 const append = (local: boolean) => {
   // The claim's columns, set when `l.mine` (the row goes to this process's dispatcher, computed once per row
@@ -51,7 +55,7 @@ const append = (local: boolean) => {
       order by e.position
       returning ${local ? handedOver : sql`id, status`}
     ), woke as (
-      select pg_notify(${outboxQueue.channel}, '') from (select 1 from queued where status = 'pending' limit 1) q
+      select pg_notify(${outboxChannel}, '') from (select 1 from queued where status = 'pending' limit 1) q
     )`;
 };
 

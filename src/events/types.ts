@@ -1,4 +1,4 @@
-import type { EventSource } from "../db/schema/index.js";
+import type { EventSource } from "../domain/vocabularies.js";
 
 /** An event to append to the log. */
 export interface NewEvent {

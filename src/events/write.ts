@@ -1,11 +1,11 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
-import { type LocalDispatcher, localDispatcherFor } from "../bus/local.js";
 import { type ColumnType, pgArray, type Scalar, unnestPlaceholders } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import { CachedStatement } from "../db/statement.js";
 import { epochMs } from "../db/timestamps.js";
+import { type LocalDispatcher, localDispatcherFor } from "../queue/handOver.js";
 import { appendFresh, appendFreshLocal } from "./append.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
 import type { NewEvent, StoredEvent, WriteResult } from "./types.js";

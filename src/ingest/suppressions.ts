@@ -1,7 +1,8 @@
 import { and, desc, eq, or } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
-import { type Channel, communicationSuppressions, type SuppressionReason } from "../db/schema/index.js";
+import { communicationSuppressions } from "../db/schema/index.js";
+import type { Channel, SuppressionReason } from "../domain/vocabularies.js";
 import { normalizeAddress } from "./messages.js";
 
 export interface SuppressionFilter {

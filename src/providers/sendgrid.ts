@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
-import { unstorableEscape, unstorableNumber } from "../db/jsonbText.js";
+import { unstorableEscape, unstorableNumber } from "../domain/jsonbText.js";
 import { defaultMaxJsonDepth, jsonPointer, tooDeepAt } from "../domain/jsonDepth.js";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";

@@ -1,8 +1,9 @@
 import { and, desc, eq, isNull } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
-import { type Provider, type WebhookSource, webhookSources } from "../db/schema/index.js";
+import { type WebhookSource, webhookSources } from "../db/schema/index.js";
 import type { Page } from "../domain/cursor.js";
+import type { Provider } from "../domain/vocabularies.js";
 
 export interface NewSourceInput {
   provider: Provider;

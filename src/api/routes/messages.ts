@@ -1,13 +1,9 @@
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
-import {
-  channels,
-  messageStatuses,
-  type OutboundMessage,
-  suppressionReasons,
-} from "../../db/schema/index.js";
+import type { OutboundMessage } from "../../db/schema/index.js";
 import { withTenant } from "../../db/tenant.js";
+import { channels, messageStatuses, suppressionReasons } from "../../domain/vocabularies.js";
 import { HeraldError, notFound } from "../../errors.js";
 import { eventsOfMessage, listMessageEvents } from "../../ingest/messageEvents.js";
 import {

@@ -1,8 +1,9 @@
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
-import { providers, type WebhookSource } from "../../db/schema/index.js";
+import type { WebhookSource } from "../../db/schema/index.js";
 import { withTenant } from "../../db/tenant.js";
+import { providers } from "../../domain/vocabularies.js";
 import { HeraldError, notFound } from "../../errors.js";
 import { isValidPublicKey } from "../../providers/sendgrid.js";
 import {

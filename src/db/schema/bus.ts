@@ -13,6 +13,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import { eventSources } from "../../domain/vocabularies.js";
 import {
   createdAt,
   queueColumns,
@@ -25,8 +26,6 @@ import {
 } from "./columns.js";
 import { appendOnlyTenantId, tenantId } from "./tenancy.js";
 
-export const eventSources = ["system", "webhook", "manual", "cron", "workflow"] as const;
-export type EventSource = (typeof eventSources)[number];
 export const eventSource = pgEnum("event_source", eventSources);
 
 /**

@@ -1,12 +1,9 @@
 import { sql } from "drizzle-orm";
 import { index, integer, jsonb, pgTable, text, unique, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { campaignStatuses, channels } from "../../domain/vocabularies.js";
 import { queueColumns, queueIndexes, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
-import { channels } from "./contacts.js";
 import { emailSenderIdentities } from "./senders.js";
 import { tenantId } from "./tenancy.js";
-
-export const campaignStatuses = ["draft", "active", "paused", "completed", "stopped"] as const;
-export type CampaignStatus = (typeof campaignStatuses)[number];
 
 /** One contact's run through an outreach plan on one channel. */
 export const contactCampaigns = pgTable(

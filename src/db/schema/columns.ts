@@ -9,6 +9,7 @@ import {
   timestamp,
   uuid,
 } from "drizzle-orm/pg-core";
+import { queueStatuses } from "../../domain/vocabularies.js";
 
 /** Column shapes shared by every table, declared once. */
 
@@ -36,9 +37,6 @@ export const updatedAt = () =>
     .$onUpdate(() => new Date());
 
 export const timestamps = () => ({ createdAt: createdAt(), updatedAt: updatedAt() });
-
-export const queueStatuses = ["pending", "processing", "completed", "dead"] as const;
-export type QueueStatus = (typeof queueStatuses)[number];
 
 /**
  * The claim engine's columns, shared by `webhook_deliveries`, `outbox`, `inbound_events` and

@@ -1,10 +1,8 @@
 import { sql } from "drizzle-orm";
 import { boolean, index, integer, pgTable, text, unique, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { channels, suppressionReasons } from "../../domain/vocabularies.js";
 import { timestamps, timestamptz, uuidPk } from "./columns.js";
 import { appendOnlyTenantId, tenantId } from "./tenancy.js";
-
-export const channels = ["email", "sms"] as const;
-export type Channel = (typeof channels)[number];
 
 /** A contact's addresses per channel. Contacts belong to the host product: `contact_id` is its text id. */
 export const contactChannels = pgTable(
@@ -24,15 +22,6 @@ export const contactChannels = pgTable(
     index("contact_channels_address_idx").on(t.tenantId, t.channel, t.address),
   ],
 );
-
-export const suppressionReasons = [
-  "bounce",
-  "spamreport",
-  "unsubscribe",
-  "group_unsubscribe",
-  "manual",
-] as const;
-export type SuppressionReason = (typeof suppressionReasons)[number];
 
 /** Addresses not to send to. `group_id` scopes a group unsubscribe; null means every group. */
 export const communicationSuppressions = pgTable(

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { channels } from "../../domain/vocabularies.js";
 import { queueColumns, queueIndexes, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
-import { channels } from "./contacts.js";
 import { tenantId } from "./tenancy.js";
 
 /**

@@ -11,6 +11,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import { channels, messageStatuses } from "../../domain/vocabularies.js";
 import { contactCampaigns } from "./campaigns.js";
 import {
   bytea,
@@ -22,24 +23,8 @@ import {
   timestamptz,
   uuidPk,
 } from "./columns.js";
-import { channels } from "./contacts.js";
 import { conversations } from "./conversations.js";
 import { appendOnlyTenantId, tenantId } from "./tenancy.js";
-
-export const messageStatuses = [
-  "sent",
-  "processed",
-  "deferred",
-  "delivered",
-  "opened",
-  "clicked",
-  "bounced",
-  "blocked",
-  "dropped",
-  "spam_reported",
-  "unsubscribed",
-] as const;
-export type MessageStatus = (typeof messageStatuses)[number];
 
 /** A message the tenant sent through a provider; provider events link to it. */
 export const outboundMessages = pgTable(

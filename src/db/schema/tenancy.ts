@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { providers } from "../../domain/vocabularies.js";
 import { timestamps, timestamptz, uuidPk } from "./columns.js";
 
 export const tenants = pgTable("tenants", {
@@ -39,9 +40,6 @@ export const apiKeys = pgTable(
   },
   (t) => [uniqueIndex("api_keys_prefix_key").on(t.prefix), index("api_keys_tenant_idx").on(t.tenantId)],
 );
-
-export const providers = ["sendgrid", "postmark", "mailgun", "ses", "twilio", "resend"] as const;
-export type Provider = (typeof providers)[number];
 
 export const webhookSources = pgTable(
   "webhook_sources",

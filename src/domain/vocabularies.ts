@@ -1,0 +1,50 @@
+/**
+ * Herald's closed vocabularies: the values a column of that kind may hold. The schema builds its enums and
+ * checked text columns from these lists (`db/schema`), and the rest of the code names them from here, so a
+ * value is added in one place.
+ */
+
+/** How a message reaches its recipient. */
+export const channels = ["email", "sms"] as const;
+export type Channel = (typeof channels)[number];
+
+/** The providers a webhook source may be for (the `{provider}` segment of its URL). */
+export const providers = ["sendgrid", "postmark", "mailgun", "ses", "twilio", "resend"] as const;
+export type Provider = (typeof providers)[number];
+
+/** An outbound message's delivery status; see `domain/messageStatus.ts` for the order it moves in. */
+export const messageStatuses = [
+  "sent",
+  "processed",
+  "deferred",
+  "delivered",
+  "opened",
+  "clicked",
+  "bounced",
+  "blocked",
+  "dropped",
+  "spam_reported",
+  "unsubscribed",
+] as const;
+export type MessageStatus = (typeof messageStatuses)[number];
+
+/** Why an address is not sent to. */
+export const suppressionReasons = [
+  "bounce",
+  "spamreport",
+  "unsubscribe",
+  "group_unsubscribe",
+  "manual",
+] as const;
+export type SuppressionReason = (typeof suppressionReasons)[number];
+
+/** Where an event in the log came from. */
+export const eventSources = ["system", "webhook", "manual", "cron", "workflow"] as const;
+export type EventSource = (typeof eventSources)[number];
+
+export const campaignStatuses = ["draft", "active", "paused", "completed", "stopped"] as const;
+export type CampaignStatus = (typeof campaignStatuses)[number];
+
+/** A queue row's state (every table the claim engine works). */
+export const queueStatuses = ["pending", "processing", "completed", "dead"] as const;
+export type QueueStatus = (typeof queueStatuses)[number];
