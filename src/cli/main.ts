@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, loadConfig, variables } from "../config.js";
 import type { Db } from "../db/client.js";
-import { migrate, migrateDown } from "../db/migrate.js";
+import { DatabaseTooNewError, MigrationMismatchError, migrate, migrateDown } from "../db/migrate.js";
 import { openConfiguredDatabases, serve, work } from "../runtime.js";
 import { createTenant, listTenants } from "../tenancy/tenants.js";
 import { registerBusCommands } from "./bus.js";
@@ -116,7 +116,12 @@ tenants
 registerBusCommands(program, withDatabase);
 
 program.parseAsync().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  // Errors an operator fixes from their message alone: printed as they are, no prefix or stack.
+  if (
+    error instanceof ConfigError ||
+    error instanceof MigrationMismatchError ||
+    error instanceof DatabaseTooNewError
+  ) {
     process.stderr.write(`${error.message}\n`);
   } else {
     process.stderr.write(`herald: ${error instanceof Error ? error.message : String(error)}\n`);

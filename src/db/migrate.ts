@@ -6,7 +6,9 @@ import { type Db, type Executor, query } from "./client.js";
 /**
  * Migrations are drizzle-kit's output in `drizzle/` (listed by `meta/_journal.json`), each with a
  * hand-written reverse in `drizzle/down/`. They run under an advisory lock so processes starting at once
- * take turns, and each step commits with its record in `herald_migrations`.
+ * take turns, and each step commits with its record in `herald_migrations` (tag and the SHA-256 of its file).
+ * Before changing anything, the ledger is checked against this Herald's files: an applied migration whose
+ * file changed since, or one this Herald does not know (a newer Herald migrated the database), stops it.
  */
 
 export interface Migration {
@@ -49,14 +51,104 @@ export function readMigrations(): Migration[] {
   });
 }
 
+/**
+ * An applied migration's recorded hash differs from this Herald's file of the same tag: the database was
+ * migrated with other files (an edited migration, or another build), so its schema is not the one this
+ * Herald's code and later migrations expect.
+ */
+export class MigrationMismatchError extends Error {
+  override name = "MigrationMismatchError";
+  readonly code = "migration_mismatch";
+  constructor(readonly tags: string[]) {
+    super(
+      `The database was migrated with different migration files: the hash recorded in herald_migrations for ${tags.join(", ")} ` +
+        `does not match this Herald's drizzle/ file${tags.length === 1 ? "" : "s"}. Run the Herald version that migrated ` +
+        "this database, or restore the migration files it was migrated with (an applied migration is never " +
+        "edited: a change goes in a new migration).",
+    );
+  }
+}
+
+/**
+ * The database holds applied migrations this Herald does not know: a newer Herald migrated it. Running
+ * against that schema would be half-compatible, so Herald refuses instead.
+ */
+export class DatabaseTooNewError extends Error {
+  override name = "DatabaseTooNewError";
+  readonly code = "database_too_new";
+  constructor(readonly tags: string[]) {
+    super(
+      `The database was migrated by a newer Herald: migration${tags.length === 1 ? "" : "s"} ${tags.join(", ")} ` +
+        `${tags.length === 1 ? "is" : "are"} applied but unknown to this version. Run that newer Herald ` +
+        `(upgrade this one), or revert them first with its \`herald migrate --down ${tags.length}\`.`,
+    );
+  }
+}
+
+/** How the database's ledger compares with this Herald's migration files. */
+export interface MigrationState {
+  /** Known here, not applied yet. */
+  pending: string[];
+  /** Applied, unknown here (a newer Herald's). */
+  unknown: string[];
+  /** Applied with a hash other than this Herald's file's. */
+  mismatched: string[];
+}
+
+/**
+ * This process's migrations, read once: the files it started with are the ones its code matches, even if
+ * an upgrade replaces them on disk while it runs (and /readyz need not read and hash them per request).
+ */
+let known: Migration[] | undefined;
+const knownMigrations = () => {
+  known ??= readMigrations();
+  return known;
+};
+
+/** Compare the ledger's rows (ordered by tag) with this Herald's migrations. */
+function compare(applied: { tag: string; hash: string }[]): MigrationState {
+  const migrations = knownMigrations();
+  const byTag = new Map(migrations.map((m) => [m.tag, m]));
+  const done = new Set(applied.map((r) => r.tag));
+  return {
+    pending: migrations.filter((m) => !done.has(m.tag)).map((m) => m.tag),
+    unknown: applied.filter((r) => !byTag.has(r.tag)).map((r) => r.tag),
+    mismatched: applied
+      .filter((r) => byTag.has(r.tag) && byTag.get(r.tag)!.hash !== r.hash)
+      .map((r) => r.tag),
+  };
+}
+
+/**
+ * The error that keeps Herald from running against this database, if any. A newer Herald's database comes
+ * first: upgrading to it also resolves a mismatch it would explain.
+ */
+export function incompatibility(
+  state: MigrationState,
+): DatabaseTooNewError | MigrationMismatchError | undefined {
+  if (state.unknown.length > 0) return new DatabaseTooNewError(state.unknown);
+  if (state.mismatched.length > 0) return new MigrationMismatchError(state.mismatched);
+  return undefined;
+}
+
 async function ensureLedger(executor: Executor) {
   await executor.execute(sql`create table if not exists herald_migrations (
     tag text primary key, hash text not null, applied_at timestamptz not null default now())`);
 }
 
-async function appliedTags(executor: Executor): Promise<string[]> {
-  const rows = await query<{ tag: string }>(executor, sql`select tag from herald_migrations order by tag`);
-  return rows.map((r) => r.tag);
+async function ledger(executor: Executor): Promise<{ tag: string; hash: string }[]> {
+  return query<{ tag: string; hash: string }>(
+    executor,
+    sql`select tag, hash from herald_migrations order by tag`,
+  );
+}
+
+/** The ledger, checked: throws `DatabaseTooNewError` or `MigrationMismatchError` (see `incompatibility`). */
+async function checkedLedger(executor: Executor): Promise<{ tag: string; hash: string }[]> {
+  const applied = await ledger(executor);
+  const error = incompatibility(compare(applied));
+  if (error) throw error;
+  return applied;
 }
 
 async function runStatements(executor: Executor, list: string[]) {
@@ -67,14 +159,17 @@ export interface MigrateResult {
   applied: string[];
 }
 
-/** Apply every pending migration, then make sure the partitions of the coming months exist. */
+/**
+ * Apply every pending migration, then make sure the partitions of the coming months exist. Rejects with
+ * `DatabaseTooNewError` or `MigrationMismatchError`, changing nothing, when the ledger disagrees with the files.
+ */
 export async function migrate(db: Db, now: Date = new Date()): Promise<MigrateResult> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${lockKey})`);
     await ensureLedger(tx);
-    const done = new Set(await appliedTags(tx));
+    const done = new Set((await checkedLedger(tx)).map((r) => r.tag));
     const applied: string[] = [];
-    for (const migration of readMigrations()) {
+    for (const migration of knownMigrations()) {
       if (done.has(migration.tag)) continue;
       await runStatements(tx, migration.up);
       await tx.execute(
@@ -104,17 +199,20 @@ export async function maintainPartitions(executor: Executor, now: Date = new Dat
   }
 }
 
-/** Revert the last `steps` applied migrations with their down scripts, newest first. */
+/**
+ * Revert the last `steps` applied migrations with their down scripts, newest first. Checks the ledger as
+ * `migrate` does: a down script is only right for the up script it was written with.
+ */
 export async function migrateDown(db: Db, steps: number): Promise<MigrateResult> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${lockKey})`);
     await ensureLedger(tx);
-    const done = await appliedTags(tx);
-    const byTag = new Map(readMigrations().map((m) => [m.tag, m]));
+    const done = (await checkedLedger(tx)).map((r) => r.tag);
+    const byTag = new Map(knownMigrations().map((m) => [m.tag, m]));
     const reverted: string[] = [];
     for (const tag of done.reverse().slice(0, steps)) {
-      const migration = byTag.get(tag);
-      if (!migration) throw new Error(`Migration ${tag} is applied but its files are missing`);
+      // Every applied tag is known here (checked above).
+      const migration = byTag.get(tag)!;
       await runStatements(tx, migration.down);
       await tx.execute(sql`delete from herald_migrations where tag = ${tag}`);
       reverted.push(tag);
@@ -123,11 +221,11 @@ export async function migrateDown(db: Db, steps: number): Promise<MigrateResult>
   });
 }
 
-/** Tags of migrations not yet applied (the ledger missing counts as none applied). */
-export async function pendingMigrations(executor: Executor): Promise<string[]> {
-  const exists = await query(executor, sql`select 1 from pg_class where relname = 'herald_migrations'`);
-  const done = new Set(exists.length > 0 ? await appliedTags(executor) : []);
-  return readMigrations()
-    .map((m) => m.tag)
-    .filter((tag) => !done.has(tag));
+/**
+ * How the database compares with this Herald's migrations, read without a lock or a change (the ledger
+ * missing counts as none applied): what /readyz asks.
+ */
+export async function migrationState(executor: Executor): Promise<MigrationState> {
+  const exists = await query(executor, sql`select to_regclass('herald_migrations') is not null as found`);
+  return compare(exists[0]?.found === true ? await ledger(executor) : []);
 }
