@@ -36,10 +36,10 @@ export type DatabaseUse = "api" | "worker" | "command";
  * - api: a request is answered within that bound whatever the database does (API.md: 503 `unavailable`,
  *   never a hang), so a statement, a lock wait, and each query or transaction as a whole get no longer.
  * - worker: nobody waits on a worker's answer, and a batch of large deliveries may rightly take longer than
- *   a request. Its statements get its lease: past that another worker may claim the same rows, so the work
- *   is wasted, and a statement stuck that long is better cancelled and retried. No deadline on top: the
- *   statement time-out bounds waits on a live server, the dead-connection check (see `OpenOptions`) the rest,
- *   and abandoning a transaction mid-way would only repeat its work.
+ *   a request. Its statements, and each query or transaction as a whole, get its lease (plus the bound, so
+ *   the server's own time-out comes first): past it another worker may claim the same rows, so the work is
+ *   wasted, and a wait that long is better given up and retried. So no worker waits forever, even on a
+ *   connection that went silent or a driver that lost a query.
  * - command: migrations and the CLI, run by an operator: an index build may take minutes.
  */
 function databaseTimeouts(config: Config, use: DatabaseUse): OpenOptions {
@@ -56,7 +56,11 @@ function databaseTimeouts(config: Config, use: DatabaseUse): OpenOptions {
         reconnectMaxDelayMs: Math.max(1000, boundMs),
       };
     case "worker":
-      return { connectTimeoutMs: boundMs, statementTimeoutMs: config.worker.leaseMs };
+      return {
+        connectTimeoutMs: boundMs,
+        statementTimeoutMs: config.worker.leaseMs,
+        deadlineMs: config.worker.leaseMs + boundMs,
+      };
     case "command":
       return { connectTimeoutMs: boundMs };
   }

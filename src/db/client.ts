@@ -14,7 +14,7 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { guardedClient } from "./driver.js";
 import * as schema from "./schema/index.js";
-import { silenceWatchedSockets } from "./socket.js";
+import { databaseSockets } from "./socket.js";
 
 export type Schema = typeof schema;
 /** A Drizzle database over postgres.js or PGlite; everything data-related takes this or a transaction. */
@@ -51,7 +51,7 @@ export interface OpenOptions {
   /**
    * Server side: the longest a statement may run (`statement_timeout`). Also what tells a dead connection
    * from a slow one: one whose server sends nothing for this plus `connectTimeoutMs` while a statement waits
-   * is closed (see `silenceWatchedSockets`). @defaultValue none
+   * is closed (see `databaseSockets`). @defaultValue none
    */
   statementTimeoutMs?: number;
   /** Server side: the longest a statement waits for a lock (`lock_timeout`). @defaultValue none */
@@ -88,14 +88,17 @@ function openPostgres(url: string, options: OpenOptions): Database {
       ...(statementTimeoutMs === undefined ? {} : { statement_timeout: statementTimeoutMs }),
       ...(lockTimeoutMs === undefined ? {} : { lock_timeout: lockTimeoutMs }),
     },
-    ...(statementTimeoutMs === undefined
-      ? {}
-      : { socket: silenceWatchedSockets(statementTimeoutMs + connectTimeoutMs) }),
+    // Our own sockets: closed as soon as they fail, and when silent (see `databaseSockets`).
+    socket: databaseSockets({
+      silenceMs: statementTimeoutMs === undefined ? undefined : statementTimeoutMs + connectTimeoutMs,
+    }),
     ...(options.reconnectMaxDelayMs === undefined
       ? {}
       : { backoff: reconnectDelay(options.reconnectMaxDelayMs) }),
   } as postgres.Options<Record<string, postgres.PostgresType>>);
-  const db = drizzlePostgres(guardedClient(client, { deadlineMs }), { schema }) as unknown as Db;
+  // Late work held by the driver (see `guardedClient`): a few per connection, then new work fails at once.
+  const guarded = guardedClient(client, { deadlineMs, maxOverdue: poolSize * 2 });
+  const db = drizzlePostgres(guarded, { schema }) as unknown as Db;
   return {
     kind: "postgres",
     db,

@@ -7,18 +7,32 @@ interface SocketTarget {
   path?: string | false;
 }
 
+export interface SocketOptions {
+  /**
+   * Close a connection whose server has sent nothing for this long while bytes of ours wait for an answer.
+   * Must exceed the longest wait the server may rightly keep us in: its `statement_timeout` (after which it
+   * answers with an error) plus a round trip. @defaultValue none
+   */
+  silenceMs?: number | undefined;
+}
+
 /**
- * postgres.js's `socket` option: a TCP (or Unix) connection made as postgres.js makes its own, closed when
- * the server has sent nothing for `silenceMs` while bytes of ours wait for an answer. Its peer is then gone
- * (a host that died, a network dropping packets): with no reset to tell, its queries would wait for the
- * kernel to give up on it (about 15 minutes on Linux), and postgres.js would queue more queries behind them,
- * so recovery would wait as long. Closing it fails those queries and lets postgres.js reconnect.
+ * postgres.js's `socket` option: TCP (or Unix socket) connections made as postgres.js makes its own, with two
+ * repairs for outages.
  *
- * `silenceMs` must exceed the longest wait the server may legitimately keep us in: its `statement_timeout`
- * (after which it answers with an error) plus a round trip. Counting bytes on the raw socket also works under
- * TLS, which postgres.js layers on top of this socket.
+ * - **A failed connection is closed at once.** postgres.js fails the queries in flight on the socket's
+ *   'error' and forgets the connection on its 'close', which Node.js emits a turn of the event loop later. A
+ *   query sent in between — a caller reacting to the failure, a retry — went to the dead connection, was never
+ *   answered, and stayed queued there, so the pooled connection was stuck once it reconnected (reproduced with
+ *   postgres.js 3.4.9: after an ECONNRESET, the next queries on a pool of one hang). Here 'close' follows
+ *   'error' immediately. (With TLS postgres.js listens on its own TLS socket instead; the silence check below
+ *   still ends such a stuck connection.)
+ * - **A silent connection is closed** (with `silenceMs`): its peer is gone (a host that died, a network
+ *   dropping packets, a fail-over) and no reset will tell; its queries would wait until the kernel gives up
+ *   (about 15 minutes on Linux) and postgres.js would queue more behind them. Bytes are counted on the raw
+ *   socket, which also works under TLS.
  */
-export function silenceWatchedSockets(silenceMs: number) {
+export function databaseSockets(options: SocketOptions = {}) {
   let turn = 0;
   return (target: SocketTarget): Socket => {
     const socket = new Socket();
@@ -33,17 +47,49 @@ export function silenceWatchedSockets(silenceMs: number) {
       // postgres.js names them in its connection errors.
       Object.assign(socket, { host, port });
     }
-    watch(socket, silenceMs);
+    guard(socket, options.silenceMs);
     return socket;
   };
 }
 
-function watch(socket: Socket, silenceMs: number) {
+function guard(socket: Socket, silenceMs: number | undefined) {
+  let closed = false;
+  /** Plain TCP: since when a write of ours has had no byte back (exact: events come in order). */
+  let unanswered: number | undefined;
+  const emit = socket.emit.bind(socket);
+  socket.emit = (event: string | symbol, ...args: unknown[]): boolean => {
+    if (event === "data") unanswered = undefined;
+    if (event === "close") {
+      if (closed) return false; // told already
+      closed = true;
+      return emit(event, ...args);
+    }
+    const handled = emit(event, ...args);
+    if (event === "error" && !closed) {
+      closed = true;
+      emit("close", true);
+    }
+    return handled;
+  };
+  if (silenceMs === undefined) return;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((...args: unknown[]) => {
+    unanswered ??= Date.now();
+    return write(...args);
+  }) as Socket["write"];
+  closeWhenSilent(socket, silenceMs, () => unanswered);
+}
+
+/**
+ * Plain TCP: postgres.js reads and writes this socket, whose events say exactly when a write went unanswered.
+ * TLS: postgres.js reads and writes a TLS socket layered on this one, out of sight but for its byte counts;
+ * a look at them cannot order a read and a write seen together, so that counts as answered (a connection
+ * wrongly closed would be worse than one found out at its next write).
+ */
+function closeWhenSilent(socket: Socket, silenceMs: number, plainUnanswered: () => number | undefined) {
   let read = 0;
   let written = 0;
-  /** Since when bytes of ours have been waiting for an answer (undefined: none are, as far as we saw). */
-  let waitingSince: number | undefined;
-  // Polled, not per write: postgres.js writes through TLS when it is on, out of sight of this socket.
+  let tlsUnanswered: number | undefined;
   const timer = setInterval(
     () => {
       // Not the 'close' event: postgres.js removes every listener from the socket when it starts TLS on it.
@@ -51,14 +97,15 @@ function watch(socket: Socket, silenceMs: number) {
       const now = Date.now();
       if (socket.bytesRead !== read) {
         read = socket.bytesRead;
-        // An answer came; if we also wrote since the last look, the order is unknown: wait from now.
-        waitingSince = socket.bytesWritten !== written ? now : undefined;
         written = socket.bytesWritten;
+        tlsUnanswered = undefined;
       } else if (socket.bytesWritten !== written) {
         written = socket.bytesWritten;
-        waitingSince ??= now;
+        tlsUnanswered ??= now;
       }
-      if (waitingSince !== undefined && now - waitingSince >= silenceMs) {
+      // postgres.js reads this socket itself unless it layered TLS on it.
+      const since = socket.listenerCount("data") > 0 ? plainUnanswered() : tlsUnanswered;
+      if (since !== undefined && now - since >= silenceMs) {
         clearInterval(timer);
         const error = new Error(`No answer from the database server in ${silenceMs} ms: connection closed`);
         socket.destroy(Object.assign(error, { code: "ETIMEDOUT" }));

@@ -3,7 +3,8 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 /**
  * A TCP relay to a real server that can be cut and restored, to see what Herald does when it goes away.
  * Outages, from the kindest to the nastiest:
- * - `cut()`: the server is down (port closed, every connection reset): the driver learns at once.
+ * - `cut()`: the server is down (port closed, every connection closed): the driver learns at once.
+ * - `reset()`: the server restarted: every connection reset, new ones welcome.
  * - `blackhole()`: the host or the network is gone: connections are accepted and kept open, but nothing
  *   passes either way, so only time-outs tell.
  * - `blackhole({ newConnections: true })`: a fail-over: the old connections went silent, new ones work.
@@ -41,6 +42,12 @@ export class TcpRelay {
     this.held.clear();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = undefined;
+  }
+
+  /** Reset every live connection (TCP RST: the driver sees ECONNRESET); the port stays open. */
+  reset(): void {
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.held.clear();
   }
 
   /**
