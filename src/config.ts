@@ -57,7 +57,8 @@ export interface Config {
   databasePoolSize: number;
   /**
    * Bound of every database wait of the API: connecting, a lock, a statement, a query or transaction in all
-   * (past it: 503 `unavailable`). Workers connect within it; their statements get their lease. @defaultValue 2000
+   * (past it: 503 `unavailable`). Workers connect within it; their waits get their lease (see runtime.ts).
+   * @defaultValue 2000
    */
   databaseTimeoutMs: number;
   /** NATS server for NATS sinks. */
