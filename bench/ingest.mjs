@@ -5,7 +5,8 @@
 // API-only `herald serve` instead of one process doing both (the default). Door: the same requests to a
 // `herald serve` that processes nothing, so the request latency of the door alone shows beside the run's.
 // CPU: each process's CPU time (from /proc) over the timed window, per event, beside the CPU per event that
-// 0.5 × the ceiling allows on this machine's cores. One JSON line per result.
+// 0.5 × the ceiling allows on this machine's cores. Storage: bytes on disk per stored event, by table, after
+// VACUUM. One JSON line per result.
 
 import { execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, sign } from "node:crypto";
@@ -37,6 +38,17 @@ function post(url, body, headers) {
   });
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Bytes on disk of each table of the schema: its partitions, indexes and TOAST included. */
+async function tableSizes(sql) {
+  // pg_partition_tree lists nothing for a plain table: it stands for itself.
+  const rows =
+    await sql`select c.relname as name, sum(pg_total_relation_size(coalesce(p.relid, c.oid)))::bigint as bytes
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    left join lateral pg_partition_tree(c.oid) p on true
+    where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition
+    group by c.relname`;
+  return Object.fromEntries(rows.map((r) => [r.name, Number(r.bytes)]));
+}
 /** A process's /proc/PID/stat fields after the command name; undefined once it is gone (or not local). */
 function statOf(pid) {
   try {
@@ -317,7 +329,11 @@ try {
   await stopHerald(door.child);
   // What the door kept is not for the run below.
   await sql`delete from webhook_deliveries where tenant_id = ${tenant.tenant.id}`;
-  await sql`vacuum webhook_deliveries`; // not autovacuum's work inside the timed run
+  // Not autovacuum's work inside the timed run; FULL, so the run's deliveries take new pages (the storage line
+  // below measures what the run adds).
+  await sql`vacuum full webhook_deliveries`;
+  await sql`vacuum`; // and every table's free-space and visibility maps made, so they do not count as the run's
+  const sizesBefore = await tableSizes(sql);
 
   // End to end: a server that also processes (or, split, one beside a worker).
   const server = await startHerald("serve", { HERALD_SERVE_WORKERS: split ? "off" : "on" });
@@ -373,6 +389,22 @@ try {
       ),
     },
     cpu_us_per_event_at_target: Math.round((cores * 1e6) / (0.5 * ceiling)),
+  });
+  // Bytes on disk per unique event the run stored, after VACUUM: every table (all its partitions, indexes and
+  // TOAST) the run grew, from their sizes before it. The number later storage work is measured against.
+  await sql`vacuum`;
+  const sizesAfter = await tableSizes(sql);
+  const byTable = Object.fromEntries(
+    Object.entries(sizesAfter)
+      .map(([table, bytes]) => [table, Math.round((bytes - (sizesBefore[table] ?? 0)) / unique)])
+      .filter(([, bytes]) => bytes > 0)
+      .sort((a, b) => b[1] - a[1]),
+  );
+  print({
+    bench: "storage",
+    unique_events: unique,
+    bytes_per_event: Object.values(byTable).reduce((a, b) => a + b, 0),
+    by_table: byTable,
   });
   await sql.end();
 } finally {
