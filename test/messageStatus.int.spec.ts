@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { query } from "../src/db/client.js";
 import { replacesStatus, type StatusPoint, statusRank } from "../src/domain/messageStatus.js";
 import { messageStatuses } from "../src/domain/vocabularies.js";
-import { storeMessageEvents } from "../src/ingest/store.js";
+import { storeMessageEvents } from "../src/messages/storeEvents.js";
 import { normalizeEvent } from "../src/providers/sendgrid.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";

@@ -1,10 +1,12 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
+import { stopCampaigns } from "../messages/campaigns.js";
+import { advanceStatuses } from "../messages/status.js";
+import { type IngestEvent, type StoredMessageEvent, storeMessageEvents } from "../messages/storeEvents.js";
+import { applySuppressions } from "../messages/suppressions.js";
 import { normalizeEvent, parseBatch } from "../providers/sendgrid.js";
 import type { QueueRow } from "../queue/row.js";
-import { advanceStatuses, applySuppressions, stopCampaigns } from "./effects.js";
-import { type IngestEvent, type StoredMessageEvent, storeMessageEvents } from "./store.js";
 
 export interface ProcessOutcome {
   /** Events found in the deliveries. */

@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
+import { normalizeEmail } from "../domain/address.js";
 import { unstorableEscape, unstorableNumber } from "../domain/jsonbText.js";
 import { defaultMaxJsonDepth, jsonPointer, tooDeepAt } from "../domain/jsonDepth.js";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
@@ -151,9 +152,6 @@ export interface CanonicalEvent {
 const known = new Set<string>(canonicalEventTypes.filter((t) => t !== "blocked" && t !== "unknown"));
 
 const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v.slice(0, 2000) : null);
-
-/** Normalize an email address for suppressions and matching: trimmed, lower-case. */
-export const normalizeEmail = (address: string) => address.trim().toLowerCase();
 
 function canonicalType(event: Record<string, unknown>): CanonicalEventType {
   const name = event.event;

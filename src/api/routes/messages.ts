@@ -3,22 +3,18 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
 import type { OutboundMessage } from "../../db/schema/index.js";
 import { withTenant } from "../../db/tenant.js";
+import { addressProblem } from "../../domain/address.js";
 import { channels, messageStatuses, suppressionReasons } from "../../domain/vocabularies.js";
 import { HeraldError, notFound } from "../../errors.js";
-import { eventsOfMessage, listMessageEvents } from "../../ingest/messageEvents.js";
-import {
-  addressProblem,
-  getMessage,
-  listMessages,
-  registerMessage,
-  registerMessages,
-} from "../../ingest/messages.js";
+import { eventsOfMessage, listMessageEvents } from "../../messages/events.js";
+import { getMessage, listMessages } from "../../messages/outbound.js";
+import { registerMessage, registerMessages } from "../../messages/register.js";
 import {
   addManualSuppression,
   checkSuppression,
   deleteSuppression,
   listSuppressions,
-} from "../../ingest/suppressions.js";
+} from "../../messages/suppressions.js";
 import { IdParams, ListQuery, problemResponses, Uuid } from "../schemas.js";
 
 const literals = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));

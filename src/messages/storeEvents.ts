@@ -6,6 +6,7 @@ import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import { appendFresh } from "../events/append.js";
 import { type CanonicalEvent, linkPrefixLengths } from "../providers/sendgrid.js";
+import { messageOfProviderId } from "./linking.js";
 import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
 
 /** A canonical event with where it came from. */
@@ -127,18 +128,8 @@ export async function storeMessageEvents(
     ), linked as (
       select i.*, coalesce(a.payload, i.payload::jsonb) as event_payload, coalesce(
         (select m.id from outbound_messages m where m.id = i.herald_message_id and m.tenant_id = i.tenant_id),
-        -- Else the messages of the longest registered id that links it (the candidates' index lookups); several
-        -- messages with that id (one send to many recipients): the recipient's, or none.
-        (select case when count(*) = 1 then (array_agg(m.id))[1]
-            else (array_agg(m.id order by m.created_at, m.id) filter (where m.to_address = i.recipient))[1] end
-          from (
-            select m.id, m.created_at, m.to_address, rank() over (order by length(m.provider_message_id) desc) as r
-            from outbound_messages m
-            where i.provider_message_id is not null and m.tenant_id = i.tenant_id and m.provider = i.provider
-              and m.provider_message_id = any(array(
-                select left(i.provider_message_id, n) from unnest(i.link_lengths::int[]) as n))
-          ) m
-          where m.r = 1)
+        -- Else by its provider message id (see messages/linking.ts).
+        ${messageOfProviderId}
       ) as message_id
       from input i left join archived a on a.delivery_id = i.delivery_id and a.item = i.item
       where i.id in (select message_event_id from keyed)

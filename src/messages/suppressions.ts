@@ -1,55 +1,112 @@
-import { sql } from "drizzle-orm";
+import { and, desc, eq, or, sql } from "drizzle-orm";
 import { lockKey, lockKeys } from "../db/advisoryLocks.js";
 import { type Executor, query } from "../db/client.js";
-import { type CanonicalEventType, statusOfEvent } from "../domain/messageStatus.js";
-import type { StoredMessageEvent } from "./store.js";
+import { createdBefore, pageOf } from "../db/keyset.js";
+import { communicationSuppressions } from "../db/schema/index.js";
+import { normalizeAddress } from "../domain/address.js";
+import type { Channel, SuppressionReason } from "../domain/vocabularies.js";
+import type { StoredMessageEvent } from "./storeEvents.js";
 
-/**
- * What newly stored provider events do, each a single statement over the whole batch, all run in the
- * transaction that stores the events (and acknowledges their delivery).
- */
-
-/**
- * Move each message's status forward to the strongest status among its new events (see
- * domain/messageStatus.ts; `herald_status_rank` is the same table in SQL). Never moves one back.
- */
-export async function advanceStatuses(
-  executor: Executor,
-  events: Pick<StoredMessageEvent, "messageId" | "type" | "eventAt">[],
-): Promise<number> {
-  const proposals = events.flatMap((e) => {
-    const status = statusOfEvent[e.type];
-    return e.messageId && status ? [{ message_id: e.messageId, status, at: e.eventAt.toISOString() }] : [];
-  });
-  if (proposals.length === 0) return 0;
-  const rows = await query(
-    executor,
-    sql`with proposal as (
-      select * from jsonb_to_recordset(${JSON.stringify(proposals)}::jsonb) as x(message_id uuid, status text, at timestamptz)
-    ), best as (
-      select distinct on (message_id) message_id, status, at from proposal
-      order by message_id, herald_status_rank(status) desc, at desc, status collate "C" desc
-    )
-    update outbound_messages m set status = b.status, status_at = b.at, updated_at = now()
-    from best b
-    where m.id = b.message_id
-      and (herald_status_rank(b.status), b.at, b.status collate "C") > (herald_status_rank(m.status), m.status_at, m.status collate "C")
-    returning m.id`,
-    { prepare: true },
-  );
-  return rows.length;
+export interface SuppressionFilter {
+  channel?: Channel | undefined;
+  address?: string | undefined;
+  reason?: SuppressionReason | undefined;
 }
 
-/** Recompute a message's status from every event linked to it (after orphans were linked to it). */
-export async function recomputeStatus(executor: Executor, messageId: string): Promise<void> {
-  const linked = await query<{ type: CanonicalEventType; event_ms: number }>(
-    executor,
-    sql`select type, extract(epoch from event_at) * 1000 as event_ms from message_events where outbound_message_id = ${messageId}`,
+/** The address as stored for its channel; without one, as an email or as a phone number. */
+const addressIs = (address: string, channel: Channel | undefined) =>
+  channel
+    ? eq(communicationSuppressions.address, normalizeAddress(channel, address))
+    : or(
+        ...(["email", "sms"] as const).map((c) =>
+          and(
+            eq(communicationSuppressions.channel, c),
+            eq(communicationSuppressions.address, normalizeAddress(c, address)),
+          ),
+        ),
+      );
+
+const byFilter = (tenantId: string, f: SuppressionFilter) =>
+  and(
+    eq(communicationSuppressions.tenantId, tenantId),
+    f.channel ? eq(communicationSuppressions.channel, f.channel) : undefined,
+    f.address ? addressIs(f.address, f.channel) : undefined,
+    f.reason ? eq(communicationSuppressions.reason, f.reason) : undefined,
   );
-  await advanceStatuses(
-    executor,
-    linked.map((e) => ({ messageId, type: e.type, eventAt: new Date(Number(e.event_ms)) })),
-  );
+
+export async function listSuppressions(
+  executor: Executor,
+  tenantId: string,
+  filter: SuppressionFilter,
+  limit: number,
+  cursor: string | undefined,
+) {
+  const rows = await executor
+    .select()
+    .from(communicationSuppressions)
+    .where(
+      and(
+        byFilter(tenantId, filter),
+        createdBefore(communicationSuppressions.createdAt, communicationSuppressions.id, cursor),
+      ),
+    )
+    .orderBy(desc(communicationSuppressions.createdAt), desc(communicationSuppressions.id))
+    .limit(limit + 1);
+  return pageOf(rows, limit);
+}
+
+/**
+ * Whether an address may not be sent to, and why: the reasons (API.md's values), and the groups it is
+ * unsubscribed from when one of them is `group_unsubscribe`.
+ */
+export async function checkSuppression(
+  executor: Executor,
+  tenantId: string,
+  channel: Channel,
+  address: string,
+) {
+  const rows = await executor
+    .select({ reason: communicationSuppressions.reason, groupId: communicationSuppressions.groupId })
+    .from(communicationSuppressions)
+    .where(byFilter(tenantId, { channel, address }));
+  return {
+    suppressed: rows.length > 0,
+    reasons: [...new Set(rows.map((r) => r.reason))],
+    group_ids: rows.flatMap((r) => (r.groupId === null ? [] : [r.groupId])).sort((a, b) => a - b),
+  };
+}
+
+export async function addManualSuppression(
+  executor: Executor,
+  tenantId: string,
+  channel: Channel,
+  address: string,
+) {
+  const values = {
+    tenantId,
+    channel,
+    address: normalizeAddress(channel, address),
+    reason: "manual" as const,
+  };
+  const [row] = await executor
+    .insert(communicationSuppressions)
+    .values(values)
+    .onConflictDoNothing()
+    .returning();
+  if (row) return row;
+  const [existing] = await executor
+    .select()
+    .from(communicationSuppressions)
+    .where(and(byFilter(tenantId, { channel, address }), eq(communicationSuppressions.reason, "manual")));
+  return existing!;
+}
+
+export async function deleteSuppression(executor: Executor, tenantId: string, id: string): Promise<boolean> {
+  const rows = await executor
+    .delete(communicationSuppressions)
+    .where(and(eq(communicationSuppressions.tenantId, tenantId), eq(communicationSuppressions.id, id)))
+    .returning({ id: communicationSuppressions.id });
+  return rows.length > 0;
 }
 
 const groupLockNamespace = 0x48475250; // "HGRP"
@@ -134,50 +191,4 @@ export async function applySuppressions(executor: Executor, events: StoredMessag
       { prepare: true },
     );
   }
-}
-
-/**
- * A bounce, spam report or unsubscribe of a message sent by a contact campaign stops that campaign, with a
- * `campaign_transitions` row naming the cause (the event's key: one transition per cause, ever).
- */
-export async function stopCampaigns(
-  executor: Executor,
-  events: Pick<
-    StoredMessageEvent,
-    "tenantId" | "campaignId" | "type" | "provider" | "dedupeKey" | "messageId"
-  >[],
-): Promise<void> {
-  const causes = events.flatMap((e) =>
-    e.campaignId &&
-    (e.type === "bounce" ||
-      e.type === "spamreport" ||
-      e.type === "unsubscribe" ||
-      e.type === "group_unsubscribe")
-      ? [
-          {
-            tenant_id: e.tenantId,
-            campaign_id: e.campaignId,
-            cause_key: `${e.provider}:${e.dedupeKey}`,
-            reason: `${e.type} of message ${e.messageId}`,
-          },
-        ]
-      : [],
-  );
-  if (causes.length === 0) return;
-  await query(
-    executor,
-    sql`with cause as (
-      select distinct on (campaign_id) * from jsonb_to_recordset(${JSON.stringify(causes)}::jsonb) as x(tenant_id uuid, campaign_id uuid, cause_key text, reason text)
-      order by campaign_id, cause_key
-    ), stopped as (
-      update contact_campaigns c set status = 'stopped', stopped_at = now(), stop_reason = k.reason, updated_at = now()
-      from cause k join contact_campaigns previous on previous.id = k.campaign_id
-      where c.id = k.campaign_id and c.tenant_id = k.tenant_id and c.status not in ('stopped', 'completed')
-      returning c.id, c.tenant_id, previous.status as before, k.cause_key, k.reason
-    )
-    insert into campaign_transitions (tenant_id, campaign_id, from_status, to_status, reason, cause_key)
-    select tenant_id, id, before, 'stopped', reason, cause_key from stopped
-    on conflict do nothing`,
-    { prepare: true },
-  );
 }
