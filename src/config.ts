@@ -65,6 +65,13 @@ export interface Config {
   natsUrl: string;
   /** CIDRs webhook sinks may reach although they are not public (loopback, private, …); empty = none. */
   webhookAllowedNetworks: string[];
+  /**
+   * Herald's URL as providers call it (scheme, host, any path prefix; no trailing "/"): the public URL of a
+   * webhook request is this followed by its path and query (Twilio signs that URL). Undefined: from the request.
+   */
+  publicUrl: string | undefined;
+  /** Whether a webhook request's `X-Forwarded-Proto`/`-Host` are believed (set by the operator's proxy). */
+  trustProxy: boolean;
   /** Whether `herald serve` also runs the workers (off: run them with `herald worker`). */
   runWorkers: boolean;
   worker: WorkerConfig;
@@ -150,6 +157,17 @@ export const variables: Variable[] = [
     name: "HERALD_WEBHOOK_ALLOWED_NETWORKS",
     description:
       "CIDRs webhook sinks may reach though not public, e.g. 127.0.0.0/8,::1/128,10.20.0.0/16; unset = none",
+  },
+  {
+    name: "HERALD_PUBLIC_URL",
+    description:
+      "Herald's URL as providers call it, e.g. https://herald.example.com (Twilio signs it); unset = from each request",
+  },
+  {
+    name: "HERALD_TRUST_PROXY",
+    description:
+      "on: a webhook's public URL follows X-Forwarded-Proto/-Host (only behind a proxy that sets them)",
+    default: "off",
   },
   {
     name: "HERALD_SERVE_WORKERS",
@@ -279,6 +297,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return cidrs;
   };
 
+  const publicUrl = (name: string): string | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(value);
+    } catch {}
+    if (
+      !parsed ||
+      !["http:", "https:"].includes(parsed.protocol) ||
+      parsed.search !== "" ||
+      parsed.hash !== "" ||
+      parsed.username !== "" ||
+      parsed.password !== "" ||
+      value.includes("?") ||
+      value.includes("#")
+    ) {
+      problems.push(
+        `${name} must be an http:// or https:// URL without query or fragment, such as https://herald.example.com`,
+      );
+      return undefined;
+    }
+    // As written (a provider signs the URL as configured there), less any trailing "/".
+    return value.replace(/\/+$/, "");
+  };
+
   const logLevel = (text("LOG_LEVEL") ?? "info") as Config["logLevel"];
   if (!logLevels.includes(logLevel))
     problems.push(`LOG_LEVEL=${logLevel} must be one of ${logLevels.join(", ")}`);
@@ -305,6 +349,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseTimeoutMs: int("HERALD_DB_TIMEOUT_MS"),
     natsUrl: text("HERALD_NATS_URL") ?? "nats://127.0.0.1:4222",
     webhookAllowedNetworks: networks("HERALD_WEBHOOK_ALLOWED_NETWORKS"),
+    publicUrl: publicUrl("HERALD_PUBLIC_URL"),
+    trustProxy: onOff("HERALD_TRUST_PROXY"),
     runWorkers: onOff("HERALD_SERVE_WORKERS"),
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE"),

@@ -149,6 +149,8 @@ export async function serve(config: Config): Promise<RunningServer> {
       jsonMaxDepth: config.jsonMaxDepth,
       webhookAllowedNetworks: config.webhookAllowedNetworks,
       maxAttempts: config.worker.maxAttempts,
+      publicUrl: config.publicUrl,
+      trustProxy: config.trustProxy,
     },
     logger: { level: config.logLevel },
     foreground,

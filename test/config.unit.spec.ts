@@ -65,6 +65,22 @@ describe("loadConfig", () => {
   });
 });
 
+describe("a webhook request's public URL settings", () => {
+  it("take an http(s) URL as written, less a trailing slash, and trust no proxy by default", () => {
+    expect(loadConfig({})).toMatchObject({ publicUrl: undefined, trustProxy: false });
+    expect(
+      loadConfig({ HERALD_PUBLIC_URL: "https://Herald.example.com/hooks/", HERALD_TRUST_PROXY: "on" }),
+    ).toMatchObject({ publicUrl: "https://Herald.example.com/hooks", trustProxy: true });
+    for (const bad of ["herald.example.com", "ftp://h", "https://h/?a=1", "https://h/#x", "https://u:p@h"])
+      expect(() => loadConfig({ HERALD_PUBLIC_URL: bad }), bad).toThrow(
+        "HERALD_PUBLIC_URL must be an http:// or https:// URL without query or fragment",
+      );
+    expect(() => loadConfig({ HERALD_TRUST_PROXY: "maybe" })).toThrow(
+      "HERALD_TRUST_PROXY=maybe must be on or off",
+    );
+  });
+});
+
 /** The README's configuration table and `variables` list the same names, defaults and ranges. */
 describe("configuration docs", () => {
   it("match the code", () => {

@@ -3,7 +3,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Db, query } from "../src/db/client.js";
 import { createProcessor } from "../src/ingest/processor.js";
-import { receiveSendgrid } from "../src/ingest/receive.js";
+import { receiveDelivery } from "../src/ingest/receive.js";
 import { reprocess } from "../src/ingest/reprocess.js";
 import { registerMessage } from "../src/messages/register.js";
 import { createSource } from "../src/tenancy/sources.js";
@@ -48,7 +48,12 @@ async function seed(db: Db) {
     });
   }
   for (const body of deliveries())
-    await receiveSendgrid(db, source, { headers: {}, body: Buffer.from(body), remoteIp: undefined });
+    await receiveDelivery(db, source, {
+      headers: {},
+      body: Buffer.from(body),
+      remoteIp: undefined,
+      publicUrl: `http://localhost/api/v1/webhooks/sendgrid/${source.id}`,
+    });
   return source.id;
 }
 

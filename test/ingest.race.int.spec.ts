@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, query } from "../src/db/client.js";
 import type { WebhookSource } from "../src/db/schema/index.js";
 import { processDeliveries } from "../src/ingest/process.js";
-import { receiveSendgrid } from "../src/ingest/receive.js";
+import { receiveDelivery } from "../src/ingest/receive.js";
 import { registerMessage } from "../src/messages/register.js";
 import { toQueueRow } from "../src/queue/row.js";
 import { createSource } from "../src/tenancy/sources.js";
@@ -25,10 +25,11 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
   /** Archive `events` as a delivery of `source`, as the webhook door does; the delivery as a queue row. */
   async function archived(source: WebhookSource, events: Record<string, unknown>[]) {
     const db = t.database.db;
-    const { deliveryId } = await receiveSendgrid(db, source, {
+    const { deliveryId } = await receiveDelivery(db, source, {
       headers: {},
       body: Buffer.from(JSON.stringify(events)),
       remoteIp: undefined,
+      publicUrl: `http://localhost/api/v1/webhooks/sendgrid/${source.id}`,
     });
     const [row] = await query(db, sql`select * from webhook_deliveries where id = ${deliveryId}`);
     return toQueueRow(row!);

@@ -6,10 +6,8 @@ import {
   linkPrefixLengths,
   maxProviderMessageIdLength,
   messageIdRoot,
-  normalizeEvent,
-  parseBatch,
-  verifySignature,
-} from "../src/providers/sendgrid.js";
+} from "../src/domain/messageIds.js";
+import { normalizeEvent, parseBatch, verifySignature } from "../src/providers/sendgrid.js";
 import { sampleBatch, sendgridKeys } from "./support/sendgrid.js";
 
 const received = new Date("2026-11-22T12:00:00Z");

@@ -35,6 +35,8 @@ export interface AppDeps {
     Partial<Pick<Config, "requestTimeoutMs" | "jsonMaxDepth">> &
     // Unset: webhook sinks may name public addresses only.
     Partial<Pick<Config, "webhookAllowedNetworks">> &
+    // How a provider webhook's public URL is known (HERALD_PUBLIC_URL, HERALD_TRUST_PROXY; unset: off).
+    Partial<Pick<Config, "publicUrl" | "trustProxy">> &
     // HERALD_MAX_ATTEMPTS: the max_attempts of a subscription created without one and of each archived
     // webhook delivery. @defaultValue 5
     Partial<Pick<Config["worker"], "maxAttempts">>;
@@ -107,6 +109,8 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   webhookRoutes(app, systemDb, createIngestMetrics(registry), {
     foreground: deps.foreground,
     maxAttempts: deps.config.maxAttempts,
+    publicUrl: deps.config.publicUrl,
+    trustProxy: deps.config.trustProxy,
   });
 
   const cursorKey = await instanceSecret(systemDb, "cursor");

@@ -5,7 +5,7 @@ import { stopCampaigns } from "../messages/campaigns.js";
 import { advanceStatuses } from "../messages/status.js";
 import { type IngestEvent, type StoredMessageEvent, storeMessageEvents } from "../messages/storeEvents.js";
 import { applySuppressions } from "../messages/suppressions.js";
-import { normalizeEvent, parseBatch } from "../providers/sendgrid.js";
+import { providerFor } from "../providers/registry.js";
 import type { QueueRow } from "../queue/row.js";
 
 export interface ProcessOutcome {
@@ -27,7 +27,11 @@ function eventsOfDeliveries(deliveries: QueueRow[]): {
 } {
   const unreadable: { id: number; reason: string }[] = [];
   const events = deliveries.flatMap((d) => {
-    const parsed = parseBatch(asBuffer(d.body));
+    const provider = providerFor(d.provider as string);
+    // Archived by a Herald that took this provider's webhooks: failed (so retried, then a dead letter to
+    // reprocess with a Herald that has its module), never marked as unreadable.
+    if (!provider) throw new Error(`No module for provider ${String(d.provider)} (delivery ${d.id})`);
+    const parsed = provider.parse(asBuffer(d.body));
     if (!parsed.ok) {
       unreadable.push({ id: d.id, reason: parsed.detail });
       return [];
@@ -36,7 +40,7 @@ function eventsOfDeliveries(deliveries: QueueRow[]): {
     const fallback = Number.isNaN(receivedAt.getTime()) ? new Date() : receivedAt;
     // Fields added to each fresh object rather than spread into a copy: this runs for every event.
     return parsed.events.map((raw, item) =>
-      Object.assign(normalizeEvent(raw, fallback), {
+      Object.assign(provider.normalize(raw, fallback), {
         tenantId: d.tenant_id as string,
         provider: d.provider as string,
         deliveryId: d.id,

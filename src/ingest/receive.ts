@@ -3,27 +3,13 @@ import { type Db, query } from "../db/client.js";
 import { preparePartitions } from "../db/partitions.js";
 import type { WebhookSource } from "../db/schema/index.js";
 import { HeraldError, notFound } from "../errors.js";
-import {
-  eventTime,
-  parseBatch,
-  signatureHeader,
-  timestampHeader,
-  verifySignature,
-} from "../providers/sendgrid.js";
+import { providerFor } from "../providers/registry.js";
+import type { IncomingRequest, ReceivedDelivery } from "../providers/types.js";
 
-/** Request headers worth keeping with the raw body (for audits and reprocessing). */
-const keptHeaders = ["content-type", "user-agent", signatureHeader, timestampHeader, "x-forwarded-for"];
+export type { IncomingRequest, ReceivedDelivery } from "../providers/types.js";
 
-export interface ReceivedDelivery {
-  deliveryId: number;
-  events: number;
-}
-
-export interface IncomingRequest {
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-  remoteIp: string | undefined;
-}
+/** Request headers worth keeping with the raw body (for audits and reprocessing), besides the provider's own. */
+const keptHeaders = ["content-type", "user-agent", "x-forwarded-for"];
 
 export interface ReceiveOptions {
   /** Processing attempts before the delivery becomes a dead letter (HERALD_MAX_ATTEMPTS). @defaultValue 5 */
@@ -36,33 +22,24 @@ const header = (headers: IncomingRequest["headers"], name: string) => {
 };
 
 /**
- * Accept one SendGrid delivery: check the signature on the exact bytes (nothing is stored when it fails),
- * make sure its events' months have partitions, then archive the raw body in `webhook_deliveries` — queued
- * for processing, or marked rejected when it is not an array of objects — in one insert. Resolves only once
+ * Accept one delivery to a source, through its provider's module (providers/registry.ts): authenticate it on
+ * the exact bytes (nothing is stored when that fails), make sure its events' months have partitions, then
+ * archive the raw body in `webhook_deliveries` — queued for processing, or marked rejected when the module
+ * refuses the body (SendGrid's: not an array of objects) — in one insert. Resolves only once
  * that row is committed, so a 200 always means "kept"; the caller then wakes the processors (see
  * `QueueWakeups`).
  */
-export async function receiveSendgrid(
+export async function receiveDelivery(
   db: Db,
   source: WebhookSource,
   request: IncomingRequest,
   options: ReceiveOptions = {},
 ): Promise<ReceivedDelivery> {
-  const publicKey = source.verification?.public_key;
-  if (publicKey) {
-    const signature = header(request.headers, signatureHeader);
-    const timestamp = header(request.headers, timestampHeader);
-    if (!signature || !timestamp) {
-      throw new HeraldError(
-        "invalid_signature",
-        `Signed source: send ${signatureHeader} and ${timestampHeader}`,
-      );
-    }
-    if (!verifySignature(publicKey, timestamp, request.body, signature)) {
-      throw new HeraldError("invalid_signature", "The signature does not match the body and timestamp");
-    }
-  }
-  const parsed = parseBatch(request.body);
+  const provider = providerFor(source.provider);
+  if (!provider) throw notFound("Webhook source");
+  const refused = provider.authenticate(request, source.verification);
+  if (refused) throw refused;
+  const parsed = provider.parse(request.body);
   if (parsed.ok) {
     // The months its events fall in get their partitions now, each in a short transaction of its own, so the
     // processor's transaction never has to make one (see db/partitions.ts). Nothing to do for known months.
@@ -70,11 +47,11 @@ export async function receiveSendgrid(
     await preparePartitions(
       db,
       ["message_events", "events"],
-      parsed.events.map((event) => eventTime(event, receivedAt)),
+      parsed.events.map((event) => provider.eventTime(event, receivedAt)),
     );
   }
   const headers = Object.fromEntries(
-    keptHeaders.flatMap((name) => {
+    [...keptHeaders, ...provider.keptHeaders].flatMap((name) => {
       const value = header(request.headers, name);
       return value === undefined ? [] : [[name, value.slice(0, 1000)]];
     }),

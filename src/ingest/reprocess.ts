@@ -3,6 +3,7 @@ import { type Db, query } from "../db/client.js";
 import { describeError } from "../db/errors.js";
 import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
+import { providerFor } from "../providers/registry.js";
 import { toQueueRow } from "../queue/row.js";
 import { processDeliveries } from "./process.js";
 
@@ -42,8 +43,18 @@ export async function reprocess(
     throw new HeraldError("validation_failed", `--source ${filter.sourceId} is not a source id (a UUID)`);
   }
   // Deleted sources too: their archive is still there to reprocess.
-  const [source] = await query(db, sql`select 1 from webhook_sources where id = ${filter.sourceId}`);
+  const [source] = await query<{ provider: string }>(
+    db,
+    sql`select provider from webhook_sources where id = ${filter.sourceId}`,
+  );
   if (!source) throw new HeraldError("not_found", `No webhook source ${filter.sourceId}`);
+  // Its deliveries are read by its provider's module (the processor finds it in the registry too).
+  if (!providerFor(source.provider)) {
+    throw new HeraldError(
+      "validation_failed",
+      `Source ${filter.sourceId} is a ${source.provider} source, whose webhooks this Herald does not take`,
+    );
+  }
   const where = sql`source_id = ${filter.sourceId} and rejected_reason is null
     ${filter.since ? sql`and received_at >= ${filter.since.toISOString()}::timestamptz` : sql``}
     ${filter.until ? sql`and received_at < ${filter.until.toISOString()}::timestamptz` : sql``}

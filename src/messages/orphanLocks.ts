@@ -1,6 +1,6 @@
 import { lockKey, lockKeys } from "../db/advisoryLocks.js";
 import type { Executor } from "../db/client.js";
-import { messageIdRoot } from "../providers/sendgrid.js";
+import { messageIdRoot } from "../domain/messageIds.js";
 
 /**
  * Registering a message and storing its first events can run at the same moment; under READ COMMITTED

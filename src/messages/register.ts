@@ -1,13 +1,13 @@
-import { sql } from "drizzle-orm";
+import { getTableColumns, sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { pgArray, type Scalar, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { type OutboundMessage, outboundMessages } from "../db/schema/index.js";
 import { normalizeAddress } from "../domain/address.js";
+import { linkPrefixLengths } from "../domain/messageIds.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import type { Channel } from "../domain/vocabularies.js";
 import { HeraldError } from "../errors.js";
-import { linkPrefixLengths } from "../providers/sendgrid.js";
 import { stopCampaigns } from "./campaigns.js";
 import { messageOfProviderId } from "./linking.js";
 import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
@@ -69,8 +69,10 @@ export async function registerMessages(
  * 4. (with waiting events) one statement linking them, by the same rule as the events' store statement, to
  *    the new messages (their `message.*` events in the log too); then one status advance for the batch and,
  *    for a bounce, spam report or unsubscribe of a campaign's message, one campaign stop;
- * 5. one read of the messages as they now stand (statuses moved, dedupe keys resolved: a new snapshot, so a
- *    key committed by a concurrent registration is seen).
+ * 5. only when some were linked or a dedupe key named a stored message, one read of the messages as they
+ *    now stand (statuses moved, keys resolved: a new snapshot, so a key committed by a concurrent
+ *    registration is seen). Otherwise the insert's own rows are the answer: a single registration is
+ *    then the lock and the insert.
  */
 async function registerBatch(
   executor: Executor,
@@ -86,8 +88,10 @@ async function registerBatch(
   );
   const ids = inputs.map(() => uuidv7());
   const { inserted, waiting } = await insertBatch(executor, tenantId, inputs, ids);
-  if (waiting.length > 0) await linkWaiting(executor, tenantId, waiting, [...inserted]);
-  return readBack(executor, tenantId, inputs, ids, inserted);
+  const linked = waiting.length > 0 && (await linkWaiting(executor, tenantId, waiting, [...inserted.keys()]));
+  if (!linked && inserted.size === inputs.length)
+    return ids.map((id) => ({ message: inserted.get(id)!, created: true }));
+  return readBack(executor, tenantId, inputs, ids, new Set(inserted.keys()));
 }
 
 /** A foreign key does not see tenants: make sure each campaign is this tenant's (one statement). */
@@ -111,19 +115,29 @@ interface Waiting {
   provider_message_id: string;
 }
 
+/** A row of `outbound_messages` as `row_to_json` gives it, read as Drizzle reads the table's columns. */
+const columns = Object.entries(getTableColumns(outboundMessages));
+const messageOfJson = (json: Record<string, unknown>) =>
+  Object.fromEntries(
+    columns.map(([key, column]) => {
+      const value = json[column.name];
+      return [key, value === null || value === undefined ? null : column.mapFromDriverValue(value)];
+    }),
+  ) as OutboundMessage;
+
 /**
- * Insert the batch; the ids inserted, and the unlinked events that a new message's id links (equal, or a
- * prefix followed by "."): found through the unlinked index on their id's root. Both answers in one result
- * (a row is one or the other) to spare a round trip.
+ * Insert the batch; the messages inserted (by id), and the unlinked events that a new message's id links
+ * (equal, or a prefix followed by "."): found through the unlinked index on their id's root. Both in one
+ * row, to spare a round trip.
  */
 async function insertBatch(
   executor: Executor,
   tenantId: string,
   inputs: NewMessage[],
   ids: string[],
-): Promise<{ inserted: Set<string>; waiting: Waiting[] }> {
+): Promise<{ inserted: Map<string, OutboundMessage>; waiting: Waiting[] }> {
   const column = (pick: (input: NewMessage) => Scalar) => inputs.map(pick);
-  const rows = await query<{ inserted: string | null } & Waiting>(
+  const [row] = await query<{ inserted: Record<string, unknown>[] | null; waiting: Waiting[] | null }>(
     executor,
     sql`with input as (
       select x.* from ${unnestColumns("x", [
@@ -150,37 +164,37 @@ async function insertBatch(
       -- first of a key repeated within the batch is inserted; the others conflict with it and insert nothing.
       order by dedupe_key, ord
       on conflict do nothing
-      returning id, provider, provider_message_id
+      returning *
+    ), waiting as (
+      select e.id, e.event_at::text as event_at, e.provider_message_id
+      from message_events e
+      where e.tenant_id = ${tenantId} and e.outbound_message_id is null
+        and split_part(e.provider_message_id, '.', 1) in (
+          select split_part(provider_message_id, '.', 1) from inserted where provider_message_id is not null)
+        and exists (select 1 from inserted n where n.provider = e.provider
+          and (e.provider_message_id = n.provider_message_id
+               or starts_with(e.provider_message_id, n.provider_message_id || '.')))
     )
-    select id as inserted, null::uuid as id, null::text as event_at, null::text as provider_message_id
-    from inserted
-    union all
-    select null, e.id, e.event_at::text, e.provider_message_id
-    from message_events e
-    where e.tenant_id = ${tenantId} and e.outbound_message_id is null
-      and split_part(e.provider_message_id, '.', 1) in (
-        select split_part(provider_message_id, '.', 1) from inserted where provider_message_id is not null)
-      and exists (select 1 from inserted n where n.provider = e.provider
-        and (e.provider_message_id = n.provider_message_id
-             or starts_with(e.provider_message_id, n.provider_message_id || '.')))`,
+    select (select json_agg(row_to_json(m)) from inserted m) as inserted,
+      (select json_agg(row_to_json(w)) from waiting w) as waiting`,
     { prepare: true },
   );
-  const inserted = new Set<string>();
-  const waiting: Waiting[] = [];
-  for (const row of rows) {
-    if (row.inserted) inserted.add(row.inserted);
-    else waiting.push(row);
-  }
-  return { inserted, waiting };
+  const inserted = new Map((row?.inserted ?? []).map((json) => [json.id as string, messageOfJson(json)]));
+  return { inserted, waiting: row?.waiting ?? [] };
 }
 
 /**
- * Link the waiting events to the new messages, by the rule an event stored now would be linked by (the
+ * Link the waiting events to the new messages (whether any was), by the rule an event stored now would be linked by (the
  * longest registered id, the recipient where several messages share it), leaving those that rule gives to
  * an older message or to none. Their `message.*` events in the log get the message too (they were appended
  * before it was known). Then the statuses and campaigns, each one statement for the batch.
  */
-async function linkWaiting(executor: Executor, tenantId: string, waiting: Waiting[], newIds: string[]) {
+async function linkWaiting(
+  executor: Executor,
+  tenantId: string,
+  waiting: Waiting[],
+  newIds: string[],
+): Promise<boolean> {
   const linked = await query<{
     message_id: string;
     campaign_id: string | null;
@@ -220,7 +234,7 @@ async function linkWaiting(executor: Executor, tenantId: string, waiting: Waitin
       extract(epoch from l.event_at) * 1000 as event_ms
     from linked l join outbound_messages m on m.id = l.outbound_message_id`,
   );
-  if (linked.length === 0) return;
+  if (linked.length === 0) return false;
   // A new message's linked events are all among these (a processor storing more waits for its link lock).
   await advanceStatuses(
     executor,
@@ -237,6 +251,7 @@ async function linkWaiting(executor: Executor, tenantId: string, waiting: Waitin
       messageId: e.message_id,
     })),
   );
+  return true;
 }
 
 /**

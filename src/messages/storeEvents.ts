@@ -3,9 +3,10 @@ import { v7 as uuidv7 } from "uuid";
 import { pgArray, type Scalar, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
+import { linkPrefixLengths } from "../domain/messageIds.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import { appendFresh } from "../events/append.js";
-import { type CanonicalEvent, linkPrefixLengths } from "../providers/sendgrid.js";
+import type { CanonicalEvent } from "../providers/types.js";
 import { messageOfProviderId } from "./linking.js";
 import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
 

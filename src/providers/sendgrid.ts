@@ -2,8 +2,18 @@ import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto
 import { normalizeEmail } from "../domain/address.js";
 import { unstorableEscape, unstorableNumber } from "../domain/jsonbText.js";
 import { defaultMaxJsonDepth, jsonPointer, tooDeepAt } from "../domain/jsonDepth.js";
+import { linkCandidates, messageIdRoot } from "../domain/messageIds.js";
 import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
+import { HeraldError } from "../errors.js";
+import { missingFields } from "./settings.js";
+import type {
+  CanonicalEvent,
+  IncomingRequest,
+  ParseResult,
+  ProviderModule,
+  VerificationSettings,
+} from "./types.js";
 
 /**
  * SendGrid's Event Webhook: signature check on the raw bytes, parsing, and mapping to canonical events.
@@ -74,12 +84,6 @@ export function verifySignature(
   }
 }
 
-export type ParseResult =
-  /** `text`: the body decoded, byte for byte (a leading BOM included). */
-  | { ok: true; events: Record<string, unknown>[]; text: string }
-  /** `path`: where in the body the failure is (`/body`, or `/body/3` for the fourth event). */
-  | { ok: false; code: "invalid_json" | "validation_failed"; detail: string; path: string };
-
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** A body refused as not a valid batch: `detail` says why, `path` where (`/body`, or `/body/3` for an event). */
@@ -122,32 +126,6 @@ export function parseBatch(body: Buffer): ParseResult {
 /** Nesting allowed inside one event (SendGrid's go three levels deep; jsonb's parser gives up near 20,000). */
 const maxJsonDepth = defaultMaxJsonDepth;
 
-/** A provider event in Herald's canonical shape. */
-export interface CanonicalEvent {
-  type: CanonicalEventType;
-  /** When it happened (the provider's timestamp), else when the delivery was received. */
-  eventAt: Date;
-  /**
-   * `sg_event_id` (its hash, whole, when too long to index), else a hash of the event's natural fields: the
-   * same event always gets the same key.
-   */
-  dedupeKey: string;
-  providerEventId: string | null;
-  /** `sg_message_id` (X-Message-Id + "." + suffix), or the id inside `smtp-id` (see `linkCandidates`). */
-  providerMessageId: string | null;
-  /** Herald's own message id from the custom argument `herald_message_id`. */
-  heraldMessageId: string | null;
-  recipient: string | null;
-  url: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  reason: string | null;
-  bounceClassification: string | null;
-  machineOpen: boolean | null;
-  groupId: number | null;
-  payload: Record<string, unknown>;
-}
-
 /** SendGrid's own event names: the canonical types except the two Herald derives (`blocked`, `unknown`). */
 const known = new Set<string>(canonicalEventTypes.filter((t) => t !== "blocked" && t !== "unknown"));
 
@@ -181,51 +159,6 @@ function messageIdOf(event: Record<string, unknown>): string | null {
   const smtp = str(event["smtp-id"]);
   const match = smtp ? /^<?([^@>]+)@/.exec(smtp) : null;
   return match?.[1] ?? null;
-}
-
-/**
- * Linking by provider message id (API.md): a registered provider message id links an event whose message id
- * equals it or starts with it followed by "." — SendGrid's `sg_message_id` is the `X-Message-Id` the send
- * returned, ".", and a suffix, and a legacy `X-Message-Id` has dots of its own
- * (`14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0` belongs to `14c5d75ce93.dfd.64b469`). Where several
- * registered ids link one event (`a` and `a.b` both link `a.b.c`), the longest wins. The rule is these
- * functions; the statements that link take what they compute as parameters, and look it up through indexes.
- */
-
-/** The longest provider message id the messages API takes (`POST /api/v1/messages`). */
-export const maxProviderMessageIdLength = 500;
-
-/**
- * The lengths of the registered ids that could link an event with `messageId`, longest first: the whole id,
- * then each prefix ending just before a "." — only as long as a registered id can be.
- */
-export function linkPrefixLengths(messageId: string): number[] {
-  const lengths = messageId.length <= maxProviderMessageIdLength ? [messageId.length] : [];
-  for (
-    let dot = messageId.lastIndexOf(".", maxProviderMessageIdLength);
-    dot > 0;
-    dot = messageId.lastIndexOf(".", dot - 1)
-  )
-    lengths.push(dot);
-  return lengths;
-}
-
-/** The registered ids that could link an event with `messageId`, longest first (see `linkPrefixLengths`). */
-export const linkCandidates = (messageId: string): string[] =>
-  linkPrefixLengths(messageId).map((length) => messageId.slice(0, length));
-
-/** Of the `registered` ids, the one that links an event with `messageId` (the longest), if any. */
-export const linkingId = (messageId: string, registered: ReadonlySet<string>): string | undefined =>
-  linkCandidates(messageId).find((candidate) => registered.has(candidate));
-
-/**
- * What a registered id shares with every message id it links: the text before the first ".". Unlinked
- * events are indexed by it (`message_events_unlinked_idx`, `split_part(provider_message_id, '.', 1)`), and
- * their link locks taken on it.
- */
-export function messageIdRoot(messageId: string): string {
-  const dot = messageId.indexOf(".");
-  return dot === -1 ? messageId : messageId.slice(0, dot);
 }
 
 // Values Herald indexes must fit a btree entry (~2,700 bytes), so none goes into an index past
@@ -282,3 +215,58 @@ export function normalizeEvent(event: Record<string, unknown>, receivedAt: Date)
     payload: event,
   };
 }
+
+const header = (headers: IncomingRequest["headers"], name: string) => {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/** A signed source's check: the signature over the timestamp header and the exact body bytes. */
+function authenticate(
+  request: IncomingRequest,
+  settings: VerificationSettings | null,
+): HeraldError | undefined {
+  const publicKey = settings?.public_key;
+  if (!publicKey) return undefined;
+  const signature = header(request.headers, signatureHeader);
+  const timestamp = header(request.headers, timestampHeader);
+  if (!signature || !timestamp) {
+    return new HeraldError(
+      "invalid_signature",
+      `Signed source: send ${signatureHeader} and ${timestampHeader}`,
+    );
+  }
+  if (!verifySignature(publicKey, timestamp, request.body, signature)) {
+    return new HeraldError("invalid_signature", "The signature does not match the body and timestamp");
+  }
+  return undefined;
+}
+
+/** SendGrid's Event Webhook (an email provider): a JSON array of events, optionally signed (ECDSA P-256). */
+export const sendgrid: ProviderModule = {
+  name: "sendgrid",
+  channel: "email",
+  verificationFields: ["public_key"],
+  validateVerification(settings) {
+    const missing = missingFields("sendgrid", this.verificationFields, settings);
+    if (missing) return missing;
+    // A key that does not parse would turn every delivery into a 401 that SendGrid retries, then drops.
+    if (!isValidPublicKey(settings.public_key!)) {
+      return {
+        detail: "public_key is not a P-256 public key (base64 DER or PEM), as SendGrid shows it",
+        errors: [{ field: "public_key", message: "is not a P-256 public key" }],
+      };
+    }
+    return undefined;
+  },
+  keptHeaders: [signatureHeader, timestampHeader],
+  authenticate,
+  parse: parseBatch,
+  eventTime,
+  normalize: normalizeEvent,
+  linkCandidates,
+  answer: (received) => ({
+    status: 200,
+    json: { delivery_id: received.deliveryId, events: received.events },
+  }),
+};

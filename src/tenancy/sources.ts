@@ -4,6 +4,8 @@ import { createdBefore, pageOf } from "../db/keyset.js";
 import { type WebhookSource, webhookSources } from "../db/schema/index.js";
 import type { Page } from "../domain/cursor.js";
 import type { Provider } from "../domain/vocabularies.js";
+import { HeraldError } from "../errors.js";
+import { sourceProvider } from "../providers/registry.js";
 
 export interface NewSourceInput {
   provider: Provider;
@@ -11,15 +13,20 @@ export interface NewSourceInput {
   verification?: Record<string, string> | undefined;
 }
 
-/** What each provider's `verification` object must hold. */
-export const verificationFields: Record<Provider, string[]> = {
-  sendgrid: ["public_key"],
-  twilio: ["auth_token"],
-  mailgun: ["signing_key"],
-  postmark: ["username", "password"],
-  ses: ["topic_arn"],
-  resend: ["secret"],
-};
+/**
+ * Refuse verification settings the provider could not use (`validation_failed`, each field named under
+ * `/body/verification/`): its module decides (providers/registry.ts).
+ */
+export function checkVerification(provider: Provider, verification: Record<string, string>): void {
+  const refusal = sourceProvider(provider).validateVerification(verification);
+  if (refusal) {
+    throw new HeraldError(
+      "validation_failed",
+      refusal.detail,
+      refusal.errors.map((e) => ({ path: `/body/verification/${e.field}`, message: e.message })),
+    );
+  }
+}
 
 export const sourceUrl = (source: Pick<WebhookSource, "provider" | "id">) =>
   `/api/v1/webhooks/${source.provider}/${source.id}`;

@@ -4,15 +4,14 @@ import type { Db } from "../../db/client.js";
 import type { WebhookSource } from "../../db/schema/index.js";
 import { withTenant } from "../../db/tenant.js";
 import { providers } from "../../domain/vocabularies.js";
-import { HeraldError, notFound } from "../../errors.js";
-import { isValidPublicKey } from "../../providers/sendgrid.js";
+import { notFound } from "../../errors.js";
 import {
+  checkVerification,
   createSource,
   deleteSource,
   getSource,
   listSources,
   sourceUrl,
-  verificationFields,
 } from "../../tenancy/sources.js";
 import { IdParams, ListQuery, Nullable, problemResponses } from "../schemas.js";
 
@@ -49,24 +48,7 @@ export function sourceRoutes(app: FastifyInstance, db: Db) {
     { schema: { tags: ["sources"], body: CreateSource, response: { 201: SourceView, ...problemResponses } } },
     async (request, reply) => {
       const body = request.body as Static<typeof CreateSource>;
-      if (body.verification) {
-        const missing = verificationFields[body.provider].filter((f) => !body.verification?.[f]);
-        if (missing.length > 0) {
-          throw new HeraldError(
-            "validation_failed",
-            `${body.provider} verification needs ${verificationFields[body.provider].join(", ")}`,
-            missing.map((f) => ({ path: `/body/verification/${f}`, message: "is required" })),
-          );
-        }
-        // A key that does not parse would turn every delivery into a 401 that SendGrid retries, then drops.
-        if (body.provider === "sendgrid" && !isValidPublicKey(body.verification.public_key!)) {
-          throw new HeraldError(
-            "validation_failed",
-            "public_key is not a P-256 public key (base64 DER or PEM), as SendGrid shows it",
-            [{ path: "/body/verification/public_key", message: "is not a P-256 public key" }],
-          );
-        }
-      }
+      if (body.verification) checkVerification(body.provider, body.verification);
       const source = await withTenant(db, request.tenantId, (tx) => createSource(tx, request.tenantId, body));
       return reply.status(201).send(view(source));
     },

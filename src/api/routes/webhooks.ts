@@ -4,18 +4,21 @@ import type { WebhookSource } from "../../db/schema/index.js";
 import { isUuid } from "../../domain/uuid.js";
 import { notFound } from "../../errors.js";
 import type { IngestMetrics } from "../../ingest/metrics.js";
-import { type ReceiveOptions, receiveSendgrid } from "../../ingest/receive.js";
+import { type ReceiveOptions, receiveDelivery } from "../../ingest/receive.js";
+import { providerFor } from "../../providers/registry.js";
 import { webhookDeliveriesQueue } from "../../queue/definitions.js";
 import type { Foreground } from "../../queue/foreground.js";
 import { QueueWakeups } from "../../queue/wakeups.js";
 import { findSourceForWebhook } from "../../tenancy/sources.js";
 import { problemOf } from "../problem.js";
+import { type PublicUrlOptions, publicUrlOf } from "../publicUrl.js";
 
 const sourceCacheMs = 5000;
 const maxCachedSources = 10_000;
 
 /**
- * Provider webhooks. The body is kept as raw bytes (signatures are over the exact bytes; any body parser
+ * Provider webhooks, at `/api/v1/webhooks/{provider}/{sourceId}` for each provider of the registry
+ * (providers/registry.ts); any other provider is 404. The body is kept as raw bytes (signatures are over the exact bytes; any body parser
  * would re-serialize), whatever its content type. Sources are cached for a few seconds, so the request path
  * is one insert. With a `foreground`, every webhook request counts in it from its first byte to its end, so
  * the processors of this process give way to the door.
@@ -24,7 +27,12 @@ export function webhookRoutes(
   app: FastifyInstance,
   systemDb: Db,
   metrics: IngestMetrics,
-  { foreground, ...receiveOptions }: { foreground?: Foreground | undefined } & ReceiveOptions = {},
+  {
+    foreground,
+    publicUrl,
+    trustProxy,
+    ...receiveOptions
+  }: { foreground?: Foreground | undefined } & PublicUrlOptions & ReceiveOptions = {},
 ) {
   const wakeups = new QueueWakeups(systemDb, webhookDeliveriesQueue, (error) =>
     app.log.warn({ err: error }, "could not wake the webhook processors; they will poll"),
@@ -59,34 +67,45 @@ export function webhookRoutes(
     }
     // Every refusal counts, by its problem code: also those made before the handler (413). Server faults
     // (503, 500) are not refusals of the delivery: the sender retries them.
-    scope.addHook("onError", async (_request, _reply, error) => {
+    // Only under a registered provider's name: the path segment is anyone's to choose.
+    scope.addHook("onError", async (request, _reply, error) => {
       const problem = problemOf(error);
-      if (problem.status < 500) metrics.rejected.inc({ provider: "sendgrid", reason: problem.code });
+      const provider = providerFor((request.params as { provider?: string } | undefined)?.provider ?? "");
+      if (provider && problem.status < 500)
+        metrics.rejected.inc({ provider: provider.name, reason: problem.code });
     });
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
     scope.post(
-      "/api/v1/webhooks/sendgrid/:sourceId",
+      "/api/v1/webhooks/:provider/:sourceId",
       { schema: { tags: ["webhooks"], hide: false } },
       async (request, reply) => {
-        const { sourceId } = request.params as { sourceId: string };
-        const source = isUuid(sourceId) ? await findSource("sendgrid", sourceId.toLowerCase()) : undefined;
+        const params = request.params as { provider: string; sourceId: string };
+        const provider = providerFor(params.provider);
+        const source =
+          provider && isUuid(params.sourceId)
+            ? await findSource(provider.name, params.sourceId.toLowerCase())
+            : undefined;
         if (!source) throw notFound("Webhook source");
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const received = await receiveSendgrid(
+        const received = await receiveDelivery(
           systemDb,
           source,
           {
             headers: request.headers,
             body,
             remoteIp: request.ip,
+            publicUrl: publicUrlOf(request, { publicUrl, trustProxy }),
           },
           receiveOptions,
         );
-        metrics.received.inc({ provider: "sendgrid" });
+        metrics.received.inc({ provider: provider!.name });
         wakeups.wake();
-        return reply.status(200).send({ delivery_id: received.deliveryId, events: received.events });
+        const answer = provider!.answer(received);
+        return "json" in answer
+          ? reply.status(answer.status).send(answer.json)
+          : reply.status(answer.status).type(answer.contentType).send(answer.text);
       },
     );
   });

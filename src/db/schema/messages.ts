@@ -104,7 +104,7 @@ export const messageEvents = pgTable(
       .on(t.tenantId, t.recipient, t.groupId, t.eventAt)
       .where(sql`${t.type} = 'group_resubscribe'`),
     // Orphans waiting for their message, by their id's root (the text before the first "."), which every
-    // registered id that links them shares (see `messageIdRoot` in providers/sendgrid.ts).
+    // registered id that links them shares (see `messageIdRoot` in domain/messageIds.ts).
     index("message_events_unlinked_idx")
       .on(t.tenantId, sql`split_part(${t.providerMessageId}, '.', 1)`)
       .where(sql`${t.outboundMessageId} is null`),

@@ -1,0 +1,42 @@
+import type { Channel, Provider as ProviderName } from "../domain/vocabularies.js";
+import { sendgrid } from "./sendgrid.js";
+import { missingFields } from "./settings.js";
+import type { ProviderModule, SourceProvider } from "./types.js";
+
+/**
+ * The providers Herald knows, by the `{provider}` segment of a source's URL. `webhookProviders` are those
+ * whose webhooks it takes — the route, the receive path, the processor and `herald reprocess` find a module
+ * here and nowhere else. Adding one: its file under `providers/` (a `ProviderModule`), its line below, its
+ * fixtures under `test/fixtures/<name>/` and its tests.
+ */
+const webhookProviders: Readonly<Record<string, ProviderModule>> = {
+  sendgrid,
+};
+
+/** A provider a source may be created for whose webhooks are not taken yet: its settings are still checked. */
+const settingsOnly = (name: ProviderName, channel: Channel, fields: string[]): SourceProvider => ({
+  name,
+  channel,
+  verificationFields: fields,
+  validateVerification: (settings) => missingFields(name, fields, settings),
+});
+
+const sourceProviders: Readonly<Record<ProviderName, SourceProvider>> = {
+  sendgrid,
+  twilio: settingsOnly("twilio", "sms", ["auth_token"]),
+  mailgun: settingsOnly("mailgun", "email", ["signing_key"]),
+  postmark: settingsOnly("postmark", "email", ["username", "password"]),
+  ses: settingsOnly("ses", "email", ["topic_arn"]),
+  resend: settingsOnly("resend", "email", ["secret"]),
+};
+
+/** The module that takes `name`'s webhooks, if any (a path segment from the internet: anything else is 404). */
+export function providerFor(name: string): ProviderModule | undefined {
+  return Object.hasOwn(webhookProviders, name) ? webhookProviders[name] : undefined;
+}
+
+/** The names of the providers whose webhooks are taken. */
+export const webhookProviderNames = (): string[] => Object.keys(webhookProviders);
+
+/** How a source for `name` has its verification settings checked. */
+export const sourceProvider = (name: ProviderName): SourceProvider => sourceProviders[name];

@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp, type HeraldApp } from "../src/api/app.js";
+import { createTestDatabase, type TestDatabase } from "./support/databases.js";
+import { bearer, call, expectProblem, newTenantKey } from "./support/http.js";
+import { sampleBatch } from "./support/sendgrid.js";
+
+const adminToken = "test-admin-token-0123456789";
+
+/** `/api/v1/webhooks/{provider}/{source_id}` answers for the registry's providers only. */
+describe("provider webhooks through the registry", () => {
+  let t: TestDatabase;
+  let h: HeraldApp;
+  let key: string;
+
+  const createSource = async (payload: Record<string, unknown>) => {
+    const created = await call(h.app, {
+      method: "POST",
+      url: "/api/v1/sources",
+      headers: bearer(key),
+      payload,
+    });
+    expect(created.status).toBe(201);
+    return created.body as { id: string; url: string };
+  };
+  const post = (url: string, payload: unknown = sampleBatch()) =>
+    call(h.app, {
+      method: "POST",
+      url,
+      headers: { "content-type": "application/json" },
+      payload: JSON.stringify(payload),
+    });
+
+  beforeAll(async () => {
+    t = await createTestDatabase("pglite");
+    h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 1 << 20 } });
+    key = await newTenantKey(h.app, adminToken, "registry");
+  });
+  afterAll(async () => {
+    await h?.app.close();
+    await t?.drop();
+  });
+
+  it("answers a registered provider's delivery with its module's answer", async () => {
+    const source = await createSource({ provider: "sendgrid" });
+    expect(source.url).toBe(`/api/v1/webhooks/sendgrid/${source.id}`);
+    const answer = await post(source.url);
+    expect(answer.status).toBe(200);
+    expect(answer.headers["content-type"]).toMatch(/^application\/json/);
+    expect(answer.body).toEqual({ delivery_id: expect.any(Number), events: sampleBatch().length });
+  });
+
+  it("is 404 for a provider without a module, whatever the source, and for any other name", async () => {
+    const twilio = await createSource({ provider: "twilio", verification: { auth_token: "secret" } });
+    const sendgrid = await createSource({ provider: "sendgrid" });
+    expectProblem(await post(twilio.url), 404, "not_found");
+    for (const name of ["nope", "SendGrid", "__proto__", "constructor", "twilio"])
+      expectProblem(await post(`/api/v1/webhooks/${name}/${sendgrid.id}`), 404, "not_found");
+    // A source is found under its own provider only.
+    expectProblem(await post(`/api/v1/webhooks/sendgrid/${twilio.id}`), 404, "not_found");
+  });
+
+  it("checks each provider's verification settings when a source is created", async () => {
+    const missing = await call(h.app, {
+      method: "POST",
+      url: "/api/v1/sources",
+      headers: bearer(key),
+      payload: { provider: "postmark", verification: { username: "u" } },
+    });
+    expectProblem(missing, 400, "validation_failed");
+    expect(missing.body.detail).toBe("postmark verification needs username, password");
+    expect(missing.body.errors).toEqual([{ path: "/body/verification/password", message: "is required" }]);
+  });
+});
