@@ -5,6 +5,7 @@ import { type Db, openDatabase, query } from "../src/db/client.js";
 import { writeEvent, writeEvents } from "../src/events/write.js";
 import { backends, createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
+import { eventually } from "./support/wait.js";
 
 for (const backend of backends()) {
   describe(`event log writer on ${backend}`, () => {
@@ -254,6 +255,14 @@ describe.skipIf(!hasPostgres())("event log writer under concurrency (PostgreSQL)
   it("stores one event when the same key is written by concurrent transactions", async () => {
     const tenant = await makeTenant(t.database.db);
     const connections = await Promise.all([0, 1, 2, 3].map(() => openDatabase({ url: t.url })));
+    const lockWaiters = async () =>
+      (
+        await query<{ n: number }>(
+          t.database.db,
+          sql`select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`,
+        )
+      )[0]!.n;
     try {
       const results = await Promise.all(
         connections.map((c) =>
@@ -264,7 +273,10 @@ describe.skipIf(!hasPostgres())("event log writer under concurrency (PostgreSQL)
               source: "system",
               eventKey: "race",
             });
-            await new Promise((resolve) => setTimeout(resolve, 50));
+            // The first writer holds its transaction open until the three others wait on its key, so the
+            // race is real: each of them decides while the winner's key is written but not committed.
+            if (!r.duplicate)
+              await eventually(async () => (await lockWaiters()) >= 3, 10_000, "three writers waiting");
             return r;
           }),
         ),

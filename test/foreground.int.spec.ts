@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { createProcessor } from "../src/ingest/processor.js";
 import { Foreground } from "../src/queue/foreground.js";
@@ -8,7 +8,7 @@ import { createSource } from "../src/tenancy/sources.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
 import { sampleBatch } from "./support/sendgrid.js";
-import { eventually, sleep } from "./support/wait.js";
+import { eventually } from "./support/wait.js";
 
 /** Webhook acceptance before processing: the door counts its requests, the processor gives way to them. */
 for (const backend of backends()) {
@@ -91,9 +91,12 @@ for (const backend of backends()) {
       await eventually(async () => (await pending()) > 0, 5000, "a delivery waiting");
       const waiting = await pending();
       const leave = foreground.enter();
+      // The processor gives way by asking to be called when the door is idle: wait for that, not for time.
+      const heldBack = vi.spyOn(foreground, "whenIdle");
       const processor = await startProcessor(60_000);
       try {
-        await sleep(500);
+        await eventually(() => heldBack.mock.calls.length > 0, 5000, "the processor holding back");
+        heldBack.mockRestore();
         expect(await pending()).toBe(waiting);
         expect(await count(t.database.db, "message_events")).toBe(0);
         leave();
