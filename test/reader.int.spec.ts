@@ -4,7 +4,7 @@ import { type LogPosition, logStart, readLog } from "../src/events/read.js";
 import { writeEvents } from "../src/events/write.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { makeTenant } from "./support/fixtures.js";
-import { sleep } from "./support/wait.js";
+import { eventually, sleep } from "./support/wait.js";
 
 /**
  * 8 writers hold their transactions open for random times while a position-based reader polls: the reader
@@ -39,6 +39,8 @@ describe.skipIf(!hasPostgres())("position-based reading under concurrent writers
                 payload: { writer: index, round, i },
               })),
             );
+            // Jitter, not a wait: transactions stay open for random times (at most 40 ms), so they commit
+            // out of position order, which is what the reader must survive.
             await sleep(Math.random() * 40);
             if (round % 7 === 3) throw new Error("rolled back on purpose");
             return results.map((r) => r.event.id);
@@ -65,19 +67,27 @@ describe.skipIf(!hasPostgres())("position-based reading under concurrent writers
       return events.length;
     };
     const writing$ = Promise.all(writers.map((w, i) => write(w, i)));
-    const until = Date.now() + 3000;
-    while (Date.now() < until) {
-      await read();
-      await sleep(3);
-    }
+    // Read while the writers run, until 2,000 events have committed (about 3 s of interleavings).
+    await eventually(
+      async () => {
+        await read();
+        return committed.size >= 2000;
+      },
+      20_000,
+      "2,000 committed events",
+    );
     writing = false;
     await writing$;
     // Catch up. The horizon is cluster-wide: a transaction open elsewhere (another test file) holds the
-    // reader back, which is the point: it waits rather than skips. So poll until quiet for a while.
-    const deadline = Date.now() + 15_000;
-    while (seen.length < committed.size && Date.now() < deadline) {
-      if ((await read()) === 0) await sleep(20);
-    }
+    // reader back, which is the point: it waits rather than skips. So read until it has caught up.
+    await eventually(
+      async () => {
+        await read();
+        return seen.length >= committed.size;
+      },
+      15_000,
+      "the reader caught up",
+    ).catch(() => undefined); // the assertions below say what is missing
     await Promise.all([...writers, reader].map((d) => d.close()));
 
     expect(committed.size).toBeGreaterThan(100);
