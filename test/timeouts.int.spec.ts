@@ -54,6 +54,15 @@ describe.skipIf(!hasPostgres())("database time-outs on PostgreSQL", () => {
   }
   const stored = async (k: string) =>
     (await query(direct.db, sql`select 1 from probe where k = ${k}`)).length > 0;
+  /** Sessions of other connections whose current (or last) statement contains `text`, seen by the server. */
+  const running = async (text: string) =>
+    (
+      await query<{ n: number }>(
+        direct.db,
+        sql`select count(*)::int as n from pg_stat_activity
+          where pid <> pg_backend_pid() and state <> 'idle' and query like ${`%${text}%`}`,
+      )
+    )[0]!.n;
 
   it("fails a transaction whose connection drops as unavailable, and the process lives on", async () => {
     const database = await viaRelay({ poolSize: 1 });
@@ -61,11 +70,12 @@ describe.skipIf(!hasPostgres())("database time-outs on PostgreSQL", () => {
       await tx.execute(sql`insert into probe values ('dropped')`);
       await tx.execute(sql`select pg_sleep(2)`);
     });
-    await sleep(300);
+    await eventually(async () => (await running("pg_sleep(2)")) > 0, 5000, "the transaction inside pg_sleep");
     await relay.cut();
     const { error } = await timed(transaction);
     expect(classifyDbError(error)).toBe("unavailable");
     // postgres.js wrote its ROLLBACK on the closed socket from a timer, which threw out of every caller's reach.
+    // What is tested is that nothing throws: an absence, so a bounded window (200 ms) is the point.
     await sleep(200);
     await relay.restore();
     await eventually(async () => (await query(database.db, sql`select 1 as one`)).length === 1);
@@ -75,7 +85,7 @@ describe.skipIf(!hasPostgres())("database time-outs on PostgreSQL", () => {
   it("answers a query sent right after its connection failed, and the pool works on", async () => {
     const database = await viaRelay({ poolSize: 1 });
     const failing = database.db.execute(sql`select pg_sleep(1)`);
-    setTimeout(() => relay.reset(), 200);
+    void eventually(async () => (await running("pg_sleep(1)")) > 0, 5000).then(() => relay.reset());
     // Sent while postgres.js had failed the connection's queries but not yet forgotten the connection: it
     // went to the dead connection, was never answered, and stuck the pool of one for good.
     const retried = await failing.then(
@@ -118,7 +128,8 @@ describe.skipIf(!hasPostgres())("database time-outs on PostgreSQL", () => {
     );
     expect(errorCode(late.error)).toBe("HERALD_DB_TIMEOUT");
     expect(late.ms).toBeLessThan(600);
-    await sleep(600); // the sleep ends; the transaction refuses its next statement and rolls back
+    // The server's sleep ends; the transaction refuses its next statement and rolls back.
+    await eventually(async () => (await running("pg_sleep(0.6)")) === 0, 5000, "the late transaction over");
     expect(await query(database.db, sql`select 1 as one`)).toHaveLength(1);
     expect(await stored("late first")).toBe(false);
     expect(await stored("late second")).toBe(false);
