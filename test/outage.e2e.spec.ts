@@ -9,7 +9,7 @@ import { createTenant } from "../src/tenancy/tenants.js";
 import { createServerDatabase, hasPostgres } from "./support/databases.js";
 import { cleanEnv, spawnProcess } from "./support/process.js";
 import { TcpRelay } from "./support/proxy.js";
-import { sleep } from "./support/wait.js";
+import { eventually, sleep } from "./support/wait.js";
 
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const boundMs = 1000;
@@ -140,7 +140,7 @@ describe.skipIf(!hasPostgres())("herald serve while PostgreSQL goes away", () =>
       [0, 1, 2].map(async () => {
         while (running) {
           await send(kind);
-          await sleep(20);
+          await sleep(20); // pacing of the load, not a wait: a steady stream of requests
         }
       }),
     );
@@ -149,13 +149,17 @@ describe.skipIf(!hasPostgres())("herald serve while PostgreSQL goes away", () =>
     const ok = (a: Answer) => a.status >= 200 && a.status < 300;
     /** Wait until the process answers a write with a 2xx again, and a little longer. */
     const untilWritesSucceed = async (name: string) => {
-      const started = Date.now();
-      while (!sentIn(name).some((a) => a.kind === "event" && ok(a)) && Date.now() - started < 30_000) {
-        await sleep(50);
-      }
+      await eventually(
+        () => sentIn(name).some((a) => a.kind === "event" && ok(a)),
+        30_000,
+        `a write answered 2xx in ${name}`,
+      ).catch(() => undefined); // the assertions below say what never recovered
       await sleep(1000);
     };
 
+    // The sleeps below are the outage's phases, the point of this test, each bounded: traffic before the
+    // cut (1.5 s), the database kept down (3 s, longer than the bound, so requests meet it), the host kept
+    // silent (3 s), a second of traffic after each recovery, and 2 s of steady traffic at the end.
     await sleep(1500);
     enter("cut"); // the server is down: port closed, connections reset
     await relay.cut();
