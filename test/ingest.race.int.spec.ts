@@ -51,6 +51,8 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
             sg_message_id: `RACE${i}.filter-1`,
           },
         ]);
+        // The sleeps are jitter, not waits: up to 4 ms at random on each side, so the two transactions
+        // interleave differently on every round, which is what the race needs.
         await Promise.all([
           db.transaction(async (tx) => {
             await sleep(Math.random() * 4);
