@@ -125,6 +125,10 @@ const messageOfJson = (json: Record<string, unknown>) =>
     }),
   ) as OutboundMessage;
 
+/** A JSON column as the driver gives it: parsed (postgres.js, PGlite), or text. */
+const parsed = <T>(value: T[] | string | null | undefined): T[] =>
+  typeof value === "string" ? (JSON.parse(value) as T[]) : (value ?? []);
+
 /**
  * Insert the batch; the messages inserted (by id), and the unlinked events that a new message's id links
  * (equal, or a prefix followed by "."): found through the unlinked index on their id's root. Both in one
@@ -137,7 +141,10 @@ async function insertBatch(
   ids: string[],
 ): Promise<{ inserted: Map<string, OutboundMessage>; waiting: Waiting[] }> {
   const column = (pick: (input: NewMessage) => Scalar) => inputs.map(pick);
-  const [row] = await query<{ inserted: Record<string, unknown>[] | null; waiting: Waiting[] | null }>(
+  const [row] = await query<{
+    inserted: Record<string, unknown>[] | string | null;
+    waiting: Waiting[] | string | null;
+  }>(
     executor,
     sql`with input as (
       select x.* from ${unnestColumns("x", [
@@ -179,8 +186,10 @@ async function insertBatch(
       (select json_agg(row_to_json(w)) from waiting w) as waiting`,
     { prepare: true },
   );
-  const inserted = new Map((row?.inserted ?? []).map((json) => [json.id as string, messageOfJson(json)]));
-  return { inserted, waiting: row?.waiting ?? [] };
+  const inserted = new Map(
+    parsed(row?.inserted).map((json) => [json.id as string, messageOfJson(json)] as const),
+  );
+  return { inserted, waiting: parsed(row?.waiting) };
 }
 
 /**
