@@ -3,7 +3,7 @@ import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
-import { dueFor, handlerOf } from "../queue/outbox.js";
+import { retryDeadOutbox } from "../queue/retryDead.js";
 import { outboxQueue } from "./outboxQueue.js";
 
 export interface DeadLetterView {
@@ -59,19 +59,12 @@ export async function retryDeadLetters(
 ): Promise<number> {
   const rows = await query<{ id: string }>(
     executor,
-    sql`with chosen as (
-      update dead_letters set retried_at = now(), updated_at = now()
+    retryDeadOutbox(sql`update dead_letters set retried_at = now(), updated_at = now()
       where tenant_id = ${tenantId} and retried_at is null
         ${filter.id ? sql`and id = ${filter.id}` : sql``}
         ${filter.subscriptionId ? sql`and subscription_id = ${filter.subscriptionId}` : sql``}
         ${filter.eventType ? sql`and event_type = ${filter.eventType}` : sql``}
-      returning outbox_id
-    )
-    update outbox o set status = 'pending', attempts = 0, next_attempt_at = ${dueFor("s")}, last_error = null,
-      locked_by = null, locked_until = null, handler = ${handlerOf("s")}, updated_at = now()
-    from chosen c, subscriptions s
-    where o.id = c.outbox_id and s.id = o.subscription_id and o.status = 'dead'
-    returning o.id`,
+      returning outbox_id`),
   );
   if (rows.length > 0) await notifyQueue(executor, outboxQueue);
   return rows.length;

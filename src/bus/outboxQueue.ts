@@ -1,16 +1,12 @@
-import { type SQL, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { outbox } from "../db/schema/index.js";
 import { storedEventColumns } from "../events/columns.js";
 import type { QueueDefinition } from "../queue/definitions.js";
+import { releaseHeld } from "../queue/hold.js";
 import { outboxChannel } from "../queue/outbox.js";
 
 /** The `handlers` claim value of a process that runs no in-process handlers: it claims no handler lane. */
 export const noHandlers = "{}";
-
-/** Make the held rows (due at 'infinity') of the subscriptions in `ids` (a uuid[] expression) due now. */
-export const releaseHeld = (ids: SQL) => sql`update outbox o set next_attempt_at = now(), updated_at = now()
-  where o.subscription_id = any (${ids}) and o.status = 'pending' and o.next_attempt_at = 'infinity'
-  returning 1`;
 
 /**
  * The outbox: rows of paused subscriptions wait; on ordered subscriptions only the oldest pending row of a

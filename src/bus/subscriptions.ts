@@ -7,7 +7,8 @@ import { type Subscription, type SubscriptionSink, subscriptions } from "../db/s
 import type { Page } from "../domain/cursor.js";
 import { HeraldError } from "../errors.js";
 import { notifyQueue } from "../queue/enqueue.js";
-import { outboxQueue, releaseHeld } from "./outboxQueue.js";
+import { holdPending, releaseHeld } from "../queue/hold.js";
+import { outboxQueue } from "./outboxQueue.js";
 
 export interface NewSubscription {
   name: string;
@@ -106,8 +107,7 @@ export async function setPaused(executor: Executor, tenantId: string, id: string
     )
     .returning();
   if (row && paused) {
-    await executor.execute(sql`update outbox set next_attempt_at = 'infinity', updated_at = now()
-      where subscription_id = ${id} and status = 'pending' and next_attempt_at <> 'infinity'`);
+    await executor.execute(holdPending(id));
   } else if (row) {
     const released = await query(executor, releaseHeld(sql`array[${id}::uuid]`));
     if (released.length > 0) await notifyQueue(executor, outboxQueue);

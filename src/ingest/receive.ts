@@ -5,6 +5,7 @@ import type { WebhookSource } from "../db/schema/index.js";
 import { HeraldError, notFound } from "../errors.js";
 import { providerFor } from "../providers/registry.js";
 import type { IncomingRequest, ReceivedDelivery } from "../providers/types.js";
+import { enqueueDelivery } from "../queue/enqueueDelivery.js";
 
 export type { IncomingRequest, ReceivedDelivery } from "../providers/types.js";
 
@@ -64,13 +65,17 @@ export async function receiveDelivery(
   // source's URL must answer 404 at once, from every process.
   const [row] = await query<{ id: string }>(
     db,
-    sql`insert into webhook_deliveries (tenant_id, source_id, provider, headers, body, remote_ip, event_count,
-        rejected_reason, status, max_attempts)
-      select ${source.tenantId}, ${source.id}, ${source.provider}, ${JSON.stringify(headers)}::jsonb, ${body},
-        ${request.remoteIp ?? null}, ${parsed.ok ? parsed.events.length : 0}, ${rejected},
-        ${rejected === null ? "pending" : "completed"}, ${options.maxAttempts ?? 5}
-      where exists (select 1 from webhook_sources s where s.id = ${source.id} and s.deleted_at is null)
-      returning id`,
+    enqueueDelivery({
+      tenantId: source.tenantId,
+      sourceId: source.id,
+      provider: source.provider,
+      headers,
+      body,
+      remoteIp: request.remoteIp ?? null,
+      eventCount: parsed.ok ? parsed.events.length : 0,
+      rejected,
+      maxAttempts: options.maxAttempts ?? 5,
+    }),
   );
   if (!row) throw notFound("Webhook source");
   if (!parsed.ok)

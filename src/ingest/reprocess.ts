@@ -5,6 +5,7 @@ import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
 import { providerFor } from "../providers/registry.js";
 import { toQueueRow } from "../queue/row.js";
+import { settleDelivery } from "../queue/settleDelivery.js";
 import { processDeliveries } from "./process.js";
 
 export interface ReprocessFilter {
@@ -94,9 +95,7 @@ function reprocessOne(db: Db, id: number): Promise<number> {
     if (!row) return 0;
     const outcome = await processDeliveries(tx, [toQueueRow(row)]);
     // Whatever its queue state was, it is now processed (one a worker holds is left to that worker).
-    await tx.execute(sql`update webhook_deliveries set status = 'completed', processed_at = now(), locked_by = null,
-      locked_until = null, last_error = null, updated_at = now()
-      where id = ${id} and status <> 'processing'`);
+    await settleDelivery(tx, id);
     return outcome.stored.length;
   });
 }
