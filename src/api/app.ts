@@ -9,21 +9,25 @@ import { instanceSecret } from "../db/instanceSecret.js";
 import { defaultMaxJsonDepth } from "../domain/jsonDepth.js";
 import { createIngestMetrics } from "../ingest/metrics.js";
 import type { Foreground } from "../queue/foreground.js";
-import { tenantAuth } from "./auth.js";
-import { sealListCursors } from "./cursors.js";
 import { onClientError, onFrameworkError, refuseLongUrls, registerNotFound } from "./httpErrors.js";
 import { registerJsonBody } from "./jsonBody.js";
 import { createRegistry, registerRequestMetrics } from "./metrics.js";
 import { trackOpenRequests } from "./openRequests.js";
 import { registerProblemHandlers } from "./problem.js";
 import { adminRoutes } from "./routes/admin.js";
-import { busRoutes } from "./routes/bus.js";
+import { busStatsRoutes } from "./routes/busStats.js";
+import { deadLetterRoutes } from "./routes/deadLetters.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
+import { messageEventRoutes } from "./routes/messageEvents.js";
 import { messageRoutes } from "./routes/messages.js";
+import { replayRoutes } from "./routes/replays.js";
 import { sourceRoutes } from "./routes/sources.js";
+import { subscriptionRoutes } from "./routes/subscriptions.js";
+import { suppressionRoutes } from "./routes/suppressions.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 import { NoQuery, ProblemSchema } from "./schemas.js";
+import { tenantScope } from "./tenantScope.js";
 
 export interface AppDeps {
   database: Database;
@@ -114,16 +118,20 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   });
 
   const cursorKey = await instanceSecret(systemDb, "cursor");
-  await app.register(async (tenantScope) => {
-    tenantScope.addHook("onRequest", tenantAuth(systemDb));
-    sealListCursors(tenantScope, cursorKey);
-    sourceRoutes(tenantScope, db);
-    eventRoutes(tenantScope, db);
-    busRoutes(tenantScope, db, {
+  await app.register(async (scope) => {
+    tenantScope(scope, { db, systemDb, cursorKey });
+    sourceRoutes(scope);
+    eventRoutes(scope, db);
+    subscriptionRoutes(scope, {
       destinations: destinationPolicy(deps.config.webhookAllowedNetworks),
       defaultMaxAttempts: deps.config.maxAttempts,
     });
-    messageRoutes(tenantScope, db);
+    deadLetterRoutes(scope);
+    replayRoutes(scope);
+    busStatsRoutes(scope);
+    messageRoutes(scope);
+    messageEventRoutes(scope);
+    suppressionRoutes(scope);
   });
 
   await app.ready();

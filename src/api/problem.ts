@@ -31,6 +31,12 @@ export function problem(code: ErrorCode, detail: string, errors?: FieldError[]):
   };
 }
 
+/** A validation failure of the given fields; its detail lists them unless one is given. */
+export const invalidFields = (
+  errors: FieldError[],
+  detail = errors.map((e) => `${e.path} ${e.message}`).join("; "),
+) => new HeraldError("validation_failed", detail, errors);
+
 const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: "payload_too_large",
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported_media_type",

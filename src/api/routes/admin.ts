@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
@@ -5,13 +6,14 @@ import { notFound } from "../../errors.js";
 import { issueApiKey, revokeApiKey } from "../../tenancy/apiKeys.js";
 import { createTenant, getTenant } from "../../tenancy/tenants.js";
 import { adminAuth } from "../auth.js";
-import { IdParams, problemResponses } from "../schemas.js";
+import { IdParams, NoContent, problemResponses } from "../schemas.js";
 
 const TenantView = Type.Object({ id: Type.String(), name: Type.String(), created_at: Type.String() });
 
 /** Tenants and keys; registered only when HERALD_ADMIN_TOKEN is set (otherwise these paths are 404). */
 export function adminRoutes(app: FastifyInstance, systemDb: Db, adminToken: string) {
-  app.register(async (admin) => {
+  app.register(async (scope) => {
+    const admin = scope.withTypeProvider<TypeBoxTypeProvider>();
     admin.addHook("onRequest", adminAuth(adminToken));
 
     admin.post(
@@ -27,7 +29,7 @@ export function adminRoutes(app: FastifyInstance, systemDb: Db, adminToken: stri
         },
       },
       async (request, reply) => {
-        const { name } = request.body as { name: string };
+        const { name } = request.body;
         const { tenant, apiKey } = await createTenant(systemDb, name);
         return reply.status(201).send({
           tenant: { id: tenant.id, name: tenant.name, created_at: tenant.createdAt.toISOString() },
@@ -46,7 +48,7 @@ export function adminRoutes(app: FastifyInstance, systemDb: Db, adminToken: stri
         },
       },
       async (request, reply) => {
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
         if (!(await getTenant(systemDb, id))) throw notFound("Tenant");
         const issued = await issueApiKey(systemDb, id);
         return reply.status(201).send({ id: issued.id, api_key: issued.apiKey });
@@ -55,9 +57,9 @@ export function adminRoutes(app: FastifyInstance, systemDb: Db, adminToken: stri
 
     admin.delete(
       "/api/v1/admin/api-keys/:id",
-      { schema: { tags: ["admin"], params: IdParams, response: { 204: Type.Null(), ...problemResponses } } },
+      { schema: { tags: ["admin"], params: IdParams, response: { 204: NoContent, ...problemResponses } } },
       async (request, reply) => {
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
         if (!(await revokeApiKey(systemDb, id))) throw notFound("API key");
         return reply.status(204).send();
       },

@@ -1,24 +1,25 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type Static, Type } from "@sinclair/typebox";
 import { sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { type Db, query } from "../../db/client.js";
 import { preparePartitions } from "../../db/partitions.js";
-import { withTenant } from "../../db/tenant.js";
 import { eventSources } from "../../domain/vocabularies.js";
-import { HeraldError, notFound } from "../../errors.js";
+import { notFound } from "../../errors.js";
 import { publicEvent, storedEventColumns, toStoredEvent } from "../../events/columns.js";
 import type { NewEvent } from "../../events/types.js";
 import { writeEvent, writeEvents } from "../../events/write.js";
-import { IdParams, problemResponses } from "../schemas.js";
+import { invalidFields } from "../problem.js";
+import { DateTime, EventType, IdParams, literals, problemResponses } from "../schemas.js";
 
 const Id = Type.String({ minLength: 1, maxLength: 200 });
 const NewEventBody = Type.Object(
   {
-    event_type: Type.String({ pattern: "^[a-z0-9_]+(\\.[a-z0-9_]+)*$", maxLength: 200 }),
-    source: Type.Union(eventSources.map((s) => Type.Literal(s))),
+    event_type: EventType,
+    source: literals(eventSources),
     payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    timestamp: Type.Optional(Type.String({ format: "date-time" })),
+    timestamp: Type.Optional(DateTime),
     contact_id: Type.Optional(Id),
     session_id: Type.Optional(Id),
     message_id: Type.Optional(Type.String({ format: "uuid" })),
@@ -53,9 +54,10 @@ function eventTime(timestamp: string | undefined, path: string): Date | undefine
   if (!timestamp) return undefined;
   const at = new Date(timestamp);
   if (at.getTime() < earliestEvent || at.getTime() > Date.now() + latestAheadMs) {
-    throw new HeraldError("validation_failed", "timestamp must be between 2000-01-01 and a day from now", [
-      { path, message: "out of range" },
-    ]);
+    throw invalidFields(
+      [{ path, message: "out of range" }],
+      "timestamp must be between 2000-01-01 and a day from now",
+    );
   }
   return at;
 }
@@ -88,7 +90,10 @@ const prepareMonths = (db: Db, events: NewEvent[]) =>
     events.flatMap((e) => (e.timestamp ? [e.timestamp] : [])),
   );
 
-export function eventRoutes(app: FastifyInstance, db: Db) {
+/** The event log: events written by the product (one or a batch), read back by id. */
+export function eventRoutes(scope: FastifyInstance, db: Db) {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+
   app.post(
     "/api/v1/events",
     {
@@ -99,10 +104,9 @@ export function eventRoutes(app: FastifyInstance, db: Db) {
       },
     },
     async (request, reply) => {
-      const body = request.body as NewEventBody;
-      const input = toNewEvent(request.tenantId, body);
+      const input = toNewEvent(request.tenantId, request.body);
       await prepareMonths(db, [input]);
-      const { event, duplicate } = await withTenant(db, request.tenantId, (tx) => writeEvent(tx, input));
+      const { event, duplicate } = await request.inTenant((tx) => writeEvent(tx, input));
       return reply
         .status(duplicate ? 200 : 201)
         .send({ ...publicEvent(event), ...(duplicate ? { duplicate: true } : {}) });
@@ -127,10 +131,10 @@ export function eventRoutes(app: FastifyInstance, db: Db) {
       },
     },
     async (request, reply) => {
-      const { events } = request.body as { events: NewEventBody[] };
+      const { events } = request.body;
       const inputs = events.map((e, i) => toNewEvent(request.tenantId, e, `/body/events/${i}/timestamp`));
       await prepareMonths(db, inputs);
-      const results = await withTenant(db, request.tenantId, (tx) => writeEvents(tx, inputs));
+      const results = await request.inTenant((tx) => writeEvents(tx, inputs));
       return reply
         .status(201)
         .send({ results: results.map((r) => ({ id: r.event.id, duplicate: r.duplicate })) });
@@ -141,8 +145,8 @@ export function eventRoutes(app: FastifyInstance, db: Db) {
     "/api/v1/events/:id",
     { schema: { tags: ["events"], params: IdParams, response: { 200: EventView, ...problemResponses } } },
     async (request) => {
-      const { id } = request.params as { id: string };
-      const rows = await withTenant(db, request.tenantId, (tx) =>
+      const { id } = request.params;
+      const rows = await request.inTenant((tx) =>
         query(
           tx,
           sql`select ${storedEventColumns("e")} from events e where e.id = ${id} and e.tenant_id = ${request.tenantId}`,

@@ -1,8 +1,7 @@
-import { type Static, Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import type { Db } from "../../db/client.js";
 import type { WebhookSource } from "../../db/schema/index.js";
-import { withTenant } from "../../db/tenant.js";
 import { providers } from "../../domain/vocabularies.js";
 import { notFound } from "../../errors.js";
 import {
@@ -13,7 +12,8 @@ import {
   listSources,
   sourceUrl,
 } from "../../tenancy/sources.js";
-import { IdParams, ListQuery, Nullable, problemResponses } from "../schemas.js";
+import { ListQuery, pageOf } from "../paging.js";
+import { IdParams, literals, NoContent, Nullable, problemResponses } from "../schemas.js";
 
 const SourceView = Type.Object({
   id: Type.String(),
@@ -26,7 +26,7 @@ const SourceView = Type.Object({
 
 const CreateSource = Type.Object(
   {
-    provider: Type.Union(providers.map((p) => Type.Literal(p))),
+    provider: literals(providers),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     verification: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1, maxLength: 4096 }))),
   },
@@ -42,14 +42,17 @@ const view = (source: WebhookSource) => ({
   created_at: source.createdAt.toISOString(),
 });
 
-export function sourceRoutes(app: FastifyInstance, db: Db) {
+/** Webhook sources: where a provider sends its events, with how its requests are verified. */
+export function sourceRoutes(scope: FastifyInstance) {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+
   app.post(
     "/api/v1/sources",
     { schema: { tags: ["sources"], body: CreateSource, response: { 201: SourceView, ...problemResponses } } },
     async (request, reply) => {
-      const body = request.body as Static<typeof CreateSource>;
+      const { body } = request;
       if (body.verification) checkVerification(body.provider, body.verification);
-      const source = await withTenant(db, request.tenantId, (tx) => createSource(tx, request.tenantId, body));
+      const source = await request.inTenant((tx) => createSource(tx, request.tenantId, body));
       return reply.status(201).send(view(source));
     },
   );
@@ -66,10 +69,8 @@ export function sourceRoutes(app: FastifyInstance, db: Db) {
       },
     },
     async (request) => {
-      const { limit = 50, cursor } = request.query as { limit?: number; cursor?: string };
-      const page = await withTenant(db, request.tenantId, (tx) =>
-        listSources(tx, request.tenantId, limit, cursor),
-      );
+      const { limit, cursor } = pageOf(request.query);
+      const page = await request.inTenant((tx) => listSources(tx, request.tenantId, limit, cursor));
       return { sources: page.items.map(view), next_cursor: page.nextCursor };
     },
   );
@@ -78,8 +79,8 @@ export function sourceRoutes(app: FastifyInstance, db: Db) {
     "/api/v1/sources/:id",
     { schema: { tags: ["sources"], params: IdParams, response: { 200: SourceView, ...problemResponses } } },
     async (request) => {
-      const { id } = request.params as { id: string };
-      const source = await withTenant(db, request.tenantId, (tx) => getSource(tx, request.tenantId, id));
+      const { id } = request.params;
+      const source = await request.inTenant((tx) => getSource(tx, request.tenantId, id));
       if (!source) throw notFound("Source");
       return view(source);
     },
@@ -87,10 +88,10 @@ export function sourceRoutes(app: FastifyInstance, db: Db) {
 
   app.delete(
     "/api/v1/sources/:id",
-    { schema: { tags: ["sources"], params: IdParams, response: { 204: Type.Null(), ...problemResponses } } },
+    { schema: { tags: ["sources"], params: IdParams, response: { 204: NoContent, ...problemResponses } } },
     async (request, reply) => {
-      const { id } = request.params as { id: string };
-      const deleted = await withTenant(db, request.tenantId, (tx) => deleteSource(tx, request.tenantId, id));
+      const { id } = request.params;
+      const deleted = await request.inTenant((tx) => deleteSource(tx, request.tenantId, id));
       if (!deleted) throw notFound("Source");
       return reply.status(204).send();
     },

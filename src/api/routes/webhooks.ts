@@ -1,3 +1,5 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
 import type { WebhookSource } from "../../db/schema/index.js";
@@ -12,6 +14,9 @@ import { QueueWakeups } from "../../queue/wakeups.js";
 import { findSourceForWebhook } from "../../tenancy/sources.js";
 import { problemOf } from "../problem.js";
 import { type PublicUrlOptions, publicUrlOf } from "../publicUrl.js";
+
+/** Any strings: an unknown provider or a malformed source id is a 404, as for any other unknown path. */
+const WebhookParams = Type.Object({ provider: Type.String(), sourceId: Type.String() });
 
 const sourceCacheMs = 5000;
 const maxCachedSources = 10_000;
@@ -58,7 +63,8 @@ export function webhookRoutes(
     return source;
   };
 
-  app.register(async (scope) => {
+  app.register(async (untyped) => {
+    const scope = untyped.withTypeProvider<TypeBoxTypeProvider>();
     if (foreground) {
       // Before the body is read; 'close' ends every response: sent, failed or cut off by the client.
       scope.addHook("onRequest", async (_request, reply) => {
@@ -68,20 +74,23 @@ export function webhookRoutes(
     // Every refusal counts, by its problem code: also those made before the handler (413). Server faults
     // (503, 500) are not refusals of the delivery: the sender retries them.
     // Only under a registered provider's name: the path segment is anyone's to choose.
-    scope.addHook("onError", async (request, _reply, error) => {
-      const problem = problemOf(error);
-      const provider = providerFor((request.params as { provider?: string } | undefined)?.provider ?? "");
-      if (provider && problem.status < 500)
-        metrics.rejected.inc({ provider: provider.name, reason: problem.code });
-    });
+    scope.addHook<{ Params: Partial<Static<typeof WebhookParams>> }>(
+      "onError",
+      async (request, _reply, error) => {
+        const problem = problemOf(error);
+        const provider = providerFor(request.params?.provider ?? "");
+        if (provider && problem.status < 500)
+          metrics.rejected.inc({ provider: provider.name, reason: problem.code });
+      },
+    );
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
 
     scope.post(
       "/api/v1/webhooks/:provider/:sourceId",
-      { schema: { tags: ["webhooks"], hide: false } },
+      { schema: { tags: ["webhooks"], hide: false, params: WebhookParams } },
       async (request, reply) => {
-        const params = request.params as { provider: string; sourceId: string };
+        const { params } = request;
         const provider = providerFor(params.provider);
         const source =
           provider && isUuid(params.sourceId)

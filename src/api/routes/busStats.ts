@@ -1,0 +1,36 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { checkIntegrity } from "../../bus/integrity.js";
+import { busStats } from "../../bus/stats.js";
+
+/** How the tenant's bus is doing: delivery figures over a window, and the log/outbox integrity check. */
+export function busStatsRoutes(scope: FastifyInstance) {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.get(
+    "/api/v1/bus/stats",
+    {
+      schema: {
+        tags: ["bus"],
+        querystring: Type.Object(
+          {
+            window_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 86400 })),
+            slow_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request) => {
+      const { window_seconds, slow_ms } = request.query;
+      return request.inTenant((tx) =>
+        busStats(tx, request.tenantId, { windowSeconds: window_seconds, slowThresholdMs: slow_ms }),
+      );
+    },
+  );
+
+  app.get("/api/v1/bus/integrity", { schema: { tags: ["bus"] } }, async (request) =>
+    request.inTenant((tx) => checkIntegrity(tx, request.tenantId)),
+  );
+}

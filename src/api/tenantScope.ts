@@ -1,0 +1,27 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Db, Tx } from "../db/client.js";
+import { withTenant } from "../db/tenant.js";
+import { tenantAuth } from "./auth.js";
+import { sealListCursors } from "./cursors.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Run `work` in a transaction scoped to the request's tenant (`withTenant`); set by `tenantScope`. */
+    inTenant<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  }
+}
+
+/**
+ * The scope of the tenant API: the API key decides the request's tenant (401 otherwise), every database
+ * access of a handler goes through `request.inTenant`, and list cursors are sealed to their list.
+ */
+export function tenantScope(
+  scope: FastifyInstance,
+  { db, systemDb, cursorKey }: { db: Db; systemDb: Db; cursorKey: Buffer },
+) {
+  scope.decorateRequest("inTenant", function inTenant<T>(this: FastifyRequest, work: (tx: Tx) => Promise<T>) {
+    return withTenant(db, this.tenantId, work);
+  });
+  scope.addHook("onRequest", tenantAuth(systemDb));
+  sealListCursors(scope, cursorKey);
+}
