@@ -8,25 +8,30 @@ import { openCursor, sealCursor } from "../domain/cursor.js";
  */
 export function sealListCursors(scope: FastifyInstance, key: Buffer) {
   scope.addHook("preHandler", async (request) => {
-    const query = request.query as Record<string, unknown> | undefined;
-    if (typeof query?.cursor === "string") query.cursor = openCursor(query.cursor, listOf(request), key);
+    const { query } = request;
+    if (isRecord(query) && typeof query.cursor === "string") {
+      query.cursor = openCursor(query.cursor, listOf(request), key); // in place: the handler reads it
+    }
   });
   scope.addHook("preSerialization", async (request, _reply, payload: unknown) => {
-    if (payload === null || typeof payload !== "object" || !("next_cursor" in payload)) return payload;
-    const next = (payload as { next_cursor: unknown }).next_cursor;
-    if (typeof next !== "string") return payload;
-    return { ...payload, next_cursor: sealCursor(next, listOf(request), key) };
+    if (!isRecord(payload) || typeof payload.next_cursor !== "string") return payload;
+    return { ...payload, next_cursor: sealCursor(payload.next_cursor, listOf(request), key) };
   });
 }
 
+/** A hook sees the request parts and answers of every route, whatever their schema. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object";
+}
+
 function listOf(request: FastifyRequest): string {
-  const { cursor: _cursor, limit: _limit, ...filter } = (request.query ?? {}) as Record<string, unknown>;
+  const { cursor: _cursor, limit: _limit, ...filter } = isRecord(request.query) ? request.query : {};
   const sorted = (value: object) => Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([
     request.method,
     request.routeOptions.url,
     request.tenantId,
-    sorted((request.params ?? {}) as object),
+    sorted(isRecord(request.params) ? request.params : {}),
     sorted(filter),
   ]);
 }
