@@ -6,6 +6,7 @@ import { HandlerRegistry } from "../dist/bus/sinks/handlers.js";
 import { openDatabase, query } from "../dist/db/client.js";
 import { migrate } from "../dist/db/migrate.js";
 import { writeEvent } from "../dist/events/write.js";
+import { LocalHandOver } from "../dist/queue/handOver.js";
 import { peakRss, percentile, round } from "./lib.mjs";
 
 const N = Number(process.env.N ?? 1000);
@@ -20,8 +21,11 @@ await db.execute(sql`insert into subscriptions (tenant_id, name, event_types, si
 let resolveStart;
 const handlers = new HandlerRegistry();
 handlers.register("latency", () => resolveStart(performance.now()));
+// The writer hands its deliveries straight to the dispatcher (docs/queue.md, "Direct hand-over").
+const handOver = new LocalHandOver(db);
 const worker = createDispatcher({
   db,
+  handOver,
   listen: database.listen,
   handlers,
   concurrency: 1,
@@ -36,7 +40,11 @@ for (let i = 0; i < N + 100; i++) {
     resolveStart = r;
   });
   const t0 = performance.now();
-  await writeEvent(db, { tenantId, eventType: "latency.sample", source: "system", payload: { i } });
+  await writeEvent(
+    db,
+    { tenantId, eventType: "latency.sample", source: "system", payload: { i } },
+    { handOver },
+  );
   const t1 = await started;
   if (i >= 100) samples.push(t1 - t0);
 }

@@ -8,6 +8,7 @@ import { createSubscription, setPaused } from "../src/bus/subscriptions.js";
 import { query } from "../src/db/client.js";
 import type { StoredEvent } from "../src/events/types.js";
 import { writeEvents } from "../src/events/write.js";
+import { LocalHandOver } from "../src/queue/handOver.js";
 import { fast, useBusDatabase, webhookReceiver } from "./support/bus.js";
 import { SteppingClock } from "./support/clock.js";
 import { backends } from "./support/databases.js";
@@ -76,8 +77,10 @@ for (const backend of backends()) {
         seen.push(event.id);
       });
       // No LISTEN and a poll once a minute: within this test only a hand-over delivers anything.
+      // The hand-over is the caller's object, given to the dispatcher and to the writer.
+      const handOver = new LocalHandOver(db);
       const dispatcher = await bus.start(
-        createDispatcher({ db, handlers, pollIntervalMs: 60_000, leaseMs: 5000 }),
+        createDispatcher({ db, handlers, pollIntervalMs: 60_000, leaseMs: 5000, handOver }),
       );
       const claimedIds: number[] = [];
       dispatcher.on("job:claimed", (rows) => claimedIds.push(...rows.map((r) => r.id)));
@@ -88,9 +91,17 @@ for (const backend of backends()) {
             from outbox where event_id = ${eventId} order by id`,
         );
 
-      const [direct] = await writeEvents(db, [
-        { tenantId: tenant, eventType: "direct.x", source: "system" as const },
+      // A writer not given the hand-over claims nothing itself: its rows wait for the claim (none in this test).
+      const [plain] = await writeEvents(db, [
+        { tenantId: tenant, eventType: "direct.w", source: "system" as const },
       ]);
+      expect((await rowsOf(plain!.event.id)).map((r) => r.status)).toEqual(["pending", "pending", "pending"]);
+
+      const [direct] = await writeEvents(
+        db,
+        [{ tenantId: tenant, eventType: "direct.x", source: "system" as const }],
+        { handOver },
+      );
       // Handed over before the write returned: the dispatcher already has the row the write claimed.
       const rows = await rowsOf(direct!.event.id);
       const handed = rows.find((r) => r.subscription_id !== ordered.id && r.subscription_id !== paused.id)!;
@@ -115,7 +126,9 @@ for (const backend of backends()) {
       // No wait is needed to prove it: a hand-over is a claim made by the write's own statement, so a row
       // handed over would already be `processing` when the transaction commits; all three are pending.
       const [inTx] = await db.transaction((tx) =>
-        writeEvents(tx, [{ tenantId: tenant, eventType: "direct.y", source: "system" as const }]),
+        writeEvents(tx, [{ tenantId: tenant, eventType: "direct.y", source: "system" as const }], {
+          handOver,
+        }),
       );
       expect((await rowsOf(inTx!.event.id)).map((r) => r.status)).toEqual(["pending", "pending", "pending"]);
       expect(seen).not.toContain(inTx!.event.id);

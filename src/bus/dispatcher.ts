@@ -2,7 +2,7 @@ import { pgArray } from "../db/arrays.js";
 import type { Database, Db } from "../db/client.js";
 import type { BackoffOptions } from "../domain/backoff.js";
 import { type Clock, systemClock } from "../domain/clock.js";
-import { registerLocalDispatcher } from "../queue/handOver.js";
+import type { LocalHandOver } from "../queue/handOver.js";
 import { Worker } from "../queue/worker.js";
 import { type Delivery, toDelivery } from "./delivery.js";
 import { noHandlers, outboxQueue } from "./outboxQueue.js";
@@ -32,6 +32,12 @@ export interface DispatcherOptions {
   backoff?: BackoffOptions;
   clock?: Clock;
   workerId?: string;
+  /**
+   * This process's hand-over from its event writers (`new LocalHandOver(db)`, the same object given to
+   * `writeEvents`): the dispatcher registers with it and takes its handlers' deliveries straight from the
+   * writes, without a NOTIFY and a claim.
+   */
+  handOver?: LocalHandOver;
 }
 
 /** Send one delivery to its subscription's sink. */
@@ -62,6 +68,8 @@ export async function deliver(
  * are kept in order by the claim itself.
  */
 export function createDispatcher(options: DispatcherOptions): Worker {
+  if (options.handOver && options.handOver.db !== options.db)
+    throw new Error("createDispatcher: the hand-over belongs to another Db than the dispatcher's");
   const subscriptions = new SubscriptionCache(options.db, options.subscriptionCacheMs ?? 1000, options.clock);
   const worker = new Worker({
     queue: outboxQueue,
@@ -82,10 +90,9 @@ export function createDispatcher(options: DispatcherOptions): Worker {
         deliver(toDelivery(row, await subscriptions.get(row.subscription_id as string)), options),
     },
   });
-  // Writers on this database in this process hand over deliveries of its handlers directly (see
-  // queue/handOver.ts).
+  // Writers given the same hand-over hand deliveries of its handlers over directly (see queue/handOver.ts).
   const clock = options.clock ?? systemClock;
-  registerLocalDispatcher(options.db, {
+  options.handOver?.register({
     workerId: worker.id,
     leaseMs: worker.leaseMs,
     now: () => clock.now(),

@@ -5,17 +5,30 @@ import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
 import { CachedStatement } from "../db/statement.js";
 import { epochMs } from "../db/timestamps.js";
-import { type LocalDispatcher, localDispatcherFor } from "../queue/handOver.js";
+import type { LocalDispatcher, LocalHandOver } from "../queue/handOver.js";
 import { appendFresh, appendFreshLocal } from "./append.js";
 import { storedEventColumns, toStoredEvent } from "./columns.js";
 import type { NewEvent, StoredEvent, WriteResult } from "./types.js";
+
+export interface WriteOptions {
+  /**
+   * This process's hand-over to its dispatchers (the one given to `createDispatcher`): a write through its
+   * `db` itself (not a transaction) claims its handlers' deliveries in the same statement and hands them
+   * over once committed. Without it, they are claimed the ordinary way.
+   */
+  handOver?: LocalHandOver | undefined;
+}
 
 /**
  * Append events to the log inside the caller's transaction, in one round trip: the key check, the events,
  * one outbox row per matching subscription and the workers' wake-up all commit or roll back with the
  * caller's own writes. The same tenant + event_key again returns the stored event, marked duplicate.
  */
-export async function writeEvents(executor: Executor, events: NewEvent[]): Promise<WriteResult[]> {
+export async function writeEvents(
+  executor: Executor,
+  events: NewEvent[],
+  options: WriteOptions = {},
+): Promise<WriteResult[]> {
   if (events.length === 0) return [];
   const now = new Date();
   const nowIso = now.toISOString();
@@ -44,7 +57,7 @@ export async function writeEvents(executor: Executor, events: NewEvent[]): Promi
   ]);
 
   const keyed = input.some((i) => i.event_key !== null);
-  const local = localDispatcherFor(executor, events.length);
+  const local = options.handOver?.dispatcherFor(executor, events.length);
   const values: Record<string, unknown> = { now: nowIso };
   for (const c of writtenColumns) values[c.name] = c.param(input);
   if (local) {
@@ -247,8 +260,12 @@ type Row = Omit<StoredEvent, "timestamp" | "created_at" | "position" | "transact
 };
 
 /** Append one event; see `writeEvents`. */
-export async function writeEvent(executor: Executor, event: NewEvent): Promise<WriteResult> {
-  const [result] = await writeEvents(executor, [event]);
+export async function writeEvent(
+  executor: Executor,
+  event: NewEvent,
+  options: WriteOptions = {},
+): Promise<WriteResult> {
+  const [result] = await writeEvents(executor, [event], options);
   return result!;
 }
 

@@ -1,5 +1,5 @@
 import type { Db, Executor } from "../db/client.js";
-import type { QueueRow } from "../queue/row.js";
+import type { QueueRow } from "./row.js";
 
 /**
  * A dispatcher of this process, as the event writer sees it: the writer claims the deliveries of its
@@ -18,31 +18,33 @@ export interface LocalDispatcher {
   adopt(rows: QueueRow[]): void;
 }
 
-const dispatchers = new WeakMap<Db, Set<LocalDispatcher>>();
-
 /**
- * Make a dispatcher of `db` known to writers on that very `Db` object (not in a transaction). It stays known:
- * it takes nothing while it is not running (`canAdopt`).
+ * The hand-over between the event writers and the dispatchers of one process on one database: made by the
+ * caller that wires them (the runtime, or a library user) and given to both — to `createDispatcher`
+ * (`handOver`), which registers its dispatcher, and to `writeEvents` (`{ handOver }`), which asks it for one.
+ * Nothing is shared through module state: writers and dispatchers not given the same object never meet.
  */
-export function registerLocalDispatcher(db: Db, dispatcher: LocalDispatcher): void {
-  let set = dispatchers.get(db);
-  if (!set) {
-    set = new Set();
-    dispatchers.set(db, set);
-  }
-  set.add(dispatcher);
-}
+export class LocalHandOver {
+  readonly #dispatchers = new Set<LocalDispatcher>();
 
-/**
- * The dispatcher to take the deliveries of `events` events written through `executor` now: only for a
- * database registered above (a transaction is not, so its writes are claimed after it commits, the ordinary
- * way), with room for them and handlers.
- */
-export function localDispatcherFor(executor: Executor, events: number): LocalDispatcher | undefined {
-  const set = dispatchers.get(executor as Db);
-  if (!set) return undefined;
-  for (const dispatcher of set) {
-    if (dispatcher.canAdopt(events) && dispatcher.handlerNames().length > 0) return dispatcher;
+  /** `db`: the very `Db` object the writers write through; a transaction of it is not it. */
+  constructor(readonly db: Db) {}
+
+  /** Make a dispatcher known to the writers. It stays known: it takes nothing while not running (`canAdopt`). */
+  register(dispatcher: LocalDispatcher): void {
+    this.#dispatchers.add(dispatcher);
   }
-  return undefined;
+
+  /**
+   * The dispatcher to take the deliveries of `events` events written through `executor` now: only when the
+   * write goes through `db` itself (a transaction's writes are claimed after it commits, the ordinary way),
+   * with room for them and handlers.
+   */
+  dispatcherFor(executor: Executor, events: number): LocalDispatcher | undefined {
+    if (executor !== this.db) return undefined;
+    for (const dispatcher of this.#dispatchers) {
+      if (dispatcher.canAdopt(events) && dispatcher.handlerNames().length > 0) return dispatcher;
+    }
+    return undefined;
+  }
 }

@@ -19,8 +19,11 @@ handlers.register("crash", async (event) => {
 // WRITE_TENANT: the victim writes its own events, one per statement, and claims nothing itself (no LISTEN, a
 // poll once a minute): every row it holds was handed over by its writer.
 const writes = process.env.WRITE_TENANT;
+const { LocalHandOver } = await import("../../dist/queue/handOver.js");
+const handOver = new LocalHandOver(database.db);
 const worker = createDispatcher({
   db: database.db,
+  handOver,
   ...(writes ? { pollIntervalMs: 60_000 } : { listen: database.listen }),
   handlers,
   batchSize: 20,
@@ -37,11 +40,15 @@ await worker.start();
 if (writes) {
   const { writeEvent } = await import("../../dist/events/write.js");
   for (let i = 0; i < Number(process.env.WRITE_COUNT ?? 40); i++) {
-    await writeEvent(database.db, {
-      tenantId: writes,
-      eventType: "crash.test",
-      source: "system",
-      payload: { i },
-    });
+    await writeEvent(
+      database.db,
+      {
+        tenantId: writes,
+        eventType: "crash.test",
+        source: "system",
+        payload: { i },
+      },
+      { handOver },
+    );
   }
 }
