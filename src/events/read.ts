@@ -36,3 +36,16 @@ export async function readLog(
   const last = events.at(-1);
   return { events, next: last ? { transactionId: last.transaction_id, position: last.position } : after };
 }
+
+/** One event of a tenant's log by its id, or undefined. */
+export async function getEvent(
+  executor: Executor,
+  tenantId: string,
+  id: string,
+): Promise<StoredEvent | undefined> {
+  const rows = await query(
+    executor,
+    sql`select ${storedEventColumns("e")} from events e where e.id = ${id} and e.tenant_id = ${tenantId}`,
+  );
+  return rows[0] ? toStoredEvent(rows[0]) : undefined;
+}

@@ -1,12 +1,12 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { type Static, Type } from "@sinclair/typebox";
-import { sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
-import { type Db, query } from "../../db/client.js";
+import type { Db } from "../../db/client.js";
 import { preparePartitions } from "../../db/partitions.js";
 import { eventSources } from "../../domain/vocabularies.js";
 import { notFound } from "../../errors.js";
-import { publicEvent, storedEventColumns, toStoredEvent } from "../../events/columns.js";
+import { publicEvent } from "../../events/columns.js";
+import { getEvent } from "../../events/read.js";
 import type { NewEvent } from "../../events/types.js";
 import { writeEvent, writeEvents } from "../../events/write.js";
 import { invalidFields } from "../problem.js";
@@ -145,15 +145,9 @@ export function eventRoutes(scope: FastifyInstance, db: Db) {
     "/api/v1/events/:id",
     { schema: { tags: ["events"], params: IdParams, response: { 200: EventView, ...problemResponses } } },
     async (request) => {
-      const { id } = request.params;
-      const rows = await request.inTenant((tx) =>
-        query(
-          tx,
-          sql`select ${storedEventColumns("e")} from events e where e.id = ${id} and e.tenant_id = ${request.tenantId}`,
-        ),
-      );
-      if (!rows[0]) throw notFound("Event");
-      return publicEvent(toStoredEvent(rows[0]));
+      const event = await request.inTenant((tx) => getEvent(tx, request.tenantId, request.params.id));
+      if (!event) throw notFound("Event");
+      return publicEvent(event);
     },
   );
 }

@@ -57,7 +57,7 @@ const view = (s: Subscription) => ({
   id: s.id,
   name: s.name,
   event_types: s.eventTypes,
-  sink: s.sink as Record<string, string>,
+  sink: s.sink,
   ordered: s.ordered,
   max_attempts: s.maxAttempts,
   paused: s.pausedAt !== null,
