@@ -8,7 +8,7 @@ import type { Database, Db } from "../db/client.js";
 import { instanceSecret } from "../db/instanceSecret.js";
 import { defaultMaxJsonDepth } from "../domain/jsonDepth.js";
 import { createIngestMetrics } from "../ingest/metrics.js";
-import type { Foreground } from "../queue/foreground.js";
+import type { Foreground } from "./foreground.js";
 import { onClientError, onFrameworkError, refuseLongUrls, registerNotFound } from "./httpErrors.js";
 import { registerJsonBody } from "./jsonBody.js";
 import { createRegistry, registerRequestMetrics } from "./metrics.js";

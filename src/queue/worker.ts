@@ -10,10 +10,10 @@ import { claimBatch } from "./claim.js";
 import { completeBatch } from "./complete.js";
 import type { QueueDefinition } from "./definitions.js";
 import { type Failure, failBatch } from "./fail.js";
-import type { Foreground } from "./foreground.js";
 import { reapExpired } from "./reap.js";
 import { releaseBatch } from "./release.js";
 import type { Lease, QueueRow } from "./row.js";
+import type { YieldTo } from "./yieldTo.js";
 
 /** What a worker reports while it runs; metrics and logs subscribe to these. */
 export interface WorkerEvents {
@@ -68,11 +68,12 @@ export interface WorkerOptions {
   clock?: Clock;
   workerId?: string;
   /**
-   * Requests of this process to give way to (see `Foreground`): in a spell of requests in flight, no handler
-   * starts for its first `maxYieldMs`, one at a time for three times as long, then as usual. Keep
+   * Requests of this process to give way to (`YieldTo`, as the API's `Foreground` counts them): in a spell
+   * of requests in flight, no handler starts for its first `maxYieldMs`, one at a time for three times as
+   * long, then as usual. Keep
    * `maxYieldMs` well below `leaseMs` (at most an eighth): claimed rows wait meanwhile.
    */
-  yieldTo?: Foreground;
+  yieldTo?: YieldTo;
   /** @defaultValue 250 */
   maxYieldMs?: number;
   /** Values of the queue's claim filter placeholders, read at each claim (see `QueueDefinition`). */
@@ -118,7 +119,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** The last claim brought a single row: events arrive one at a time (see `ackDelayMs`). */
   private trickle = false;
   private timers: NodeJS.Timeout[] = [];
-  private readonly yieldTo: Foreground | undefined;
+  private readonly yieldTo: YieldTo | undefined;
   private readonly maxYieldMs: number;
   private readonly claimValues: (() => Record<string, unknown>) | undefined;
   private resume: { timer: NodeJS.Timeout; cancel: () => void } | undefined;

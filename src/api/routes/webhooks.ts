@@ -9,9 +9,9 @@ import type { IngestMetrics } from "../../ingest/metrics.js";
 import { type ReceiveOptions, receiveDelivery } from "../../ingest/receive.js";
 import { providerFor } from "../../providers/registry.js";
 import { webhookDeliveriesQueue } from "../../queue/definitions.js";
-import type { Foreground } from "../../queue/foreground.js";
 import { QueueWakeups } from "../../queue/wakeups.js";
 import { findSourceForWebhook } from "../../tenancy/sources.js";
+import type { Foreground } from "../foreground.js";
 import { problemOf } from "../problem.js";
 import { type PublicUrlOptions, publicUrlOf } from "../publicUrl.js";
 

@@ -1,3 +1,5 @@
+import type { YieldTo } from "../queue/yieldTo.js";
+
 /**
  * Requests a process is serving that its background workers give way to (the webhook door). In a busy spell
  * (requests in flight without a break), a worker given one as `yieldTo` starts no handler for the first
@@ -5,7 +7,7 @@
  * webhooks, which the provider times out and retries, comes before processing the ones already kept, and a
  * door that is never idle slows processing for a moment, not for good.
  */
-export class Foreground {
+export class Foreground implements YieldTo {
   private active = 0;
   /** When the current busy spell began (monotonic ms); undefined while idle. */
   private since: number | undefined;
