@@ -6,8 +6,10 @@ import { describeError } from "../db/errors.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "../domain/backoff.js";
 import { type Clock, systemClock } from "../domain/clock.js";
+import { AckBatcher, type PendingFailure } from "./ackBatcher.js";
 import { claimBatch } from "./claim.js";
 import { completeBatch } from "./complete.js";
+import { ConcurrencyPolicy } from "./concurrency.js";
 import type { QueueDefinition } from "./definitions.js";
 import { type Failure, failBatch } from "./fail.js";
 import { reapExpired } from "./reap.js";
@@ -94,7 +96,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly reapIntervalMs: number;
-  private readonly ackDelayMs: number;
   private readonly backoff: BackoffOptions;
   private readonly clock: Clock;
   private readonly listen: Database["listen"] | undefined;
@@ -112,17 +113,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Rows held by running handlers (counts against the batch size, so the lease count stays bounded). */
   private inFlightRows = 0;
   private readonly tasks = new Set<Promise<void>>();
-  private toComplete: QueueRow[] = [];
-  private toFail: { row: QueueRow; failure: Failure }[] = [];
-  private flushing: Promise<void> | undefined;
-  private ackTimer: NodeJS.Timeout | undefined;
-  /** The last claim brought a single row: events arrive one at a time (see `ackDelayMs`). */
-  private trickle = false;
+  /** Acknowledgements of at-least-once handlers; its `trickle` says the last claim brought a single row. */
+  private readonly acks: AckBatcher;
   private timers: NodeJS.Timeout[] = [];
-  private readonly yieldTo: YieldTo | undefined;
-  private readonly maxYieldMs: number;
+  /** How many handlers may run now (the foreground give-way). */
+  private readonly policy: ConcurrencyPolicy;
   private readonly claimValues: (() => Record<string, unknown>) | undefined;
-  private resume: { timer: NodeJS.Timeout; cancel: () => void } | undefined;
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(options: WorkerOptions) {
@@ -137,13 +133,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.reapIntervalMs = options.reapIntervalMs ?? Math.max(1000, Math.floor(this.leaseMs / 2));
-    this.ackDelayMs = options.ackDelayMs ?? 250;
     this.backoff = options.backoff ?? defaultBackoff;
     this.clock = options.clock ?? systemClock;
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
-    this.yieldTo = options.yieldTo;
-    this.maxYieldMs = options.maxYieldMs ?? 250;
     this.claimValues = options.claimValues;
+    this.acks = new AckBatcher({
+      ackDelayMs: options.ackDelayMs ?? 250,
+      running: () => this.running,
+      write: (completing, failing) => this.writeAcks(completing, failing),
+    });
+    this.policy = new ConcurrencyPolicy({
+      concurrency: this.concurrency,
+      yieldTo: options.yieldTo,
+      maxYieldMs: options.maxYieldMs ?? 250,
+      onResume: () => {
+        this.dispatch();
+        if (this.claimAgain) this.wake();
+      },
+    });
   }
 
   /**
@@ -170,7 +177,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.running) return;
     // Held back for the foreground: rows already waiting are enough (a claim counts an attempt and starts a
     // lease); claiming resumes as they start.
-    if (this.local.length > 0 && this.handlerLimit() < this.concurrency) {
+    if (this.local.length > 0 && this.policy.heldBack()) {
       this.claimAgain = true;
       return;
     }
@@ -204,7 +211,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       .then(
         async (rows) => {
           this.backlog = rows.length === limit;
-          this.trickle = rows.length === 1;
+          this.acks.trickle = rows.length === 1;
           if (rows.length === 0) return;
           this.emit("job:claimed", rows);
           if (!this.running) return this.release(rows);
@@ -227,7 +234,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private dispatch(): void {
     if (!this.running || this.local.length === 0) return;
-    const limit = this.handlerLimit();
+    const limit = this.policy.limit();
     while (this.inFlight < limit && this.local.length > 0) {
       const chunk =
         this.handler.mode === "transactional"
@@ -246,34 +253,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
       });
       this.tasks.add(task);
     }
-  }
-
-  /**
-   * How many handlers may run at once now. In a busy spell of the foreground: none for its first
-   * `maxYieldMs`, one for three times as long after that, then `concurrency` again, however long the spell
-   * lasts. While held back, arranges for `dispatch` to run again when the foreground goes idle or the next
-   * step of the spell begins.
-   */
-  private handlerLimit(): number {
-    const spell = this.yieldTo?.busy ? this.yieldTo.busyFor() : undefined;
-    if (spell === undefined || spell >= 4 * this.maxYieldMs) return this.concurrency;
-    if (!this.resume) {
-      const resume = () => {
-        this.cancelResume();
-        this.dispatch();
-        if (this.claimAgain) this.wake();
-      };
-      const nextStep = (spell < this.maxYieldMs ? 1 : 4) * this.maxYieldMs - spell;
-      this.resume = { timer: setTimeout(resume, nextStep), cancel: this.yieldTo!.whenIdle(resume) };
-    }
-    return spell < this.maxYieldMs ? 0 : 1;
-  }
-
-  private cancelResume(): void {
-    if (!this.resume) return;
-    clearTimeout(this.resume.timer);
-    this.resume.cancel();
-    this.resume = undefined;
   }
 
   /**
@@ -298,11 +277,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const row = rows[0]!;
       try {
         await handler.handle(row);
-        this.toComplete.push(row);
       } catch (error) {
-        this.toFail.push({ row, failure: this.failureOf(row, error) });
+        this.acks.fail({ row, failure: this.failureOf(row, error) });
+        return;
       }
-      this.scheduleFlush();
+      this.acks.complete(row);
       return;
     }
     try {
@@ -324,8 +303,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return;
       }
       const row = rows[0]!;
-      this.toFail.push({ row, failure: this.failureOf(row, error) });
-      this.scheduleFlush();
+      this.acks.fail({ row, failure: this.failureOf(row, error) });
     }
   }
 
@@ -338,33 +316,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     };
   }
 
-  /**
-   * Completions and failures are written in batches: one statement for everything finished meanwhile.
-   * Completions wait up to `ackDelayMs` while rows trickle in (see the option); anything else goes at once.
-   */
-  private scheduleFlush(now = false): void {
-    const urgent =
-      !this.trickle || this.toFail.length > 0 || this.toComplete.some((r) => r.ordering_key != null);
-    if (!now && !urgent && this.running) {
-      this.ackTimer ??= setTimeout(() => {
-        this.ackTimer = undefined;
-        this.scheduleFlush(true);
-      }, this.ackDelayMs);
-      this.ackTimer.unref();
-      return;
-    }
-    if (this.flushing) return;
-    this.flushing = this.flush().finally(() => {
-      this.flushing = undefined;
-      if (this.toComplete.length > 0 || this.toFail.length > 0) this.scheduleFlush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    const completing = this.toComplete;
-    const failing = this.toFail;
-    this.toComplete = [];
-    this.toFail = [];
+  /** Write one batch of acknowledgements (see `AckBatcher`): one statement for completions, one for failures. */
+  private async writeAcks(completing: QueueRow[], failing: PendingFailure[]): Promise<void> {
     // Finishing a row of an ordered key frees that key's next row, which no NOTIFY will announce.
     const freesKeys = [...completing, ...failing.map((f) => f.row)].some((r) => r.ordering_key != null);
     try {
@@ -461,7 +414,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     if (room === 0) return;
     // Rows one at a time are a trickle, as from a claim: their acknowledgements are batched.
-    this.trickle = rows.length === 1;
+    this.acks.trickle = rows.length === 1;
     this.local.push(...rows.slice(0, room));
     this.dispatch();
   }
@@ -480,18 +433,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.running = false;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
-    this.cancelResume();
+    this.policy.cancel();
     await this.unlisten?.().catch(() => undefined);
     await Promise.allSettled([...this.claims]);
     const unstarted = this.local.splice(0);
     await this.release(unstarted);
     await Promise.allSettled([...this.tasks]);
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    while (this.flushing || this.toComplete.length > 0 || this.toFail.length > 0) {
-      if (!this.flushing) this.scheduleFlush(true);
-      await this.flushing;
-    }
+    await this.acks.drain();
     this.emit("worker:stopped");
   }
 }
