@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { AckBatcher, type PendingFailure } from "../src/queue/ackBatcher.js";
+import { ClaimLoop } from "../src/queue/claimLoop.js";
 import { ConcurrencyPolicy } from "../src/queue/concurrency.js";
 import type { QueueRow } from "../src/queue/row.js";
 import type { YieldTo } from "../src/queue/yieldTo.js";
@@ -163,5 +164,98 @@ describe("concurrency policy", () => {
     expect(fg.listeners()).toBe(0);
     await vi.advanceTimersByTimeAsync(1000);
     expect(onResume).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("claim loop", () => {
+  /** A loop over a fake queue of `due` rows; claims resolve when the test says so. */
+  function loop(options: { due: number; batchSize?: number; parallelClaims?: number; room?: number }) {
+    let due = options.due;
+    let nextId = 1;
+    const claims: { limit: number; resolve: () => void }[] = [];
+    const got: number[] = [];
+    let held = false;
+    const claimLoop = new ClaimLoop({
+      batchSize: options.batchSize ?? 10,
+      parallelClaims: options.parallelClaims ?? 2,
+      running: () => true,
+      room: () => options.room ?? 100,
+      holdClaims: () => held,
+      claim: (limit) =>
+        new Promise<QueueRow[]>((resolve) =>
+          claims.push({
+            limit,
+            resolve: () => {
+              const n = Math.min(limit, due);
+              due -= n;
+              resolve(Array.from({ length: n }, () => row(nextId++)));
+            },
+          }),
+        ),
+      onRows: (rows) => {
+        got.push(rows.length);
+      },
+      onError: () => undefined,
+    });
+    return {
+      claimLoop,
+      claims,
+      got,
+      hold: (h: boolean) => {
+        held = h;
+      },
+    };
+  }
+
+  it("remembers a wake-up that finds every claim slot taken, and claims again after", async () => {
+    const { claimLoop, claims, got } = loop({ due: 3, parallelClaims: 1 });
+    claimLoop.wake();
+    claimLoop.wake();
+    expect(claims.map((c) => c.limit)).toEqual([10]);
+    expect(claimLoop.claimAgain).toBe(true);
+    claims[0]!.resolve();
+    await claimLoop.settled();
+    expect(got).toEqual([3]);
+    expect(claimLoop.backlog).toBe(false);
+    // The remembered wake-up: one more claim, which finds the queue empty.
+    expect(claims).toHaveLength(2);
+    claims[1]!.resolve();
+    await claimLoop.settled();
+    expect(got).toEqual([3, 0]);
+    expect(claims).toHaveLength(2);
+  });
+
+  it("claims whole batches in parallel while backed up, until the queue runs dry", async () => {
+    const { claimLoop, claims, got } = loop({ due: 25, batchSize: 10, parallelClaims: 2, room: 20 });
+    claimLoop.wake();
+    claims[0]!.resolve();
+    await claimLoop.settled();
+    // A full batch: backed up, so the loop claims again, in parallel up to the room it has.
+    expect(claimLoop.backlog).toBe(true);
+    expect(claims.map((c) => c.limit)).toEqual([10, 10, 10]);
+    claims[1]!.resolve();
+    claims[2]!.resolve();
+    await claimLoop.settled();
+    await claimLoop.settled();
+    expect(got).toEqual([10, 10, 5]);
+    expect(claimLoop.backlog).toBe(false);
+  });
+
+  it("holds claims while the handlers are held back, and remembers the wake-up", () => {
+    const { claimLoop, claims, hold } = loop({ due: 5 });
+    hold(true);
+    claimLoop.wake();
+    expect(claims).toHaveLength(0);
+    expect(claimLoop.claimAgain).toBe(true);
+    hold(false);
+    claimLoop.wake();
+    expect(claims).toHaveLength(1);
+  });
+
+  it("does not claim without room", () => {
+    const { claimLoop, claims } = loop({ due: 5, room: 0 });
+    claimLoop.wake();
+    expect(claims).toHaveLength(0);
+    expect(claimLoop.claimAgain).toBe(true);
   });
 });

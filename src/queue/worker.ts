@@ -8,6 +8,7 @@ import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "../domain/b
 import { type Clock, systemClock } from "../domain/clock.js";
 import { AckBatcher, type PendingFailure } from "./ackBatcher.js";
 import { claimBatch } from "./claim.js";
+import { ClaimLoop } from "./claimLoop.js";
 import { completeBatch } from "./complete.js";
 import { ConcurrencyPolicy } from "./concurrency.js";
 import type { QueueDefinition } from "./definitions.js";
@@ -101,13 +102,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly listen: Database["listen"] | undefined;
 
   private running = false;
-  private readonly claims = new Set<Promise<void>>();
-  /** Rows asked for by claims in flight (counted against the local capacity). */
-  private reserved = 0;
-  private readonly parallelClaims: number;
-  private claimAgain = false;
-  /** The last claim filled all the room it had: more rows are probably due. */
-  private backlog = false;
+  /** When to claim and how much. */
+  private readonly loop: ClaimLoop;
   private readonly local: QueueRow[] = [];
   private inFlight = 0;
   /** Rows held by running handlers (counts against the batch size, so the lease count stays bounded). */
@@ -129,7 +125,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.listen = options.listen;
     this.batchSize = options.batchSize ?? 100;
     this.concurrency = options.concurrency ?? 16;
-    this.parallelClaims = options.parallelClaims ?? 2;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.reapIntervalMs = options.reapIntervalMs ?? Math.max(1000, Math.floor(this.leaseMs / 2));
@@ -148,8 +143,33 @@ export class Worker extends EventEmitter<WorkerEvents> {
       maxYieldMs: options.maxYieldMs ?? 250,
       onResume: () => {
         this.dispatch();
-        if (this.claimAgain) this.wake();
+        if (this.loop.claimAgain) this.wake();
       },
+    });
+    const parallelClaims = options.parallelClaims ?? 2;
+    this.loop = new ClaimLoop({
+      batchSize: this.batchSize,
+      parallelClaims,
+      running: () => this.running,
+      room: () => this.batchSize * parallelClaims - this.local.length - this.inFlightRows,
+      holdClaims: () => this.local.length > 0 && this.policy.heldBack(),
+      claim: (limit) =>
+        claimBatch(this.db, this.queue, {
+          workerId: this.id,
+          limit,
+          leaseMs: this.leaseMs,
+          now: this.clock.now(),
+          filter: this.claimValues?.(),
+        }),
+      onRows: (rows) => {
+        this.acks.trickle = rows.length === 1;
+        if (rows.length === 0) return;
+        this.emit("job:claimed", rows);
+        if (!this.running) return this.release(rows);
+        this.local.push(...rows);
+        this.dispatch();
+      },
+      onError: (error) => this.emit("worker:error", error),
     });
   }
 
@@ -165,71 +185,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.timers.push(setInterval(() => void this.reap(), this.reapIntervalMs));
     for (const timer of this.timers) timer.unref();
     this.wake();
-    await Promise.allSettled([...this.claims]);
+    await this.loop.settled();
   }
 
-  /**
-   * Claim now (a NOTIFY arrived, the poll fired, or capacity freed up). On an idle queue one claim runs and
-   * wake-ups during it are remembered; while the queue is backed up, up to `parallelClaims` claims run at
-   * once on separate connections (SKIP LOCKED keeps their rows apart), so claiming overlaps with delivery.
-   */
+  /** Claim now (a NOTIFY arrived, the poll fired, or capacity freed up), if there is room (see `ClaimLoop`). */
   wake(): void {
-    if (!this.running) return;
-    // Held back for the foreground: rows already waiting are enough (a claim counts an attempt and starts a
-    // lease); claiming resumes as they start.
-    if (this.local.length > 0 && this.policy.heldBack()) {
-      this.claimAgain = true;
-      return;
-    }
-    if (this.claims.size >= this.parallelClaims) {
-      this.claimAgain = true;
-      return;
-    }
-    do {
-      const room =
-        this.batchSize * this.parallelClaims - this.local.length - this.inFlightRows - this.reserved;
-      // While backed up, claim only whole batches (small claims waste round trips); finishing rows wake the
-      // worker again once there is room. A pending wake-up stays remembered until a claim starts.
-      if (room <= 0 || (this.backlog && room < this.batchSize)) {
-        this.claimAgain = true;
-        return;
-      }
-      this.claimAgain = false;
-      this.startClaim(Math.min(room, this.batchSize));
-    } while (this.backlog && this.claims.size < this.parallelClaims);
-  }
-
-  private startClaim(limit: number): void {
-    this.reserved += limit;
-    const claim: Promise<void> = claimBatch(this.db, this.queue, {
-      workerId: this.id,
-      limit,
-      leaseMs: this.leaseMs,
-      now: this.clock.now(),
-      filter: this.claimValues?.(),
-    })
-      .then(
-        async (rows) => {
-          this.backlog = rows.length === limit;
-          this.acks.trickle = rows.length === 1;
-          if (rows.length === 0) return;
-          this.emit("job:claimed", rows);
-          if (!this.running) return this.release(rows);
-          this.local.push(...rows);
-          this.dispatch();
-        },
-        (error: unknown) => {
-          this.backlog = false;
-          this.emit("worker:error", error);
-        },
-      )
-      .finally(() => {
-        this.reserved -= limit;
-        this.claims.delete(claim);
-        // A wake-up that arrived while claiming, or a full batch, means: claim again.
-        if (this.claimAgain || this.backlog) this.wake();
-      });
-    this.claims.add(claim);
+    this.loop.wake();
   }
 
   private dispatch(): void {
@@ -249,7 +210,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.dispatch();
         // Refill early while the queue looked deep (an idle queue is woken by NOTIFY or the poll), and
         // honour a wake-up that found no room earlier.
-        if (this.claimAgain || (this.backlog && this.local.length < this.batchSize / 2)) this.wake();
+        if (this.loop.claimAgain || (this.loop.backlog && this.local.length < this.batchSize / 2))
+          this.wake();
       });
       this.tasks.add(task);
     }
@@ -435,7 +397,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.timers = [];
     this.policy.cancel();
     await this.unlisten?.().catch(() => undefined);
-    await Promise.allSettled([...this.claims]);
+    await this.loop.settled();
     const unstarted = this.local.splice(0);
     await this.release(unstarted);
     await Promise.allSettled([...this.tasks]);
