@@ -304,8 +304,15 @@ for (const backend of backends()) {
       for (let i = 0; i < 3; i++) {
         await post(a.url, JSON.stringify([untimed, hashed, timed]));
         await processAll();
-        // Receipt times at second precision or finer: make the next delivery's visibly later.
-        await new Promise((r) => setTimeout(r, 20));
+        // The next delivery must get a later receipt time: wait until the database's clock has passed this one's.
+        await eventually(async () => {
+          const [row] = await query<{ later: boolean }>(
+            k.t.database.db,
+            sql`select clock_timestamp() > max(received_at) + interval '1 millisecond' as later
+              from webhook_deliveries where tenant_id = ${a.tenantId}`,
+          );
+          return row?.later === true;
+        });
       }
       const stored = await query<{ key: string; n: number }>(
         k.t.database.db,
