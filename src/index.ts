@@ -18,5 +18,6 @@ export { failBatch } from "./queue/fail.js";
 export { type LocalDispatcher, LocalHandOver } from "./queue/handOver.js";
 export { reapExpired } from "./queue/reap.js";
 export { releaseBatch } from "./queue/release.js";
-export { Worker, type WorkerEvents, type WorkerHandler, type WorkerOptions } from "./queue/worker.js";
+export { Worker } from "./queue/worker.js";
+export type { WorkerEvents, WorkerHandler, WorkerOptions } from "./queue/workerOptions.js";
 export { serve, startWorkers } from "./runtime.js";

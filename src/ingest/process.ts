@@ -1,11 +1,11 @@
-import { sql } from "drizzle-orm";
-import { type Executor, query } from "../db/client.js";
+import type { Executor } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import { stopCampaigns } from "../messages/campaigns.js";
 import { advanceStatuses } from "../messages/status.js";
 import { type IngestEvent, type StoredMessageEvent, storeMessageEvents } from "../messages/storeEvents.js";
 import { applySuppressions } from "../messages/suppressions.js";
 import { providerFor } from "../providers/registry.js";
+import { rejectDeliveries } from "../queue/rejectDeliveries.js";
 import type { QueueRow } from "../queue/row.js";
 
 export interface ProcessOutcome {
@@ -58,11 +58,7 @@ function eventsOfDeliveries(deliveries: QueueRow[]): {
  */
 export async function processDeliveries(executor: Executor, deliveries: QueueRow[]): Promise<ProcessOutcome> {
   const { events, unreadable } = eventsOfDeliveries(deliveries);
-  // Marked as rejected, with the reason, like the door marks what it refuses: visible, and left out of
-  // `herald reprocess`.
-  for (const { id, reason } of unreadable) {
-    await query(executor, sql`update webhook_deliveries set rejected_reason = ${reason} where id = ${id}`);
-  }
+  await rejectDeliveries(executor, unreadable);
   const stored = await storeMessageEvents(executor, events);
   if (stored.length > 0) {
     await advanceStatuses(executor, stored);

@@ -2,7 +2,8 @@ import type { Database, Db } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import type { BackoffOptions } from "../domain/backoff.js";
 import { webhookDeliveriesQueue } from "../queue/definitions.js";
-import { Worker, type WorkerOptions } from "../queue/worker.js";
+import { Worker } from "../queue/worker.js";
+import type { WorkerOptions } from "../queue/workerOptions.js";
 import type { IngestMetrics } from "./metrics.js";
 import { type ProcessOutcome, processDeliveries } from "./process.js";
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
-import { type Database, type Db, query, type Tx } from "../db/client.js";
+import { type Database, type Db, query } from "../db/client.js";
 import { describeError } from "../db/errors.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
 import { type BackoffOptions, backoffDelayMs, defaultBackoff } from "../domain/backoff.js";
@@ -16,72 +16,7 @@ import { type Failure, failBatch } from "./fail.js";
 import { reapExpired } from "./reap.js";
 import { releaseBatch } from "./release.js";
 import type { Lease, QueueRow } from "./row.js";
-import type { YieldTo } from "./yieldTo.js";
-
-/** What a worker reports while it runs; metrics and logs subscribe to these. */
-export interface WorkerEvents {
-  "job:claimed": [rows: QueueRow[]];
-  "job:completed": [rows: QueueRow[]];
-  "job:failed": [row: QueueRow, error: string, retryAt: string];
-  "job:dead": [row: QueueRow, error: string];
-  /** Completion refused: the lease was no longer this worker's (it expired and the row was re-claimed). */
-  "job:lost": [row: QueueRow];
-  "worker:reaped": [count: number];
-  "worker:error": [error: unknown];
-  "worker:stopped": [];
-}
-
-/**
- * At-least-once: `handle` runs outside any transaction (an HTTP call, a publish) and the row is completed
- * after it returns, in batches. Transactional: `handle` gets a transaction and a chunk of rows, and their
- * completion commits in that same transaction — effects and acknowledgement together or not at all.
- */
-export type WorkerHandler =
-  | { mode: "at-least-once"; handle: (row: QueueRow) => Promise<void> }
-  | { mode: "transactional"; chunkSize?: number; handle: (tx: Tx, rows: QueueRow[]) => Promise<void> };
-
-export interface WorkerOptions {
-  queue: QueueDefinition;
-  /** Cross-tenant database handle (the system connection). */
-  db: Db;
-  /** LISTEN support; without it the worker only polls. */
-  listen?: Database["listen"];
-  handler: WorkerHandler;
-  /** Rows claimed per round trip (also the local queue size). @defaultValue 100 */
-  batchSize?: number;
-  /** Claims in flight at once while the queue is backed up (each holds up to `batchSize` rows). @defaultValue 2 */
-  parallelClaims?: number;
-  /** Handlers (or transactional chunks) running at once. @defaultValue 16 */
-  concurrency?: number;
-  /** @defaultValue 30000 */
-  leaseMs?: number;
-  /** Fallback poll when no NOTIFY arrives. @defaultValue 5000 */
-  pollIntervalMs?: number;
-  /**
-   * While rows arrive one at a time (each claim brings a single row), completions are written together at
-   * most this long after the first of them finished, which keeps their statements out of the way of the next
-   * deliveries. Otherwise flushes batch by themselves (completions pile up while one is written) and go at
-   * once, as do failures and completions of ordered rows (which free their key's next row). A crash in that
-   * window means those rows are delivered again, which at-least-once delivery allows. @defaultValue 250
-   */
-  ackDelayMs?: number;
-  /** How often expired leases are returned to the queue. @defaultValue leaseMs / 2 */
-  reapIntervalMs?: number;
-  backoff?: BackoffOptions;
-  clock?: Clock;
-  workerId?: string;
-  /**
-   * Requests of this process to give way to (`YieldTo`, as the API's `Foreground` counts them): in a spell
-   * of requests in flight, no handler starts for its first `maxYieldMs`, one at a time for three times as
-   * long, then as usual. Keep
-   * `maxYieldMs` well below `leaseMs` (at most an eighth): claimed rows wait meanwhile.
-   */
-  yieldTo?: YieldTo;
-  /** @defaultValue 250 */
-  maxYieldMs?: number;
-  /** Values of the queue's claim filter placeholders, read at each claim (see `QueueDefinition`). */
-  claimValues?: () => Record<string, unknown>;
-}
+import type { WorkerEvents, WorkerHandler, WorkerOptions } from "./workerOptions.js";
 
 class LeaseLostError extends Error {
   override name = "LeaseLostError";
