@@ -105,6 +105,10 @@ for (const backend of backends()) {
       });
     }
 
+    /** The message's events in the log (`message.*`), which must name it once it is linked. */
+    const logEventsOf = (messageId: string) =>
+      count(t.database.db, "events", `tenant_id = '${tenantId}' and message_id = '${messageId}'`);
+
     const status = async (messageId: string) =>
       (await call(h.app, { method: "GET", url: `/api/v1/messages/${messageId}`, headers: bearer(key) })).body
         .status;
@@ -115,9 +119,7 @@ for (const backend of backends()) {
       expect(await linkedTo(events)).toEqual([message]);
       expect(await status(message)).toBe("delivered");
       // Its message.delivered event in the log names it too.
-      expect(
-        await count(t.database.db, "events", `tenant_id = '${tenantId}' and message_id = '${message}'`),
-      ).toBe(1);
+      expect(await logEventsOf(message)).toBe(1);
     });
 
     it("links a legacy dotted X-Message-Id registered after its events", async () => {
@@ -126,9 +128,7 @@ for (const backend of backends()) {
       const message = await register("14c5d75ce94.dfd.64b470");
       expect(await linkedTo(events)).toEqual([message]);
       expect(await status(message)).toBe("delivered");
-      expect(
-        await count(t.database.db, "events", `tenant_id = '${tenantId}' and message_id = '${message}'`),
-      ).toBe(1);
+      expect(await logEventsOf(message)).toBe(1);
     });
 
     it("still links an X-Message-Id without dots, and one equal to the registered id, in both orders", async () => {
