@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
+import { revokeApiKey } from "../src/tenancy/apiKeys.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { bearer, call, expectProblem } from "./support/http.js";
 import { sendgridKeys } from "./support/sendgrid.js";
@@ -89,6 +90,77 @@ for (const backend of backends()) {
       expect(
         (await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(keyA) })).status,
       ).toBe(200);
+    });
+
+    it("answers 401 to a key this process remembers once another process revoked it, rolling its write back", async () => {
+      const issued = await call(h.app, {
+        method: "POST",
+        url: `/api/v1/admin/tenants/${tenantA}/api-keys`,
+        headers: bearer(adminToken),
+      });
+      const key = issued.body.api_key as string;
+      const message = (n: number) => ({
+        channel: "email",
+        provider: "sendgrid",
+        to: `remembered${n}@example.com`,
+        dedupe_key: `remembered-${n}`,
+      });
+      const register = (n: number) =>
+        call(h.app, { method: "POST", url: "/api/v1/messages", headers: bearer(key), payload: message(n) });
+      // Seen once: from now on this process takes it from memory.
+      expect((await register(1)).status).toBe(201);
+      expect((await register(2)).status).toBe(201);
+      // Revoked as another Herald process would: in the database, with nothing said to this one.
+      expect(await revokeApiKey(t.database.db, issued.body.id)).toBe(true);
+      // A write: refused, and not stored.
+      expectProblem(await register(3), 401, "unauthorized");
+      // A request that fails before any transaction (a validation failure), and a read.
+      expectProblem(
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/messages",
+          headers: bearer(key),
+          payload: { to: 1 },
+        }),
+        401,
+        "unauthorized",
+      );
+      expectProblem(
+        await call(h.app, { method: "GET", url: "/api/v1/messages", headers: bearer(key) }),
+        401,
+        "unauthorized",
+      );
+      const stored = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/messages?limit=200",
+        headers: bearer(keyA),
+      });
+      const keys = (stored.body.messages as { to: string }[]).map((m) => m.to);
+      expect(keys).toContain("remembered2@example.com");
+      expect(keys).not.toContain("remembered3@example.com");
+    });
+
+    it("answers a request that fails with a remembered live key as it would with any key", async () => {
+      await call(h.app, { method: "GET", url: "/api/v1/sources", headers: bearer(keyB) });
+      expectProblem(
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/messages",
+          headers: bearer(keyB),
+          payload: { to: 1 },
+        }),
+        400,
+        "validation_failed",
+      );
+      expectProblem(
+        await call(h.app, {
+          method: "GET",
+          url: "/api/v1/messages/00000000-0000-7000-8000-000000000000",
+          headers: bearer(keyB),
+        }),
+        404,
+        "not_found",
+      );
     });
 
     it("guards admin routes with the admin token", async () => {

@@ -1,13 +1,19 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Db } from "../db/client.js";
-import { secretsEqual } from "../domain/apiKey.js";
+import type { Db, Tx } from "../db/client.js";
+import { apiKeyPrefix, hashApiKey, secretsEqual } from "../domain/apiKey.js";
 import { HeraldError } from "../errors.js";
-import { authenticateApiKey } from "../tenancy/apiKeys.js";
+import { apiKeyIsLive, authenticateApiKey } from "../tenancy/apiKeys.js";
+import type { KnownKeys } from "../tenancy/knownKeys.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     /** The tenant of the request's API key; set by `tenantAuth`. */
     tenantId: string;
+    /**
+     * The id of the request's API key while its liveness is unconfirmed (it came from `KnownKeys`): the
+     * request's first tenant transaction confirms it, or `confirmKeyBeforeAnswer` does.
+     */
+    unconfirmedKey: string | undefined;
   }
 }
 
@@ -18,14 +24,64 @@ function bearer(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-/** onRequest hook: the API key decides the tenant; anything else is 401. */
-export function tenantAuth(systemDb: Db) {
+const revoked = () => new HeraldError("unauthorized", "The API key is unknown or revoked");
+
+/**
+ * onRequest hook: the API key decides the tenant; anything else is 401. A key this process has seen is taken
+ * from memory, its liveness confirmed later in the request (a statement sent with the request's first tenant
+ * transaction, which a revoked key rolls back, or one before the answer): a revoked key still answers 401
+ * from the next request on, on every process, without a lookup of its own per request.
+ */
+export function tenantAuth(systemDb: Db, known: KnownKeys) {
   return async (request: FastifyRequest, _reply: FastifyReply) => {
     const key = bearer(request);
     if (key === undefined) throw new HeraldError("unauthorized", "Send Authorization: Bearer <api key>");
+    const hash = apiKeyPrefix(key) === undefined ? undefined : hashApiKey(key);
+    const remembered = hash === undefined ? undefined : known.get(hash);
+    if (remembered !== undefined) {
+      request.tenantId = remembered.tenantId;
+      request.unconfirmedKey = remembered.keyId;
+      return;
+    }
     const owner = await authenticateApiKey(systemDb, key);
-    if (owner === null) throw new HeraldError("unauthorized", "The API key is unknown or revoked");
+    if (owner === null || hash === undefined) throw revoked();
+    known.remember(hash, owner);
     request.tenantId = owner.tenantId;
+  };
+}
+
+/**
+ * `work` in the request's tenant transaction `tx`, with its remembered key confirmed by a statement sent ahead
+ * of the work's own (answered with them, no round trip of its own): revoked, the work is rolled back and the
+ * answer is 401. A work that fails leaves the key to `confirmKeyBeforeAnswer`.
+ */
+export async function confirmingKey<T>(
+  request: FastifyRequest,
+  known: KnownKeys,
+  tx: Tx,
+  work: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  const keyId = request.unconfirmedKey;
+  if (keyId === undefined) return work(tx);
+  const [live, result] = await Promise.all([apiKeyIsLive(tx, keyId), work(tx)]);
+  request.unconfirmedKey = undefined;
+  if (live) return result;
+  known.forget(keyId);
+  throw revoked();
+}
+
+/**
+ * onSend hook: a remembered key no tenant transaction confirmed (the request failed before one, or had none)
+ * is confirmed before anything is answered; revoked, the answer is 401 instead.
+ */
+export function confirmKeyBeforeAnswer(systemDb: Db, known: KnownKeys) {
+  return async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
+    const keyId = request.unconfirmedKey;
+    if (keyId === undefined) return payload;
+    request.unconfirmedKey = undefined;
+    if (await apiKeyIsLive(systemDb, keyId)) return payload;
+    known.forget(keyId);
+    throw revoked();
   };
 }
 

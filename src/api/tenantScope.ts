@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Db, Tx } from "../db/client.js";
 import { withTenant } from "../db/tenant.js";
-import { tenantAuth } from "./auth.js";
+import { KnownKeys } from "../tenancy/knownKeys.js";
+import { confirmingKey, confirmKeyBeforeAnswer, tenantAuth } from "./auth.js";
 import { sealListCursors } from "./cursors.js";
 
 declare module "fastify" {
@@ -12,16 +13,20 @@ declare module "fastify" {
 }
 
 /**
- * The scope of the tenant API: the API key decides the request's tenant (401 otherwise), every database
- * access of a handler goes through `request.inTenant`, and list cursors are sealed to their list.
+ * The scope of the tenant API: the API key decides the request's tenant (401 otherwise; a key this process
+ * knows is confirmed live within the request, see `tenantAuth`), every database access of a handler goes
+ * through `request.inTenant`, and list cursors are sealed to their list.
  */
 export function tenantScope(
   scope: FastifyInstance,
   { db, systemDb, cursorKey }: { db: Db; systemDb: Db; cursorKey: Buffer },
 ) {
+  const known = new KnownKeys();
+  scope.decorateRequest("unconfirmedKey", undefined);
   scope.decorateRequest("inTenant", function inTenant<T>(this: FastifyRequest, work: (tx: Tx) => Promise<T>) {
-    return withTenant(db, this.tenantId, work);
+    return withTenant(db, this.tenantId, (tx) => confirmingKey(this, known, tx, work));
   });
-  scope.addHook("onRequest", tenantAuth(systemDb));
+  scope.addHook("onRequest", tenantAuth(systemDb, known));
+  scope.addHook("onSend", confirmKeyBeforeAnswer(systemDb, known));
   sealListCursors(scope, cursorKey);
 }

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { Executor } from "./client.js";
+import { type Executor, query } from "./client.js";
 
 /**
  * Transaction-scoped advisory locks on keys hashed to 32 bits within a namespace (PostgreSQL's two-int
@@ -27,7 +27,10 @@ export async function lockKeys(
   const sorted = [...new Set(keys.filter((k): k is number => k !== null))].sort((a, b) => a - b);
   if (sorted.length === 0) return;
   const lock = mode === "shared" ? sql.raw("pg_advisory_xact_lock_shared") : sql.raw("pg_advisory_xact_lock");
-  await executor.execute(
+  // Prepared: the text is one of two, whatever the keys.
+  await query(
+    executor,
     sql`select ${lock}(${namespace}, k) from unnest(${`{${sorted.join(",")}}`}::int[]) as k order by k`,
+    { prepare: true },
   );
 }

@@ -81,13 +81,14 @@ async function registerBatch(
 ): Promise<Registered[]> {
   if (inputs.length === 0) return [];
   await checkCampaigns(executor, tenantId, inputs);
-  await lockOrphanBuckets(
+  const locked = lockOrphanBuckets(
     executor,
     inputs.map((input) => orphanBucket(tenantId, input.provider, input.providerMessageId)),
     "exclusive",
   );
   const ids = inputs.map(() => uuidv7());
-  const { inserted, waiting } = await insertBatch(executor, tenantId, inputs, ids);
+  // Sent together (postgres.js pipelines a transaction's statements); the server takes the locks first.
+  const [, { inserted, waiting }] = await Promise.all([locked, insertBatch(executor, tenantId, inputs, ids)]);
   const linked = waiting.length > 0 && (await linkWaiting(executor, tenantId, waiting, [...inserted.keys()]));
   if (!linked && inserted.size === inputs.length)
     return ids.map((id) => ({ message: inserted.get(id)!, created: true }));

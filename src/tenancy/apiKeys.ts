@@ -1,5 +1,5 @@
-import { and, eq, isNull } from "drizzle-orm";
-import type { Executor } from "../db/client.js";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { type Executor, query } from "../db/client.js";
 import { apiKeys } from "../db/schema/index.js";
 import { apiKeyMatches, apiKeyPrefix, generateApiKey } from "../domain/apiKey.js";
 
@@ -45,7 +45,21 @@ export async function authenticateApiKey(executor: Executor, key: string): Promi
       revokedAt: apiKeys.revokedAt,
     })
     .from(apiKeys)
-    .where(eq(apiKeys.prefix, prefix));
+    .where(eq(apiKeys.prefix, prefix))
+    // Every tenant request asks this: prepared once per connection, then one round trip.
+    .prepare("api_key_by_prefix")
+    .execute();
   if (!row || row.revokedAt !== null || !apiKeyMatches(key, row.keyHash)) return null;
   return { tenantId: row.tenantId, keyId: row.id };
+}
+
+/**
+ * Whether a key is still live (not revoked). On the system connection, or in its tenant's transaction, where
+ * row-level security shows that tenant's keys.
+ */
+export async function apiKeyIsLive(executor: Executor, keyId: string): Promise<boolean> {
+  const rows = await query(executor, sql`select 1 from api_keys where id = ${keyId} and revoked_at is null`, {
+    prepare: true,
+  });
+  return rows.length > 0;
 }
