@@ -76,6 +76,8 @@ export async function receiveDelivery(
       rejected,
       maxAttempts: options.maxAttempts ?? 5,
     }),
+    // One of two texts (by the body's kind): prepared, so a delivery is one round trip, not two.
+    { prepare: true },
   );
   if (!row) throw notFound("Webhook source");
   if (!parsed.ok)
