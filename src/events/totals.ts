@@ -47,8 +47,8 @@ export interface StatsBucket {
 const dimensionSql = {
   type: sql`e.event_type`,
   source: sql`e.source::text`,
-  day: sql`to_char(date_trunc('day', e.ts, 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-  hour: sql`to_char(date_trunc('hour', e.ts, 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  day: sql`to_char(date_trunc('day', e.ts, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  hour: sql`to_char(date_trunc('hour', e.ts, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
 } as const;
 
 /** The exact count of the events matching `filter`, grouped by one or two dimensions, ordered by key. */
