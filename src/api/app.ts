@@ -17,6 +17,7 @@ import { registerProblemHandlers } from "./problem.js";
 import { adminRoutes } from "./routes/admin.js";
 import { busStatsRoutes } from "./routes/busStats.js";
 import { deadLetterRoutes } from "./routes/deadLetters.js";
+import { eventReadRoutes } from "./routes/eventReads.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { messageEventRoutes } from "./routes/messageEvents.js";
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     tenantScope(scope, { db, systemDb, cursorKey });
     sourceRoutes(scope);
     eventRoutes(scope, db);
+    eventReadRoutes(scope);
     subscriptionRoutes(scope, {
       destinations: destinationPolicy(deps.config.webhookAllowedNetworks),
       defaultMaxAttempts: deps.config.maxAttempts,
