@@ -6,6 +6,7 @@ export * from "./contacts.js";
 export * from "./conversations.js";
 export * from "./messages.js";
 export * from "./relations.js";
+export * from "./rollups.js";
 export * from "./senders.js";
 export * from "./tenancy.js";
 export type * from "./types.js";
