@@ -167,7 +167,11 @@ for (const backend of backends()) {
       let firstPage: Record<string, unknown> | undefined;
       do {
         const params = new URLSearchParams({ ...query, limit: String(limit), ...(cursor ? { cursor } : {}) });
-        const page = await call(h.app, { method: "GET", url: `/api/v1/events?${params}`, headers: bearer(key) });
+        const page = await call(h.app, {
+          method: "GET",
+          url: `/api/v1/events?${params}`,
+          headers: bearer(key),
+        });
         expect(page.status, JSON.stringify(page.body)).toBe(200);
         firstPage ??= page.body;
         expect(page.body.total).toBe(firstPage!.total);
@@ -215,10 +219,7 @@ for (const backend of backends()) {
       for (const [i, { query, filter }] of filters.entries()) {
         const expected = reference(seeded, filter);
         const order = i % 2 === 0 ? "desc" : "asc";
-        const { ids, first: firstPage } = await everyPage(
-          { ...query, order },
-          [7, 50, 333, 1000][i % 4]!,
-        );
+        const { ids, first: firstPage } = await everyPage({ ...query, order }, [7, 50, 333, 1000][i % 4]!);
         const wanted = expected.map((e) => e.id);
         expect(ids, JSON.stringify(query)).toEqual(order === "desc" ? wanted.reverse() : wanted);
         expect(firstPage.total).toBe(expected.length);
@@ -271,9 +272,9 @@ for (const backend of backends()) {
         });
         expect(stats.status).toBe(200);
         expect(stats.body.total).toBe(window.length);
-        expect(new Map((stats.body.buckets as { key: string; count: number }[]).map((b) => [b.key, b.count]))).toEqual(
-          expected,
-        );
+        expect(
+          new Map((stats.body.buckets as { key: string; count: number }[]).map((b) => [b.key, b.count])),
+        ).toEqual(expected);
       }
       const messages = await call(h.app, {
         method: "GET",
@@ -289,7 +290,9 @@ for (const backend of backends()) {
         ["sessions/s4", "session"],
       ] as const) {
         const id = path.split("/")[1];
-        const expected = seeded.filter((e) => e[field] === id).sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1));
+        const expected = seeded
+          .filter((e) => e[field] === id)
+          .sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : 1));
         const ids: string[] = [];
         let cursor: string | null = null;
         do {
@@ -306,7 +309,11 @@ for (const backend of backends()) {
       }
       // Another tenant's contact c1 has 50 events; this tenant sees only its own.
       const own = seeded.filter((e) => e.contact === "c1").length;
-      const counted = await call(h.app, { method: "GET", url: "/api/v1/events/count?contact_id=c1", headers: bearer(key) });
+      const counted = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/events/count?contact_id=c1",
+        headers: bearer(key),
+      });
       expect(counted.body.count).toBe(own);
     });
 
@@ -361,7 +368,11 @@ for (const backend of backends()) {
         [`/api/v1/events?type=message.*&limit=5&cursor=${cursor}`, otherKey],
         [`/api/v1/events?type=message.*&limit=5&cursor=${cursor.slice(0, 10)}x${cursor.slice(11)}`, key],
       ] as const) {
-        expectProblem(await call(h.app, { method: "GET", url, headers: bearer(token) }), 400, "validation_failed");
+        expectProblem(
+          await call(h.app, { method: "GET", url, headers: bearer(token) }),
+          400,
+          "validation_failed",
+        );
       }
       // The page size may change between pages.
       const more = await call(h.app, {
