@@ -7,9 +7,34 @@ export { migrate, migrateDown } from "./db/migrate.js";
 export * as schema from "./db/schema/index.js";
 export { withTenant } from "./db/tenant.js";
 export { errorCatalogue, HeraldError } from "./errors.js";
-export { type LogPosition, logStart, readLog } from "./events/read.js";
+export type { EventFilter } from "./events/filter.js";
+export {
+  countEventsByContact,
+  countEventsBySession,
+  findEventsByContact,
+  findEventsBySession,
+  findEventsByType,
+  findEventsInRange,
+} from "./events/find.js";
+export {
+  type EventOrder,
+  fold,
+  type ReadOptions,
+  type ReadPage,
+  type ReadPosition,
+  readEvents,
+  streamEvents,
+} from "./events/query.js";
+export { getEvent as findEvent, type LogPosition, logStart, readLog } from "./events/read.js";
+export {
+  countEvents,
+  type EventTotals,
+  eventStats,
+  eventTotals,
+  type StatsDimension,
+} from "./events/totals.js";
 export type { NewEvent, StoredEvent, WriteResult } from "./events/types.js";
-export { type WriteOptions, writeEvent, writeEvents } from "./events/write.js";
+export { type WriteOptions, writeEvent as saveEvent, writeEvent, writeEvents } from "./events/write.js";
 export { claimBatch } from "./queue/claim.js";
 export { completeBatch } from "./queue/complete.js";
 export type { QueueDefinition } from "./queue/definitions.js";

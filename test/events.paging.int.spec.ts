@@ -26,7 +26,7 @@ describe.skipIf(!hasPostgres())("event pages under concurrent writers on postgre
   beforeAll(async () => {
     t = await createTestDatabase("postgres");
     writers = await openDatabase({ url: t.url, poolSize: 12 });
-    h = await buildApp({ database: t.database, config: { adminToken } });
+    h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 1_000_000 } });
     const created = await call(h.app, {
       method: "POST",
       url: "/api/v1/admin/tenants",
@@ -100,7 +100,7 @@ describe.skipIf(!hasPostgres())("event pages under concurrent writers on postgre
     const stop = startWriters(committed);
     try {
       while (committed.size < 400) await sleep(20);
-      for (const query of [{}, { order: "asc" }, { type: "message.*" }]) {
+      for (const query of [{}, { order: "asc" }, { type: "message.*" }] as Record<string, string>[]) {
         // Committed before the first page, and selected by the filter.
         const before = [...committed].filter(([, type]) => !("type" in query) || type.startsWith("message."));
         const { seen, total } = await readAll(query);

@@ -2,8 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { preparePartitions } from "../src/db/partitions.js";
 import { type EventFilter, typeMatch, typeMatches } from "../src/events/filter.js";
-import { fold, streamEvents } from "../src/events/query.js";
 import { writeEvents } from "../src/events/write.js";
+import {
+  countEventsByContact,
+  countEventsBySession,
+  findEvent,
+  findEventsByContact,
+  findEventsBySession,
+  findEventsByType,
+  findEventsInRange,
+  fold,
+  type ReadPage,
+  type ReadPosition,
+  streamEvents,
+} from "../src/index.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { bearer, call, expectProblem } from "./support/http.js";
 
@@ -83,7 +95,7 @@ for (const backend of backends()) {
 
     beforeAll(async () => {
       t = await createTestDatabase(backend);
-      h = await buildApp({ database: t.database, config: { adminToken } });
+      h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 1_000_000 } });
       const created = await call(h.app, {
         method: "POST",
         url: "/api/v1/admin/tenants",
@@ -326,6 +338,42 @@ for (const backend of backends()) {
         [],
       );
       expect(seen).toEqual(expected.map((e) => e.id));
+    });
+
+    it("finds by id, contact, session, type and time range, and counts by contact and session (the library)", async () => {
+      const db = t.database.db;
+      const all = async (read: (after?: ReadPosition) => Promise<ReadPage>) => {
+        const ids: string[] = [];
+        let after: ReadPosition | undefined;
+        do {
+          const page = await read(after);
+          ids.push(...page.events.map((e) => e.id));
+          after = page.next;
+        } while (after);
+        return ids;
+      };
+      const ids = (events: Seeded[]) => events.map((e) => e.id);
+      expect(await all((after) => findEventsByContact(db, tenantId, "c7", { limit: 11, after }))).toEqual(
+        ids(reference(seeded, { contactId: "c7" })),
+      );
+      expect(await all((after) => findEventsBySession(db, tenantId, "s2", { after }))).toEqual(
+        ids(reference(seeded, { sessionId: "s2" })),
+      );
+      expect(await all((after) => findEventsByType(db, tenantId, "contact.*", { limit: 64, after }))).toEqual(
+        ids(reference(seeded, { type: "contact.*" })),
+      );
+      const range = { start: new Date(first + day), end: new Date(first + 2 * day) };
+      expect(await all((after) => findEventsInRange(db, tenantId, range, { limit: 500, after }))).toEqual(
+        ids(reference(seeded, range)),
+      );
+      expect(await countEventsByContact(db, tenantId, "c7")).toBe(
+        reference(seeded, { contactId: "c7" }).length,
+      );
+      expect(await countEventsBySession(db, tenantId, "s2")).toBe(
+        reference(seeded, { sessionId: "s2" }).length,
+      );
+      const one = seeded[123]!;
+      expect(await findEvent(db, tenantId, one.id)).toMatchObject({ id: one.id, event_type: one.type });
     });
 
     it("refuses bad input on every parameter with the contract's 400 and its path", async () => {
