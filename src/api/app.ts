@@ -19,6 +19,7 @@ import { busStatsRoutes } from "./routes/busStats.js";
 import { deadLetterRoutes } from "./routes/deadLetters.js";
 import { eventReadRoutes } from "./routes/eventReads.js";
 import { eventRoutes } from "./routes/events.js";
+import { eventExportRoutes } from "./routes/eventsExport.js";
 import { healthRoutes } from "./routes/health.js";
 import { messageEventRoutes } from "./routes/messageEvents.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -124,6 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     sourceRoutes(scope);
     eventRoutes(scope, db);
     eventReadRoutes(scope);
+    eventExportRoutes(scope);
     subscriptionRoutes(scope, {
       destinations: destinationPolicy(deps.config.webhookAllowedNetworks),
       defaultMaxAttempts: deps.config.maxAttempts,

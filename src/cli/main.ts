@@ -6,6 +6,7 @@ import { DatabaseTooNewError, MigrationMismatchError, migrate, migrateDown } fro
 import { openConfiguredDatabases, serve, work } from "../runtime.js";
 import { createTenant, listTenants } from "../tenancy/tenants.js";
 import { registerBusCommands } from "./bus.js";
+import { registerExportCommand } from "./export.js";
 
 const environmentHelp = `\nEnvironment variables:\n${variables
   .map((v) => {
@@ -114,6 +115,7 @@ tenants
   });
 
 registerBusCommands(program, withDatabase);
+registerExportCommand(program, withDatabase);
 
 program.parseAsync().catch((error: unknown) => {
   // Errors an operator fixes from their message alone: printed as they are, no prefix or stack.

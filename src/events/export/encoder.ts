@@ -1,0 +1,36 @@
+import type { StoredEvent } from "../types.js";
+import { csvEncoder } from "./csv.js";
+import { ndjsonEncoder } from "./ndjson.js";
+import { parquetEncoder } from "./parquet.js";
+
+export const exportFormats = ["ndjson", "csv", "parquet"] as const;
+export type ExportFormat = (typeof exportFormats)[number];
+
+/**
+ * Turns batches of events, in order, into the bytes of one file. Pure and deterministic: the same events in
+ * the same batches give the same bytes. Each step returns the bytes it has ready (none when it holds rows
+ * back, as Parquet does until a row group is full).
+ */
+export interface ExportEncoder {
+  start(): Buffer | undefined;
+  batch(events: StoredEvent[]): Buffer | undefined;
+  end(): Buffer | undefined;
+}
+
+export function exportEncoder(format: ExportFormat): ExportEncoder {
+  switch (format) {
+    case "ndjson":
+      return ndjsonEncoder();
+    case "csv":
+      return csvEncoder();
+    case "parquet":
+      return parquetEncoder();
+  }
+}
+
+/** The media type and file extension of each format. */
+export const exportMedia: Record<ExportFormat, { contentType: string; extension: string }> = {
+  ndjson: { contentType: "application/x-ndjson", extension: "ndjson" },
+  csv: { contentType: "text/csv; charset=utf-8", extension: "csv" },
+  parquet: { contentType: "application/vnd.apache.parquet", extension: "parquet" },
+};

@@ -1,0 +1,16 @@
+export { type ExportColumn, type ExportRow, exportColumns, exportRow } from "./columns.js";
+export { csvField } from "./csv.js";
+export {
+  type ExportEncoder,
+  type ExportFormat,
+  exportEncoder,
+  exportFormats,
+  exportMedia,
+} from "./encoder.js";
+export {
+  type BatchReader,
+  ExportAbortedError,
+  type ExportOptions,
+  type ExportResult,
+  exportEvents,
+} from "./exportEvents.js";
