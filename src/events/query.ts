@@ -57,10 +57,11 @@ export async function readEvents(
   const conditions = [filterCondition("e", filter)];
   if (snapshot !== undefined)
     conditions.push(sql`pg_visible_in_snapshot(e.transaction_id, ${snapshot}::pg_snapshot)`);
-  if (after !== undefined)
-    conditions.push(
-      sql`(e.ts, e.id) ${past} ('epoch'::timestamptz + ${after.ts}::bigint * interval '1 microsecond', ${after.id}::uuid)`,
-    );
+  if (after !== undefined) {
+    const at = sql`('epoch'::timestamptz + ${after.ts}::bigint * interval '1 microsecond')`;
+    // The bound on the time alone is what an index on (tenant, time) can seek to; the pair decides ties.
+    conditions.push(sql`e.ts ${past}= ${at} and (e.ts, e.id) ${past} (${at}, ${after.id}::uuid)`);
+  }
   const [row] = await query<{ snapshot: string; rows: Record<string, unknown>[] | string | null }>(
     executor,
     sql`select ${snapshot === undefined ? sql`pg_current_snapshot()::text` : sql`${snapshot}::text`} as snapshot,
