@@ -1,6 +1,22 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { type EventFilter, filterCondition } from "./filter.js";
+import { beyondRollups, type EventFilter, filterCondition } from "./filter.js";
+import { type LogPosition, logStart } from "./read.js";
+
+/**
+ * Totals, time ranges and stats without scanning the log. A filter on tenant, type, source and time is
+ * answered from the rollups (rollups.ts), exactly:
+ *
+ * - the whole UTC hours inside [start, end): the rollups' counts, which hold every event up to the
+ *   projection's checkpoint and none after it, plus the events of those hours after the checkpoint (the few
+ *   the projection has not read yet, found through the (transaction_id, position) index);
+ * - the partial hours at either end: counted from the log (at most an hour each, through the tenant's index).
+ *
+ * Each answer is one statement that reads the checkpoint too, so rollups, checkpoint and newer events are
+ * all seen in the statement's one snapshot: the sum is the number of matching events that snapshot shows.
+ * Filters the rollups do not count by (contact, session, message, correlation id) count through their own
+ * index instead.
+ */
 
 /** The exact size and time span of a filter's events, and the snapshot they were counted in. */
 export interface EventTotals {
@@ -11,20 +27,165 @@ export interface EventTotals {
   snapshot: string;
 }
 
+const hourMs = 3_600_000;
+
+/** Half-open time span; an undefined end is unbounded. */
+interface Span {
+  start?: Date | undefined;
+  end?: Date | undefined;
+}
+
+/**
+ * How [start, end) splits: the whole hours in it (`whole`, hour-aligned ends, each end open when the
+ * filter's is), and the partial hours before and after them (`lead`, `trail`). A range inside one hour is
+ * all `lead`.
+ */
+export interface HourSplit {
+  lead?: Span;
+  whole?: Span;
+  trail?: Span;
+}
+
+export function splitByHour(start: Date | undefined, end: Date | undefined): HourSplit {
+  const from = start && new Date(Math.ceil(start.getTime() / hourMs) * hourMs);
+  const to = end && new Date(Math.floor(end.getTime() / hourMs) * hourMs);
+  if (start && end && from! >= to!) return start < end ? { lead: { start, end } } : {};
+  return {
+    ...(start && start < from! ? { lead: { start, end: from } } : {}),
+    whole: { start: from, end: to },
+    ...(end && to! < end ? { trail: { start: to, end } } : {}),
+  };
+}
+
+/**
+ * A position at or before the checkpoint, given to the planner as a literal. The statement's own bound (the
+ * checkpoint it reads) is unknown when it is planned, so the planner would guess a third of the log is past
+ * it and scan the tenant's events; with the literal it finds the few newer events through the
+ * (transaction_id, position) index. Correctness does not rest on it: every statement bounds by the checkpoint
+ * it reads as well, and one that finds the hint past the checkpoint (moved back by a rebuild, or a hint from
+ * another database) runs again with the checkpoint it found. The checkpoint only moves forward otherwise,
+ * so the last one seen stays a good hint.
+ */
+let tailHint: LogPosition = logStart;
+
+interface HintColumns {
+  checkpoint_tx: string;
+  checkpoint_position: number;
+  hint_ahead: boolean;
+}
+
+async function withTailHint<T extends Partial<HintColumns>>(
+  run: (hint: LogPosition) => Promise<T[]>,
+): Promise<T[]> {
+  let hint = tailHint;
+  for (let attempt = 0; ; attempt += 1) {
+    const rows = await run(hint);
+    const found = rows[0];
+    if (!found?.hint_ahead) {
+      if (found?.checkpoint_tx !== undefined)
+        tailHint = { transactionId: found.checkpoint_tx, position: Number(found.checkpoint_position) };
+      return rows;
+    }
+    // The start of the log is before every checkpoint: the third attempt cannot find the hint ahead.
+    hint =
+      attempt === 0
+        ? { transactionId: found.checkpoint_tx!, position: Number(found.checkpoint_position) }
+        : logStart;
+  }
+}
+
+/** The checkpoint, read once per statement, and how the hint compares with it. */
+const checkpointCtes = (hint: LogPosition) => sql`checkpoint as (
+    select transaction_id, position from event_rollup_checkpoint
+  ),
+  hint as (
+    select transaction_id::text as checkpoint_tx, position as checkpoint_position,
+      (transaction_id, position) < (${hint.transactionId}::xid8, ${hint.position}::bigint) as hint_ahead
+    from checkpoint
+  )`;
+
+/** Events of `e` the projection has not counted yet (after the checkpoint). */
+const afterCheckpoint = (hint: LogPosition) =>
+  sql`(e.transaction_id, e.position) > (${hint.transactionId}::xid8, ${hint.position}::bigint)
+    and (e.transaction_id, e.position) > ((select transaction_id from checkpoint), (select position from checkpoint))`;
+
+/** The filter without its time range: what both the rollups and the log have columns for. */
+const untimed = (filter: EventFilter): EventFilter => ({
+  tenantId: filter.tenantId,
+  type: filter.type,
+  source: filter.source,
+});
+
+const rollupCondition = (filter: EventFilter, whole: Span) => {
+  const conditions = [filterCondition("r", untimed(filter))];
+  if (whole.start) conditions.push(sql`r.hour >= ${whole.start.toISOString()}::timestamptz`);
+  if (whole.end) conditions.push(sql`r.hour < ${whole.end.toISOString()}::timestamptz`);
+  return sql.join(conditions, sql` and `);
+};
+
+const eventCondition = (filter: EventFilter, span: Span) =>
+  filterCondition("e", { ...untimed(filter), start: span.start, end: span.end });
+
+/** The exact number of matching events, as one SQL expression (needs `checkpointCtes`). */
+function totalSql(filter: EventFilter, hint: LogPosition): SQL {
+  const { lead, whole, trail } = splitByHour(filter.start, filter.end);
+  const parts: SQL[] = [sql`0`];
+  if (whole)
+    parts.push(
+      sql`(select coalesce(sum(r.count), 0) from event_rollups r where ${rollupCondition(filter, whole)})`,
+      sql`(select count(*) from events e where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)})`,
+    );
+  for (const edge of [lead, trail])
+    if (edge) parts.push(sql`(select count(*) from events e where ${eventCondition(filter, edge)})`);
+  return sql`(${sql.join(parts, sql` + `)})`;
+}
+
+/**
+ * The time of the oldest (`first`) or newest matching event, as one SQL expression. Without a scan: the
+ * first (last) hour the rollups have events in, searched exactly through the index, and the events after the
+ * checkpoint, which may be older or newer than it; the partial hours at the ends are searched exactly, and
+ * one that has an event answers alone (COALESCE evaluates the rest only when it has none).
+ */
+function boundSql(filter: EventFilter, hint: LogPosition, end: "first" | "last"): SQL {
+  const { lead, whole, trail } = splitByHour(filter.start, filter.end);
+  const [pick, pickAll, near, far] =
+    end === "first" ? [sql`min`, sql`least`, lead, trail] : [sql`max`, sql`greatest`, trail, lead];
+  const candidates: SQL[] = [];
+  if (near) candidates.push(sql`(select ${pick}(e.ts) from events e where ${eventCondition(filter, near)})`);
+  if (whole) {
+    const hour = sql`(select ${pick}(r.hour) from event_rollups r where ${rollupCondition(filter, whole)})`;
+    candidates.push(
+      sql`${pickAll}(
+        (select ${pick}(e.ts) from events e where ${eventCondition(filter, {})}
+          and e.ts >= ${hour} and e.ts < ${hour} + interval '1 hour'),
+        (select ${pick}(e.ts) from events e where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)})
+      )`,
+    );
+  }
+  if (far) candidates.push(sql`(select ${pick}(e.ts) from events e where ${eventCondition(filter, far)})`);
+  return candidates.length === 0 ? sql`null::timestamptz` : sql`coalesce(${sql.join(candidates, sql`, `)})`;
+}
+
 /** The exact total and time range of the events matching `filter`, at one moment. */
 export async function eventTotals(executor: Executor, filter: EventFilter): Promise<EventTotals> {
-  const [row] = await query<{
-    snapshot: string;
-    total: number;
-    first_ms: number | null;
-    last_ms: number | null;
-  }>(
-    executor,
-    sql`select pg_current_snapshot()::text as snapshot, count(*)::float8 as total,
-      floor(extract(epoch from min(e.ts)) * 1000)::float8 as first_ms,
-      floor(extract(epoch from max(e.ts)) * 1000)::float8 as last_ms
-      from events e where ${filterCondition("e", filter)}`,
-  );
+  const [row] = beyondRollups(filter)
+    ? await query<TotalsRow>(
+        executor,
+        sql`select pg_current_snapshot()::text as snapshot, count(*)::float8 as total,
+          ${epochMs(sql`min(e.ts)`)} as first_ms, ${epochMs(sql`max(e.ts)`)} as last_ms
+          from events e where ${filterCondition("e", filter)}`,
+      )
+    : await withTailHint((hint) =>
+        query<TotalsRow & HintColumns>(
+          executor,
+          sql`with ${checkpointCtes(hint)}
+            select pg_current_snapshot()::text as snapshot, hint.*,
+              ${totalSql(filter, hint)}::float8 as total,
+              ${epochMs(boundSql(filter, hint, "first"))} as first_ms,
+              ${epochMs(boundSql(filter, hint, "last"))} as last_ms
+            from hint`,
+        ),
+      );
   const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
   return {
     total: Number(row!.total),
@@ -32,6 +193,15 @@ export async function eventTotals(executor: Executor, filter: EventFilter): Prom
     snapshot: row!.snapshot,
   };
 }
+
+interface TotalsRow {
+  snapshot: string;
+  total: number;
+  first_ms: number | null;
+  last_ms: number | null;
+}
+
+const epochMs = (time: SQL) => sql`floor(extract(epoch from ${time}) * 1000)::float8`;
 
 /** What `eventStats` groups by: one of these, or two (`type,day`). */
 export type StatsDimension = "type" | "source" | "day" | "hour";
@@ -51,6 +221,30 @@ const dimensionSql = {
   hour: sql`to_char(date_trunc('hour', e.ts, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
 } as const;
 
+/**
+ * The matching events as (ts, event_type, source, n) rows, `n` events each: rollup rows (at the start of
+ * their hour) and single events, which every dimension groups alike.
+ */
+function countedRows(filter: EventFilter, hint: LogPosition): SQL {
+  const { lead, whole, trail } = splitByHour(filter.start, filter.end);
+  const parts: SQL[] = [];
+  if (whole)
+    parts.push(
+      sql`select r.hour, r.event_type, r.source, r.count from event_rollups r where ${rollupCondition(filter, whole)}`,
+      sql`select e.ts, e.event_type, e.source, 1::bigint from events e
+        where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)}`,
+    );
+  for (const edge of [lead, trail])
+    if (edge)
+      parts.push(
+        sql`select e.ts, e.event_type, e.source, 1::bigint from events e where ${eventCondition(filter, edge)}`,
+      );
+  // An empty range: no rows, typed as the others would be.
+  if (parts.length === 0)
+    parts.push(sql`select e.ts, e.event_type, e.source, 1::bigint from events e where false`);
+  return sql.join(parts, sql` union all `);
+}
+
 /** The exact count of the events matching `filter`, grouped by one or two dimensions, ordered by key. */
 export async function eventStats(
   executor: Executor,
@@ -58,37 +252,61 @@ export async function eventStats(
   groupBy: StatsDimension[],
 ): Promise<{ buckets: StatsBucket[]; total: number }> {
   const keys = groupBy.map((d, i) => sql`${dimensionSql[d]} as ${sql.raw(`k${i}`)}`);
-  const rows = await query<{ k0: string; k1?: string; count: number }>(
-    executor,
-    sql`select ${sql.join(keys, sql`, `)}, count(*)::float8 as count from events e
-      where ${filterCondition("e", filter)}
-      group by ${sql.join(
-        groupBy.map((_, i) => sql.raw(String(i + 1))),
-        sql`, `,
-      )}
-      order by ${sql.join(
-        groupBy.map((_, i) => sql.raw(String(i + 1))),
-        sql`, `,
-      )}`,
+  const positions = sql.join(
+    groupBy.map((_, i) => sql.raw(String(i + 1))),
+    sql`, `,
   );
-  const buckets = rows.map((row): StatsBucket => {
-    const values = groupBy.map((_, i) => String(i === 0 ? row.k0 : row.k1));
-    return groupBy.length === 1
-      ? { key: values[0]!, count: Number(row.count) }
-      : {
-          key: values.join(","),
-          keys: Object.fromEntries(groupBy.map((d, i) => [d, values[i]!])),
-          count: Number(row.count),
-        };
-  });
+  type Row = { k0: string | null; k1?: string | null; count: number | null };
+  const rows = beyondRollups(filter)
+    ? await query<Row>(
+        executor,
+        sql`select ${sql.join(keys, sql`, `)}, count(*)::float8 as count from events e
+          where ${filterCondition("e", filter)} group by ${positions} order by ${positions}`,
+      )
+    : await withTailHint((hint) =>
+        // The hint's row comes first and alone when there are no buckets (a left join on true).
+        query<Row & HintColumns>(
+          executor,
+          sql`with ${checkpointCtes(hint)},
+            buckets as (
+              select ${sql.join(keys, sql`, `)}, sum(e.n)::float8 as count
+              from (${countedRows(filter, hint)}) e (ts, event_type, source, n)
+              group by ${positions}
+            )
+            select buckets.*, hint.* from hint left join buckets on true
+            order by ${sql.join(
+              groupBy.map((_, i) => sql.raw(`buckets.k${i}`)),
+              sql`, `,
+            )}`,
+        ),
+      );
+  const buckets = rows
+    .filter((row) => row.k0 !== null && row.k0 !== undefined)
+    .map((row): StatsBucket => {
+      const values = groupBy.map((_, i) => String(i === 0 ? row.k0 : row.k1));
+      return groupBy.length === 1
+        ? { key: values[0]!, count: Number(row.count) }
+        : {
+            key: values.join(","),
+            keys: Object.fromEntries(groupBy.map((d, i) => [d, values[i]!])),
+            count: Number(row.count),
+          };
+    });
   return { buckets, total: buckets.reduce((sum, b) => sum + b.count, 0) };
 }
 
 /** The exact number of events matching `filter` (counts by contact or session go through their index). */
 export async function countEvents(executor: Executor, filter: EventFilter): Promise<number> {
-  const [row] = await query<{ count: number }>(
-    executor,
-    sql`select count(*)::float8 as count from events e where ${filterCondition("e", filter)}`,
-  );
+  const [row] = beyondRollups(filter)
+    ? await query<{ count: number }>(
+        executor,
+        sql`select count(*)::float8 as count from events e where ${filterCondition("e", filter)}`,
+      )
+    : await withTailHint((hint) =>
+        query<{ count: number } & HintColumns>(
+          executor,
+          sql`with ${checkpointCtes(hint)} select hint.*, ${totalSql(filter, hint)}::float8 as count from hint`,
+        ),
+      );
   return Number(row!.count);
 }

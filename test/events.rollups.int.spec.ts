@@ -1,0 +1,362 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Database, type Db, openDatabase, query } from "../src/db/client.js";
+import type { EventSource } from "../src/domain/vocabularies.js";
+import type { EventFilter } from "../src/events/filter.js";
+import { projectRollups, RollupProjection, rebuildRollups } from "../src/events/rollups.js";
+import {
+  countEvents,
+  eventStats,
+  eventTotals,
+  type StatsDimension,
+  splitByHour,
+} from "../src/events/totals.js";
+import type { NewEvent } from "../src/events/types.js";
+import { writeEvents } from "../src/events/write.js";
+import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
+import { makeTenant } from "./support/fixtures.js";
+import { eventually } from "./support/wait.js";
+
+/**
+ * Totals, time ranges and stats come from the rollups plus the events after the projection's checkpoint:
+ * they must equal a brute-force count however far the projection lags, once it catches up, and after a
+ * rebuild. Every answer is checked against the events counted here in JS.
+ */
+
+const hourMs = 3_600_000;
+const dayMs = 24 * hourMs;
+// Crosses a month (and so a partition) boundary.
+const origin = Date.parse("2026-11-24T00:00:00.000Z");
+const spanMs = 10 * dayMs;
+const types = [
+  "message.sent",
+  "message.delivered",
+  "message.bounced",
+  "messages.archived",
+  "message_x.y",
+  "contact.created",
+  "order.placed",
+];
+const sources: EventSource[] = ["system", "webhook", "manual"];
+const patterns = [
+  undefined,
+  "*",
+  "message.*",
+  "messages.*",
+  "message.sent",
+  "contact.created",
+  "nothing.here",
+];
+const dimensions: StatsDimension[][] = [["type"], ["source"], ["day"], ["hour"], ["type", "day"]];
+
+/** A seeded generator, so a failure can be run again as it was. */
+function random(seed: number) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Known {
+  tenantId: string;
+  eventType: string;
+  source: EventSource;
+  ms: number;
+  contactId: string | null;
+}
+
+function matches(e: Known, f: EventFilter) {
+  if (e.tenantId !== f.tenantId) return false;
+  if (f.type !== undefined && f.type !== "*") {
+    if (f.type.endsWith(".*") ? !e.eventType.startsWith(f.type.slice(0, -1)) : e.eventType !== f.type)
+      return false;
+  }
+  if (f.source !== undefined && e.source !== f.source) return false;
+  if (f.contactId !== undefined && e.contactId !== f.contactId) return false;
+  if (f.start !== undefined && e.ms < f.start.getTime()) return false;
+  if (f.end !== undefined && e.ms >= f.end.getTime()) return false;
+  return true;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const keyOf = (d: StatsDimension, e: Known) =>
+  d === "type"
+    ? e.eventType
+    : d === "source"
+      ? e.source
+      : iso(Math.floor(e.ms / (d === "day" ? dayMs : hourMs)) * (d === "day" ? dayMs : hourMs));
+
+for (const backend of backends()) {
+  describe(`event rollups on ${backend}`, () => {
+    let t: TestDatabase;
+    let db: Db;
+    let tenant: string;
+    let other: string;
+    const known: Known[] = [];
+    const next = random(20261206);
+    const pick = <T>(list: readonly T[]) => list[Math.floor(next() * list.length)]!;
+
+    beforeAll(async () => {
+      t = await createTestDatabase(backend);
+      db = t.database.db;
+      tenant = await makeTenant(db);
+      other = await makeTenant(db);
+    });
+    afterAll(() => t?.drop());
+
+    /** Write `n` random events (most of them the tenant's), in batches. */
+    async function write(n: number) {
+      const batch: NewEvent[] = [];
+      for (let i = 0; i < n; i += 1) {
+        const e: Known = {
+          tenantId: next() < 0.85 ? tenant : other,
+          eventType: pick(types),
+          source: pick(sources),
+          // Milliseconds matter: the edge hours are counted to the millisecond.
+          ms: origin + Math.floor(next() * spanMs),
+          contactId: next() < 0.1 ? pick(["c-1", "c-2"]) : null,
+        };
+        known.push(e);
+        batch.push({
+          tenantId: e.tenantId,
+          eventType: e.eventType,
+          source: e.source,
+          timestamp: new Date(e.ms),
+          contactId: e.contactId,
+        });
+      }
+      for (let i = 0; i < batch.length; i += 500) await writeEvents(db, batch.slice(i, i + 500));
+    }
+
+    /** A random filter: type pattern, source, and bounds off the hour (sometimes none, sometimes one hour). */
+    function randomFilter(): EventFilter {
+      const at = () => new Date(origin - dayMs + Math.floor(next() * (spanMs + 2 * dayMs)));
+      const roll = next();
+      let start: Date | undefined;
+      let end: Date | undefined;
+      if (roll < 0.15) {
+        // Inside one hour, or across one hour boundary.
+        start = at();
+        end = new Date(start.getTime() + Math.floor(next() * 1.5 * hourMs));
+      } else if (roll < 0.25) {
+        start = at();
+      } else if (roll < 0.35) {
+        end = at();
+      } else if (roll < 0.9) {
+        const [a, b] = [at(), at()].sort((x, y) => x.getTime() - y.getTime());
+        start = a;
+        end = b;
+      }
+      return {
+        tenantId: tenant,
+        type: pick(patterns),
+        source: next() < 0.4 ? pick(sources) : undefined,
+        start,
+        end,
+      };
+    }
+
+    async function expectExact(filter: EventFilter, withStats: boolean) {
+      const expected = known.filter((e) => matches(e, filter));
+      const times = expected.map((e) => e.ms);
+      const totals = await eventTotals(db, filter);
+      const what = JSON.stringify(filter);
+      expect(totals.total, what).toBe(expected.length);
+      expect(totals.timeRange, what).toEqual({
+        start: times.length ? iso(Math.min(...times)) : null,
+        end: times.length ? iso(Math.max(...times)) : null,
+      });
+      expect(totals.snapshot).toMatch(/^\d+:\d+:/);
+      expect(await countEvents(db, filter), what).toBe(expected.length);
+      if (!withStats) return;
+      const groupBy = pick(dimensions);
+      const counts = new Map<string, number>();
+      for (const e of expected) {
+        const key = groupBy.map((d) => keyOf(d, e)).join(",");
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      const stats = await eventStats(db, filter, groupBy);
+      expect(stats.total, `${what} by ${groupBy}`).toBe(expected.length);
+      expect(
+        stats.buckets.map((b) => [b.key, b.count]).sort(([a], [b]) => String(a).localeCompare(String(b))),
+        `${what} by ${groupBy}`,
+      ).toEqual([...counts].sort(([a], [b]) => a.localeCompare(b)));
+      if (groupBy.length === 2)
+        for (const b of stats.buckets) expect(Object.values(b.keys ?? {}).join(",")).toBe(b.key);
+    }
+
+    async function expectAllExact(rounds: number) {
+      // The fixed cases first: no bounds, whole hours only, one partial hour, an empty range.
+      const fixed: EventFilter[] = [
+        { tenantId: tenant },
+        { tenantId: tenant, type: "message.*" },
+        { tenantId: tenant, start: new Date(origin + 2 * dayMs), end: new Date(origin + 3 * dayMs) },
+        {
+          tenantId: tenant,
+          start: new Date(origin + 5 * hourMs + 1),
+          end: new Date(origin + 5 * hourMs + 2),
+        },
+        { tenantId: tenant, start: new Date(origin + dayMs), end: new Date(origin) },
+        { tenantId: tenant, source: "manual", end: new Date(origin + 4 * dayMs + 1234) },
+        // Beyond the rollups: counted through their own index.
+        { tenantId: tenant, contactId: "c-1", type: "message.*" },
+      ];
+      for (const filter of fixed) await expectExact(filter, true);
+      for (let i = 0; i < rounds; i += 1) await expectExact(randomFilter(), true);
+    }
+
+    const rollupSum = async () =>
+      Number(
+        (
+          await query<{ n: number }>(db, sql`select coalesce(sum(count), 0)::float8 as n from event_rollups`)
+        )[0]!.n,
+      );
+
+    it("splits a range into partial and whole hours", () => {
+      const at = (s: string) => new Date(`2026-11-24T${s}Z`);
+      expect(splitByHour(at("10:30:00.000"), at("13:15:00.000"))).toEqual({
+        lead: { start: at("10:30:00.000"), end: at("11:00:00.000") },
+        whole: { start: at("11:00:00.000"), end: at("13:00:00.000") },
+        trail: { start: at("13:00:00.000"), end: at("13:15:00.000") },
+      });
+      expect(splitByHour(at("10:00:00.000"), at("12:00:00.000"))).toEqual({
+        whole: { start: at("10:00:00.000"), end: at("12:00:00.000") },
+      });
+      expect(splitByHour(at("10:10:00.000"), at("10:50:00.000"))).toEqual({
+        lead: { start: at("10:10:00.000"), end: at("10:50:00.000") },
+      });
+      expect(splitByHour(at("10:10:00.000"), at("11:50:00.000"))).toEqual({
+        lead: { start: at("10:10:00.000"), end: at("11:50:00.000") },
+      });
+      expect(splitByHour(at("11:00:00.000"), at("10:00:00.000"))).toEqual({});
+      expect(splitByHour(undefined, undefined)).toEqual({ whole: { start: undefined, end: undefined } });
+    });
+
+    it("are exact before the projection has run at all", async () => {
+      await write(1500);
+      await expectAllExact(10);
+    });
+
+    it("are exact when caught up, and when events were written after the last projection", async () => {
+      while ((await projectRollups(db, 1000)) > 0) {}
+      expect(await rollupSum()).toBe(known.length);
+      await expectAllExact(10);
+      await write(1500);
+      await expectAllExact(20);
+    });
+
+    it("are exact part way through the projection, and after it catches up", async () => {
+      expect(await projectRollups(db, 700)).toBe(700);
+      expect(await rollupSum()).toBe(known.length - 1500 + 700);
+      await expectAllExact(10);
+      while ((await projectRollups(db, 1000)) > 0) {}
+      expect(await rollupSum()).toBe(known.length);
+      await expectAllExact(20);
+    });
+
+    it("are exact after a rebuild, which reports its progress", async () => {
+      // What a rebuild starts with (no rollups, the checkpoint back at the start): exact, counted from the log.
+      await db.execute(sql`delete from event_rollups`);
+      await db.execute(sql`update event_rollup_checkpoint set transaction_id = '0', position = 0`);
+      await expectAllExact(5);
+      while ((await projectRollups(db, 1000)) > 0) {}
+      // A stale rollup (as if a projection had gone wrong): the rebuild counts the log again.
+      await db.execute(sql`update event_rollups set count = count + 5`);
+      const progress: [number, number][] = [];
+      const { read } = await rebuildRollups(db, (done, total) => progress.push([done, total]), {
+        batch: 1000,
+      });
+      expect(read).toBe(known.length);
+      expect(progress[0]).toEqual([0, known.length]);
+      expect(progress.at(-1)).toEqual([known.length, known.length]);
+      expect(await rollupSum()).toBe(known.length);
+      await expectAllExact(20);
+      // Exact also while the rebuilt rollups lag again.
+      await write(300);
+      await expectAllExact(10);
+    });
+
+    it("the worker loop catches up with new events and stops", async () => {
+      await write(200);
+      const errors: unknown[] = [];
+      const projection = new RollupProjection(db, { batch: 250, idleMs: 20, onError: (e) => errors.push(e) });
+      projection.start();
+      try {
+        await eventually(
+          async () => (await rollupSum()) === known.length,
+          10_000,
+          "the projection to catch up",
+        );
+      } finally {
+        await projection.stop();
+      }
+      expect(errors).toEqual([]);
+      await expectAllExact(5);
+    });
+
+    it.runIf(backend === "postgres")(
+      "projectors running at once count each event once, and an open transaction's events wait for it",
+      async () => {
+        const second: Database = await openDatabase({ url: t.url! });
+        try {
+          // A transaction left open holds the projection back (its events commit later, with older times).
+          let release!: () => void;
+          const held = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          let opened!: () => void;
+          const open = new Promise<void>((resolve) => {
+            opened = resolve;
+          });
+          const late: Known = {
+            tenantId: tenant,
+            eventType: "message.sent",
+            source: "system",
+            ms: origin + 3 * hourMs + 17,
+            contactId: null,
+          };
+          const holder = second.db.transaction(async (tx) => {
+            await writeEvents(tx, [
+              {
+                tenantId: tenant,
+                eventType: late.eventType,
+                source: late.source,
+                timestamp: new Date(late.ms),
+              },
+            ]);
+            opened();
+            await held;
+          });
+          await open;
+          await write(1000);
+          const drain = async (on: Db) => {
+            let total = 0;
+            for (;;) {
+              const read = await projectRollups(on, 97);
+              total += read;
+              if (read === 0) return total;
+            }
+          };
+          // Both end at the open transaction: nothing committed after it is read before it commits.
+          const [a, b] = await Promise.all([drain(db), drain(second.db)]);
+          expect(a + b).toBe(0);
+          expect(await rollupSum()).toBe(known.length - 1000);
+          await expectAllExact(10);
+          release();
+          await holder;
+          known.push(late);
+          await expectAllExact(5);
+          await Promise.all([drain(db), drain(second.db)]);
+          expect(await rollupSum()).toBe(known.length);
+          await expectAllExact(10);
+        } finally {
+          await second.close();
+        }
+      },
+    );
+  });
+}
