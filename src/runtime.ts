@@ -15,6 +15,7 @@ import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
 import { type Database, type OpenOptions, openDatabase } from "./db/client.js";
 import { maintainPartitions, migrate } from "./db/migrate.js";
+import { RollupProjection } from "./events/rollups.js";
 import { createIngestMetrics } from "./ingest/metrics.js";
 import { createProcessor } from "./ingest/processor.js";
 import { serveMetrics } from "./metricsServer.js";
@@ -215,7 +216,10 @@ export interface WorkerExtras {
   foreground?: Foreground | undefined;
 }
 
-/** The background workers of one process: the outbox dispatcher and the webhook processor. */
+/**
+ * The background workers of one process: the outbox dispatcher, the webhook processor and the event rollup
+ * projection (processes on one database take turns on its checkpoint).
+ */
 export async function startWorkers(
   config: Config,
   system: Database,
@@ -259,8 +263,12 @@ export async function startWorkers(
   processor.on("job:failed", (row, error) =>
     log.warn({ deliveryId: row.id, error }, "webhook delivery processing failed"),
   );
+  const rollups = new RollupProjection(system.db, {
+    onError: (error) => log.error({ err: error }, "rollup projection failed"),
+  });
   await dispatcher.start();
   await processor.start();
+  rollups.start();
   const upkeep = setInterval(() => {
     maintainPartitions(system.db).catch((error: unknown) =>
       log.error({ err: error }, "partition upkeep failed"),
@@ -271,7 +279,7 @@ export async function startWorkers(
     handlers,
     async stop() {
       clearInterval(upkeep);
-      await Promise.all([dispatcher.stop(), processor.stop()]);
+      await Promise.all([dispatcher.stop(), processor.stop(), rollups.stop()]);
       await nats.close();
     },
   };
@@ -283,7 +291,7 @@ export async function work(config: Config): Promise<{ stop(): Promise<void> }> {
   await migrateConfigured(config, system);
   const registry = createRegistry();
   const workers = await startWorkers(config, system, registry);
-  process.stdout.write("Herald workers running (outbox dispatcher, webhook processor)\n");
+  process.stdout.write("Herald workers running (outbox dispatcher, webhook processor, event rollups)\n");
   // Scraping is worth having but not worth dying for: a port in use is reported and the workers go on.
   const metrics =
     config.metricsPort === undefined

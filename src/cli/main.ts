@@ -7,6 +7,7 @@ import { openConfiguredDatabases, serve, work } from "../runtime.js";
 import { createTenant, listTenants } from "../tenancy/tenants.js";
 import { registerBusCommands } from "./bus.js";
 import { registerExportCommand } from "./export.js";
+import { registerRollupCommands } from "./rollups.js";
 
 const environmentHelp = `\nEnvironment variables:\n${variables
   .map((v) => {
@@ -115,6 +116,7 @@ tenants
   });
 
 registerBusCommands(program, withDatabase);
+registerRollupCommands(program, withDatabase);
 registerExportCommand(program, withDatabase);
 
 program.parseAsync().catch((error: unknown) => {
