@@ -52,6 +52,9 @@ export async function readEvents(
   const { limit, after } = options;
   const order = options.order ?? "desc";
   const direction = sql.raw(order);
+  // The time indexes are `ts desc nulls last`; the planner only walks them (either way) for the same nulls
+  // order, though `ts` is never null: said otherwise, it sorts every matching row.
+  const nulls = sql.raw(order === "desc" ? "nulls last" : "nulls first");
   const past = sql.raw(order === "desc" ? "<" : ">");
   const snapshot = after?.snapshot ?? options.snapshot;
   const conditions = [filterCondition("e", filter)];
@@ -69,7 +72,7 @@ export async function readEvents(
         select ${storedEventColumns("e")}, (extract(epoch from e.ts) * 1000000)::bigint::text as ts_us
         from events e
         where ${sql.join(conditions, sql` and `)}
-        order by e.ts ${direction}, e.id ${direction}
+        order by e.ts ${direction} ${nulls}, e.id ${direction}
         limit ${limit + 1}
       ) x) as rows`,
   );
