@@ -42,7 +42,7 @@ export async function listDeadLetters(
       ${filter.subscriptionId ? sql`and subscription_id = ${filter.subscriptionId}` : sql``}
       ${filter.eventType ? sql`and event_type = ${filter.eventType}` : sql``}
       ${position ? sql`and ${position}` : sql``}
-    order by failed_at desc, id desc
+    order by failed_at desc nulls last, id desc nulls last
     limit ${limit + 1}`,
   );
   return pageFrom(rows, limit, (row) => ({ at: row.failed_at, id: row.id }));

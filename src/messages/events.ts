@@ -60,7 +60,7 @@ export async function listMessageEvents(
       ${filter.since ? sql`and event_at >= ${filter.since.toISOString()}::timestamptz` : sql``}
       ${filter.until ? sql`and event_at < ${filter.until.toISOString()}::timestamptz` : sql``}
       ${position ? sql`and ${position}` : sql``}
-      order by event_at desc, id desc limit ${limit + 1}`,
+      order by event_at desc nulls last, id desc limit ${limit + 1}`,
   );
   return pageFrom(rows.map(view), limit, (row) => ({ at: row.event_at, id: row.id }));
 }

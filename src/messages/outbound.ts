@@ -1,4 +1,4 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
 import { type OutboundMessage, outboundMessages } from "../db/schema/index.js";
@@ -31,7 +31,8 @@ export async function listMessages(
         createdBefore(outboundMessages.createdAt, outboundMessages.id, cursor),
       ),
     )
-    .orderBy(desc(outboundMessages.createdAt), desc(outboundMessages.id))
+    // The list index is (tenant, created_at desc nulls last, id desc nulls last): the same order walks it.
+    .orderBy(sql`${outboundMessages.createdAt} desc nulls last, ${outboundMessages.id} desc nulls last`)
     .limit(limit + 1);
   return pageOf(rows, limit);
 }

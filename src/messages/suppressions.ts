@@ -1,4 +1,4 @@
-import { and, desc, eq, or, sql } from "drizzle-orm";
+import { and, eq, or, sql } from "drizzle-orm";
 import { lockKey, lockKeys } from "../db/advisoryLocks.js";
 import { type Executor, query } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
@@ -50,7 +50,10 @@ export async function listSuppressions(
         createdBefore(communicationSuppressions.createdAt, communicationSuppressions.id, cursor),
       ),
     )
-    .orderBy(desc(communicationSuppressions.createdAt), desc(communicationSuppressions.id))
+    // The list index is (tenant, created_at desc nulls last, id desc nulls last): the same order walks it.
+    .orderBy(
+      sql`${communicationSuppressions.createdAt} desc nulls last, ${communicationSuppressions.id} desc nulls last`,
+    )
     .limit(limit + 1);
   return pageOf(rows, limit);
 }
