@@ -66,7 +66,13 @@ export function splitByHour(start: Date | undefined, end: Date | undefined): Hou
  * another database) runs again with the checkpoint it found. The checkpoint only moves forward otherwise,
  * so the last one seen stays a good hint.
  */
-let tailHint: LogPosition = logStart;
+let tailHint: { position: LogPosition; learnedAtMs: number } | undefined;
+
+/**
+ * How long a learned hint is used before it is read afresh (one small statement): the checkpoint moves
+ * every few hundred milliseconds while events come in, and an old hint leaves more events past it.
+ */
+const hintFreshMs = 1000;
 
 interface HintColumns {
   checkpoint_tx: string;
@@ -75,15 +81,28 @@ interface HintColumns {
 }
 
 async function withTailHint<T extends Partial<HintColumns>>(
+  executor: Executor,
   run: (hint: LogPosition) => Promise<T[]>,
 ): Promise<T[]> {
-  let hint = tailHint;
+  let hint: LogPosition;
+  if (tailHint && Date.now() - tailHint.learnedAtMs < hintFreshMs) hint = tailHint.position;
+  else {
+    const [row] = await query<{ tx: string; position: number }>(
+      executor,
+      sql`select transaction_id::text as tx, position from event_rollup_checkpoint`,
+      { prepare: true },
+    );
+    hint = row ? { transactionId: row.tx, position: Number(row.position) } : logStart;
+  }
   for (let attempt = 0; ; attempt += 1) {
     const rows = await run(hint);
     const found = rows[0];
     if (!found?.hint_ahead) {
       if (found?.checkpoint_tx !== undefined)
-        tailHint = { transactionId: found.checkpoint_tx, position: Number(found.checkpoint_position) };
+        tailHint = {
+          position: { transactionId: found.checkpoint_tx, position: Number(found.checkpoint_position) },
+          learnedAtMs: Date.now(),
+        };
       return rows;
     }
     // The start of the log is before every checkpoint: the third attempt cannot find the hint ahead.
@@ -175,7 +194,7 @@ export async function eventTotals(executor: Executor, filter: EventFilter): Prom
           ${epochMs(sql`min(e.ts)`)} as first_ms, ${epochMs(sql`max(e.ts)`)} as last_ms
           from events e where ${filterCondition("e", filter)}`,
       )
-    : await withTailHint((hint) =>
+    : await withTailHint(executor, (hint) =>
         query<TotalsRow & HintColumns>(
           executor,
           sql`with ${checkpointCtes(hint)}
@@ -214,12 +233,41 @@ export interface StatsBucket {
   count: number;
 }
 
+/** What rows of `e` are grouped by: the raw value, cheap to compare (formatted once per bucket, below). */
 const dimensionSql = {
   type: sql`e.event_type`,
-  source: sql`e.source::text`,
-  day: sql`to_char(date_trunc('day', e.ts, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-  hour: sql`to_char(date_trunc('hour', e.ts, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  source: sql`e.source`,
+  day: sql`date_trunc('day', e.ts, 'UTC')`,
+  hour: sql`date_trunc('hour', e.ts, 'UTC')`,
 } as const;
+
+/** A bucket's key as the API shows it (`column` holds the raw value). */
+const keyText = (dimension: StatsDimension, column: SQL) =>
+  dimension === "day" || dimension === "hour"
+    ? sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+    : sql`${column}::text`;
+
+/**
+ * The buckets of `rows` (alias `e`, `count` events each), keys formatted and ordered as text. Grouped on the
+ * raw values first, so each key is formatted once per bucket rather than once per row.
+ */
+function bucketsSql(groupBy: StatsDimension[], rows: SQL, count: SQL): SQL {
+  const columns = groupBy.map((_, i) => sql.raw(`k${i}`));
+  const positions = sql.join(
+    groupBy.map((_, i) => sql.raw(String(i + 1))),
+    sql`, `,
+  );
+  return sql`select ${sql.join(
+    groupBy.map((d, i) => sql`${keyText(d, sql`g.${columns[i]!}`)} as ${columns[i]!}`),
+    sql`, `,
+  )}, g.count
+    from (
+      select ${sql.join(
+        groupBy.map((d, i) => sql`${dimensionSql[d]} as ${columns[i]!}`),
+        sql`, `,
+      )}, ${count}::float8 as count from ${rows} group by ${positions}
+    ) g`;
+}
 
 /**
  * The matching events as (ts, event_type, source, n) rows, `n` events each: rollup rows (at the start of
@@ -251,33 +299,26 @@ export async function eventStats(
   filter: EventFilter,
   groupBy: StatsDimension[],
 ): Promise<{ buckets: StatsBucket[]; total: number }> {
-  const keys = groupBy.map((d, i) => sql`${dimensionSql[d]} as ${sql.raw(`k${i}`)}`);
-  const positions = sql.join(
-    groupBy.map((_, i) => sql.raw(String(i + 1))),
+  const order = sql.join(
+    groupBy.map((_, i) => sql.raw(`buckets.k${i}`)),
     sql`, `,
   );
   type Row = { k0: string | null; k1?: string | null; count: number | null };
   const rows = beyondRollups(filter)
     ? await query<Row>(
         executor,
-        sql`select ${sql.join(keys, sql`, `)}, count(*)::float8 as count from events e
-          where ${filterCondition("e", filter)} group by ${positions} order by ${positions}`,
+        sql`select buckets.* from (${bucketsSql(groupBy, sql`events e where ${filterCondition("e", filter)}`, sql`count(*)`)}) buckets
+          order by ${order}`,
       )
-    : await withTailHint((hint) =>
+    : await withTailHint(executor, (hint) =>
         // The hint's row comes first and alone when there are no buckets (a left join on true).
         query<Row & HintColumns>(
           executor,
           sql`with ${checkpointCtes(hint)},
             buckets as (
-              select ${sql.join(keys, sql`, `)}, sum(e.n)::float8 as count
-              from (${countedRows(filter, hint)}) e (ts, event_type, source, n)
-              group by ${positions}
+              ${bucketsSql(groupBy, sql`(${countedRows(filter, hint)}) e (ts, event_type, source, n)`, sql`sum(e.n)`)}
             )
-            select buckets.*, hint.* from hint left join buckets on true
-            order by ${sql.join(
-              groupBy.map((_, i) => sql.raw(`buckets.k${i}`)),
-              sql`, `,
-            )}`,
+            select buckets.*, hint.* from hint left join buckets on true order by ${order}`,
         ),
       );
   const buckets = rows
@@ -302,7 +343,7 @@ export async function countEvents(executor: Executor, filter: EventFilter): Prom
         executor,
         sql`select count(*)::float8 as count from events e where ${filterCondition("e", filter)}`,
       )
-    : await withTailHint((hint) =>
+    : await withTailHint(executor, (hint) =>
         query<{ count: number } & HintColumns>(
           executor,
           sql`with ${checkpointCtes(hint)} select hint.*, ${totalSql(filter, hint)}::float8 as count from hint`,
