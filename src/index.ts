@@ -27,6 +27,12 @@ export {
 } from "./events/query.js";
 export { getEvent as findEvent, type LogPosition, logStart, readLog } from "./events/read.js";
 export {
+  projectRollups,
+  RollupProjection,
+  type RollupProjectionOptions,
+  rebuildRollups,
+} from "./events/rollups.js";
+export {
   countEvents,
   type EventTotals,
   eventStats,

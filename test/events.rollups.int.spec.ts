@@ -298,6 +298,18 @@ for (const backend of backends()) {
       await expectAllExact(5);
     });
 
+    it("the worker loop reports a failed step, tries again, and stops while it waits", async () => {
+      const errors: unknown[] = [];
+      const failing = { execute: () => Promise.reject(new Error("database down")) } as unknown as Db;
+      const projection = new RollupProjection(failing, { retryMs: 10, onError: (e) => errors.push(e) });
+      projection.start();
+      await eventually(() => errors.length >= 2, 5_000, "two failed steps");
+      const stopping = performance.now();
+      await projection.stop();
+      expect(performance.now() - stopping).toBeLessThan(1000);
+      expect(String(errors[0])).toContain("database down");
+    });
+
     it.runIf(backend === "postgres")(
       "projectors running at once count each event once, and an open transaction's events wait for it",
       async () => {

@@ -90,7 +90,9 @@ export interface RollupProjectionOptions {
   batch?: number;
   /** The pause after a step that found fewer than `batch` events (caught up). @defaultValue 500 */
   idleMs?: number;
-  /** A step failed; the loop waits `idleMs` and goes on. */
+  /** The pause after a step that failed (the database down, say), before the next try. @defaultValue 5000 */
+  retryMs?: number;
+  /** A step failed; the loop waits `retryMs` and goes on. */
   onError?: (error: unknown) => void;
 }
 
@@ -126,14 +128,15 @@ export class RollupProjection {
   private async run() {
     const batch = this.options.batch ?? defaultRollupBatch;
     const idleMs = this.options.idleMs ?? 500;
+    const retryMs = this.options.retryMs ?? 5000;
     while (this.running) {
-      let read = 0;
       try {
-        read = await projectRollups(this.executor, batch);
+        const read = await projectRollups(this.executor, batch);
+        if (read < batch && this.running) await this.pause(idleMs);
       } catch (error) {
         this.options.onError?.(error);
+        if (this.running) await this.pause(retryMs);
       }
-      if (read < batch && this.running) await this.pause(idleMs);
     }
   }
 
