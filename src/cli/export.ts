@@ -37,6 +37,9 @@ const typePattern = (value: string) => {
   return value;
 };
 
+/** This process's peak resident memory so far (getrusage's maxrss, the kernel's VmHWM), in MB. */
+const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
+
 interface ExportCommandOptions {
   tenant: string;
   start: string;
@@ -51,7 +54,8 @@ interface ExportCommandOptions {
 /**
  * `herald export`: a tenant's events of a time range as one file (NDJSON, CSV or Parquet), streamed to
  * `--out` or to stdout. The progress bar (rows, rows/s) and the closing checksum line go to stderr, always:
- * redrawn on a terminal, a line every 10 s otherwise, so stdout carries the file alone.
+ * redrawn on a terminal, a line every 10 s otherwise, so stdout carries the file alone. The last line is
+ * `sha256=… rows=… bytes=… seconds=… peak_rss_mb=…`.
  */
 export function registerExportCommand(program: Command, withDatabase: WithDatabase) {
   program
@@ -106,7 +110,7 @@ export function registerExportCommand(program: Command, withDatabase: WithDataba
           const [result] = await Promise.all([
             exportEvents((read) => withTenant(db, o.tenant, read), filter, o.format, body, {
               batchRows: o.batch,
-              snapshot: totals.snapshot,
+              totals,
               onProgress: (rows) => bar.update(rows, { rate: rate(rows) }),
             }).catch((error: unknown) => {
               body.destroy(error instanceof Error ? error : new Error(String(error)));
@@ -118,7 +122,7 @@ export function registerExportCommand(program: Command, withDatabase: WithDataba
           bar.stop();
           const seconds = (performance.now() - started) / 1000;
           process.stderr.write(
-            `sha256=${result.sha256} rows=${result.rows} bytes=${result.bytes} seconds=${seconds.toFixed(3)}\n`,
+            `sha256=${result.sha256} rows=${result.rows} bytes=${result.bytes} seconds=${seconds.toFixed(3)} peak_rss_mb=${peakRssMb()}\n`,
           );
         } finally {
           // Also on failure: the bar hides the cursor until it is stopped.

@@ -62,7 +62,7 @@ export function eventExportRoutes(scope: FastifyInstance) {
       const body = new PassThrough();
       const started = performance.now();
       exportEvents((read) => request.inTenant(read), filter, format, body, {
-        snapshot: totals.snapshot,
+        totals,
       }).then(
         (result) =>
           request.log.info(

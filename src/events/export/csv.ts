@@ -1,6 +1,7 @@
-import type { StoredEvent } from "../types.js";
-import { exportColumns } from "./columns.js";
+import { ByteBuilder } from "./bytes.js";
+import { exportColumns, isoFormatter } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
+import type { ExportRecord } from "./read.js";
 
 const needsQuotes = /[",\r\n]/;
 
@@ -15,33 +16,23 @@ export function csvField(value: string | number | null): string {
   return needsQuotes.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-const csvLine = (event: StoredEvent) =>
-  `${[
-    csvField(event.id),
-    csvField(event.event_type),
-    csvField(event.source),
-    csvField(event.timestamp),
-    csvField(event.created_at),
-    csvField(event.contact_id),
-    csvField(event.session_id),
-    csvField(event.message_id),
-    csvField(event.event_key),
-    csvField(event.correlation_id),
-    csvField(event.causation_id),
-    csvField(event.schema_version),
-    csvField(event.sequence_number),
-    csvField(JSON.stringify(event.payload)),
-    csvField(JSON.stringify(event.metadata)),
-  ].join(",")}\r\n`;
+// Ids, types, sources and times need no quoting (UUIDs, `[a-z0-9_.]`, a vocabulary, RFC 3339).
+const csvLineWriter = () => {
+  const tsIso = isoFormatter();
+  const createdIso = isoFormatter();
+  return (r: ExportRecord) =>
+    `${r.id},${r.event_type},${r.source},${tsIso(r.ts_ms)},${createdIso(r.created_ms)},${csvField(r.contact_id)},${csvField(r.session_id)},${r.message_id ?? ""},${csvField(r.event_key)},${csvField(r.correlation_id)},${csvField(r.causation_id)},${r.schema_version},${r.sequence_number ?? ""},${csvField(r.payload)},${csvField(r.metadata)}\r\n`;
+};
 
 /** CSV with a header line of the export columns, CRLF line ends (RFC 4180), payload and metadata as JSON text. */
 export function csvEncoder(): ExportEncoder {
+  const csvLine = csvLineWriter();
+  const bytes = new ByteBuilder();
   return {
     start: () => Buffer.from(`${exportColumns.join(",")}\r\n`, "utf8"),
-    batch(events: StoredEvent[]) {
-      let text = "";
-      for (const event of events) text += csvLine(event);
-      return Buffer.from(text, "utf8");
+    batch(records) {
+      for (const r of records) bytes.add(csvLine(r));
+      return bytes.take();
     },
     end: () => undefined,
   };

@@ -1,7 +1,7 @@
-import type { StoredEvent } from "../types.js";
 import { csvEncoder } from "./csv.js";
 import { ndjsonEncoder } from "./ndjson.js";
 import { parquetEncoder } from "./parquet.js";
+import type { ExportRecord } from "./read.js";
 
 export const exportFormats = ["ndjson", "csv", "parquet"] as const;
 export type ExportFormat = (typeof exportFormats)[number];
@@ -13,7 +13,7 @@ export type ExportFormat = (typeof exportFormats)[number];
  */
 export interface ExportEncoder {
   start(): Buffer | undefined;
-  batch(events: StoredEvent[]): Buffer | undefined;
+  batch(records: ExportRecord[]): Buffer | undefined;
   end(): Buffer | undefined;
 }
 

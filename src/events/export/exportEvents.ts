@@ -2,8 +2,10 @@ import { createHash } from "node:crypto";
 import type { Writable } from "node:stream";
 import type { Executor } from "../../db/client.js";
 import type { EventFilter } from "../filter.js";
-import { type ReadPage, type ReadPosition, readEvents } from "../query.js";
+import type { ReadPosition } from "../query.js";
+import { type EventTotals, eventTotals } from "../totals.js";
 import { type ExportFormat, exportEncoder } from "./encoder.js";
+import { type ExportRecord, readExportBatch } from "./read.js";
 
 /**
  * Runs one read of an export. Each batch is read by its own call: one statement, or a short transaction
@@ -16,10 +18,10 @@ export interface ExportOptions {
   /** Events read per statement. @defaultValue 5000 */
   batchRows?: number;
   /**
-   * The snapshot to read in (`eventTotals`' own, so a total announced first matches the rows exactly);
-   * absent, the first batch's.
+   * The filter's totals, counted by the caller just before (so a total it announced matches the rows
+   * exactly): the export reads in their snapshot, over their time range. Absent, they are counted first.
    */
-  snapshot?: string | undefined;
+  totals?: EventTotals | undefined;
   /** Called after each batch is handed to the sink, with the rows so far. */
   onProgress?: (rows: number) => void;
 }
@@ -58,11 +60,24 @@ function write(sink: Writable, chunk: Buffer): Promise<void> | undefined {
 }
 
 /**
+ * Where the next batch comes from: a window of time [start, end) and a position inside it. The export walks
+ * the filter's time range window by window, each sized to hold about one batch: every statement then bounds
+ * the time on both sides, so the planner reads a window through the (tenant, time) index whatever the range;
+ * with only a lower bound it may choose to scan and sort the rest of a month for each batch.
+ */
+interface Cursor {
+  start: number;
+  end: number;
+  after: ReadPosition | undefined;
+}
+
+/**
  * Stream every event matching `filter` into `sink` as one file of `format`, oldest first by (time, id), and
- * end the sink. **Exact**: all batches read in one snapshot (see `readEvents`), so the file holds every
- * event committed before the export began exactly once, whatever writers do meanwhile. **Bounded memory**:
- * a batch is read while the previous one is encoded and written, and the next waits for the sink to drain.
- * **Deterministic**: the same range gives the same bytes. Returns the rows, bytes and their sha256.
+ * end the sink. **Exact**: every batch is read in the snapshot of the totals (see `readEvents`), so the file
+ * holds every event committed before the export began exactly once, whatever writers do meanwhile, and as
+ * many as the total counted. **Bounded memory**: a batch is read while the previous one is encoded and
+ * written, and the next waits for the sink to drain. **Deterministic**: the same range gives the same bytes.
+ * Returns the rows, bytes and their sha256.
  *
  * `source` is an executor (each batch one statement on it) or a `BatchReader`. On failure the sink is left
  * open: the caller decides how to cut it short (an HTTP response is destroyed, never ended as if complete).
@@ -76,10 +91,7 @@ export async function exportEvents(
 ): Promise<ExportResult> {
   const { batchRows = 5000, onProgress } = options;
   const run: BatchReader = typeof source === "function" ? source : (read) => read(source);
-  const readAfter = (after: ReadPosition | undefined): Promise<ReadPage> =>
-    run((executor) =>
-      readEvents(executor, filter, { order: "asc", limit: batchRows, after, snapshot: options.snapshot }),
-    );
+  const totals = options.totals ?? (await run((executor) => eventTotals(executor, filter)));
 
   const encoder = exportEncoder(format);
   const hash = createHash("sha256");
@@ -92,16 +104,51 @@ export async function exportEvents(
     await write(sink, chunk);
   };
 
-  let next: Promise<ReadPage> | undefined = readAfter(undefined);
+  // The events lie between the first and the last one's time (ms, floored): no window goes beyond.
+  const { start: first, end: last } = totals.timeRange;
+  const rangeStart = Math.max(filter.start?.getTime() ?? -Infinity, first === null ? 0 : Date.parse(first));
+  const rangeEnd = Math.min(filter.end?.getTime() ?? Infinity, last === null ? 0 : Date.parse(last) + 1);
+  // First guess: the events spread evenly; then each window is sized by what the last one held.
+  let span = Math.max(1, Math.ceil(((rangeEnd - rangeStart) * batchRows) / Math.max(totals.total, 1)));
+  let inWindow = 0;
+
+  const read = (cursor: Cursor) =>
+    run((executor) =>
+      readExportBatch(
+        executor,
+        { ...filter, start: new Date(cursor.start), end: new Date(cursor.end) },
+        totals.snapshot,
+        cursor.after,
+        batchRows,
+      ),
+    );
+  /** The cursor after a batch read at `cursor`, or undefined at the end. */
+  const advance = (cursor: Cursor, batch: ExportRecord[]): Cursor | undefined => {
+    inWindow += batch.length;
+    const lastRecord = batch.at(-1);
+    if (batch.length === batchRows && lastRecord !== undefined)
+      return { ...cursor, after: { snapshot: totals.snapshot, ts: lastRecord.ts_us, id: lastRecord.id } };
+    if (cursor.end >= rangeEnd) return undefined;
+    span = Math.max(1, Math.round(span * Math.min(4, Math.max(0.25, batchRows / Math.max(inWindow, 1)))));
+    inWindow = 0;
+    return { start: cursor.end, end: Math.min(rangeEnd, cursor.end + span), after: undefined };
+  };
+
   await emit(encoder.start());
-  while (next !== undefined) {
-    const page: ReadPage = await next;
+  let cursor: Cursor | undefined =
+    totals.total === 0 || rangeStart >= rangeEnd
+      ? undefined
+      : { start: rangeStart, end: Math.min(rangeEnd, rangeStart + span), after: undefined };
+  let next = cursor === undefined ? undefined : read(cursor);
+  while (cursor !== undefined && next !== undefined) {
+    const batch: ExportRecord[] = await next;
+    cursor = advance(cursor, batch);
     // Read ahead: the database works on the next batch while this one is encoded and written.
-    next = page.next === undefined ? undefined : readAfter(page.next);
+    next = cursor === undefined ? undefined : read(cursor);
     // A failed read-ahead is awaited (and thrown) in the next round; until then it must not go unhandled.
     next?.catch(() => {});
-    rows += page.events.length;
-    await emit(encoder.batch(page.events));
+    rows += batch.length;
+    await emit(encoder.batch(batch));
     onProgress?.(rows);
   }
   await emit(encoder.end());

@@ -1,4 +1,4 @@
-export { type ExportColumn, type ExportRow, exportColumns, exportRow } from "./columns.js";
+export { type ExportColumn, exportColumns } from "./columns.js";
 export { csvField } from "./csv.js";
 export {
   type ExportEncoder,
@@ -14,3 +14,4 @@ export {
   type ExportResult,
   exportEvents,
 } from "./exportEvents.js";
+export { type ExportRecord, readExportBatch } from "./read.js";

@@ -1,7 +1,7 @@
 import { ByteWriter, type ColumnSource, ParquetWriter, type SchemaElement } from "hyparquet-writer";
-import type { StoredEvent } from "../types.js";
 import { type ExportColumn, exportColumns } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
+import type { ExportRecord } from "./read.js";
 
 /**
  * Rows per row group. Rows are held back until a group is full, so memory stays bounded by one group
@@ -52,12 +52,12 @@ const schema: SchemaElement[] = [
 ];
 
 /** Each column's value of an event, as the writer takes it for the schema above. */
-const columnValue: Record<ExportColumn, (e: StoredEvent) => unknown> = {
+const columnValue: Record<ExportColumn, (e: ExportRecord) => unknown> = {
   id: (e) => e.id,
   event_type: (e) => e.event_type,
   source: (e) => e.source,
-  timestamp: (e) => Date.parse(e.timestamp),
-  created_at: (e) => Date.parse(e.created_at),
+  timestamp: (e) => e.ts_ms,
+  created_at: (e) => e.created_ms,
   contact_id: (e) => e.contact_id,
   session_id: (e) => e.session_id,
   message_id: (e) => e.message_id,
@@ -66,8 +66,9 @@ const columnValue: Record<ExportColumn, (e: StoredEvent) => unknown> = {
   causation_id: (e) => e.causation_id,
   schema_version: (e) => e.schema_version,
   sequence_number: (e) => (e.sequence_number === null ? null : BigInt(e.sequence_number)),
-  payload: (e) => e.payload,
-  metadata: (e) => e.metadata,
+  // The writer takes JSON values (and writes them compact).
+  payload: (e) => JSON.parse(e.payload),
+  metadata: (e) => JSON.parse(e.metadata),
 };
 
 /** A ByteWriter whose bytes are taken out after each row group, so the file never sits whole in memory. */
@@ -99,9 +100,9 @@ class DrainingWriter extends ByteWriter {
 export function parquetEncoder(rowGroupRows = parquetRowGroupRows): ExportEncoder {
   const writer = new DrainingWriter();
   let parquet: ParquetWriter | undefined;
-  let held: StoredEvent[] = [];
+  let held: ExportRecord[] = [];
 
-  const writeGroup = (events: StoredEvent[]) => {
+  const writeGroup = (events: ExportRecord[]) => {
     const columnData: ColumnSource[] = exportColumns.map((name) => ({
       name,
       data: events.map(columnValue[name]) as ColumnSource["data"],
