@@ -264,6 +264,8 @@ export async function startWorkers(
     log.warn({ deliveryId: row.id, error }, "webhook delivery processing failed"),
   );
   const rollups = new RollupProjection(system.db, {
+    // PGlite runs in this process's event loop: smaller steps keep each pause of the API short (~30 ms).
+    batch: system.kind === "pglite" ? 2000 : 10_000,
     onError: (error) => log.error({ err: error }, "rollup projection failed"),
   });
   await dispatcher.start();
