@@ -8,6 +8,7 @@ import {
   countEvents,
   eventStats,
   eventTotals,
+  rollupPieces,
   type StatsDimension,
   splitByHour,
 } from "../src/events/totals.js";
@@ -209,12 +210,16 @@ for (const backend of backends()) {
       for (let i = 0; i < rounds; i += 1) await expectExact(randomFilter(), true);
     }
 
-    const rollupSum = async () =>
-      Number(
-        (
-          await query<{ n: number }>(db, sql`select coalesce(sum(count), 0)::float8 as n from event_rollups`)
-        )[0]!.n,
+    /** The events the rollups count; the daily ones must count the same. */
+    const rollupSum = async () => {
+      const [row] = await query<{ hourly: number; daily: number }>(
+        db,
+        sql`select (select coalesce(sum(count), 0) from event_rollups)::float8 as hourly,
+          (select coalesce(sum(count), 0) from event_rollups_daily)::float8 as daily`,
       );
+      expect(Number(row!.daily)).toBe(Number(row!.hourly));
+      return Number(row!.hourly);
+    };
 
     it("splits a range into partial and whole hours", () => {
       const at = (s: string) => new Date(`2026-11-24T${s}Z`);
@@ -234,6 +239,39 @@ for (const backend of backends()) {
       });
       expect(splitByHour(at("11:00:00.000"), at("10:00:00.000"))).toEqual({});
       expect(splitByHour(undefined, undefined)).toEqual({ whole: { start: undefined, end: undefined } });
+    });
+
+    it("answers whole days from the daily rollups and the hours around them from the hourly ones", () => {
+      const at = (s: string) => new Date(`2026-11-${s}Z`);
+      const hourly = (start?: Date, end?: Date) => ({
+        table: "event_rollups",
+        column: "hour",
+        span: { start, end },
+      });
+      const daily = (start?: Date, end?: Date) => ({
+        table: "event_rollups_daily",
+        column: "day",
+        span: { start, end },
+      });
+      expect(rollupPieces({ start: at("24T10:00:00"), end: at("27T05:00:00") })).toEqual([
+        hourly(at("24T10:00:00"), at("25T00:00:00")),
+        daily(at("25T00:00:00"), at("27T00:00:00")),
+        hourly(at("27T00:00:00"), at("27T05:00:00")),
+      ]);
+      expect(rollupPieces({ start: at("24T00:00:00"), end: at("26T00:00:00") })).toEqual([
+        daily(at("24T00:00:00"), at("26T00:00:00")),
+      ]);
+      expect(rollupPieces({ start: at("24T10:00:00"), end: at("25T05:00:00") })).toEqual([
+        hourly(at("24T10:00:00"), at("25T05:00:00")),
+      ]);
+      expect(rollupPieces({ end: at("25T05:00:00") })).toEqual([
+        daily(undefined, at("25T00:00:00")),
+        hourly(at("25T00:00:00"), at("25T05:00:00")),
+      ]);
+      expect(rollupPieces({})).toEqual([daily(undefined, undefined)]);
+      expect(rollupPieces({ start: at("24T10:00:00"), end: at("27T05:00:00") }, true)).toEqual([
+        hourly(at("24T10:00:00"), at("27T05:00:00")),
+      ]);
     });
 
     it("are exact before the projection has run at all", async () => {
@@ -261,11 +299,13 @@ for (const backend of backends()) {
     it("are exact after a rebuild, which reports its progress", async () => {
       // What a rebuild starts with (no rollups, the checkpoint back at the start): exact, counted from the log.
       await db.execute(sql`delete from event_rollups`);
+      await db.execute(sql`delete from event_rollups_daily`);
       await db.execute(sql`update event_rollup_checkpoint set transaction_id = '0', position = 0`);
       await expectAllExact(5);
       while ((await projectRollups(db, 1000)) > 0) {}
       // A stale rollup (as if a projection had gone wrong): the rebuild counts the log again.
       await db.execute(sql`update event_rollups set count = count + 5`);
+      await db.execute(sql`update event_rollups_daily set count = count + 5`);
       const progress: [number, number][] = [];
       const { read } = await rebuildRollups(db, (done, total) => progress.push([done, total]), {
         batch: 1000,

@@ -2,18 +2,19 @@ import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 
 /**
- * The rollup projection: `event_rollups` counts each tenant's events per UTC hour, type and source, for every
- * event up to the checkpoint in `event_rollup_checkpoint` and none after it. It reads the log as `readLog`
- * does, in (transaction id, position) order and only transactions older than every running one, so the
- * events up to the checkpoint are a fixed set: no transaction can still commit one there. Totals and stats
- * (totals.ts) add the events after the checkpoint, which makes them exact however far the projection lags.
+ * The rollup projection: `event_rollups` counts each tenant's events per UTC hour, type and source
+ * (`event_rollups_daily` per UTC day), for every event up to the checkpoint in `event_rollup_checkpoint` and
+ * none after it. It reads the log as `readLog` does, in (transaction id, position) order and only
+ * transactions older than every running one, so the events up to the checkpoint are a fixed set: no
+ * transaction can still commit one there. Totals and stats (totals.ts) add the events after the
+ * checkpoint, which makes them exact however far the projection lags.
  */
 
 /** How many events one projection step reads. @defaultValue 10000 */
 export const defaultRollupBatch = 10_000;
 
 /**
- * Count the next `batch` events of the log into the rollups and move the checkpoint past them, in one
+ * Count the next `batch` events of the log into the rollups (hourly and daily) and move the checkpoint past them, in one
  * statement (so in one transaction, whatever the executor). Projectors take turns on the checkpoint's row:
  * one that waited reads on from where the other left it. Returns how many events it read.
  */
@@ -38,6 +39,12 @@ export async function projectRollups(
         select tenant_id, date_trunc('hour', ts, 'UTC'), event_type, source, count(*) from batch
         group by 1, 2, 3, 4
         on conflict (tenant_id, hour, event_type, source) do update set count = r.count + excluded.count
+      ),
+      counted_daily as (
+        insert into event_rollups_daily as r (tenant_id, day, event_type, source, count)
+        select tenant_id, date_trunc('day', ts, 'UTC'), event_type, source, count(*) from batch
+        group by 1, 2, 3, 4
+        on conflict (tenant_id, day, event_type, source) do update set count = r.count + excluded.count
       ),
       advanced as (
         update event_rollup_checkpoint c set transaction_id = last.transaction_id, position = last.position
@@ -73,6 +80,7 @@ export async function rebuildRollups(
     // Waits for a projection step in progress; the next one starts from the beginning.
     await tx.execute(sql`select 1 from event_rollup_checkpoint for update`);
     await tx.execute(sql`delete from event_rollups`);
+    await tx.execute(sql`delete from event_rollups_daily`);
     await tx.execute(sql`update event_rollup_checkpoint set transaction_id = '0', position = 0`);
   });
   onProgress?.(0, total);

@@ -7,9 +7,10 @@ import { type LogPosition, logStart } from "./read.js";
  * Totals, time ranges and stats without scanning the log. A filter on tenant, type, source and time is
  * answered from the rollups (rollups.ts), exactly:
  *
- * - the whole UTC hours inside [start, end): the rollups' counts, which hold every event up to the
- *   projection's checkpoint and none after it, plus the events of those hours after the checkpoint (the few
- *   the projection has not read yet, found through the (transaction_id, position) index);
+ * - the whole UTC hours inside [start, end): the rollups' counts (per day for its whole days, per hour
+ *   around them), which hold every event up to the projection's checkpoint and none after it, plus the
+ *   events of those hours after the checkpoint (the few the projection has not read yet, found through the
+ *   (transaction_id, position) index);
  * - the partial hours at either end: counted from the log (at most an hour each, through the tenant's index).
  *
  * Each answer is one statement that reads the checkpoint too, so rollups, checkpoint and newer events are
@@ -28,6 +29,7 @@ export interface EventTotals {
 }
 
 const hourMs = 3_600_000;
+const dayMs = 24 * hourMs;
 
 /** Half-open time span; an undefined end is unbounded. */
 interface Span {
@@ -135,12 +137,42 @@ const untimed = (filter: EventFilter): EventFilter => ({
   source: filter.source,
 });
 
-const rollupCondition = (filter: EventFilter, whole: Span) => {
+/** Rows of one rollup table over a span aligned on its unit. */
+interface RollupPiece {
+  table: "event_rollups" | "event_rollups_daily";
+  column: "hour" | "day";
+  span: Span;
+}
+
+const hourly = (span: Span): RollupPiece => ({ table: "event_rollups", column: "hour", span });
+
+/**
+ * The rollup rows that count the whole hours `whole`: its whole UTC days from the daily rollups and the
+ * hours around them from the hourly ones (a month is then ~30 rows per type and source, not ~720). With
+ * `byHour`, all of it from the hourly rollups (stats by hour).
+ */
+export function rollupPieces(whole: Span, byHour = false): RollupPiece[] {
+  const from = whole.start && new Date(Math.ceil(whole.start.getTime() / dayMs) * dayMs);
+  const to = whole.end && new Date(Math.floor(whole.end.getTime() / dayMs) * dayMs);
+  if (byHour || (from && to && from >= to)) return [hourly(whole)];
+  return [
+    ...(whole.start && whole.start < from! ? [hourly({ start: whole.start, end: from })] : []),
+    { table: "event_rollups_daily", column: "day", span: { start: from, end: to } },
+    ...(whole.end && to! < whole.end ? [hourly({ start: to, end: whole.end })] : []),
+  ];
+}
+
+const rollupCondition = (filter: EventFilter, { column, span }: RollupPiece) => {
+  const time = sql.raw(`r.${column}`);
   const conditions = [filterCondition("r", untimed(filter))];
-  if (whole.start) conditions.push(sql`r.hour >= ${whole.start.toISOString()}::timestamptz`);
-  if (whole.end) conditions.push(sql`r.hour < ${whole.end.toISOString()}::timestamptz`);
+  if (span.start) conditions.push(sql`${time} >= ${span.start.toISOString()}::timestamptz`);
+  if (span.end) conditions.push(sql`${time} < ${span.end.toISOString()}::timestamptz`);
   return sql.join(conditions, sql` and `);
 };
+
+/** The rollup rows of `piece` matching `filter`, as `select <columns> from <table> r where …`. */
+const fromRollups = (columns: SQL, filter: EventFilter, piece: RollupPiece) =>
+  sql`select ${columns} from ${sql.raw(piece.table)} r where ${rollupCondition(filter, piece)}`;
 
 const eventCondition = (filter: EventFilter, span: Span) =>
   filterCondition("e", { ...untimed(filter), start: span.start, end: span.end });
@@ -151,7 +183,9 @@ function totalSql(filter: EventFilter, hint: LogPosition): SQL {
   const parts: SQL[] = [sql`0`];
   if (whole)
     parts.push(
-      sql`(select coalesce(sum(r.count), 0) from event_rollups r where ${rollupCondition(filter, whole)})`,
+      ...rollupPieces(whole).map(
+        (piece) => sql`(${fromRollups(sql`coalesce(sum(r.count), 0)`, filter, piece)})`,
+      ),
       sql`(select count(*) from events e where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)})`,
     );
   for (const edge of [lead, trail])
@@ -172,7 +206,7 @@ function boundSql(filter: EventFilter, hint: LogPosition, end: "first" | "last")
   const candidates: SQL[] = [];
   if (near) candidates.push(sql`(select ${pick}(e.ts) from events e where ${eventCondition(filter, near)})`);
   if (whole) {
-    const hour = sql`(select ${pick}(r.hour) from event_rollups r where ${rollupCondition(filter, whole)})`;
+    const hour = sql`(${fromRollups(sql`${pick}(r.hour)`, filter, hourly(whole))})`;
     candidates.push(
       sql`${pickAll}(
         (select ${pick}(e.ts) from events e where ${eventCondition(filter, {})}
@@ -273,12 +307,14 @@ function bucketsSql(groupBy: StatsDimension[], rows: SQL, count: SQL): SQL {
  * The matching events as (ts, event_type, source, n) rows, `n` events each: rollup rows (at the start of
  * their hour) and single events, which every dimension groups alike.
  */
-function countedRows(filter: EventFilter, hint: LogPosition): SQL {
+function countedRows(filter: EventFilter, hint: LogPosition, byHour: boolean): SQL {
   const { lead, whole, trail } = splitByHour(filter.start, filter.end);
   const parts: SQL[] = [];
   if (whole)
     parts.push(
-      sql`select r.hour, r.event_type, r.source, r.count from event_rollups r where ${rollupCondition(filter, whole)}`,
+      ...rollupPieces(whole, byHour).map((piece) =>
+        fromRollups(sql`${sql.raw(`r.${piece.column}`)}, r.event_type, r.source, r.count`, filter, piece),
+      ),
       sql`select e.ts, e.event_type, e.source, 1::bigint from events e
         where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)}`,
     );
@@ -316,7 +352,7 @@ export async function eventStats(
           executor,
           sql`with ${checkpointCtes(hint)},
             buckets as (
-              ${bucketsSql(groupBy, sql`(${countedRows(filter, hint)}) e (ts, event_type, source, n)`, sql`sum(e.n)`)}
+              ${bucketsSql(groupBy, sql`(${countedRows(filter, hint, groupBy.includes("hour"))}) e (ts, event_type, source, n)`, sql`sum(e.n)`)}
             )
             select buckets.*, hint.* from hint left join buckets on true order by ${order}`,
         ),
