@@ -48,7 +48,7 @@ interface ExportCommandOptions {
   source?: EventFilter["source"];
   format: ExportFormat;
   out?: string;
-  batch: number;
+  batch?: number;
 }
 
 /**
@@ -74,16 +74,11 @@ export function registerExportCommand(program: Command, withDatabase: WithDataba
     .option("--source <source>", `only this source (${eventSources.join(", ")})`, oneOf(eventSources))
     .option("--format <format>", `${exportFormats.join(", ")}`, oneOf(exportFormats), "ndjson")
     .option("--out <file>", "write to this file instead of stdout")
-    .option(
-      "--batch <rows>",
-      "events read per statement",
-      (v) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new InvalidArgumentError("1 to 100000");
-        return n;
-      },
-      5000,
-    )
+    .option("--batch <rows>", "events read per statement (default 2000)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new InvalidArgumentError("1 to 100000");
+      return n;
+    })
     .action(async (o: ExportCommandOptions) => {
       if (!uuid.test(o.tenant)) throw new Error("--tenant must be a tenant id (a UUID)");
       const start = rangeStart(o.start);

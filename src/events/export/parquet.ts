@@ -7,7 +7,7 @@ import type { ExportRecord } from "./read.js";
  * Rows per row group. Rows are held back until a group is full, so memory stays bounded by one group
  * (tens of MB at most) whatever the export's size; the groups fall at the same rows whatever the read batches.
  */
-export const parquetRowGroupRows = 20_000;
+export const parquetRowGroupRows = 10_000;
 
 const text = (name: ExportColumn, required = false): SchemaElement => ({
   name,
