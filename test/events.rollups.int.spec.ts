@@ -6,6 +6,7 @@ import type { EventFilter } from "../src/events/filter.js";
 import { projectRollups, RollupProjection, rebuildRollups } from "../src/events/rollups.js";
 import {
   countEvents,
+  countPlan,
   eventStats,
   eventTotals,
   rollupPieces,
@@ -239,6 +240,27 @@ for (const backend of backends()) {
       });
       expect(splitByHour(at("11:00:00.000"), at("10:00:00.000"))).toEqual({});
       expect(splitByHour(undefined, undefined)).toEqual({ whole: { start: undefined, end: undefined } });
+    });
+
+    it("counts an end that covers most of its hour as the whole hour less the rest", () => {
+      const at = (s: string) => new Date(`2026-11-24T${s}Z`);
+      const hour = (start: Date, end: Date) => ({
+        table: "event_rollups",
+        column: "hour",
+        span: { start, end },
+      });
+      expect(countPlan(at("10:10:00.000"), at("13:15:00.000"))).toEqual({
+        rollups: [hour(at("10:00:00.000"), at("11:00:00.000")), hour(at("11:00:00.000"), at("13:00:00.000"))],
+        tail: { start: at("10:00:00.000"), end: at("13:00:00.000") },
+        events: [
+          { span: { start: at("10:00:00.000"), end: at("10:10:00.000") }, sign: -1 },
+          { span: { start: at("13:00:00.000"), end: at("13:15:00.000") }, sign: 1 },
+        ],
+      });
+      expect(countPlan(at("10:10:00.000"), at("10:50:00.000"))).toEqual({
+        rollups: [],
+        events: [{ span: { start: at("10:10:00.000"), end: at("10:50:00.000") }, sign: 1 }],
+      });
     });
 
     it("answers whole days from the daily rollups and the hours around them from the hourly ones", () => {

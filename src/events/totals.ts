@@ -162,6 +162,40 @@ export function rollupPieces(whole: Span, byHour = false): RollupPiece[] {
   ];
 }
 
+/**
+ * How a count over [start, end) is made, every part exact: rollup rows, the events after the checkpoint in
+ * `tail` (one span, so one walk of the (transaction_id, position) index), and events counted from the log
+ * (`sign` -1: taken away). A partial hour at an end that covers more than half of its hour is counted as
+ * the whole hour (rollup and tail) less the rest of it, so no end costs more than half an hour of the log.
+ */
+export interface CountPlan {
+  rollups: RollupPiece[];
+  tail?: Span;
+  events: { span: Span; sign: 1 | -1 }[];
+}
+
+export function countPlan(start: Date | undefined, end: Date | undefined, byHour = false): CountPlan {
+  const { lead, whole, trail } = splitByHour(start, end);
+  if (!whole) return { rollups: [], events: lead ? [{ span: lead, sign: 1 }] : [] };
+  const plan: CountPlan = { rollups: rollupPieces(whole, byHour), events: [] };
+  const tail: Span = { ...whole };
+  const longer = (edge: Span) => edge.end!.getTime() - edge.start!.getTime() > hourMs / 2;
+  if (lead && longer(lead)) {
+    const hour = new Date(lead.end!.getTime() - hourMs);
+    plan.rollups.unshift(hourly({ start: hour, end: lead.end }));
+    plan.events.push({ span: { start: hour, end: lead.start }, sign: -1 });
+    tail.start = hour;
+  } else if (lead) plan.events.push({ span: lead, sign: 1 });
+  if (trail && longer(trail)) {
+    const hourEnd = new Date(trail.start!.getTime() + hourMs);
+    plan.rollups.push(hourly({ start: trail.start, end: hourEnd }));
+    plan.events.push({ span: { start: trail.end, end: hourEnd }, sign: -1 });
+    tail.end = hourEnd;
+  } else if (trail) plan.events.push({ span: trail, sign: 1 });
+  plan.tail = tail;
+  return plan;
+}
+
 const rollupCondition = (filter: EventFilter, { column, span }: RollupPiece) => {
   const time = sql.raw(`r.${column}`);
   const conditions = [filterCondition("r", untimed(filter))];
@@ -179,18 +213,20 @@ const eventCondition = (filter: EventFilter, span: Span) =>
 
 /** The exact number of matching events, as one SQL expression (needs `checkpointCtes`). */
 function totalSql(filter: EventFilter, hint: LogPosition): SQL {
-  const { lead, whole, trail } = splitByHour(filter.start, filter.end);
-  const parts: SQL[] = [sql`0`];
-  if (whole)
+  const plan = countPlan(filter.start, filter.end);
+  const parts: SQL[] = [
+    sql`0`,
+    ...plan.rollups.map((piece) => sql`+ (${fromRollups(sql`coalesce(sum(r.count), 0)`, filter, piece)})`),
+  ];
+  if (plan.tail)
     parts.push(
-      ...rollupPieces(whole).map(
-        (piece) => sql`(${fromRollups(sql`coalesce(sum(r.count), 0)`, filter, piece)})`,
-      ),
-      sql`(select count(*) from events e where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)})`,
+      sql`+ (select count(*) from events e where ${eventCondition(filter, plan.tail)} and ${afterCheckpoint(hint)})`,
     );
-  for (const edge of [lead, trail])
-    if (edge) parts.push(sql`(select count(*) from events e where ${eventCondition(filter, edge)})`);
-  return sql`(${sql.join(parts, sql` + `)})`;
+  for (const { span, sign } of plan.events)
+    parts.push(
+      sql`${sign === 1 ? sql`+` : sql`-`} (select count(*) from events e where ${eventCondition(filter, span)})`,
+    );
+  return sql`(${sql.join(parts, sql` `)})`;
 }
 
 /**
@@ -286,6 +322,7 @@ const keyText = (dimension: StatsDimension, column: SQL) =>
  * raw values first, so each key is formatted once per bucket rather than once per row.
  */
 function bucketsSql(groupBy: StatsDimension[], rows: SQL, count: SQL): SQL {
+  // Rows may take events away (`countedRows`): a bucket left at zero is no bucket.
   const columns = groupBy.map((_, i) => sql.raw(`k${i}`));
   const positions = sql.join(
     groupBy.map((_, i) => sql.raw(String(i + 1))),
@@ -299,30 +336,30 @@ function bucketsSql(groupBy: StatsDimension[], rows: SQL, count: SQL): SQL {
       select ${sql.join(
         groupBy.map((d, i) => sql`${dimensionSql[d]} as ${columns[i]!}`),
         sql`, `,
-      )}, ${count}::float8 as count from ${rows} group by ${positions}
+      )}, ${count}::float8 as count from ${rows} group by ${positions} having ${count} > 0
     ) g`;
 }
 
 /**
- * The matching events as (ts, event_type, source, n) rows, `n` events each: rollup rows (at the start of
- * their hour) and single events, which every dimension groups alike.
+ * The matching events as (ts, event_type, source, n) rows, `n` events each (see `countPlan`): rollup rows
+ * (at the start of their hour or day) and single events, which every dimension groups alike.
  */
 function countedRows(filter: EventFilter, hint: LogPosition, byHour: boolean): SQL {
-  const { lead, whole, trail } = splitByHour(filter.start, filter.end);
-  const parts: SQL[] = [];
-  if (whole)
+  const plan = countPlan(filter.start, filter.end, byHour);
+  const parts: SQL[] = plan.rollups.map((piece) =>
+    fromRollups(sql`${sql.raw(`r.${piece.column}`)}, r.event_type, r.source, r.count`, filter, piece),
+  );
+  if (plan.tail)
     parts.push(
-      ...rollupPieces(whole, byHour).map((piece) =>
-        fromRollups(sql`${sql.raw(`r.${piece.column}`)}, r.event_type, r.source, r.count`, filter, piece),
-      ),
       sql`select e.ts, e.event_type, e.source, 1::bigint from events e
-        where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)}`,
+        where ${eventCondition(filter, plan.tail)} and ${afterCheckpoint(hint)}`,
     );
-  for (const edge of [lead, trail])
-    if (edge)
-      parts.push(
-        sql`select e.ts, e.event_type, e.source, 1::bigint from events e where ${eventCondition(filter, edge)}`,
-      );
+  // Events taken away (-1) lie in an hour whose rollup row is counted whole: every dimension groups them
+  // with it, so no bucket goes below zero (one may reach zero, and is left out).
+  for (const { span, sign } of plan.events)
+    parts.push(
+      sql`select e.ts, e.event_type, e.source, ${sql.raw(String(sign))}::bigint from events e where ${eventCondition(filter, span)}`,
+    );
   // An empty range: no rows, typed as the others would be.
   if (parts.length === 0)
     parts.push(sql`select e.ts, e.event_type, e.source, 1::bigint from events e where false`);
