@@ -245,7 +245,7 @@ function boundSql(filter: EventFilter, hint: LogPosition, end: "first" | "last")
     const hour = sql`(${fromRollups(sql`${pick}(r.hour)`, filter, hourly(whole))})`;
     candidates.push(
       sql`${pickAll}(
-        (select ${pick}(e.ts) from events e where ${eventCondition(filter, {})}
+        (select ${pick}(e.ts) from events e where ${eventCondition(filter, whole)}
           and e.ts >= ${hour} and e.ts < ${hour} + interval '1 hour'),
         (select ${pick}(e.ts) from events e where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)})
       )`,
