@@ -75,10 +75,12 @@ describe.runIf(hasPostgres())("herald export of a million events (PostgreSQL)", 
   beforeAll(async () => {
     server = await createServerDatabase();
     sql = postgres(server.url, { max: 2, onnotice: () => {} });
-    [{ id: tenant }] = await sql<{ id: string }[]>`insert into tenants (name) values ('big') returning id`;
-    const [{ id: other }] = await sql<
-      { id: string }[]
-    >`insert into tenants (name) values ('other') returning id`;
+    const tenantId = async (name: string) => {
+      const [row] = await sql<{ id: string }[]>`insert into tenants (name) values (${name}) returning id`;
+      return row!.id;
+    };
+    tenant = await tenantId("big");
+    const other = await tenantId("other");
     await sql`select herald_ensure_partitions('events', '2026-10-01T00:00:00Z', 2)`;
     // Server-side, in two halves run side by side: a million events over October and November 2026.
     const half = events / 2;
