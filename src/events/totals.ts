@@ -11,7 +11,8 @@ import { type LogPosition, logStart } from "./read.js";
  *   around them), which hold every event up to the projection's checkpoint and none after it, plus the
  *   events of those hours after the checkpoint (the few the projection has not read yet, found through the
  *   (transaction_id, position) index);
- * - the partial hours at either end: counted from the log (at most an hour each, through the tenant's index).
+ * - the partial hours at either end: counted from the log through the tenant's index, at most half an hour
+ *   each (an end covering more is counted as its whole hour less the rest: `countPlan`).
  *
  * Each answer is one statement that reads the checkpoint too, so rollups, checkpoint and newer events are
  * all seen in the statement's one snapshot: the sum is the number of matching events that snapshot shows.
