@@ -94,7 +94,14 @@ async function copyRate(sql, tenant, format) {
   const t = performance.now();
   const stream = await sql.unsafe(statement).readable();
   let bytes = 0;
-  for await (const chunk of stream) bytes += chunk.length;
+  // Flowing mode, never paused: postgres.js's COPY stream can stall when paused and resumed (issue 917).
+  await new Promise((resolve, reject) => {
+    stream.on("data", (chunk) => {
+      bytes += chunk.length;
+    });
+    stream.on("end", resolve);
+    stream.on("error", reject);
+  });
   return { seconds: (performance.now() - t) / 1000, bytes };
 }
 

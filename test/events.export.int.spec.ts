@@ -405,4 +405,49 @@ describe.runIf(hasPostgres())("events export while writers commit (PostgreSQL)",
     const keys = rows.map((r) => `${r.timestamp} ${r.id}`);
     expect(keys).toEqual([...keys].sort());
   }, 60_000);
+
+  it("cuts the response short when the database fails after the first byte, and answers a problem before it", async () => {
+    const db = t.database.db;
+    const created = await createTenant(db, "cut");
+    // Enough to outlast the socket's buffers and the batches read ahead (about 8 MB).
+    await db.execute(sql`insert into events (tenant_id, event_type, source, payload, ts)
+      select ${created.tenant.id}::uuid, 'order.placed', 'manual', jsonb_build_object('pad', repeat('x', 300), 'i', i),
+        timestamptz '2026-10-01T00:00:00Z' + i * interval '1 minute'
+      from generate_series(1, 20000) i`);
+    const app = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 1 << 20 } });
+    await app.app.listen({ port: 0, host: "127.0.0.1" });
+    const { port } = app.app.server.address() as { port: number };
+    const url = `http://127.0.0.1:${port}/api/v1/events/export?format=ndjson`;
+    const headers = bearer(created.apiKey);
+    try {
+      const response = await fetch(url, { headers });
+      expect(response.status).toBe(200);
+      // The body is not read yet: the export waits for the socket to drain, part of the file sent.
+      await sleep(300);
+      await db.execute(sql`alter table events rename to events_away`);
+      let received = 0;
+      const reader = response.body!.getReader();
+      const outcome = await (async () => {
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return "ended";
+            received += value.length;
+          }
+        } catch {
+          return "cut short";
+        }
+      })();
+      expect(outcome).toBe("cut short");
+      expect(received).toBeGreaterThan(0);
+
+      // Before the first byte (the count fails): a problem response, not a cut.
+      const early = await fetch(url, { headers });
+      expect(early.status).toBeGreaterThanOrEqual(500);
+      expect(early.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    } finally {
+      await db.execute(sql`alter table if exists events_away rename to events`);
+      await app.app.close();
+    }
+  }, 60_000);
 });
