@@ -12,7 +12,11 @@ export type Channel = (typeof channels)[number];
 export const providers = ["sendgrid", "postmark", "mailgun", "ses", "twilio", "resend"] as const;
 export type Provider = (typeof providers)[number];
 
-/** An outbound message's delivery status; see `domain/messageStatus.ts` for the order it moves in. */
+/**
+ * An outbound message's delivery status; see `domain/messageStatus.ts` for the order it moves in. `sent` is
+ * "registered, nothing heard yet" for both channels, so Twilio's `sent` (handed to the carrier) is
+ * `sent_to_carrier`.
+ */
 export const messageStatuses = [
   "sent",
   "processed",
@@ -25,6 +29,17 @@ export const messageStatuses = [
   "dropped",
   "spam_reported",
   "unsubscribed",
+  // SMS (Twilio's MessageStatus)
+  "accepted",
+  "scheduled",
+  "queued",
+  "sending",
+  "sent_to_carrier",
+  "partially_delivered",
+  "canceled",
+  "failed",
+  "undelivered",
+  "read",
 ] as const;
 export type MessageStatus = (typeof messageStatuses)[number];
 
@@ -35,6 +50,8 @@ export const suppressionReasons = [
   "unsubscribe",
   "group_unsubscribe",
   "manual",
+  /** An inbound SMS that was a carrier opt-out keyword (STOP…), see `domain/optOut.ts`. */
+  "opt_out",
 ] as const;
 export type SuppressionReason = (typeof suppressionReasons)[number];
 

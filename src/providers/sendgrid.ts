@@ -3,7 +3,7 @@ import { normalizeEmail } from "../domain/address.js";
 import { unstorableEscape, unstorableNumber } from "../domain/jsonbText.js";
 import { defaultMaxJsonDepth, jsonPointer, tooDeepAt } from "../domain/jsonDepth.js";
 import { linkCandidates, messageIdRoot } from "../domain/messageIds.js";
-import { type CanonicalEventType, canonicalEventTypes } from "../domain/messageStatus.js";
+import { type CanonicalEventType, emailEventTypes } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
 import { missingFields } from "./settings.js";
@@ -126,8 +126,8 @@ export function parseBatch(body: Buffer): ParseResult {
 /** Nesting allowed inside one event (SendGrid's go three levels deep; jsonb's parser gives up near 20,000). */
 const maxJsonDepth = defaultMaxJsonDepth;
 
-/** SendGrid's own event names: the canonical types except the two Herald derives (`blocked`, `unknown`). */
-const known = new Set<string>(canonicalEventTypes.filter((t) => t !== "blocked" && t !== "unknown"));
+/** SendGrid's own event names: the email event types but the one Herald derives (`blocked`). */
+const known = new Set<string>(emailEventTypes.filter((t) => t !== "blocked"));
 
 const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v.slice(0, 2000) : null);
 
