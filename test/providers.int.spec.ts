@@ -50,13 +50,13 @@ describe("provider webhooks through the registry", () => {
   });
 
   it("is 404 for a provider without a module, whatever the source, and for any other name", async () => {
-    const twilio = await createSource({ provider: "twilio", verification: { auth_token: "secret" } });
+    const mailgun = await createSource({ provider: "mailgun", verification: { signing_key: "secret" } });
     const sendgrid = await createSource({ provider: "sendgrid" });
-    expectProblem(await post(twilio.url), 404, "not_found");
-    for (const name of ["nope", "SendGrid", "__proto__", "constructor", "twilio"])
+    expectProblem(await post(mailgun.url), 404, "not_found");
+    for (const name of ["nope", "SendGrid", "__proto__", "constructor", "mailgun"])
       expectProblem(await post(`/api/v1/webhooks/${name}/${sendgrid.id}`), 404, "not_found");
     // A source is found under its own provider only.
-    expectProblem(await post(`/api/v1/webhooks/sendgrid/${twilio.id}`), 404, "not_found");
+    expectProblem(await post(`/api/v1/webhooks/sendgrid/${mailgun.id}`), 404, "not_found");
   });
 
   it("checks each provider's verification settings when a source is created", async () => {

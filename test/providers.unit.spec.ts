@@ -12,7 +12,7 @@ const receivedAt = new Date("2026-11-22T12:00:00Z");
 
 /**
  * The contract every module of the registry keeps, checked on its fixtures (`test/fixtures/<provider>/`, every
- * `.json` file a delivery body as the provider sends it). A new provider gets these for free once it has a
+ * `.json` or `.form` file a delivery body as the provider sends it: JSON, or form-encoded as Twilio's). A new provider gets these for free once it has a
  * registry line and fixtures; its own rules are tested in its own spec (as `sendgrid.unit.spec.ts`).
  */
 describe.each(webhookProviderNames())("provider module %s", (name) => {
@@ -39,7 +39,7 @@ describe.each(webhookProviderNames())("provider module %s", (name) => {
 
   it("parses each fixture and normalizes every event into the canonical shape, the same each time", () => {
     const files = existsSync(fixturesOf(name))
-      ? readdirSync(fixturesOf(name)).filter((f) => f.endsWith(".json"))
+      ? readdirSync(fixturesOf(name)).filter((f) => /\.(json|form)$/.test(f))
       : [];
     expect(files.length, `fixtures under test/fixtures/${name}/`).toBeGreaterThan(0);
     for (const file of files) {
@@ -81,9 +81,11 @@ describe.each(webhookProviderNames())("provider module %s", (name) => {
 describe("provider registry", () => {
   it("finds only registered providers, by their exact name", () => {
     expect(providerFor("sendgrid")?.name).toBe("sendgrid");
+    expect(providerFor("twilio")?.name).toBe("twilio");
     for (const name of [
       "SendGrid",
-      "twilio",
+      "Twilio",
+      "mailgun",
       "nope",
       "",
       "__proto__",

@@ -1,6 +1,7 @@
 import type { Channel, Provider as ProviderName } from "../domain/vocabularies.js";
 import { sendgrid } from "./sendgrid.js";
 import { missingFields } from "./settings.js";
+import { twilio } from "./twilio.js";
 import type { ProviderModule, SourceProvider } from "./types.js";
 
 /**
@@ -11,6 +12,7 @@ import type { ProviderModule, SourceProvider } from "./types.js";
  */
 const webhookProviders: Readonly<Record<string, ProviderModule>> = {
   sendgrid,
+  twilio,
 };
 
 /** A provider a source may be created for whose webhooks are not taken yet: its settings are still checked. */
@@ -23,7 +25,7 @@ const settingsOnly = (name: ProviderName, channel: Channel, fields: string[]): S
 
 const sourceProviders: Readonly<Record<ProviderName, SourceProvider>> = {
   sendgrid,
-  twilio: settingsOnly("twilio", "sms", ["auth_token"]),
+  twilio,
   mailgun: settingsOnly("mailgun", "email", ["signing_key"]),
   postmark: settingsOnly("postmark", "email", ["username", "password"]),
   ses: settingsOnly("ses", "email", ["topic_arn"]),

@@ -102,6 +102,9 @@ export interface ProviderModule extends SourceProvider {
   normalize(raw: Record<string, unknown>, receivedAt: Date): CanonicalEvent;
   /** The registered provider message ids that could link an event's id, longest first (`domain/messageIds.ts`). */
   linkCandidates(messageId: string): string[];
-  /** The answer to a delivery that was kept (JSON, or TwiML for Twilio). */
-  answer(received: ReceivedDelivery): ProviderAnswer;
+  /**
+   * The answer to a delivery that was kept (JSON, or TwiML for Twilio); `events`, its raw events when the
+   * caller has them (Twilio answers an inbound message and a status callback differently).
+   */
+  answer(received: ReceivedDelivery, events?: readonly Record<string, unknown>[]): ProviderAnswer;
 }
