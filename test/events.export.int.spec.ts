@@ -33,8 +33,8 @@ type Row = Record<(typeof exportColumns)[number], unknown>;
 async function expectedRows(db: Db, filter: EventFilter): Promise<Row[]> {
   const rows = await query<Record<string, unknown>>(
     db,
-    sql`select id, event_type, source, to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as timestamp,
-      to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, contact_id,
+    sql`select id, event_type, source, floor(extract(epoch from ts) * 1000)::float8 as timestamp,
+      floor(extract(epoch from created_at) * 1000)::float8 as created_at, contact_id,
       session_id, message_id, event_key, correlation_id, causation_id, schema_version,
       sequence_number::float8 as sequence_number, payload::text as payload, metadata::text as metadata
       from events where tenant_id = ${filter.tenantId}::uuid
@@ -46,6 +46,9 @@ async function expectedRows(db: Db, filter: EventFilter): Promise<Row[]> {
   );
   return rows.map((r) => ({
     ...r,
+    // Times as JavaScript writes them: the export's own formatting is checked against this.
+    timestamp: new Date(Number(r.timestamp)).toISOString(),
+    created_at: new Date(Number(r.created_at)).toISOString(),
     schema_version: Number(r.schema_version),
     sequence_number: r.sequence_number === null ? null : Number(r.sequence_number),
     payload: JSON.parse(String(r.payload)),

@@ -1,37 +1,34 @@
+import { sql } from "drizzle-orm";
 import { ByteBuilder } from "./bytes.js";
-import { exportColumns, isoFormatter } from "./columns.js";
+import { exportColumns, isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
-import type { ExportRecord } from "./read.js";
-
-const needsQuotes = /[",\r\n]/;
+import type { BatchRow } from "./read.js";
 
 /**
- * One CSV field (RFC 4180): quoted when it holds a quote, comma or line break, quotes doubled. Null is an
- * empty field and the empty string a quoted one (`""`), as PostgreSQL's COPY … CSV tells them apart.
+ * A nullable text of `events e` as a CSV field (RFC 4180): quoted, quotes doubled. Null is an empty field
+ * and the empty string a quoted one (`""`), as PostgreSQL's COPY … CSV tells them apart.
  */
-export function csvField(value: string | number | null): string {
-  if (value === null) return "";
-  const text = String(value);
-  if (text === "") return '""';
-  return needsQuotes.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
+const quoted = (expression: string) =>
+  sql.raw(`coalesce('"' || replace(${expression}, '"', '""') || '"', '')`);
 
-// Ids, types, sources and times need no quoting (UUIDs, `[a-z0-9_.]`, a vocabulary, RFC 3339).
-const csvLineWriter = () => {
-  const tsIso = isoFormatter();
-  const createdIso = isoFormatter();
-  return (r: ExportRecord) =>
-    `${r.id},${r.event_type},${r.source},${tsIso(r.ts_ms)},${createdIso(r.created_ms)},${csvField(r.contact_id)},${csvField(r.session_id)},${r.message_id ?? ""},${csvField(r.event_key)},${csvField(r.correlation_id)},${csvField(r.causation_id)},${r.schema_version},${r.sequence_number ?? ""},${csvField(r.payload)},${csvField(r.metadata)}\r\n`;
-};
+/**
+ * One event as a CSV record, written by the database (see ndjson.ts). Ids, types, sources, times and numbers
+ * need no quoting (UUIDs, `[a-z0-9_.]`, a vocabulary, RFC 3339); every other text is quoted.
+ */
+const line = sql`e.id || ',' || e.event_type || ',' || e.source || ',' || ${isoText("ts")} || ','
+  || ${isoText("created_at")} || ',' || ${quoted("e.contact_id")} || ',' || ${quoted("e.session_id")} || ','
+  || coalesce(e.message_id::text, '') || ',' || ${quoted("e.event_key")} || ',' || ${quoted("e.correlation_id")}
+  || ',' || ${quoted("e.causation_id")} || ',' || e.schema_version || ',' || coalesce(e.sequence_number::text, '')
+  || ',' || ${quoted("e.payload::text")} || ',' || ${quoted("e.metadata::text")} || ${"\r\n"}::text as line`;
 
 /** CSV with a header line of the export columns, CRLF line ends (RFC 4180), payload and metadata as JSON text. */
 export function csvEncoder(): ExportEncoder {
-  const csvLine = csvLineWriter();
   const bytes = new ByteBuilder();
   return {
+    columns: line,
     start: () => Buffer.from(`${exportColumns.join(",")}\r\n`, "utf8"),
-    batch(records) {
-      for (const r of records) bytes.add(csvLine(r));
+    batch(rows: BatchRow[]) {
+      for (const row of rows) bytes.add((row as BatchRow & { line: string }).line);
       return bytes.take();
     },
     end: () => undefined,

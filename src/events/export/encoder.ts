@@ -1,7 +1,8 @@
+import type { SQL } from "drizzle-orm";
 import { csvEncoder } from "./csv.js";
 import { ndjsonEncoder } from "./ndjson.js";
 import { parquetEncoder } from "./parquet.js";
-import type { ExportRecord } from "./read.js";
+import type { BatchRow } from "./read.js";
 
 export const exportFormats = ["ndjson", "csv", "parquet"] as const;
 export type ExportFormat = (typeof exportFormats)[number];
@@ -12,8 +13,10 @@ export type ExportFormat = (typeof exportFormats)[number];
  * back, as Parquet does until a row group is full).
  */
 export interface ExportEncoder {
+  /** What each row of a batch carries besides the id and time: a select list over `events e`. */
+  columns: SQL;
   start(): Buffer | undefined;
-  batch(records: ExportRecord[]): Buffer | undefined;
+  batch(rows: BatchRow[]): Buffer | undefined;
   end(): Buffer | undefined;
 }
 

@@ -5,7 +5,7 @@ import type { EventFilter } from "../filter.js";
 import type { ReadPosition } from "../query.js";
 import { type EventTotals, eventTotals } from "../totals.js";
 import { type ExportFormat, exportEncoder } from "./encoder.js";
-import { type ExportRecord, readExportBatch } from "./read.js";
+import { type BatchRow, readExportBatch } from "./read.js";
 
 /**
  * Runs one read of an export. Each batch is read by its own call: one statement, or a short transaction
@@ -79,7 +79,7 @@ interface Cursor {
 /** A batch being read, and how many rows of its window came before it. */
 interface Pending {
   cursor: Cursor;
-  batch: Promise<ExportRecord[]>;
+  batch: Promise<BatchRow[]>;
   rowsBefore: number;
 }
 
@@ -134,6 +134,7 @@ export async function exportEvents(
         totals.snapshot,
         cursor.after,
         batchRows,
+        encoder.columns,
       ),
     );
     // Awaited (and thrown) in its turn; until then a failure must not go unhandled.
@@ -162,7 +163,7 @@ export async function exportEvents(
   await emit(encoder.start());
   fill();
   for (let head = pending.shift(); head !== undefined; head = pending.shift()) {
-    const batch: ExportRecord[] = await head.batch;
+    const batch: BatchRow[] = await head.batch;
     const lastRecord = batch.at(-1);
     if (batch.length === batchRows && lastRecord !== undefined) {
       const after = { snapshot: totals.snapshot, ts: lastRecord.ts_us, id: lastRecord.id };

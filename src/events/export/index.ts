@@ -1,5 +1,4 @@
 export { type ExportColumn, exportColumns } from "./columns.js";
-export { csvField } from "./csv.js";
 export {
   type ExportEncoder,
   type ExportFormat,
@@ -14,4 +13,4 @@ export {
   type ExportResult,
   exportEvents,
 } from "./exportEvents.js";
-export { type ExportRecord, readExportBatch } from "./read.js";
+export { type BatchRow, readExportBatch } from "./read.js";

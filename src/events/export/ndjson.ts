@@ -1,30 +1,34 @@
+import { sql } from "drizzle-orm";
 import { ByteBuilder } from "./bytes.js";
-import { isoFormatter } from "./columns.js";
+import { isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
-import type { ExportRecord } from "./read.js";
+import type { BatchRow } from "./read.js";
 
-const text = (value: string | null) => (value === null ? "null" : JSON.stringify(value));
+/** A nullable text column of `events e` as a JSON value. */
+const json = (column: string) => sql.raw(`coalesce(to_json(e.${column})::text, 'null')`);
 
 /**
- * One event as a JSON line, its fields in the export columns' order. Written by hand rather than through
- * JSON.stringify of an object: payload and metadata go in as the database's JSON text, unparsed. Ids, types
- * and sources need no escaping (UUIDs, `[a-z0-9_.]`, a vocabulary).
+ * One event as a JSON line, its fields in the export columns' order, written by the database: the row
+ * arrives as one text instead of fifteen values to convert and join (a fraction of the work per event on
+ * both sides). Ids, types and sources need no escaping (UUIDs, `[a-z0-9_.]`, a vocabulary); payload and
+ * metadata go in as jsonb's own text.
  */
-const lineWriter = () => {
-  const tsIso = isoFormatter();
-  const createdIso = isoFormatter();
-  return (r: ExportRecord) =>
-    `{"id":"${r.id}","event_type":"${r.event_type}","source":"${r.source}","timestamp":"${tsIso(r.ts_ms)}","created_at":"${createdIso(r.created_ms)}","contact_id":${text(r.contact_id)},"session_id":${text(r.session_id)},"message_id":${r.message_id === null ? "null" : `"${r.message_id}"`},"event_key":${text(r.event_key)},"correlation_id":${text(r.correlation_id)},"causation_id":${text(r.causation_id)},"schema_version":${r.schema_version},"sequence_number":${r.sequence_number ?? "null"},"payload":${r.payload},"metadata":${r.metadata}}\n`;
-};
+const line = sql`'{"id":"' || e.id || '","event_type":"' || e.event_type || '","source":"' || e.source
+  || '","timestamp":"' || ${isoText("ts")} || '","created_at":"' || ${isoText("created_at")}
+  || '","contact_id":' || ${json("contact_id")} || ',"session_id":' || ${json("session_id")}
+  || ',"message_id":' || coalesce('"' || e.message_id || '"', 'null') || ',"event_key":' || ${json("event_key")}
+  || ',"correlation_id":' || ${json("correlation_id")} || ',"causation_id":' || ${json("causation_id")}
+  || ',"schema_version":' || e.schema_version || ',"sequence_number":' || coalesce(e.sequence_number::text, 'null')
+  || ',"payload":' || e.payload::text || ',"metadata":' || e.metadata::text || ${"}\n"}::text as line`;
 
 /** Newline-delimited JSON: one event per line. */
 export function ndjsonEncoder(): ExportEncoder {
-  const line = lineWriter();
   const bytes = new ByteBuilder();
   return {
+    columns: line,
     start: () => undefined,
-    batch(records) {
-      for (const r of records) bytes.add(line(r));
+    batch(rows: BatchRow[]) {
+      for (const row of rows) bytes.add((row as BatchRow & { line: string }).line);
       return bytes.take();
     },
     end: () => undefined,

@@ -1,7 +1,10 @@
+import { sql } from "drizzle-orm";
 import { ByteWriter, type ColumnSource, ParquetWriter, type SchemaElement } from "hyparquet-writer";
+import { epochMs } from "../../db/timestamps.js";
+import type { EventSource } from "../../domain/vocabularies.js";
 import { type ExportColumn, exportColumns } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
-import type { ExportRecord } from "./read.js";
+import type { BatchRow } from "./read.js";
 
 /**
  * Rows per row group. Rows are held back until a group is full, so memory stays bounded by one group
@@ -51,8 +54,31 @@ const schema: SchemaElement[] = [
   json("metadata"),
 ];
 
+/** An event as Parquet's rows take it: times as epoch milliseconds, payload and metadata as JSON text. */
+interface ParquetRow extends BatchRow {
+  event_type: string;
+  source: EventSource;
+  ts_ms: number;
+  created_ms: number;
+  contact_id: string | null;
+  session_id: string | null;
+  message_id: string | null;
+  event_key: string | null;
+  correlation_id: string | null;
+  causation_id: string | null;
+  schema_version: number;
+  sequence_number: string | null;
+  payload: string;
+  metadata: string;
+}
+
+const columns =
+  sql.raw(`e.event_type, e.source, ${epochMs("e.ts")} as ts_ms, ${epochMs("e.created_at")} as created_ms,
+  e.contact_id, e.session_id, e.message_id, e.event_key, e.correlation_id, e.causation_id, e.schema_version,
+  e.sequence_number::text as sequence_number, e.payload::text as payload, e.metadata::text as metadata`);
+
 /** Each column's value of an event, as the writer takes it for the schema above. */
-const columnValue: Record<ExportColumn, (e: ExportRecord) => unknown> = {
+const columnValue: Record<ExportColumn, (e: ParquetRow) => unknown> = {
   id: (e) => e.id,
   event_type: (e) => e.event_type,
   source: (e) => e.source,
@@ -100,9 +126,9 @@ class DrainingWriter extends ByteWriter {
 export function parquetEncoder(rowGroupRows = parquetRowGroupRows): ExportEncoder {
   const writer = new DrainingWriter();
   let parquet: ParquetWriter | undefined;
-  let held: ExportRecord[] = [];
+  let held: ParquetRow[] = [];
 
-  const writeGroup = (events: ExportRecord[]) => {
+  const writeGroup = (events: ParquetRow[]) => {
     const columnData: ColumnSource[] = exportColumns.map((name) => ({
       name,
       data: events.map(columnValue[name]) as ColumnSource["data"],
@@ -112,11 +138,13 @@ export function parquetEncoder(rowGroupRows = parquetRowGroupRows): ExportEncode
   };
 
   return {
+    columns,
     start() {
       parquet = new ParquetWriter({ writer, schema, createdBy: "herald" });
       return writer.take();
     },
-    batch(events) {
+    batch(rows) {
+      const events = rows as ParquetRow[];
       held = held.length === 0 ? events : held.concat(events);
       while (held.length >= rowGroupRows) {
         writeGroup(held.slice(0, rowGroupRows));
