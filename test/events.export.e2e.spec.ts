@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { createReadStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServerDatabase, hasPostgres } from "./support/databases.js";
@@ -135,8 +136,39 @@ describe.runIf(hasPostgres())("herald export of a million events (PostgreSQL)", 
       expect(run.peakRssMb).toBeLessThanOrEqual(peakRssLimitMb);
       expect(run.observedHwmMb).toBeLessThanOrEqual(peakRssLimitMb);
     }
+
+    // Parquet of the same range: bounded too, as many rows, the first ones the same as the NDJSON file's.
+    const parquetFile = join(dir, "events.parquet");
+    const parquet = await runExport(server.url, [...args.slice(0, -1), "parquet", "--out", parquetFile]);
+    expect(parquet.rows).toBe(total);
+    expect(parquet.peakRssMb).toBeLessThanOrEqual(peakRssLimitMb);
+    expect(parquet.observedHwmMb).toBeLessThanOrEqual(peakRssLimitMb);
+    const buffer = await asyncBufferFromFile(parquetFile);
+    expect(Number((await parquetMetadataAsync(buffer)).num_rows)).toBe(total);
+    const head = (await parquetReadObjects({ file: buffer, rowStart: 0, rowEnd: 3 })) as Record<
+      string,
+      unknown
+    >[];
+    const start = Buffer.alloc(64 * 1024);
+    const fd = openSync(file, "r");
+    readSync(fd, start, 0, start.length, 0);
+    closeSync(fd);
+    const firstLines = start
+      .toString("utf8")
+      .split("\n")
+      .slice(0, 3)
+      .map((l) => JSON.parse(l));
+    expect(
+      head.map((r) => ({
+        ...r,
+        timestamp: (r.timestamp as Date).toISOString(),
+        created_at: (r.created_at as Date).toISOString(),
+        sequence_number: r.sequence_number === null ? null : Number(r.sequence_number),
+      })),
+    ).toEqual(firstLines);
+
     process.stderr.write(
-      `herald export of ${total} events: ${first.seconds} s and ${second.seconds} s, peak RSS ${first.peakRssMb} and ${second.peakRssMb} MB\n`,
+      `herald export of ${total} events: NDJSON ${first.seconds} s and ${second.seconds} s, peak RSS ${first.peakRssMb} and ${second.peakRssMb} MB; Parquet ${parquet.seconds} s, ${parquet.peakRssMb} MB\n`,
     );
   }, 120_000);
 });
