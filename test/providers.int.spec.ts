@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/databases.js";
@@ -47,6 +49,32 @@ describe("provider webhooks through the registry", () => {
     expect(answer.status).toBe(200);
     expect(answer.headers["content-type"]).toMatch(/^application\/json/);
     expect(answer.body).toEqual({ delivery_id: expect.any(Number), events: sampleBatch().length });
+  });
+
+  it("takes a Twilio source's signed form body (TwiML answer) and refuses an unsigned one (401)", async () => {
+    const authToken = "9f2d7c31b8e04a6f5c1d2e3f4a5b6c7d";
+    const source = await createSource({ provider: "twilio", verification: { auth_token: authToken } });
+    expect(source.url).toBe(`/api/v1/webhooks/twilio/${source.id}`);
+    const body = readFileSync(new URL("./fixtures/twilio/status-delivered.form", import.meta.url));
+    // app.inject calls http://localhost:80; Twilio signs the URL as configured (here without the port).
+    const signature = getExpectedTwilioSignature(
+      authToken,
+      `http://localhost${source.url}`,
+      Object.fromEntries(new URLSearchParams(body.toString())),
+    );
+    const send = (headers: Record<string, string>) =>
+      call(h.app, {
+        method: "POST",
+        url: source.url,
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+        payload: body,
+      });
+    const answer = await send({ "x-twilio-signature": signature });
+    expect(answer.status).toBe(200);
+    expect(answer.headers["content-type"]).toMatch(/^text\/xml/);
+    expect(answer.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
+    expectProblem(await send({}), 401, "invalid_signature");
+    expectProblem(await send({ "x-twilio-signature": `${signature.slice(1)}A` }), 401, "invalid_signature");
   });
 
   it("is 404 for a provider without a module, whatever the source, and for any other name", async () => {

@@ -335,6 +335,9 @@ describe("Twilio bodies", () => {
       const parsed = twilio.parse(Buffer.from(body));
       expect(parsed, body).toMatchObject({ ok: false, code: "validation_failed", path });
     }
+    // A raw NUL byte is valid UTF-8, and still cannot be stored.
+    const rawNul = twilio.parse(Buffer.from("MessageSid=SM1&Body=a\u0000b"));
+    expect(rawNul).toMatchObject({ ok: false, code: "validation_failed", path: "/body/Body" });
     const notUtf8 = twilio.parse(Buffer.from([0x4d, 0x3d, 0xff]));
     expect(notUtf8).toMatchObject({ ok: false, code: "validation_failed", path: "/body" });
   });

@@ -38,13 +38,15 @@ function eventsOfDeliveries(deliveries: QueueRow[]): {
     }
     const receivedAt = parseDbTimestamp(d.received_at);
     const fallback = Number.isNaN(receivedAt.getTime()) ? new Date() : receivedAt;
-    // Fields added to each fresh object rather than spread into a copy: this runs for every event.
+    // Fields added to each fresh object rather than spread into a copy: this runs for every event. An event's
+    // place in the body only where the body is the array of events (its payload is then read from there).
+    const inBody = provider.eventsAreBodyItems;
     return parsed.events.map((raw, item) =>
       Object.assign(provider.normalize(raw, fallback), {
         tenantId: d.tenant_id as string,
         provider: d.provider as string,
         deliveryId: d.id,
-        item,
+        item: inBody ? item : null,
       }),
     );
   });

@@ -262,6 +262,7 @@ export const sendgrid: ProviderModule = {
   keptHeaders: [signatureHeader, timestampHeader],
   authenticate,
   parse: parseBatch,
+  eventsAreBodyItems: true,
   eventTime,
   normalize: normalizeEvent,
   linkCandidates,

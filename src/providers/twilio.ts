@@ -476,6 +476,7 @@ export const twilio: ProviderModule = {
   keptHeaders: [signatureHeader, signatureSettingsHeader, idempotencyHeader],
   authenticate,
   parse: parseForm,
+  eventsAreBodyItems: false,
   eventTime,
   normalize: normalizeEvent,
   linkCandidates,

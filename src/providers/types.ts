@@ -96,6 +96,12 @@ export interface ProviderModule extends SourceProvider {
   authenticate(request: IncomingRequest, settings: VerificationSettings | null): HeraldError | undefined;
   /** A delivery body's raw events, or why the body is refused (archived as rejected, answered 400). */
   parse(body: Buffer): ParseResult;
+  /**
+   * Whether the body is a JSON array whose items are the raw events, in order (SendGrid's): the processor
+   * then reads each stored payload from the archived body in SQL rather than sending it again. Otherwise
+   * (Twilio's form body) the payload is the raw event `parse` made.
+   */
+  readonly eventsAreBodyItems: boolean;
   /** When a raw event happened (the month partition its rows go to), cheaply: `normalize(...).eventAt`. */
   eventTime(raw: Record<string, unknown>, receivedAt: Date): Date;
   /** A raw event in the canonical shape; `receivedAt` stands in for a missing or implausible time. */
