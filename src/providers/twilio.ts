@@ -257,7 +257,7 @@ const invalid = (detail: string, path = "/body"): ParseResult => ({
   path,
 });
 
-/** The longest body Herald reads as one request's parameters (Twilio's are a few kB; a `Body` ≤ 1,600 chars). */
+/** The most parameters one request may hold (Twilio sends a few dozen; an MMS adds two per media item, ≤ 10). */
 const maxParams = 500;
 
 /**
@@ -297,8 +297,8 @@ export function parseForm(body: Buffer): ParseResult {
   return { ok: true, events: [event], text: form.text };
 }
 
-/** A JSON pointer to a parameter (`~` and `/` escaped). */
-const pointer = (name: string) => `/body/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+/** A JSON pointer to a parameter (`~` and `/` escaped; a name past 200 characters cut there). */
+const pointer = (name: string) => `/body/${name.slice(0, 200).replaceAll("~", "~0").replaceAll("/", "~1")}`;
 
 // ---------------------------------------------------------------------------------------------------------
 // Classifying and normalizing
