@@ -106,5 +106,22 @@ for (const backend of backends()) {
       );
       expect(stored[0]!.n).toBe(12);
     });
+
+    it("wait for a message registered after its callbacks, then give it their status", async () => {
+      const a = await tenantWithTwilio("twilio-early");
+      const sid = "SM00000000000000000000000000000009";
+      for (const status of ["delivered", "sent"]) {
+        expect((await callback(a.url, sid, status)).status).toBe(200);
+        await k.processAll();
+      }
+      const registered = await call(k.h.app, {
+        method: "POST",
+        url: "/api/v1/messages",
+        headers: bearer(a.key),
+        payload: { channel: "sms", provider: "twilio", to: "+14155550123", provider_message_id: sid },
+      });
+      expect(registered.status).toBe(201);
+      expect((await message(a.key, registered.body.id)).status).toBe("delivered");
+    });
   });
 }
