@@ -1,15 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { ByteBuilder } from "../src/events/export/bytes.js";
+import { linesToBuffer } from "../src/events/export/bytes.js";
 
 describe("export helpers", () => {
-  it("gathers text into the same bytes whatever the chunk size", () => {
-    const parts = ["abc", "日本語 🎉", "x".repeat(50), "", "é"];
-    const expected = Buffer.from(parts.join(""), "utf8");
-    for (const chunkBytes of [1, 4, 16, 1 << 20]) {
-      const builder = new ByteBuilder(chunkBytes);
-      for (const p of parts) builder.add(p);
-      expect(builder.take()?.equals(expected)).toBe(true);
-      expect(builder.take()).toBeUndefined();
-    }
+  it("writes lines into one buffer of exactly their UTF-8 size", () => {
+    const lines = ["abc\n", "日本語 🎉\r\n", "x".repeat(5000), "", "é\n"];
+    expect(linesToBuffer(lines)?.equals(Buffer.from(lines.join(""), "utf8"))).toBe(true);
+    expect(linesToBuffer([])).toBeUndefined();
+    expect(linesToBuffer([""])).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { ByteBuilder } from "./bytes.js";
+import { linesToBuffer } from "./bytes.js";
 import { exportColumns, isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
 import type { BatchRow } from "./read.js";
@@ -23,13 +23,11 @@ const line = sql`e.id || ',' || e.event_type || ',' || e.source || ',' || ${isoT
 
 /** CSV with a header line of the export columns, CRLF line ends (RFC 4180), payload and metadata as JSON text. */
 export function csvEncoder(): ExportEncoder {
-  const bytes = new ByteBuilder();
   return {
     columns: line,
     start: () => Buffer.from(`${exportColumns.join(",")}\r\n`, "utf8"),
     batch(rows: BatchRow[]) {
-      for (const row of rows) bytes.add((row as BatchRow & { line: string }).line);
-      return bytes.take();
+      return linesToBuffer((rows as (BatchRow & { line: string })[]).map((row) => row.line));
     },
     end: () => undefined,
   };

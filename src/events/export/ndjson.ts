@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { ByteBuilder } from "./bytes.js";
+import { linesToBuffer } from "./bytes.js";
 import { isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
 import type { BatchRow } from "./read.js";
@@ -23,13 +23,11 @@ const line = sql`'{"id":"' || e.id || '","event_type":"' || e.event_type || '","
 
 /** Newline-delimited JSON: one event per line. */
 export function ndjsonEncoder(): ExportEncoder {
-  const bytes = new ByteBuilder();
   return {
     columns: line,
     start: () => undefined,
     batch(rows: BatchRow[]) {
-      for (const row of rows) bytes.add((row as BatchRow & { line: string }).line);
-      return bytes.take();
+      return linesToBuffer((rows as (BatchRow & { line: string })[]).map((row) => row.line));
     },
     end: () => undefined,
   };
