@@ -65,3 +65,11 @@ export type CampaignStatus = (typeof campaignStatuses)[number];
 /** A queue row's state (every table the claim engine works). */
 export const queueStatuses = ["pending", "processing", "completed", "dead"] as const;
 export type QueueStatus = (typeof queueStatuses)[number];
+
+/**
+ * Why a message joined its conversation: an email reply whose `In-Reply-To`/`References` names a known
+ * outbound message (`reply_to_message`), the tenant + channel + outside address (`address_pair`; `new` when
+ * that made the conversation), or an outbound message registered to that address (`outbound`).
+ */
+export const threadReasons = ["reply_to_message", "address_pair", "new", "outbound"] as const;
+export type ThreadReason = (typeof threadReasons)[number];

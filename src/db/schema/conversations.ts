@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { channels } from "../../domain/vocabularies.js";
+import { channels, threadReasons } from "../../domain/vocabularies.js";
 import { queueColumns, queueIndexes, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
 import { tenantId } from "./tenancy.js";
 
@@ -60,6 +60,11 @@ export const inboundMessages = pgTable(
     subject: text("subject"),
     body: text("body").notNull().default(""),
     conversationId: uuid("conversation_id").references(() => conversations.id, { onDelete: "set null" }),
+    /** Why it joined its conversation (see `threadReasons`). */
+    threadReason: text("thread_reason", { enum: threadReasons }),
+    /** An email's `In-Reply-To` and `References` message ids, without angle brackets (threading inputs). */
+    inReplyTo: text("in_reply_to"),
+    referenceIds: text("reference_ids").array(),
     contactId: text("contact_id"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
     receivedAt: timestamptz("received_at").notNull().defaultNow(),

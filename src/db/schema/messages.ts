@@ -11,7 +11,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import { channels, messageStatuses } from "../../domain/vocabularies.js";
+import { channels, messageStatuses, threadReasons } from "../../domain/vocabularies.js";
 import { contactCampaigns } from "./campaigns.js";
 import {
   bytea,
@@ -42,6 +42,14 @@ export const outboundMessages = pgTable(
     contactId: text("contact_id"),
     campaignId: uuid("campaign_id").references(() => contactCampaigns.id, { onDelete: "set null" }),
     conversationId: uuid("conversation_id").references(() => conversations.id, { onDelete: "set null" }),
+    /** Why it joined its conversation: `outbound` (see `threadReasons`). */
+    threadReason: text("thread_reason", { enum: threadReasons }),
+    /**
+     * The RFC 5322 `Message-ID` an email was sent with, without angle brackets: replies name it in
+     * `In-Reply-To`/`References`. Separate from `provider_message_id`, which for most email providers is
+     * their own id (SendGrid's X-Message-Id), not the header.
+     */
+    emailMessageId: text("email_message_id"),
     dedupeKey: text("dedupe_key"),
     status: text("status", { enum: messageStatuses }).notNull().default("sent"),
     statusAt: timestamptz("status_at").notNull().defaultNow(),
@@ -55,6 +63,9 @@ export const outboundMessages = pgTable(
     index("outbound_messages_recipient_idx").on(t.tenantId, t.channel, t.toAddress),
     index("outbound_messages_list_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     index("outbound_messages_contact_idx").on(t.tenantId, t.contactId),
+    index("outbound_messages_email_message_id_idx")
+      .on(t.tenantId, t.emailMessageId)
+      .where(sql`${t.emailMessageId} is not null`),
   ],
 );
 
