@@ -72,6 +72,7 @@ export const inboundMessages = pgTable(
   },
   (t) => [
     uniqueIndex("inbound_messages_provider_message_key").on(t.tenantId, t.channel, t.providerMessageId),
-    index("inbound_messages_conversation_idx").on(t.conversationId, t.receivedAt),
+    // A conversation's messages in order (merged with outbound_messages_conversation_idx), ties by id.
+    index("inbound_messages_conversation_idx").on(t.conversationId, t.receivedAt, t.id),
   ],
 );

@@ -63,6 +63,8 @@ export const outboundMessages = pgTable(
     index("outbound_messages_recipient_idx").on(t.tenantId, t.channel, t.toAddress),
     index("outbound_messages_list_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     index("outbound_messages_contact_idx").on(t.tenantId, t.contactId),
+    // A conversation's messages in order (merged with inbound_messages_conversation_idx), ties by id.
+    index("outbound_messages_conversation_idx").on(t.conversationId, t.sentAt, t.id),
     index("outbound_messages_email_message_id_idx")
       .on(t.tenantId, t.emailMessageId)
       .where(sql`${t.emailMessageId} is not null`),
