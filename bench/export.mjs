@@ -3,7 +3,7 @@
 // on a fresh database. Each export runs as its own process (`node dist/cli/main.js export --out /dev/null`):
 // rows/s over the export's own time and the process's peak RSS, both from its closing line. COPY's rows/s is
 // the time to read its whole output here. One JSON line per format.
-//   node bench/export.mjs [--events N]     (or EVENTS=N; default 1,000,000)
+//   node bench/export.mjs [--events N]     (or EVENTS=N; default 1,000,000; BATCH=rows for --batch)
 
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -63,6 +63,7 @@ function runExport(url, tenant, format) {
         format,
         "--out",
         "/dev/null",
+        ...(process.env.BATCH ? ["--batch", process.env.BATCH] : []),
       ],
       { env: { ...process.env, DATABASE_URL: url }, stdio: ["ignore", "ignore", "pipe"] },
     );
