@@ -16,8 +16,12 @@ export interface Page<T> {
 export const encodeCursor = (position: CursorPosition): string =>
   Buffer.from(JSON.stringify([position.at, position.id])).toString("base64url");
 
-/** A time as `toISOString` writes it for years 0000–9999: what every stored row's time becomes. */
-const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/**
+ * A time as `toISOString` writes it for years 0000–9999: what every stored row's time becomes; or with
+ * microseconds, as PostgreSQL keeps them, for a list whose cursor cannot read its row's time back (a
+ * conversation's activity moves: see `inbound/conversations.ts`).
+ */
+const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?Z$/;
 
 const invalidCursor = () =>
   new HeraldError("validation_failed", "cursor is not one this API returned for this list", [
