@@ -16,10 +16,12 @@ import type { Config } from "./config.js";
 import { type Database, type OpenOptions, openDatabase } from "./db/client.js";
 import { maintainPartitions, migrate } from "./db/migrate.js";
 import { RollupProjection } from "./events/rollups.js";
+import { createInboundMetrics } from "./inbound/metrics.js";
+import { createInboundWorker } from "./inbound/processor.js";
 import { createIngestMetrics } from "./ingest/metrics.js";
 import { createProcessor } from "./ingest/processor.js";
 import { serveMetrics } from "./metricsServer.js";
-import { webhookDeliveriesQueue } from "./queue/definitions.js";
+import { inboundEventsQueue, webhookDeliveriesQueue } from "./queue/definitions.js";
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
 import type { Worker } from "./queue/worker.js";
 import { createTenant, listTenants } from "./tenancy/tenants.js";
@@ -251,9 +253,18 @@ export async function startWorkers(
     pollIntervalMs: config.worker.pollIntervalMs,
     backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },
   });
+  const inbound: Worker = createInboundWorker({
+    db: system.db,
+    listen: system.listen,
+    metrics: createInboundMetrics(registry),
+    leaseMs: config.worker.leaseMs,
+    pollIntervalMs: config.worker.pollIntervalMs,
+    backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },
+  });
   instrumentWorker(dispatcher, outboxQueue, registry);
   instrumentWorker(processor, webhookDeliveriesQueue, registry);
-  registerQueueDepth(registry, system.db, [outboxQueue, webhookDeliveriesQueue]);
+  instrumentWorker(inbound, inboundEventsQueue, registry);
+  registerQueueDepth(registry, system.db, [outboxQueue, webhookDeliveriesQueue, inboundEventsQueue]);
   const log = pino({ level: config.logLevel });
   dispatcher.on("worker:error", (error) => log.error({ err: error, queue: "outbox" }, "worker error"));
   dispatcher.on("job:dead", (row, error) => log.warn({ outboxId: row.id, error }, "delivery dead-lettered"));
@@ -263,6 +274,13 @@ export async function startWorkers(
   processor.on("job:failed", (row, error) =>
     log.warn({ deliveryId: row.id, error }, "webhook delivery processing failed"),
   );
+  inbound.on("worker:error", (error) => log.error({ err: error, queue: "inbound_events" }, "worker error"));
+  inbound.on("job:failed", (row, error) =>
+    log.warn({ inboundEventId: row.id, error }, "inbound processing failed"),
+  );
+  inbound.on("job:dead", (row, error) =>
+    log.warn({ inboundEventId: row.id, error }, "inbound dead-lettered"),
+  );
   const rollups = new RollupProjection(system.db, {
     // PGlite runs in this process's event loop: smaller steps keep each pause of the API short (~30 ms).
     batch: system.kind === "pglite" ? 2000 : 10_000,
@@ -270,6 +288,7 @@ export async function startWorkers(
   });
   await dispatcher.start();
   await processor.start();
+  await inbound.start();
   rollups.start();
   const upkeep = setInterval(() => {
     maintainPartitions(system.db).catch((error: unknown) =>
@@ -281,7 +300,7 @@ export async function startWorkers(
     handlers,
     async stop() {
       clearInterval(upkeep);
-      await Promise.all([dispatcher.stop(), processor.stop(), rollups.stop()]);
+      await Promise.all([dispatcher.stop(), processor.stop(), inbound.stop(), rollups.stop()]);
       await nats.close();
     },
   };

@@ -7,6 +7,7 @@ import type { Config } from "../config.js";
 import type { Database, Db } from "../db/client.js";
 import { instanceSecret } from "../db/instanceSecret.js";
 import { defaultMaxJsonDepth } from "../domain/jsonDepth.js";
+import { createInboundMetrics } from "../inbound/metrics.js";
 import { createIngestMetrics } from "../ingest/metrics.js";
 import type { Foreground } from "./foreground.js";
 import { onClientError, onFrameworkError, refuseLongUrls, registerNotFound } from "./httpErrors.js";
@@ -22,6 +23,7 @@ import { eventReadRoutes } from "./routes/eventReads.js";
 import { eventRoutes } from "./routes/events.js";
 import { eventExportRoutes } from "./routes/eventsExport.js";
 import { healthRoutes } from "./routes/health.js";
+import { inboundRoutes } from "./routes/inbound.js";
 import { messageEventRoutes } from "./routes/messageEvents.js";
 import { messageRoutes } from "./routes/messages.js";
 import { replayRoutes } from "./routes/replays.js";
@@ -118,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     maxAttempts: deps.config.maxAttempts,
     publicUrl: deps.config.publicUrl,
     trustProxy: deps.config.trustProxy,
+    inboundMetrics: createInboundMetrics(registry),
   });
 
   const cursorKey = await instanceSecret(systemDb, "cursor");
@@ -137,6 +140,11 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     messageRoutes(scope);
     messageEventRoutes(scope);
     suppressionRoutes(scope);
+    inboundRoutes(scope, {
+      db: systemDb,
+      metrics: createInboundMetrics(registry),
+      maxAttempts: deps.config.maxAttempts,
+    });
     conversationRoutes(scope);
   });
 

@@ -44,3 +44,15 @@ export function messageIdRoot(messageId: string): string {
   const dot = messageId.indexOf(".");
   return dot === -1 ? messageId : messageId.slice(0, dot);
 }
+
+/**
+ * An RFC 5322 message id as stored and compared (`Message-ID`, `In-Reply-To`, `References`): without its
+ * angle brackets and surrounding space; undefined when nothing is left.
+ */
+export function messageIdOf(id: string | null | undefined): string | undefined {
+  const bare = id
+    ?.trim()
+    .replace(/^<(.*)>$/, "$1")
+    .trim();
+  return bare ? bare : undefined;
+}

@@ -15,6 +15,22 @@ const keptHeaders = ["content-type", "user-agent", "x-forwarded-for"];
 export interface ReceiveOptions {
   /** Processing attempts before the delivery becomes a dead letter (HERALD_MAX_ATTEMPTS). @defaultValue 5 */
   maxAttempts?: number;
+  /**
+   * Given an authenticated delivery's raw events first: when it keeps them elsewhere itself (Twilio's inbound
+   * SMS go to the inbound queue, not to the delivery archive), it returns what it kept, and nothing is
+   * archived. Resolves only once that is committed.
+   */
+  divert?: (
+    source: WebhookSource,
+    events: readonly Record<string, unknown>[],
+  ) => Promise<ReceivedDelivery | undefined>;
+}
+
+/** A kept delivery, and its raw events (for the provider's answer). */
+export interface Received extends ReceivedDelivery {
+  raw: readonly Record<string, unknown>[];
+  /** Whether `divert` kept it. */
+  diverted: boolean;
 }
 
 const header = (headers: IncomingRequest["headers"], name: string) => {
@@ -35,12 +51,16 @@ export async function receiveDelivery(
   source: WebhookSource,
   request: IncomingRequest,
   options: ReceiveOptions = {},
-): Promise<ReceivedDelivery> {
+): Promise<Received> {
   const provider = providerFor(source.provider);
   if (!provider) throw notFound("Webhook source");
   const refused = provider.authenticate(request, source.verification);
   if (refused) throw refused;
   const parsed = provider.parse(request.body);
+  if (parsed.ok && options.divert) {
+    const diverted = await options.divert(source, parsed.events);
+    if (diverted) return { ...diverted, raw: parsed.events, diverted: true };
+  }
   if (parsed.ok) {
     // The months its events fall in get their partitions now, each in a short transaction of its own, so the
     // processor's transaction never has to make one (see db/partitions.ts). Nothing to do for known months.
@@ -84,5 +104,5 @@ export async function receiveDelivery(
     throw new HeraldError(parsed.code, `${parsed.detail}; the delivery was archived as rejected`, [
       { path: parsed.path, message: parsed.detail },
     ]);
-  return { deliveryId: Number(row!.id), events: parsed.events.length };
+  return { deliveryId: Number(row!.id), events: parsed.events.length, raw: parsed.events, diverted: false };
 }

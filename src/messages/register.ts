@@ -4,7 +4,7 @@ import { pgArray, type Scalar, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { type OutboundMessage, outboundMessages } from "../db/schema/index.js";
 import { normalizeAddress } from "../domain/address.js";
-import { linkPrefixLengths } from "../domain/messageIds.js";
+import { linkPrefixLengths, messageIdOf } from "../domain/messageIds.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import type { Channel } from "../domain/vocabularies.js";
 import { HeraldError } from "../errors.js";
@@ -20,6 +20,8 @@ export interface NewMessage {
   providerMessageId?: string | undefined;
   from?: string | undefined;
   subject?: string | undefined;
+  /** The RFC 5322 `Message-ID` an email was sent with (angle brackets optional): replies thread by it. */
+  emailMessageId?: string | undefined;
   contactId?: string | undefined;
   campaignId?: string | undefined;
   dedupeKey?: string | undefined;
@@ -156,6 +158,7 @@ async function insertBatch(
         { name: "provider_message_id", type: "text", values: column((i) => i.providerMessageId) },
         { name: "from_address", type: "text", values: column((i) => i.from) },
         { name: "subject", type: "text", values: column((i) => i.subject) },
+        { name: "email_message_id", type: "text", values: column((i) => messageIdOf(i.emailMessageId)) },
         { name: "contact_id", type: "text", values: column((i) => i.contactId) },
         { name: "campaign_id", type: "uuid", values: column((i) => i.campaignId) },
         { name: "dedupe_key", type: "text", values: column((i) => i.dedupeKey) },
@@ -164,9 +167,9 @@ async function insertBatch(
       ])}
     ), inserted as (
       insert into outbound_messages (id, tenant_id, channel, provider, to_address, provider_message_id,
-        from_address, subject, contact_id, campaign_id, dedupe_key, metadata, sent_at, status_at)
+        from_address, subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata, sent_at, status_at)
       select id, ${tenantId}, channel, provider, to_address, provider_message_id, from_address, subject,
-        contact_id, campaign_id, dedupe_key, metadata::jsonb, coalesce(sent_at, now()), coalesce(sent_at, now())
+        email_message_id, contact_id, campaign_id, dedupe_key, metadata::jsonb, coalesce(sent_at, now()), coalesce(sent_at, now())
       from input
       -- Key order, as the events' store statement: concurrent batches sharing keys never wait in a cycle. The
       -- first of a key repeated within the batch is inserted; the others conflict with it and insert nothing.

@@ -5,10 +5,12 @@ import type { Db } from "../../db/client.js";
 import type { WebhookSource } from "../../db/schema/index.js";
 import { isUuid } from "../../domain/uuid.js";
 import { notFound } from "../../errors.js";
+import type { InboundMetrics } from "../../inbound/metrics.js";
+import { receiveInbound, twilioInboundInput } from "../../inbound/receive.js";
 import type { IngestMetrics } from "../../ingest/metrics.js";
 import { type ReceiveOptions, receiveDelivery } from "../../ingest/receive.js";
 import { providerFor } from "../../providers/registry.js";
-import { webhookDeliveriesQueue } from "../../queue/definitions.js";
+import { inboundEventsQueue, webhookDeliveriesQueue } from "../../queue/definitions.js";
 import { QueueWakeups } from "../../queue/wakeups.js";
 import { findSourceForWebhook } from "../../tenancy/sources.js";
 import type { Foreground } from "../foreground.js";
@@ -36,12 +38,27 @@ export function webhookRoutes(
     foreground,
     publicUrl,
     trustProxy,
+    inboundMetrics,
     ...receiveOptions
-  }: { foreground?: Foreground | undefined } & PublicUrlOptions & ReceiveOptions = {},
+  }: { foreground?: Foreground | undefined; inboundMetrics?: InboundMetrics | undefined } & PublicUrlOptions &
+    Omit<ReceiveOptions, "divert"> = {},
 ) {
   const wakeups = new QueueWakeups(systemDb, webhookDeliveriesQueue, (error) =>
     app.log.warn({ err: error }, "could not wake the webhook processors; they will poll"),
   );
+  const inboundWakeups = new QueueWakeups(systemDb, inboundEventsQueue, (error) =>
+    app.log.warn({ err: error }, "could not wake the inbound workers; they will poll"),
+  );
+  // An inbound SMS (a Twilio request is one raw event) is an inbound message, kept once by its MessageSid in
+  // the inbound queue; status callbacks go on to the delivery archive.
+  const divert: ReceiveOptions["divert"] = async (source, events) => {
+    const input = events.length === 1 ? twilioInboundInput(events[0]!) : undefined;
+    if (!input) return undefined;
+    const kept = await receiveInbound(systemDb, source.tenantId, input, receiveOptions);
+    inboundMetrics?.received.inc({ channel: input.channel, duplicate: String(kept.duplicate) });
+    if (!kept.duplicate) inboundWakeups.wake();
+    return { deliveryId: kept.eventId, events: 1 };
+  };
   // Only sources that exist are cached (random ids from the internet must not grow the map), and the map is
   // swept of expired entries as it grows.
   const sources = new Map<string, { at: number; source: WebhookSource }>();
@@ -107,11 +124,11 @@ export function webhookRoutes(
             remoteIp: request.ip,
             publicUrl: publicUrlOf(request, { publicUrl, trustProxy }),
           },
-          receiveOptions,
+          { ...receiveOptions, divert: provider!.name === "twilio" ? divert : undefined },
         );
         metrics.received.inc({ provider: provider!.name });
-        wakeups.wake();
-        const answer = provider!.answer(received);
+        if (!received.diverted) wakeups.wake();
+        const answer = provider!.answer(received, received.raw);
         return "json" in answer
           ? reply.status(answer.status).send(answer.json)
           : reply.status(answer.status).type(answer.contentType).send(answer.text);
