@@ -128,11 +128,63 @@ describe.each(backends())("inbound messages on %s", (backend) => {
     await threadAll();
     const conversations = await conversationsOf(tenantId);
     expect(conversations).toEqual([
-      expect.objectContaining({ participant_address: "ada@example.com", message_count: 2 }),
+      // The message sent and its two replies.
+      expect.objectContaining({ participant_address: "ada@example.com", message_count: 3 }),
     ]);
     const byId = new Map((await messagesOf(tenantId)).map((m) => [m.id, m]));
     expect(byId.get(reply.body.id)?.thread_reason).toBe("reply_to_message");
     expect(byId.get(other.body.id)?.thread_reason).toBe("address_pair");
+  });
+
+  it("registered outbound messages join their recipient's conversation as outbound, counted once", async () => {
+    const { key, tenantId } = await k.tenantWithSource("inbound-outbound", false);
+    const first = await k.register(key, {
+      channel: "sms",
+      provider: "twilio",
+      to: "+1 415 555 0188",
+      dedupe_key: "welcome",
+    });
+    expect(first.status).toBe(201);
+    expect(
+      (
+        await k.register(key, {
+          channel: "sms",
+          provider: "twilio",
+          to: "+14155550188",
+          dedupe_key: "welcome",
+        })
+      ).status,
+    ).toBe(200);
+    const batch = await k.registerBatch(key, [
+      { channel: "sms", provider: "twilio", to: "+14155550188" },
+      { channel: "sms", provider: "twilio", to: "+14155550189", dedupe_key: "b" },
+      { channel: "sms", provider: "twilio", to: "+14155550189", dedupe_key: "b" },
+      { channel: "email", provider: "sendgrid", to: "+14155550188@example.com" },
+    ]);
+    expect(batch.status).toBe(201);
+    await inbound(key, sms("SMout1", "+14155550188", "thanks"));
+    await threadAll();
+    const conversations = await conversationsOf(tenantId);
+    expect(conversations.map((c) => [c.channel, c.participant_address, c.message_count]).sort()).toEqual([
+      ["email", "+14155550188@example.com", 1],
+      ["sms", "+14155550188", 3],
+      ["sms", "+14155550189", 1],
+    ]);
+    const outbound = await query<{ conversation_id: string; thread_reason: string; to_address: string }>(
+      db(),
+      sql`select conversation_id, thread_reason, to_address from outbound_messages where tenant_id = ${tenantId}`,
+    );
+    expect(outbound).toHaveLength(4);
+    const byAddress = new Map(conversations.map((c) => [`${c.channel}:${c.participant_address}`, c.id]));
+    for (const m of outbound) {
+      expect(m.thread_reason).toBe("outbound");
+      expect([...byAddress.values()]).toContain(m.conversation_id);
+    }
+    const [reply] = await messagesOf(tenantId);
+    expect(reply).toMatchObject({
+      conversation_id: byAddress.get("sms:+14155550188"),
+      thread_reason: "address_pair",
+    });
   });
 
   it("refuses bad input with a problem naming the field, and stores nothing", async () => {

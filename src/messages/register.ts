@@ -165,11 +165,33 @@ async function insertBatch(
         { name: "sent_at", type: "timestamptz", values: column((i) => i.sentAt?.toISOString()) },
         { name: "metadata", type: "json", json: inputs.map((i) => i.metadata ?? {}) },
       ])}
+    ), conv as (
+      -- Each recipient's conversation (tenant, channel, address: the inbound worker's key), created or moved to
+      -- the top and counted, once per recipient of the batch and in key order (concurrent batches sharing
+      -- recipients never wait in a cycle). Messages whose dedupe key is already stored are not counted; a
+      -- registration racing another with the same new key may count one too many.
+      insert into conversations as c (tenant_id, channel, participant_address, participants, last_activity_at,
+        message_count)
+      select ${tenantId}, i.channel, i.to_address, array[i.to_address], max(coalesce(i.sent_at, now())),
+        count(distinct coalesce(i.dedupe_key, i.id::text))::int
+      from input i
+      where i.dedupe_key is null or not exists (
+        select 1 from outbound_messages o where o.tenant_id = ${tenantId} and o.dedupe_key = i.dedupe_key)
+      group by i.channel, i.to_address
+      order by i.channel, i.to_address
+      on conflict (tenant_id, channel, participant_address) do update set
+        last_activity_at = greatest(c.last_activity_at, excluded.last_activity_at),
+        message_count = c.message_count + excluded.message_count,
+        updated_at = now()
+      returning c.id, c.channel, c.participant_address
     ), inserted as (
       insert into outbound_messages (id, tenant_id, channel, provider, to_address, provider_message_id,
-        from_address, subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata, sent_at, status_at)
+        from_address, subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata, sent_at, status_at,
+        conversation_id, thread_reason)
       select id, ${tenantId}, channel, provider, to_address, provider_message_id, from_address, subject,
-        email_message_id, contact_id, campaign_id, dedupe_key, metadata::jsonb, coalesce(sent_at, now()), coalesce(sent_at, now())
+        email_message_id, contact_id, campaign_id, dedupe_key, metadata::jsonb, coalesce(sent_at, now()), coalesce(sent_at, now()),
+        (select v.id from conv v where v.channel = input.channel and v.participant_address = input.to_address),
+        'outbound'
       from input
       -- Key order, as the events' store statement: concurrent batches sharing keys never wait in a cycle. The
       -- first of a key repeated within the batch is inserted; the others conflict with it and insert nothing.
