@@ -219,8 +219,8 @@ export interface WorkerExtras {
 }
 
 /**
- * The background workers of one process: the outbox dispatcher, the webhook processor and the event rollup
- * projection (processes on one database take turns on its checkpoint).
+ * The background workers of one process: the outbox dispatcher, the webhook processor, the inbound worker
+ * and the event rollup projection (processes on one database take turns on its checkpoint).
  */
 export async function startWorkers(
   config: Config,
@@ -312,7 +312,9 @@ export async function work(config: Config): Promise<{ stop(): Promise<void> }> {
   await migrateConfigured(config, system);
   const registry = createRegistry();
   const workers = await startWorkers(config, system, registry);
-  process.stdout.write("Herald workers running (outbox dispatcher, webhook processor, event rollups)\n");
+  process.stdout.write(
+    "Herald workers running (outbox dispatcher, webhook processor, inbound worker, event rollups)\n",
+  );
   // Scraping is worth having but not worth dying for: a port in use is reported and the workers go on.
   const metrics =
     config.metricsPort === undefined

@@ -327,6 +327,29 @@ describe.each(backends())("inbound messages on %s", (backend) => {
       expect(await conversationsOf(a.tenantId)).toEqual([
         expect.objectContaining({ participant_address: "+14155550123", message_count: 1 }),
       ]);
+      // A status callback to the same URL still goes to the delivery archive, answered with an empty 200.
+      const status: Record<string, string> = {
+        MessageSid: "SM10000000000000000000000000000003",
+        MessageStatus: "delivered",
+        To: "+14155550123",
+        From: ours,
+        AccountSid: "AC3f2c1e0d9b8a7f6e5d4c3b2a1f0e9d8c",
+      };
+      const callback = await call(k.h.app, {
+        method: "POST",
+        url: a.url,
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "x-twilio-signature": getExpectedTwilioSignature(authToken, `http://localhost${a.url}`, status),
+        },
+        payload: new URLSearchParams(status).toString(),
+      });
+      expect(callback).toMatchObject({ status: 200, body: "" });
+      expect(String(callback.headers["content-type"])).toMatch(/^text\/plain/);
+      expect(await count(db(), "webhook_deliveries", `tenant_id = '${a.tenantId}'`)).toBe(1);
+      const metrics = await k.h.registry.metrics();
+      expect(metrics).toMatch(/herald_inbound_received_total\{channel="sms",duplicate="true"\} [1-9]\d*/);
+      expect(metrics).toMatch(/herald_inbound_received_total\{channel="sms",duplicate="false"\} [1-9]\d*/);
       const unsigned = await twilioSms(
         a.url,
         "SM10000000000000000000000000000002",
