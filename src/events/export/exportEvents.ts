@@ -164,9 +164,10 @@ export async function exportEvents(
   fill();
   for (let head = pending.shift(); head !== undefined; head = pending.shift()) {
     const batch: BatchRow[] = await head.batch;
-    const lastRecord = batch.at(-1);
-    if (batch.length === batchRows && lastRecord !== undefined) {
-      const after = { snapshot: totals.snapshot, ts: lastRecord.ts_us, id: lastRecord.id };
+    const keyset = batch.length === batchRows ? batch.at(-1)?.keyset : undefined;
+    if (keyset) {
+      const [ts, id] = keyset.split(" ") as [string, string];
+      const after = { snapshot: totals.snapshot, ts, id };
       const continued = read({ ...head.cursor, after });
       continued.rowsBefore = head.rowsBefore + batch.length;
       pending.unshift(continued);

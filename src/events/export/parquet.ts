@@ -56,6 +56,7 @@ const schema: SchemaElement[] = [
 
 /** An event as Parquet's rows take it: times as epoch milliseconds, payload and metadata as JSON text. */
 interface ParquetRow extends BatchRow {
+  id: string;
   event_type: string;
   source: EventSource;
   ts_ms: number;
@@ -73,7 +74,7 @@ interface ParquetRow extends BatchRow {
 }
 
 const columns =
-  sql.raw(`e.event_type, e.source, ${epochMs("e.ts")} as ts_ms, ${epochMs("e.created_at")} as created_ms,
+  sql.raw(`e.id, e.event_type, e.source, ${epochMs("e.ts")} as ts_ms, ${epochMs("e.created_at")} as created_ms,
   e.contact_id, e.session_id, e.message_id, e.event_key, e.correlation_id, e.causation_id, e.schema_version,
   e.sequence_number::text as sequence_number, e.payload::text as payload, e.metadata::text as metadata`);
 
