@@ -200,7 +200,6 @@ export async function applySuppressions(executor: Executor, events: StoredMessag
  * An inbound SMS that was a carrier keyword (domain/optOut.ts), in the caller's transaction: an opt-out adds
  * the sender's `sms` suppression with reason `opt_out` (once: the unique key absorbs repeats), an opt-in lifts
  * it when it is older than the opt-in (so a STOP and a START processed out of order end as they were sent).
- * Returns whether it changed anything.
  */
 export async function applySmsOptOut(
   executor: Executor,
@@ -208,25 +207,22 @@ export async function applySmsOptOut(
   address: string,
   action: "opt_out" | "opt_in",
   at: Date,
-): Promise<boolean> {
+): Promise<void> {
   const phone = normalizeAddress("sms", address);
-  const rows =
-    action === "opt_out"
-      ? await query(
-          executor,
-          sql`insert into communication_suppressions as s (tenant_id, channel, address, reason, source_event_at)
+  if (action === "opt_out")
+    await query(
+      executor,
+      sql`insert into communication_suppressions as s (tenant_id, channel, address, reason, source_event_at)
             values (${tenantId}, 'sms', ${phone}, 'opt_out', ${at.toISOString()}::timestamptz)
             on conflict (tenant_id, channel, address, reason, group_id) do update
               set source_event_at = excluded.source_event_at, updated_at = now()
-              where s.source_event_at < excluded.source_event_at
-            returning (xmax = 0) as created`,
-        )
-      : await query(
-          executor,
-          sql`delete from communication_suppressions
+              where s.source_event_at < excluded.source_event_at`,
+    );
+  else
+    await query(
+      executor,
+      sql`delete from communication_suppressions
             where tenant_id = ${tenantId} and channel = 'sms' and address = ${phone} and reason = 'opt_out'
-              and coalesce(source_event_at, '-infinity') <= ${at.toISOString()}::timestamptz
-            returning id`,
-        );
-  return rows.some((r) => r.created !== false);
+              and coalesce(source_event_at, '-infinity') <= ${at.toISOString()}::timestamptz`,
+    );
 }
