@@ -122,6 +122,17 @@ try {
   if (rollups?.rebuildRollups) {
     const t = performance.now();
     await rollups.rebuildRollups(herald.db, (done) => progress(`rollups: ${done.toLocaleString()} events`));
+    // The projection reads only transactions older than every one running on the server (any database):
+    // a rebuild can stop short while another transaction is open. Project until the checkpoint is the end.
+    const end = async () => {
+      const [row] = await admin`select (select position from event_rollup_checkpoint) as at,
+        (select max(position) from events) as last`;
+      return Number(row.at) >= Number(row.last);
+    };
+    while (!(await end())) {
+      const read = await rollups.projectRollups(herald.db, 10_000);
+      if (read === 0) await sleep(200);
+    }
     rollupS = (performance.now() - t) / 1000;
     await admin.unsafe("vacuum analyze");
   }
