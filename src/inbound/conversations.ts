@@ -142,9 +142,10 @@ export interface MessagesPage {
  * Page `page` (from 1) of a conversation's messages, `pageSize` at a time, oldest first (ties by id), with
  * their total; undefined when the tenant has no such conversation.
  *
- * One statement: the conversation's row (the tenant check), the two counts and the page, built from the two
- * tables' `(conversation_id, time, id)` indexes merged in order, so a page reads its offset and its own rows
- * and the counts read index entries only.
+ * One statement: the conversation's row (the tenant check), the two counts and the page. Each table gives its
+ * first `offset + pageSize` messages in order from its `(conversation_id, time, id)` index and the two are
+ * merged (a Merge Append): a page reads at most its offset and its own rows from each side, the counts read
+ * index entries only. Without the limit on each side PostgreSQL 15 sorts the whole conversation instead.
  */
 export async function conversationMessages(
   executor: Executor,
@@ -153,6 +154,7 @@ export async function conversationMessages(
   page: number,
   pageSize: number,
 ): Promise<MessagesPage | undefined> {
+  const offset = (page - 1) * pageSize;
   const [row] = await query<{ total: number; items: ConversationMessage[] | string | null }>(
     executor,
     sql`select
@@ -163,15 +165,17 @@ export async function conversationMessages(
             'threadReason', m.thread_reason) order by m.at, m.id)
           from (
             select * from (
-              select i.id, 'inbound' as direction, i.from_address, i.to_address, i.body, i.received_at as at,
-                i.thread_reason
+              (select i.id, 'inbound'::text as direction, i.from_address, i.to_address, i.body,
+                i.received_at as at, i.thread_reason
               from inbound_messages i where i.conversation_id = c.id
+              order by i.received_at, i.id limit ${offset + pageSize})
               union all
-              select o.id, 'outbound', o.from_address, o.to_address, o.body, o.sent_at, o.thread_reason
+              (select o.id, 'outbound'::text, o.from_address, o.to_address, o.body, o.sent_at, o.thread_reason
               from outbound_messages o where o.conversation_id = c.id
+              order by o.sent_at, o.id limit ${offset + pageSize})
             ) u
             order by u.at, u.id
-            limit ${pageSize} offset ${(page - 1) * pageSize}
+            limit ${pageSize} offset ${offset}
           ) m) as items
       from conversations c where c.id = ${id}::uuid and c.tenant_id = ${tenantId}`,
     { prepare: true },
