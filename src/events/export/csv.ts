@@ -1,8 +1,6 @@
 import { sql } from "drizzle-orm";
-import { linesToBuffer } from "./bytes.js";
 import { exportColumns, isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
-import type { BatchRow } from "./read.js";
 
 /**
  * A nullable text of `events e` as a CSV field (RFC 4180): quoted, quotes doubled. Null is an empty field
@@ -19,16 +17,14 @@ const line = sql`e.id || ',' || e.event_type || ',' || e.source || ',' || ${isoT
   || ${isoText("created_at")} || ',' || ${quoted("e.contact_id")} || ',' || ${quoted("e.session_id")} || ','
   || coalesce(e.message_id::text, '') || ',' || ${quoted("e.event_key")} || ',' || ${quoted("e.correlation_id")}
   || ',' || ${quoted("e.causation_id")} || ',' || e.schema_version || ',' || coalesce(e.sequence_number::text, '')
-  || ',' || ${quoted("e.payload::text")} || ',' || ${quoted("e.metadata::text")} || ${"\r\n"}::text as line`;
+  || ',' || ${quoted("e.payload::text")} || ',' || ${quoted("e.metadata::text")} || ${"\r\n"}::text`;
 
 /** CSV with a header line of the export columns, CRLF line ends (RFC 4180), payload and metadata as JSON text. */
 export function csvEncoder(): ExportEncoder {
   return {
-    columns: line,
+    read: { text: line },
     start: () => Buffer.from(`${exportColumns.join(",")}\r\n`, "utf8"),
-    batch(rows: BatchRow[]) {
-      return linesToBuffer((rows as (BatchRow & { line: string })[]).map((row) => row.line));
-    },
+    batch: (text) => (text === "" ? undefined : Buffer.from(text as string, "utf8")),
     end: () => undefined,
   };
 }

@@ -13,10 +13,14 @@ export type ExportFormat = (typeof exportFormats)[number];
  * back, as Parquet does until a row group is full).
  */
 export interface ExportEncoder {
-  /** What each row of a batch carries besides the id and time: a select list over `events e`. */
-  columns: SQL;
+  /**
+   * How a batch is read: as one text of the events' lines, each an SQL text expression over `events e`
+   * (`readExportText`), or as rows of a select list (`readExportRows`).
+   */
+  read: { text: SQL } | { rows: SQL };
   start(): Buffer | undefined;
-  batch(rows: BatchRow[]): Buffer | undefined;
+  /** The bytes of a batch: of its text, or of its rows. */
+  batch(data: string | BatchRow[]): Buffer | undefined;
   end(): Buffer | undefined;
 }
 

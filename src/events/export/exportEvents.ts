@@ -5,7 +5,7 @@ import type { EventFilter } from "../filter.js";
 import type { ReadPosition } from "../query.js";
 import { type EventTotals, eventTotals } from "../totals.js";
 import { type ExportFormat, exportEncoder } from "./encoder.js";
-import { type BatchRow, readExportBatch } from "./read.js";
+import { type BatchRow, type ExportBatch, readExportRows, readExportText } from "./read.js";
 
 /**
  * Runs one read of an export. Each batch is read by its own call: one statement, or a short transaction
@@ -79,7 +79,7 @@ interface Cursor {
 /** A batch being read, and how many rows of its window came before it. */
 interface Pending {
   cursor: Cursor;
-  batch: Promise<BatchRow[]>;
+  batch: Promise<ExportBatch<string | BatchRow[]>>;
   rowsBefore: number;
 }
 
@@ -127,15 +127,13 @@ export async function exportEvents(
   let nextStart = totals.total === 0 ? rangeEnd : rangeStart;
 
   const read = (cursor: Cursor): Pending => {
-    const batch = run((executor) =>
-      readExportBatch(
-        executor,
-        { ...filter, start: new Date(cursor.start), end: new Date(cursor.end) },
-        totals.snapshot,
-        cursor.after,
-        batchRows,
-        encoder.columns,
-      ),
+    const filterOfWindow = { ...filter, start: new Date(cursor.start), end: new Date(cursor.end) };
+    const { read: how } = encoder;
+    const batch = run(
+      (executor): Promise<ExportBatch<string | BatchRow[]>> =>
+        "text" in how
+          ? readExportText(executor, filterOfWindow, totals.snapshot, cursor.after, batchRows, how.text)
+          : readExportRows(executor, filterOfWindow, totals.snapshot, cursor.after, batchRows, how.rows),
     );
     // Awaited (and thrown) in its turn; until then a failure must not go unhandled.
     batch.catch(() => {});
@@ -163,21 +161,21 @@ export async function exportEvents(
   await emit(encoder.start());
   fill();
   for (let head = pending.shift(); head !== undefined; head = pending.shift()) {
-    const batch: BatchRow[] = await head.batch;
-    const keyset = batch.length === batchRows ? batch.at(-1)?.keyset : undefined;
+    const batch = await head.batch;
+    const { keyset } = batch;
     if (keyset) {
       const [ts, id] = keyset.split(" ") as [string, string];
       const after = { snapshot: totals.snapshot, ts, id };
       const continued = read({ ...head.cursor, after });
-      continued.rowsBefore = head.rowsBefore + batch.length;
+      continued.rowsBefore = head.rowsBefore + batch.rows;
       pending.unshift(continued);
     } else {
-      const held = head.rowsBefore + batch.length;
+      const held = head.rowsBefore + batch.rows;
       span = Math.max(1, Math.round(span * Math.min(4, Math.max(0.25, aim / Math.max(held, 1)))));
       fill();
     }
-    rows += batch.length;
-    await emit(encoder.batch(batch));
+    rows += batch.rows;
+    await emit(encoder.batch(batch.data));
     onProgress?.(rows);
   }
   await emit(encoder.end());

@@ -13,4 +13,4 @@ export {
   type ExportResult,
   exportEvents,
 } from "./exportEvents.js";
-export { type BatchRow, readExportBatch } from "./read.js";
+export { type BatchRow, type ExportBatch, readExportRows, readExportText } from "./read.js";

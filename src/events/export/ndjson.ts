@@ -1,8 +1,6 @@
 import { sql } from "drizzle-orm";
-import { linesToBuffer } from "./bytes.js";
 import { isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
-import type { BatchRow } from "./read.js";
 
 /** A nullable text column of `events e` as a JSON value. */
 const json = (column: string) => sql.raw(`coalesce(to_json(e.${column})::text, 'null')`);
@@ -19,16 +17,14 @@ const line = sql`'{"id":"' || e.id || '","event_type":"' || e.event_type || '","
   || ',"message_id":' || coalesce('"' || e.message_id || '"', 'null') || ',"event_key":' || ${json("event_key")}
   || ',"correlation_id":' || ${json("correlation_id")} || ',"causation_id":' || ${json("causation_id")}
   || ',"schema_version":' || e.schema_version || ',"sequence_number":' || coalesce(e.sequence_number::text, 'null')
-  || ',"payload":' || e.payload::text || ',"metadata":' || e.metadata::text || ${"}\n"}::text as line`;
+  || ',"payload":' || e.payload::text || ',"metadata":' || e.metadata::text || ${"}\n"}::text`;
 
 /** Newline-delimited JSON: one event per line. */
 export function ndjsonEncoder(): ExportEncoder {
   return {
-    columns: line,
+    read: { text: line },
     start: () => undefined,
-    batch(rows: BatchRow[]) {
-      return linesToBuffer((rows as (BatchRow & { line: string })[]).map((row) => row.line));
-    },
+    batch: (text) => (text === "" ? undefined : Buffer.from(text as string, "utf8")),
     end: () => undefined,
   };
 }

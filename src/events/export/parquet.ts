@@ -139,7 +139,7 @@ export function parquetEncoder(rowGroupRows = parquetRowGroupRows): ExportEncode
   };
 
   return {
-    columns,
+    read: { rows: columns },
     start() {
       parquet = new ParquetWriter({ writer, schema, createdBy: "herald" });
       return writer.take();
