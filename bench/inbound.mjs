@@ -5,8 +5,11 @@
 // clients to `POST /api/v1/inbound`, one message a request; timed from the first post until every message is
 // threaded (its inbound_messages row has a conversation: the database polled every 20 ms). Lag: an inbound
 // event's commit (`inbound_events.created_at`) → its message's (`inbound_messages.created_at`), p99. Floor:
-// the same rows written server-side in the same run, in another tenant — the inbound events (completed),
-// the conversations upserted, the messages — three `INSERT … SELECT` statements in one transaction.
+// the same rows written server-side in the same run, in another tenant — for each message its inbound event
+// (completed), its conversation upserted and moved to the top, the message, committed — by a PL/pgSQL
+// procedure on 4 connections at once: the database's own cost of a durable intake, without HTTP, Node or
+// the queue. `batch_insert_messages_per_s` gives the same rows as three set-based `INSERT … SELECT` in one
+// transaction, for scale (no per-message commit: not a floor a per-message API can approach).
 //
 // Conversations: `--messages N` / MESSAGES (default 1,000,000) messages over N / 50 conversations of skewed
 // sizes (a few thousand messages down to tens; half inbound, half outbound, interleaved), seeded server-side with `generate_series`, then ≥ 200 timed HTTP
@@ -87,8 +90,43 @@ const inbound = (n, run) => ({
   body: `Reply ${n}: yes, Tuesday at 10 works for me`,
 });
 
+/**
+ * The floor's writer: messages n ≡ first (mod step) below count, each its own transaction — the inbound
+ * event (completed), the conversation upserted and moved to the top, the message — committed one by one.
+ */
+const floorProcedure = `create or replace procedure bench_inbound_floor(tenant uuid, first int, step int, count int,
+    senders int, us text) language plpgsql as $$
+  declare
+    n int := first;
+    address text;
+    text_ text;
+    conversation uuid;
+  begin
+    while n < count loop
+      address := '+1415' || (1000000 + n % senders);
+      text_ := 'Reply ' || n || ': yes, Tuesday at 10 works for me';
+      insert into inbound_events (tenant_id, channel, provider, provider_message_id, payload, status, attempts)
+        values (tenant, 'sms', 'twilio', 'SMF' || lpad(n::text, 30, '0'),
+          jsonb_build_object('from', address, 'to', us, 'body', text_), 'completed', 1);
+      insert into conversations as c (tenant_id, channel, participant_address, participants, last_activity_at,
+          message_count, last_message_preview)
+        values (tenant, 'sms', address, array[address], now(), 1, text_)
+        on conflict (tenant_id, channel, participant_address) do update set
+          last_activity_at = greatest(c.last_activity_at, excluded.last_activity_at),
+          message_count = c.message_count + 1, last_message_preview = excluded.last_message_preview,
+          updated_at = now()
+        returning c.id into conversation;
+      insert into inbound_messages (tenant_id, channel, provider, provider_message_id, from_address, to_address,
+          body, conversation_id, thread_reason)
+        values (tenant, 'sms', 'twilio', 'SMF' || lpad(n::text, 30, '0'), address, us, text_, conversation,
+          'address_pair');
+      commit;
+      n := n + step;
+    end loop;
+  end $$`;
+
 const url = await freshDatabase(database);
-const sql = postgres(url, { max: 2, onnotice: () => {} });
+const sql = postgres(url, { max: CLIENTS, onnotice: () => {} });
 const admin = "bench-admin-token-0123456789";
 const port = 3900 + Math.floor(Math.random() * 90);
 const base = `http://127.0.0.1:${port}`;
@@ -160,35 +198,45 @@ async function inboundBench() {
   if (conversations !== Math.min(SENDERS, INBOUND))
     throw new Error(`${conversations} conversations for ${Math.min(SENDERS, INBOUND)} senders`);
 
-  // The floor: the same rows, server-side, in another tenant.
+  // The floor: the same rows written server-side in another tenant, each message in its own transaction (as
+  // the intake commits each before its 202) by 4 connections at once (as many as the clients).
   const floorTenant = await newTenant("inbound-floor");
+  await sql.unsafe(floorProcedure);
   const f0 = performance.now();
+  await Promise.all(
+    Array.from(
+      { length: CLIENTS },
+      (_, j) => sql`call bench_inbound_floor(${floorTenant.id}::uuid, ${j}::int, ${CLIENTS}::int,
+        ${INBOUND}::int, ${SENDERS}::int, ${tenantNumber}::text)`,
+    ),
+  );
+  const floorMs = performance.now() - f0;
+  // For scale: the same rows again as three set-based INSERT … SELECT in one transaction (no per-message
+  // commit), in a third tenant.
+  const batchTenant = await newTenant("inbound-batch");
+  const b0 = performance.now();
   await sql.begin(async (tx) => {
     await tx`insert into inbound_events (tenant_id, channel, provider, provider_message_id, payload, status, attempts)
-      select ${floorTenant.id}, 'sms', 'twilio', 'SMF' || lpad(n::text, 30, '0'),
-        jsonb_build_object('from', '+1415' || (1000000 + n % ${SENDERS}), 'to', ${tenantNumber},
+      select ${batchTenant.id}::uuid, 'sms', 'twilio', 'SMB' || lpad(n::text, 30, '0'),
+        jsonb_build_object('from', '+1415' || (1000000 + n % ${SENDERS}::int), 'to', ${tenantNumber}::text,
           'body', 'Reply ' || n || ': yes, Tuesday at 10 works for me'),
         'completed', 1
-      from generate_series(0, ${INBOUND - 1}) n`;
+      from generate_series(0, ${INBOUND - 1}::int) n`;
     await tx`insert into conversations (tenant_id, channel, participant_address, participants, last_activity_at,
         message_count, last_message_preview)
-      select ${floorTenant.id}, 'sms', '+1415' || (1000000 + s), array['+1415' || (1000000 + s), ${tenantNumber}],
+      select ${batchTenant.id}::uuid, 'sms', '+1415' || (1000000 + s), array['+1415' || (1000000 + s)],
         now(), count(*), 'Reply ' || max(n) || ': yes, Tuesday at 10 works for me'
-      from (select n, n % ${SENDERS} as s from generate_series(0, ${INBOUND - 1}) n) g
-      group by s
-      on conflict (tenant_id, channel, participant_address) do update
-        set last_activity_at = excluded.last_activity_at,
-          message_count = conversations.message_count + excluded.message_count,
-          last_message_preview = excluded.last_message_preview`;
+      from (select n, n % ${SENDERS}::int as s from generate_series(0, ${INBOUND - 1}::int) n) g
+      group by s`;
     await tx`insert into inbound_messages (tenant_id, channel, provider, provider_message_id, from_address,
         to_address, body, conversation_id, thread_reason)
-      select ${floorTenant.id}, 'sms', 'twilio', 'SMF' || lpad(n::text, 30, '0'), c.participant_address,
-        ${tenantNumber}, 'Reply ' || n || ': yes, Tuesday at 10 works for me', c.id, 'address_pair'
-      from generate_series(0, ${INBOUND - 1}) n
-      join conversations c on c.tenant_id = ${floorTenant.id} and c.channel = 'sms'
-        and c.participant_address = '+1415' || (1000000 + n % ${SENDERS})`;
+      select ${batchTenant.id}::uuid, 'sms', 'twilio', 'SMB' || lpad(n::text, 30, '0'), c.participant_address,
+        ${tenantNumber}::text, 'Reply ' || n || ': yes, Tuesday at 10 works for me', c.id, 'address_pair'
+      from generate_series(0, ${INBOUND - 1}::int) n
+      join conversations c on c.tenant_id = ${batchTenant.id}::uuid and c.channel = 'sms'
+        and c.participant_address = '+1415' || (1000000 + n % ${SENDERS}::int)`;
   });
-  const floorMs = performance.now() - f0;
+  const batchMs = performance.now() - b0;
   const perS = INBOUND / (ms / 1000);
   const floorPerS = INBOUND / (floorMs / 1000);
   print({
@@ -202,6 +250,7 @@ async function inboundBench() {
     clients: CLIENTS,
     posted_per_s: Math.round(INBOUND / (postedMs / 1000)),
     lag_p50_ms: round(percentile(lags, 0.5)),
+    batch_insert_messages_per_s: Math.round(INBOUND / (batchMs / 1000)),
   });
 }
 
@@ -211,31 +260,31 @@ async function conversationsBench() {
   const s0 = performance.now();
   // Conversation sizes skewed as real ones are: message n goes to 1 + ⌊C·u²⌋ for u spread evenly over [0, 1)
   // (the golden-ratio sequence), so the first conversations hold thousands of messages and the last tens.
-  const conversationOf = sql`1 + floor(${conversationCount} * power(n * 0.6180339887498949 - floor(n * 0.6180339887498949), 2))::int`;
-  const us = sql`case when c.channel = 'sms' then ${tenantNumber} else 'support@example.com' end`;
+  const conversationOf = sql`1 + floor(${conversationCount}::int * power(n * 0.6180339887498949 - floor(n * 0.6180339887498949), 2))::int`;
+  const us = sql`case when c.channel = 'sms' then ${tenantNumber}::text else 'support@example.com' end`;
   // Messages a second apart from a year ago; even n inbound, odd outbound. Half the conversations SMS, half
   // email.
   await sql`create unlogged table bench_seeded (k int primary key, id uuid not null)`;
-  await sql`insert into bench_seeded select k, gen_random_uuid() from generate_series(1, ${conversationCount}) k`;
+  await sql`insert into bench_seeded select k, gen_random_uuid() from generate_series(1, ${conversationCount}::int) k`;
   await sql`insert into conversations (id, tenant_id, channel, participant_address, participants, last_activity_at,
       message_count)
-    select s.id, ${tenant.id}, a.channel, a.address, array[a.address], now(), 0
+    select s.id, ${tenant.id}::uuid, a.channel, a.address, array[a.address], now(), 0
     from bench_seeded s, lateral (select
         case when s.k % 2 = 0 then 'sms' else 'email' end as channel,
         case when s.k % 2 = 0 then '+1416' || (1000000 + s.k) else 'person' || s.k || '@example.com' end as address) a`;
   await sql`insert into inbound_messages (tenant_id, channel, provider, provider_message_id, from_address,
       to_address, body, conversation_id, received_at, thread_reason)
-    select ${tenant.id}, c.channel, 'bench', 'IN' || n, c.participant_address, ${us}, 'Inbound message ' || n,
+    select ${tenant.id}::uuid, c.channel, 'bench', 'IN' || n, c.participant_address, ${us}, 'Inbound message ' || n,
       s.id, now() - interval '365 days' + n * interval '1 second', 'address_pair'
-    from generate_series(0, ${MESSAGES - 1}) n
+    from generate_series(0, ${MESSAGES - 1}::int) n
     join bench_seeded s on s.k = ${conversationOf}
     join conversations c on c.id = s.id
     where n % 2 = 0`;
   await sql`insert into outbound_messages (tenant_id, channel, provider, to_address, from_address, body,
       conversation_id, sent_at, thread_reason)
-    select ${tenant.id}, c.channel, 'bench', c.participant_address, ${us}, 'Outbound message ' || n, s.id,
+    select ${tenant.id}::uuid, c.channel, 'bench', c.participant_address, ${us}, 'Outbound message ' || n, s.id,
       now() - interval '365 days' + n * interval '1 second', 'outbound'
-    from generate_series(0, ${MESSAGES - 1}) n
+    from generate_series(0, ${MESSAGES - 1}::int) n
     join bench_seeded s on s.k = ${conversationOf}
     join conversations c on c.id = s.id
     where n % 2 = 1`;
@@ -243,7 +292,7 @@ async function conversationsBench() {
       last_message_preview = 'Message ' || m.last
     from (select s.id, count(*) as count, max(n) as last,
         now() - interval '365 days' + max(n) * interval '1 second' as at
-      from generate_series(0, ${MESSAGES - 1}) n join bench_seeded s on s.k = ${conversationOf}
+      from generate_series(0, ${MESSAGES - 1}::int) n join bench_seeded s on s.k = ${conversationOf}
       group by s.id) m
     where c.id = m.id`;
   await sql`vacuum analyze conversations`;
