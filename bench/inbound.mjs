@@ -14,7 +14,8 @@
 // Conversations: `--messages N` / MESSAGES (default 1,000,000) messages over N / 50 conversations of skewed
 // sizes (a few thousand messages down to tens; half inbound, half outbound, interleaved), seeded server-side with `generate_series`, then ≥ 200 timed HTTP
 // requests each, one at a time after warm-ups: the list (`limit=50`, first pages and pages further down by
-// the cursor) and a messages page (a random conversation, a random page of 50). p95 of each.
+// the cursor) and a messages page (a random conversation, a random page of 50). p95 of each, and of the
+// cheapest tenant read (`GET /api/v1/sources`, empty) interleaved with them as the machine's baseline.
 // Two JSON lines. EXPLAIN=1 prints the plans of the two reads on stderr.
 
 import { spawn } from "node:child_process";
@@ -335,14 +336,18 @@ async function conversationsBench() {
     await listOnce();
     await messagesOnce();
   }
+  // Beside them, the cheapest tenant read there is (an empty list of webhook sources): the request's own cost
+  // (HTTP, the API key, the tenant transaction) on this machine at this moment.
+  const baselineOnce = async () => (await get("/api/v1/sources")).ms;
   const list = [];
   const pages = [];
+  const baseline = [];
   for (let i = 0; i < RUNS; i++) {
     list.push(await listOnce());
     pages.push(await messagesOnce());
+    baseline.push(await baselineOnce());
   }
-  list.sort((a, b) => a - b);
-  pages.sort((a, b) => a - b);
+  for (const xs of [list, pages, baseline]) xs.sort((a, b) => a - b);
 
   if (process.env.EXPLAIN) {
     const c = pick(ids);
@@ -375,6 +380,8 @@ async function conversationsBench() {
     runs: RUNS,
     list_p50_ms: round(percentile(list, 0.5)),
     messages_page_p50_ms: round(percentile(pages, 0.5)),
+    baseline_p95_ms: round(percentile(baseline, 0.95)),
+    baseline_p50_ms: round(percentile(baseline, 0.5)),
     seed_s: round(seedMs / 1000, 1),
   });
 }
