@@ -16,8 +16,8 @@ export type BatchReader = <T>(read: (executor: Executor) => Promise<T>) => Promi
 
 export interface ExportOptions {
   /**
-   * Events read per statement. Larger batches are a little faster and hold more memory (measured at 1M
-   * events: 2000 peaks under 190 MB RSS for the CLI, 5000 about 200). @defaultValue 2000
+   * Events read per statement. Larger batches mean fewer statements and more memory held per batch (the CLI
+   * at 1M events peaks near 150 MB RSS with 2000). @defaultValue 2000
    */
   batchRows?: number;
   /** Batches read ahead of the one being written, each on a connection of its own. @defaultValue 2 */
