@@ -9,7 +9,8 @@
 // (completed), its conversation upserted and moved to the top, the message, committed — by a PL/pgSQL
 // procedure on 4 connections at once: the database's own cost of a durable intake, without HTTP, Node or
 // the queue. `batch_insert_messages_per_s` gives the same rows as three set-based `INSERT … SELECT` in one
-// transaction, for scale (no per-message commit: not a floor a per-message API can approach).
+// transaction, for scale (no per-message commit: not a floor a per-message API can approach). And the CPU
+// `herald serve` used per message over the timed window (intake and worker together).
 //
 // Conversations: `--messages N` / MESSAGES (default 1,000,000) messages over N / 50 conversations of skewed
 // sizes (a few thousand messages down to tens; half inbound, half outbound, interleaved), seeded server-side with `generate_series`, then ≥ 200 timed HTTP
@@ -19,6 +20,7 @@
 // Two JSON lines. EXPLAIN=1 prints the plans of the two reads on stderr.
 
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import postgres from "postgres";
 import { dropDatabase, freshDatabase, percentile, round } from "./lib.mjs";
@@ -36,6 +38,15 @@ const PER_CONVERSATION = 50;
 const database = "herald_inbound_bench";
 const print = (line) => console.log(JSON.stringify(line));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** CPU milliseconds (user + system) a process has used, from /proc; 0 where there is none. */
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // 100 clock ticks a second
+  } catch {
+    return 0;
+  }
+}
 const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
 
 /** One request; resolves with the status, the parsed answer and the milliseconds it took. */
@@ -171,6 +182,7 @@ async function inboundBench() {
       )[0].count,
     );
   let next = 0;
+  const cpu0 = cpuMs(child.pid);
   const t0 = performance.now();
   const clients = Array.from({ length: CLIENTS }, async () => {
     while (next < INBOUND) {
@@ -185,6 +197,7 @@ async function inboundBench() {
     await sleep(20);
   }
   const ms = performance.now() - t0;
+  const serveCpuMs = cpuMs(child.pid) - cpu0;
   const lags = (
     await sql`select extract(epoch from (m.created_at - e.created_at)) * 1000 as lag
       from inbound_messages m join inbound_events e
@@ -252,6 +265,7 @@ async function inboundBench() {
     posted_per_s: Math.round(INBOUND / (postedMs / 1000)),
     lag_p50_ms: round(percentile(lags, 0.5)),
     batch_insert_messages_per_s: Math.round(INBOUND / (batchMs / 1000)),
+    serve_cpu_us_per_message: Math.round((serveCpuMs * 1000) / INBOUND),
   });
 }
 
