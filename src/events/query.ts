@@ -81,7 +81,8 @@ export async function readEvents(
   const shown = rows.slice(0, limit);
   const last = shown.at(-1);
   return {
-    events: shown.map(toStoredEvent),
+    // The keyset's exact time is the cursor's, not the event's.
+    events: shown.map(({ ts_us: _keyset, ...event }) => toStoredEvent(event)),
     snapshot: row!.snapshot,
     next:
       rows.length > limit && last !== undefined
