@@ -317,9 +317,11 @@ async function conversationsBench() {
   const ids = (await sql`select id, message_count from bench_seeded join conversations using (id)`).map(
     (r) => ({
       id: r.id,
+      messages: r.message_count,
       pages: Math.max(1, Math.ceil(r.message_count / 50)),
     }),
   );
+  const largest = Math.max(...ids.map((c) => c.messages));
   const stored = Number(
     (
       await sql`select (select count(*) from inbound_messages where tenant_id = ${tenant.id})
@@ -396,6 +398,7 @@ async function conversationsBench() {
     messages_page_p50_ms: round(percentile(pages, 0.5)),
     baseline_p95_ms: round(percentile(baseline, 0.95)),
     baseline_p50_ms: round(percentile(baseline, 0.5)),
+    largest_conversation: largest,
     seed_s: round(seedMs / 1000, 1),
   });
 }
