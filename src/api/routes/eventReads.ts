@@ -1,15 +1,14 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { type Static, Type } from "@sinclair/typebox";
+import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { eventSources } from "../../domain/vocabularies.js";
 import { publicEvent } from "../../events/columns.js";
 import type { EventFilter } from "../../events/filter.js";
 import { type ReadPosition, readEvents } from "../../events/query.js";
 import { countEvents, eventStats, eventTotals, type StatsDimension } from "../../events/totals.js";
+import { EventFilterQuery, eventFilterOf } from "../eventFilters.js";
 import { defaultLimit } from "../paging.js";
 import { invalidFields } from "../problem.js";
-import { timeRange } from "../ranges.js";
-import { DateOrTime, EventTypePattern, literals, Text, Uuid } from "../schemas.js";
+import { literals, Text } from "../schemas.js";
 
 /**
  * Reading the event log: the filtered list with its exact total and time range, timelines of a contact or a
@@ -21,18 +20,7 @@ const limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: d
 // A snapshot lists the transactions running when it was taken: longer than other lists' cursors.
 const cursor = Type.Optional(Type.String({ maxLength: 4096 }));
 
-const FilterQuery = Type.Object({
-  type: Type.Optional(EventTypePattern),
-  source: Type.Optional(literals(eventSources)),
-  contact_id: Type.Optional(Text(200)),
-  session_id: Type.Optional(Text(200)),
-  message_id: Type.Optional(Uuid),
-  correlation_id: Type.Optional(Text(200)),
-  start: Type.Optional(DateOrTime),
-  end: Type.Optional(DateOrTime),
-});
-const Filters = FilterQuery.properties;
-type Filters = Static<typeof FilterQuery>;
+const Filters = EventFilterQuery.properties;
 
 const ListQuery = Type.Object(
   { ...Filters, order: Type.Optional(literals(["asc", "desc"] as const)), limit, cursor },
@@ -44,21 +32,6 @@ const StatsQuery = Type.Object(
   { ...Filters, group_by: Type.Optional(Type.String({ maxLength: 40 })) },
   { additionalProperties: false },
 );
-
-function filterOf(tenantId: string, q: Filters): EventFilter {
-  const { from, to } = timeRange(q.start, q.end, { in: "querystring", from: "start", to: "end" });
-  return {
-    tenantId,
-    type: q.type,
-    source: q.source,
-    contactId: q.contact_id,
-    sessionId: q.session_id,
-    messageId: q.message_id,
-    correlationId: q.correlation_id,
-    start: from,
-    end: to,
-  };
-}
 
 /** What a list's cursor holds: where the next page starts, and the first page's total and time range. */
 interface ListCursor extends ReadPosition {
@@ -109,7 +82,7 @@ export function eventReadRoutes(scope: FastifyInstance) {
 
   app.get("/api/v1/events", { schema: { tags: ["events"], querystring: ListQuery } }, async (request) => {
     const q = request.query;
-    const filter = filterOf(request.tenantId, q);
+    const filter = eventFilterOf(request.tenantId, q);
     const after = decodeCursor(q.cursor);
     const order = q.order ?? "desc";
     const pageSize = q.limit ?? defaultLimit;
@@ -161,7 +134,7 @@ export function eventReadRoutes(scope: FastifyInstance) {
     "/api/v1/events/count",
     { schema: { tags: ["events"], querystring: Type.Object(Filters, { additionalProperties: false }) } },
     async (request) => {
-      const filter = filterOf(request.tenantId, request.query);
+      const filter = eventFilterOf(request.tenantId, request.query);
       return { count: await request.inTenant((tx) => countEvents(tx, filter)) };
     },
   );
@@ -171,7 +144,7 @@ export function eventReadRoutes(scope: FastifyInstance) {
     { schema: { tags: ["events"], querystring: StatsQuery } },
     async (request) => {
       const groupBy = groupByOf(request.query.group_by);
-      const filter = filterOf(request.tenantId, request.query);
+      const filter = eventFilterOf(request.tenantId, request.query);
       return request.inTenant((tx) => eventStats(tx, filter, groupBy));
     },
   );

@@ -2,26 +2,14 @@ import { PassThrough } from "node:stream";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { eventSources } from "../../domain/vocabularies.js";
 import { ExportAbortedError, exportEvents, exportFormats, exportMedia } from "../../events/export/index.js";
-import type { EventFilter } from "../../events/filter.js";
 import { eventTotals } from "../../events/totals.js";
-import { timeRange } from "../ranges.js";
-import { DateOrTime, EventTypePattern, literals, problemResponses, Text, Uuid } from "../schemas.js";
+import { EventFilterQuery, eventFilterOf } from "../eventFilters.js";
+import { literals, problemResponses } from "../schemas.js";
 
-// The list's filters (eventReads.ts), and the format.
+/** The list's filters, and the format. */
 const ExportQuery = Type.Object(
-  {
-    format: Type.Optional(literals(exportFormats)),
-    type: Type.Optional(EventTypePattern),
-    source: Type.Optional(literals(eventSources)),
-    contact_id: Type.Optional(Text(200)),
-    session_id: Type.Optional(Text(200)),
-    message_id: Type.Optional(Uuid),
-    correlation_id: Type.Optional(Text(200)),
-    start: Type.Optional(DateOrTime),
-    end: Type.Optional(DateOrTime),
-  },
+  { format: Type.Optional(literals(exportFormats)), ...EventFilterQuery.properties },
   { additionalProperties: false },
 );
 
@@ -44,18 +32,7 @@ export function eventExportRoutes(scope: FastifyInstance) {
     },
     async (request, reply) => {
       const q = request.query;
-      const { from, to } = timeRange(q.start, q.end, { in: "querystring", from: "start", to: "end" });
-      const filter: EventFilter = {
-        tenantId: request.tenantId,
-        type: q.type,
-        source: q.source,
-        contactId: q.contact_id,
-        sessionId: q.session_id,
-        messageId: q.message_id,
-        correlationId: q.correlation_id,
-        start: from,
-        end: to,
-      };
+      const filter = eventFilterOf(request.tenantId, q);
       const format = q.format ?? "ndjson";
       const totals = await request.inTenant((tx) => eventTotals(tx, filter));
 
