@@ -2,8 +2,11 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { query } from "../src/db/client.js";
+import { createInboundWorker } from "../src/inbound/processor.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
+import { count } from "./support/fixtures.js";
 import { bearer, call, expectProblem } from "./support/http.js";
+import { eventually } from "./support/wait.js";
 
 /**
  * The conversations API over rows seeded directly (threading is the inbound worker's, tested on its own):
@@ -286,6 +289,88 @@ for (const backend of backends()) {
         "validation_failed",
       );
       expectProblem(await call(h.app, { method: "GET", url: "/api/v1/conversations" }), 401, "unauthorized");
+    });
+
+    it("shows a conversation made through the API: an outbound SMS, then its reply threaded by the worker", async () => {
+      const a = await tenant("through-the-api");
+      const post = (url: string, payload: object) =>
+        call(h.app, { method: "POST", url, headers: bearer(a.key), payload });
+      const sent = await post("/api/v1/messages", {
+        channel: "sms",
+        provider: "twilio",
+        from: "+15550000000",
+        to: "+1 415 555 0123",
+        sent_at: "2026-03-01T10:00:00.000Z",
+      });
+      expect(sent.status).toBe(201);
+      const reply = await post("/api/v1/inbound", {
+        channel: "sms",
+        provider: "twilio",
+        provider_message_id: "SM-reply-1",
+        from: "+14155550123",
+        to: "+15550000000",
+        body: "Sounds good",
+        received_at: "2026-03-01T10:05:00.000Z",
+      });
+      expect(reply.status).toBe(202);
+      const worker = createInboundWorker({
+        db: t.database.db,
+        listen: t.database.listen,
+        pollIntervalMs: 20,
+      });
+      await worker.start();
+      await eventually(
+        async () =>
+          (await count(
+            t.database.db,
+            "inbound_events",
+            `tenant_id = '${a.tenantId}' and status = 'completed'`,
+          )) === 1,
+        15_000,
+        "the reply threaded",
+      );
+      await worker.stop();
+
+      const list = await get(
+        a.key,
+        `/api/v1/conversations?participant=${encodeURIComponent("+1 (415) 555-0123")}`,
+      );
+      expect(list.body.items).toEqual([
+        {
+          id: expect.any(String),
+          channel: "sms",
+          participants: ["+14155550123"],
+          last_activity_at: "2026-03-01T10:05:00.000Z",
+          message_count: 2,
+          last_message_preview: "Sounds good",
+        },
+      ]);
+      const messages = await get(a.key, `/api/v1/conversations/${list.body.items[0].id}/messages`);
+      expect(messages.body).toEqual({
+        items: [
+          {
+            id: sent.body.id,
+            direction: "outbound",
+            from: "+15550000000",
+            to: "+14155550123",
+            body: null,
+            timestamp: "2026-03-01T10:00:00.000Z",
+            thread_reason: "outbound",
+          },
+          {
+            id: reply.body.id,
+            direction: "inbound",
+            from: "+14155550123",
+            to: "+15550000000",
+            body: "Sounds good",
+            timestamp: "2026-03-01T10:05:00.000Z",
+            thread_reason: "address_pair",
+          },
+        ],
+        page: 1,
+        page_size: 50,
+        total: 2,
+      });
     });
 
     it("refuses bad input with 400 naming the parameter", async () => {
