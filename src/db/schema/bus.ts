@@ -60,11 +60,14 @@ export const events = pgTable(
   (t) => [
     primaryKey({ name: "events_pkey", columns: [t.id, t.ts] }),
     index("events_tenant_ts_idx").on(t.tenantId, t.ts.desc()),
-    // Partial on the optional ids: events without them cost no index entry.
-    index("events_contact_ts_idx")
-      .on(t.contactId, t.ts.desc())
+    // Partial on the optional ids: events without them cost no index entry. Behind tenant_id: ids are the
+    // product's own ("42", "c1"), the same in many tenants, and a timeline is one tenant's.
+    index("events_tenant_contact_ts_idx")
+      .on(t.tenantId, t.contactId, t.ts.desc())
       .where(sql`${t.contactId} is not null`),
-    index("events_session_ts_idx").on(t.sessionId, t.ts.desc()).where(sql`${t.sessionId} is not null`),
+    index("events_tenant_session_ts_idx")
+      .on(t.tenantId, t.sessionId, t.ts.desc())
+      .where(sql`${t.sessionId} is not null`),
     index("events_message_idx").on(t.messageId).where(sql`${t.messageId} is not null`),
     // Every read is scoped to one tenant (RLS), so type and source are indexed behind tenant_id only.
     index("events_tenant_type_source_ts_idx").on(t.tenantId, t.eventType, t.source, t.ts),
