@@ -31,9 +31,16 @@ const { createTenant } = await import("../dist/tenancy/tenants.js");
 const { writeEvents } = await import("../dist/events/write.js");
 const rollups = await import("../dist/events/rollups.js").catch(() => undefined);
 
-const messageTypes = ["sent", "delivered", "open", "click", "bounce", "deferred", "dropped", "spam_report"].map(
-  (t) => `message.${t}`,
-);
+const messageTypes = [
+  "sent",
+  "delivered",
+  "open",
+  "click",
+  "bounce",
+  "deferred",
+  "dropped",
+  "spam_report",
+].map((t) => `message.${t}`);
 const otherTypes = [
   "contact.created",
   "contact.updated",
@@ -107,7 +114,9 @@ try {
       written += size;
       if (b % 25 === 0) {
         const s = (performance.now() - started) / 1000;
-        progress(`seeding ${written.toLocaleString()} / ${EVENTS.toLocaleString()} (${Math.round(written / s)} events/s)`);
+        progress(
+          `seeding ${written.toLocaleString()} / ${EVENTS.toLocaleString()} (${Math.round(written / s)} events/s)`,
+        );
       }
     }
   };
@@ -150,7 +159,13 @@ try {
   // The API in its own process, as deployed (no workers: the rollups are current and nothing is written).
   const port = 3800 + Math.floor(Math.random() * 90);
   child = spawn(process.execPath, ["dist/cli/main.js", "serve"], {
-    env: { ...process.env, DATABASE_URL: url, HERALD_SERVE_WORKERS: "off", LOG_LEVEL: "warn", PORT: String(port) },
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      HERALD_SERVE_WORKERS: "off",
+      LOG_LEVEL: "warn",
+      PORT: String(port),
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
@@ -180,7 +195,8 @@ try {
     });
   const iso = (ms) => new Date(ms).toISOString();
   const q = random(7);
-  const weekStart = () => iso(first + Math.floor(q() * (DAYS - 7)) * 86_400_000 + Math.floor(q() * 3_600_000));
+  const weekStart = () =>
+    iso(first + Math.floor(q() * (DAYS - 7)) * 86_400_000 + Math.floor(q() * 3_600_000));
   const weekAfter = (start) => iso(Date.parse(start) + 7 * 86_400_000);
   const contact = () => `c${Math.floor(q() * contactsOf(0))}`;
   const queries = {
@@ -237,7 +253,13 @@ try {
       times.push(performance.now() - t);
     }
     times.sort((a, b) => a - b);
-    print({ bench: "query_naive_scan", name, events: EVENTS, runs: 5, p50_ms: round(percentile(times, 0.5)) });
+    print({
+      bench: "query_naive_scan",
+      name,
+      events: EVENTS,
+      runs: 5,
+      p50_ms: round(percentile(times, 0.5)),
+    });
   }
   agent.destroy();
   await admin.end();
