@@ -4,6 +4,7 @@ import { apiKeyPrefix, hashApiKey, secretsEqual } from "../domain/apiKey.js";
 import { HeraldError } from "../errors.js";
 import { apiKeyIsLive, authenticateApiKey } from "../tenancy/apiKeys.js";
 import type { KnownKeys } from "../tenancy/knownKeys.js";
+import { problemOf } from "./problem.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -72,16 +73,28 @@ export async function confirmingKey<T>(
 
 /**
  * onSend hook: a remembered key no tenant transaction confirmed (the request failed before one, or had none)
- * is confirmed before anything is answered; revoked, the answer is 401 instead.
+ * is confirmed before anything but a server failure is answered; revoked, the answer is 401 instead. An error thrown here would
+ * skip the problem handler, so the refusal (or the database's failure) is written as its problem here.
  */
 export function confirmKeyBeforeAnswer(systemDb: Db, known: KnownKeys) {
-  return async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
+  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const keyId = request.unconfirmedKey;
-    if (keyId === undefined) return payload;
+    // A server failure tells a revoked key nothing, and its answer must not wait on the database again
+    // (a request is answered within the database bound, and the failure is usually the database).
+    if (keyId === undefined || reply.statusCode >= 500) return payload;
     request.unconfirmedKey = undefined;
-    if (await apiKeyIsLive(systemDb, keyId)) return payload;
-    known.forget(keyId);
-    throw revoked();
+    let refusal: Error;
+    try {
+      if (await apiKeyIsLive(systemDb, keyId)) return payload;
+      known.forget(keyId);
+      refusal = revoked();
+    } catch (error) {
+      refusal = error as Error;
+    }
+    const body = problemOf(refusal);
+    if (body.status >= 500) request.log.error({ err: refusal }, "request failed");
+    reply.status(body.status).type("application/problem+json");
+    return JSON.stringify(body);
   };
 }
 
