@@ -6,6 +6,8 @@ import { dropDatabase, freshDatabase, round, runChild } from "./lib.mjs";
 
 const sizes = (process.env.DRAIN_SIZES ?? "20000,200000").split(",").map(Number);
 const rounds = Number(process.env.ROUNDS ?? 3);
+// PARTS=write (or drain,latency,write): only those parts of the comparison. @defaultValue all three
+const parts = new Set((process.env.PARTS ?? "drain,latency,write").split(","));
 const print = (line) => console.log(JSON.stringify(line));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -30,7 +32,7 @@ const summarize = (lines, fields) => ({
 });
 
 try {
-  for (const jobs of sizes) {
+  for (const jobs of parts.has("drain") ? sizes : []) {
     const n = jobs >= 100_000 ? 1 : rounds;
     const { a, b } = await alternate(
       n,
@@ -45,8 +47,16 @@ try {
     print({ bench: "rss", system: "herald", jobs, peak_rss_mb: herald.peak_rss_mb });
   }
   // The full delivery path (claim with the event, in-process handler sink, ack), for the record.
-  print(await once("bench/herald-dispatch.mjs", "herald_bench", { N: sizes[0] }));
+  if (parts.has("drain")) print(await once("bench/herald-dispatch.mjs", "herald_bench", { N: sizes[0] }));
 
+  if (parts.has("latency")) await compareLatency();
+  if (parts.has("write")) await compareWrites();
+} finally {
+  for (const name of ["herald_bench", "graphile_bench", "emmett_bench"])
+    await dropDatabase(name).catch(() => undefined);
+}
+
+async function compareLatency() {
   const latency = await alternate(
     rounds,
     () => once("bench/herald-latency.mjs", "herald_bench"),
@@ -61,7 +71,9 @@ try {
     p50_ratio: round(heraldLatency.p50_ms / graphileLatency.p50_ms),
     p99_ratio: round(heraldLatency.p99_ms / graphileLatency.p99_ms),
   });
+}
 
+async function compareWrites() {
   const writes = await alternate(
     rounds,
     () => once("bench/herald-write.mjs", "herald_bench", { K: 0 }),
@@ -73,7 +85,4 @@ try {
   print(await once("bench/herald-write.mjs", "herald_bench", { K: 2 }));
   print(emmett);
   print({ bench: "write_ratio", ratio: round(write0.events_per_s / emmett.events_per_s) });
-} finally {
-  for (const name of ["herald_bench", "graphile_bench", "emmett_bench"])
-    await dropDatabase(name).catch(() => undefined);
 }
