@@ -188,11 +188,11 @@ async function insertBatch(
       insert into outbound_messages (id, tenant_id, channel, provider, to_address, provider_message_id,
         from_address, subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata, sent_at, status_at,
         conversation_id, thread_reason)
-      select id, ${tenantId}, channel, provider, to_address, provider_message_id, from_address, subject,
-        email_message_id, contact_id, campaign_id, dedupe_key, metadata::jsonb, coalesce(sent_at, now()), coalesce(sent_at, now()),
-        (select v.id from conv v where v.channel = input.channel and v.participant_address = input.to_address),
-        'outbound'
-      from input
+      select input.id, ${tenantId}, input.channel, provider, to_address, provider_message_id, from_address,
+        subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata::jsonb, coalesce(sent_at, now()),
+        coalesce(sent_at, now()), v.id, 'outbound'
+      -- A join, not a subquery per message: the batch's conversations are matched in one hash join.
+      from input left join conv v on v.channel = input.channel and v.participant_address = input.to_address
       -- Key order, as the events' store statement: concurrent batches sharing keys never wait in a cycle. The
       -- first of a key repeated within the batch is inserted; the others conflict with it and insert nothing.
       order by dedupe_key, ord
