@@ -24,16 +24,9 @@ import {
 import { smsKeyword, smsKeywords } from "../src/domain/optOut.js";
 import type { MessageStatus } from "../src/domain/vocabularies.js";
 import { HeraldError } from "../src/errors.js";
-import {
-  emptyTwiml,
-  expectedSignature,
-  formParams,
-  signatureHash,
-  twilio,
-  twilioInbound,
-  twilioKind,
-  verifySignature,
-} from "../src/providers/twilio.js";
+import { emptyTwiml, twilio, twilioInbound, twilioKind } from "../src/providers/twilio.js";
+import { formParams } from "../src/providers/twilioForm.js";
+import { expectedSignature, signatureHash, verifySignature } from "../src/providers/twilioSignature.js";
 import type { IncomingRequest } from "../src/providers/types.js";
 
 const authToken = "9f2d7c31b8e04a6f5c1d2e3f4a5b6c7d";
