@@ -2,17 +2,10 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, type Db, openDatabase, query } from "../src/db/client.js";
 import type { EventSource } from "../src/domain/vocabularies.js";
+import { countPlan, rollupPieces, splitByHour } from "../src/events/countPlan.js";
 import type { EventFilter } from "../src/events/filter.js";
 import { projectRollups, RollupProjection, rebuildRollups } from "../src/events/rollups.js";
-import {
-  countEvents,
-  countPlan,
-  eventStats,
-  eventTotals,
-  rollupPieces,
-  type StatsDimension,
-  splitByHour,
-} from "../src/events/totals.js";
+import { countEvents, eventStats, eventTotals, type StatsDimension } from "../src/events/totals.js";
 import type { NewEvent } from "../src/events/types.js";
 import { writeEvents } from "../src/events/write.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
