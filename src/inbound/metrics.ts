@@ -1,20 +1,12 @@
 import { Counter, Histogram, type Registry } from "prom-client";
-
-const created = new WeakMap<Registry, ReturnType<typeof create>>();
+import { perRegistry } from "../queue/metrics.js";
 
 /**
  * Inbound series (one set per registry): messages received (and repeats), threaded (by why they joined
  * their conversation), failed attempts, dead letters, and the lag from receipt to threading. Queue depth
  * (queued, in flight, dead) comes from the queue gauges (`queue/metrics.ts`).
  */
-export function createInboundMetrics(registry: Registry) {
-  let metrics = created.get(registry);
-  if (!metrics) {
-    metrics = create(registry);
-    created.set(registry, metrics);
-  }
-  return metrics;
-}
+export const createInboundMetrics = perRegistry(create);
 
 function create(registry: Registry) {
   const registers = [registry];

@@ -1,16 +1,8 @@
 import { Counter, Histogram, type Registry } from "prom-client";
-
-const created = new WeakMap<Registry, ReturnType<typeof create>>();
+import { perRegistry } from "../queue/metrics.js";
 
 /** Ingestion series (one set per registry): what arrived, was stored, was a repeat, found its message. */
-export function createIngestMetrics(registry: Registry) {
-  let metrics = created.get(registry);
-  if (!metrics) {
-    metrics = create(registry);
-    created.set(registry, metrics);
-  }
-  return metrics;
-}
+export const createIngestMetrics = perRegistry(create);
 
 function create(registry: Registry) {
   const registers = [registry];

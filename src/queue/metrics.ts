@@ -30,8 +30,6 @@ export function instrumentWorker(worker: Worker, queue: QueueDefinition, registr
   worker.on("worker:error", () => series.workerErrors.inc(labels));
 }
 
-const cache = new WeakMap<Registry, ReturnType<typeof createSeries>>();
-
 function createSeries(registry: Registry) {
   const registers = [registry];
   return {
@@ -81,14 +79,23 @@ function createSeries(registry: Registry) {
   };
 }
 
-function queueSeries(registry: Registry) {
-  let series = cache.get(registry);
-  if (!series) {
-    series = createSeries(registry);
-    cache.set(registry, series);
-  }
-  return series;
+/**
+ * `create` made once per registry: a registry refuses a second series of the same name, and a process may
+ * build several apps or workers on one registry.
+ */
+export function perRegistry<T>(create: (registry: Registry) => T): (registry: Registry) => T {
+  const made = new WeakMap<Registry, T>();
+  return (registry) => {
+    let series = made.get(registry);
+    if (series === undefined) {
+      series = create(registry);
+      made.set(registry, series);
+    }
+    return series;
+  };
 }
+
+const queueSeries = perRegistry(createSeries);
 
 /** A queue's pending and processing rows, counted through their partial indexes (see below). */
 export function queueDepthQuery(queue: QueueDefinition): SQL {
