@@ -110,6 +110,11 @@ describe.skipIf(!hasPostgres())("event pages under concurrent writers on postgre
         // The pages are exactly the set the total counted.
         expect(seen.length).toBe(total);
         expect(seen.length).toBeGreaterThanOrEqual(before.length);
+        // And only what the filter selects.
+        if ("type" in query)
+          expect(
+            seen.filter((id) => committed.has(id) && !committed.get(id)!.startsWith("message.")),
+          ).toEqual([]);
       }
     } finally {
       await stop();
