@@ -200,13 +200,13 @@ for (const backend of backends()) {
         );
         return row!.id;
       };
-      const outbound = async (conversationId: string, at: string, body: string) => {
+      // An outbound message belongs to its recipient's conversation.
+      const outbound = async (to: string, at: string, body: string) => {
         const [row] = await query<{ id: string }>(
           t.database.db,
           sql`insert into outbound_messages (tenant_id, channel, provider, to_address, from_address, body,
-              conversation_id, sent_at, thread_reason)
-            values (${a.tenantId}, 'sms', 'twilio', '+14155550100', '+15550000000', ${body}, ${conversationId},
-              ${at}::timestamptz, 'outbound')
+              sent_at, thread_reason)
+            values (${a.tenantId}, 'sms', 'twilio', ${to}, '+15550000000', ${body}, ${at}::timestamptz, 'outbound')
             returning id`,
         );
         return row!.id;
@@ -214,11 +214,16 @@ for (const backend of backends()) {
       // Stored out of order; the page orders them by time.
       const m3 = await inbound(id, "2026-03-01T10:00:03Z", "thanks", "address_pair");
       const m1 = await inbound(id, "2026-03-01T10:00:01Z", "hello", "new");
-      const m2 = await outbound(id, "2026-03-01T10:00:02Z", "hi, how can we help?");
-      const m4 = await outbound(id, "2026-03-01T10:00:04Z", "bye");
+      const m2 = await outbound("+14155550100", "2026-03-01T10:00:02Z", "hi, how can we help?");
+      const m4 = await outbound("+14155550100", "2026-03-01T10:00:04Z", "bye");
       const m5 = await inbound(id, "2026-03-01T10:00:05Z", "STOP", null);
       await inbound(other, "2026-03-01T10:00:00Z", "elsewhere", "new");
-      await outbound(other, "2026-03-01T10:00:00Z", "elsewhere too");
+      await outbound("+14155550199", "2026-03-01T10:00:00Z", "elsewhere too");
+      await query(
+        t.database.db,
+        sql`insert into outbound_messages (tenant_id, channel, provider, to_address, sent_at)
+          values (${a.tenantId}, 'email', 'sendgrid', '+14155550100', '2026-03-01T10:00:00Z')`,
+      );
 
       const page = (n: number, size: number) =>
         get(a.key, `/api/v1/conversations/${id}/messages?page=${n}&page_size=${size}`);

@@ -136,7 +136,7 @@ describe.each(backends())("inbound messages on %s", (backend) => {
     expect(byId.get(other.body.id)?.thread_reason).toBe("address_pair");
   });
 
-  it("registered outbound messages join their recipient's conversation as outbound, counted once", async () => {
+  it("registered outbound messages belong to their recipient's conversation as outbound, counted once", async () => {
     const { key, tenantId } = await k.tenantWithSource("inbound-outbound", false);
     const first = await k.register(key, {
       channel: "sms",
@@ -162,29 +162,102 @@ describe.each(backends())("inbound messages on %s", (backend) => {
       { channel: "email", provider: "sendgrid", to: "+14155550188@example.com" },
     ]);
     expect(batch.status).toBe(201);
+    // Sending starts no conversation: the first message from the address does, counting what was sent there.
+    expect(await conversationsOf(tenantId)).toEqual([]);
     await inbound(key, sms("SMout1", "+14155550188", "thanks"));
     await threadAll();
-    const conversations = await conversationsOf(tenantId);
-    expect(conversations.map((c) => [c.channel, c.participant_address, c.message_count]).sort()).toEqual([
-      ["email", "+14155550188@example.com", 1],
-      ["sms", "+14155550188", 3],
-      ["sms", "+14155550189", 1],
-    ]);
-    const outbound = await query<{ conversation_id: string; thread_reason: string; to_address: string }>(
-      db(),
-      sql`select conversation_id, thread_reason, to_address from outbound_messages where tenant_id = ${tenantId}`,
-    );
-    expect(outbound).toHaveLength(4);
-    const byAddress = new Map(conversations.map((c) => [`${c.channel}:${c.participant_address}`, c.id]));
-    for (const m of outbound) {
-      expect(m.thread_reason).toBe("outbound");
-      expect([...byAddress.values()]).toContain(m.conversation_id);
-    }
-    const [reply] = await messagesOf(tenantId);
-    expect(reply).toMatchObject({
-      conversation_id: byAddress.get("sms:+14155550188"),
-      thread_reason: "address_pair",
+    const [conversation, ...others] = await conversationsOf(tenantId);
+    expect(others).toEqual([]);
+    expect(conversation).toMatchObject({
+      channel: "sms",
+      participant_address: "+14155550188",
+      message_count: 3,
     });
+    const [reply] = await messagesOf(tenantId);
+    // Messages had been sent to the address: the reply joined them, it did not start anything new.
+    expect(reply).toMatchObject({ conversation_id: conversation!.id, thread_reason: "address_pair" });
+    const page = await call(k.h.app, {
+      method: "GET",
+      url: `/api/v1/conversations/${conversation!.id}/messages`,
+      headers: bearer(key),
+    });
+    expect(page.status).toBe(200);
+    expect(page.body.total).toBe(3);
+    expect(page.body.items.map((m: { direction: string; thread_reason: string }) => m.direction)).toEqual([
+      "outbound",
+      "outbound",
+      "inbound",
+    ]);
+    expect(
+      page.body.items.slice(0, 2).every((m: { thread_reason: string }) => m.thread_reason === "outbound"),
+    ).toBe(true);
+
+    // Sent after: moved to the top and counted (a repeated dedupe key counts nothing).
+    const later = new Date(Date.now() + 60_000).toISOString();
+    expect(
+      (await k.register(key, { channel: "sms", provider: "twilio", to: "+14155550188", sent_at: later }))
+        .status,
+    ).toBe(201);
+    expect(
+      (
+        await k.register(key, {
+          channel: "sms",
+          provider: "twilio",
+          to: "+14155550188",
+          dedupe_key: "welcome",
+        })
+      ).status,
+    ).toBe(200);
+    const [moved] = await query<{ message_count: number; last_activity_at: Date }>(
+      db(),
+      sql`select message_count, last_activity_at from conversations where id = ${conversation!.id}`,
+    );
+    expect(moved!.message_count).toBe(4);
+    expect(new Date(moved!.last_activity_at).toISOString()).toBe(later);
+  });
+
+  it("registrations racing the first reply from their address are all counted, by either order", async () => {
+    const { key, tenantId } = await k.tenantWithSource("inbound-race", false);
+    const address = "+14155550177";
+    // Registrations (singles and batches) while replies arrive and the worker threads them: whichever
+    // commits first, the conversation's count ends equal to the messages of both directions.
+    const worker = createInboundWorker({
+      db: db(),
+      listen: k.t.database.listen,
+      pollIntervalMs: 5,
+      workerId: "race",
+    });
+    await worker.start();
+    try {
+      const sends = Array.from({ length: 30 }, (_, i) =>
+        i % 3 === 0
+          ? k.registerBatch(key, [
+              { channel: "sms", provider: "twilio", to: address },
+              { channel: "sms", provider: "twilio", to: address },
+            ])
+          : k.register(key, { channel: "sms", provider: "twilio", to: address }),
+      );
+      const replies = Array.from({ length: 5 }, (_, i) =>
+        inbound(key, sms(`SMrace${i}`, address, `reply ${i}`)),
+      );
+      const answers = await Promise.all([...sends, ...replies]);
+      expect(answers.every((a) => a.status === 201 || a.status === 202)).toBe(true);
+      await eventually(
+        async () => (await count(db(), "inbound_events", "status in ('pending', 'processing')")) === 0,
+        15_000,
+        "inbound events threaded",
+      );
+    } finally {
+      await worker.stop();
+    }
+    const [conversation] = await conversationsOf(tenantId);
+    expect(conversation!.message_count).toBe(40 + 5);
+    const page = await call(k.h.app, {
+      method: "GET",
+      url: `/api/v1/conversations/${conversation!.id}/messages?page_size=100`,
+      headers: bearer(key),
+    });
+    expect(page.body.total).toBe(45);
   });
 
   it("refuses bad input with a problem naming the field, and stores nothing", async () => {

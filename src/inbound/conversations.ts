@@ -143,7 +143,8 @@ export interface MessagesPage {
  * their total; undefined when the tenant has no such conversation.
  *
  * One statement: the conversation's row (the tenant check), the two counts and the page. Each table gives its
- * first `offset + pageSize` messages in order from its `(conversation_id, time, id)` index and the two are
+ * first `offset + pageSize` messages in order from its index (inbound by `(conversation_id, time, id)`,
+ * outbound — the messages sent to the participant — by `(tenant, channel, to_address, time, id)`) and the two are
  * merged (a Merge Append): a page reads at most its offset and its own rows from each side, the counts read
  * index entries only. Without the limit on each side PostgreSQL 15 sorts the whole conversation instead.
  */
@@ -159,7 +160,8 @@ export async function conversationMessages(
     executor,
     sql`select
         (select count(*) from inbound_messages i where i.conversation_id = c.id)::int
-          + (select count(*) from outbound_messages o where o.conversation_id = c.id)::int as total,
+          + (select count(*) from outbound_messages o where o.tenant_id = c.tenant_id and o.channel = c.channel
+            and o.to_address = c.participant_address)::int as total,
         (select json_agg(json_build_object('id', m.id, 'direction', m.direction, 'from', m.from_address,
             'to', m.to_address, 'body', m.body, 'timestamp', ${msTime(sql`m.at`)},
             'threadReason', m.thread_reason) order by m.at, m.id)
@@ -171,7 +173,8 @@ export async function conversationMessages(
               order by i.received_at, i.id limit ${offset + pageSize})
               union all
               (select o.id, 'outbound'::text, o.from_address, o.to_address, o.body, o.sent_at, o.thread_reason
-              from outbound_messages o where o.conversation_id = c.id
+              from outbound_messages o where o.tenant_id = c.tenant_id and o.channel = c.channel
+                and o.to_address = c.participant_address
               order by o.sent_at, o.id limit ${offset + pageSize})
             ) u
             order by u.at, u.id

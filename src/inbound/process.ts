@@ -3,6 +3,7 @@ import { pgArray } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import type { Channel, ThreadReason } from "../domain/vocabularies.js";
 import { writeEvents } from "../events/write.js";
+import { conversationBucket, lockConversationBuckets } from "../messages/conversationLocks.js";
 import { applySmsOptOut } from "../messages/suppressions.js";
 import type { QueueRow } from "../queue/row.js";
 import type { InboundPayload } from "./receive.js";
@@ -18,19 +19,20 @@ export interface ThreadedMessage {
 const previewLength = 200;
 
 /**
- * Thread one claimed inbound event, in the caller's transaction (which also completes its queue row), in
- * one statement:
+ * Thread one claimed inbound event, in the caller's transaction (which also completes its queue row):
  *
  * 1. the conversation key: for an email whose `In-Reply-To` (first) or `References` (latest first) names the
- *    `Message-ID` of an outbound message of the tenant, that message's conversation (or its recipient's);
- *    else the sender's address;
- * 2. the conversation, upserted on its unique key (tenant, channel, participant address) — moved to the top
- *    and counted, or created — so two workers threading messages of one pair at once meet on that key
- *    (the second waits for the first's row, then updates it): never two conversations for one pair;
- * 3. the message, with why it joined (`reply_to_message`, `new` when step 2 created the conversation, else
- *    `address_pair`).
+ *    `Message-ID` of an outbound message of the tenant, that message's recipient; else the sender's address;
+ * 2. the key's conversation lock (`conversationLocks.ts`), so registrations to that address take turns with
+ *    this transaction and the count below sees them all;
+ * 3. the conversation, upserted on its unique key (tenant, channel, participant address) — moved to the top
+ *    and counted, or created counting the messages sent to the address before — so two workers threading
+ *    messages of one pair at once meet on that key (the second waits for the first's row, then updates it):
+ *    never two conversations for one pair;
+ * 4. the message, with why it joined (`reply_to_message`; `new` when step 3 created the conversation and
+ *    nothing had been sent to the address; else `address_pair`).
  *
- * Steps 2 and 3 happen only when the message is not stored yet, so processing an event again changes
+ * Steps 3 and 4 (one statement) happen only when the message is not stored yet, so processing an event again changes
  * nothing. Then, for an SMS that is a carrier keyword, the sender's opt-out is added or lifted and a
  * `contact.opted_out` / `contact.opted_in` event appended to the log, in the same transaction.
  */
@@ -41,44 +43,50 @@ export async function threadInbound(executor: Executor, row: QueueRow): Promise<
   const providerMessageId = String(row.provider_message_id);
   // The ids a reply names, the most telling first: its In-Reply-To, then its References from the latest.
   const named =
-    channel === "email" ? [...new Set([p.in_reply_to, ...[...p.references].reverse()].filter(Boolean))] : [];
+    channel === "email"
+      ? [
+          ...new Set(
+            [p.in_reply_to, ...[...p.references].reverse()].filter((id): id is string => Boolean(id)),
+          ),
+        ]
+      : [];
+  const reply = await repliedTo(executor, tenantId, channel, named);
+  const participant = reply ?? p.from;
+  await lockConversationBuckets(executor, [conversationBucket(tenantId, channel, participant)]);
   const [threaded] = await query<{ id: string; conversation_id: string; thread_reason: ThreadReason }>(
     executor,
-    sql`with reply as (
-      select coalesce(c.participant_address, o.to_address) as participant
-      from outbound_messages o left join conversations c on c.id = o.conversation_id
-      where ${named.length > 0}::boolean and o.tenant_id = ${tenantId} and o.channel = ${channel}
-        and o.email_message_id = any(${pgArray(named)}::text[])
-      order by array_position(${pgArray(named)}::text[], o.email_message_id), o.created_at desc
-      limit 1
+    sql`with sent as (
+      select count(*)::int as n, max(o.sent_at) as at from outbound_messages o
+      where o.tenant_id = ${tenantId} and o.channel = ${channel} and o.to_address = ${participant}::text
     ), conv as (
       insert into conversations as c (tenant_id, channel, participant_address, participants, last_activity_at,
         message_count, last_message_preview)
-      select ${tenantId}::uuid, ${channel}::text, k.participant, array[k.participant], ${p.received_at}::timestamptz,
-        1, ${p.body.slice(0, previewLength)}::text
-      from (select coalesce((select participant from reply), ${p.from}::text) as participant) k
+      select ${tenantId}::uuid, ${channel}::text, ${participant}::text, array[${participant}::text],
+        greatest(${p.received_at}::timestamptz, sent.at), 1 + sent.n, ${p.body.slice(0, previewLength)}::text
+      from sent
       where not exists (select 1 from inbound_messages m where m.tenant_id = ${tenantId}
         and m.channel = ${channel} and m.provider_message_id = ${providerMessageId})
       on conflict (tenant_id, channel, participant_address) do update set
-        last_activity_at = greatest(c.last_activity_at, excluded.last_activity_at),
+        last_activity_at = greatest(c.last_activity_at, ${p.received_at}::timestamptz),
         message_count = c.message_count + 1,
-        last_message_preview = case when excluded.last_activity_at >= c.last_activity_at
+        last_message_preview = case when ${p.received_at}::timestamptz >= c.last_activity_at
           then excluded.last_message_preview else c.last_message_preview end,
         updated_at = now()
-      returning c.id, (xmax = 0) as created
+      returning c.id, (xmax = 0) as created, c.message_count
     )
     insert into inbound_messages (id, tenant_id, channel, provider, provider_message_id, from_address, to_address,
       subject, body, conversation_id, thread_reason, in_reply_to, reference_ids, metadata, received_at)
     select ${p.message_id}::uuid, ${tenantId}::uuid, ${channel}::text, ${String(row.provider)}::text,
       ${providerMessageId}::text, ${p.from}::text, ${p.to}::text, ${p.subject}::text, ${p.body}::text, conv.id,
-      case when exists (select 1 from reply) then 'reply_to_message' when conv.created then 'new'
-        else 'address_pair' end,
+      case when ${reply !== undefined}::boolean then 'reply_to_message'
+        when conv.created and conv.message_count = 1 then 'new' else 'address_pair' end,
       ${p.in_reply_to}::text, ${pgArray(p.references) ?? "{}"}::text[],
       ${JSON.stringify({ ...p.metadata, ...(p.keyword ? { keyword: p.keyword.keyword } : {}) })}::jsonb,
       ${p.received_at}::timestamptz
     from conv
     on conflict (tenant_id, channel, provider_message_id) do nothing
     returning id, conversation_id, thread_reason`,
+    { prepare: true },
   );
   if (!threaded) return undefined;
   const action = p.keyword?.action;
@@ -108,4 +116,26 @@ export async function threadInbound(executor: Executor, row: QueueRow): Promise<
     threadReason: threaded.thread_reason,
     channel,
   };
+}
+
+/**
+ * The recipient of the outbound message an email reply names (its `In-Reply-To` first, then its `References`
+ * from the latest; the latest message where several carry one id), whose conversation the reply joins.
+ */
+async function repliedTo(
+  executor: Executor,
+  tenantId: string,
+  channel: Channel,
+  named: string[],
+): Promise<string | undefined> {
+  if (named.length === 0) return undefined;
+  const [reply] = await query<{ to_address: string }>(
+    executor,
+    sql`select o.to_address from outbound_messages o
+      where o.tenant_id = ${tenantId} and o.channel = ${channel} and o.email_message_id = any(${pgArray(named)}::text[])
+      order by array_position(${pgArray(named)}::text[], o.email_message_id), o.created_at desc
+      limit 1`,
+    { prepare: true },
+  );
+  return reply?.to_address;
 }

@@ -9,6 +9,7 @@ import type { CanonicalEventType } from "../domain/messageStatus.js";
 import type { Channel } from "../domain/vocabularies.js";
 import { HeraldError } from "../errors.js";
 import { stopCampaigns } from "./campaigns.js";
+import { conversationBucket, lockConversationBuckets } from "./conversationLocks.js";
 import { messageOfProviderId } from "./linking.js";
 import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
 import { advanceStatuses } from "./status.js";
@@ -63,9 +64,11 @@ export async function registerMessages(
  *
  * 1. (with campaign ids) one check that the campaigns are the tenant's;
  * 2. the link locks of every message, in ascending order as processors take theirs (so two batches, or a
- *    batch and a processor, never wait for each other in a cycle);
+ *    batch and a processor, never wait for each other in a cycle), then the locks of the recipients'
+ *    conversations (`conversationLocks.ts`);
  * 3. one insert of the whole batch (`unnest`, in dedupe-key order so concurrent batches sharing keys never
- *    deadlock; a key already stored, or repeated within the batch, inserts nothing), which also returns the
+ *    deadlock; a key already stored, or repeated within the batch, inserts nothing), which also moves the
+ *    recipients' conversations that exist and returns the
  *    unlinked events waiting for the new messages' ids: every message is stored before any links its events,
  *    so where several messages of one batch share an id, each gets its own recipient's;
  * 4. (with waiting events) one statement linking them, by the same rule as the events' store statement, to
@@ -74,7 +77,7 @@ export async function registerMessages(
  * 5. only when some were linked or a dedupe key named a stored message, one read of the messages as they
  *    now stand (statuses moved, keys resolved: a new snapshot, so a key committed by a concurrent
  *    registration is seen). Otherwise the insert's own rows are the answer: a single registration is
- *    then the lock and the insert.
+ *    then the locks and the insert.
  */
 async function registerBatch(
   executor: Executor,
@@ -83,14 +86,23 @@ async function registerBatch(
 ): Promise<Registered[]> {
   if (inputs.length === 0) return [];
   await checkCampaigns(executor, tenantId, inputs);
-  const locked = lockOrphanBuckets(
+  const addresses = inputs.map((input) => normalizeAddress(input.channel, input.to));
+  const lockedOrphans = lockOrphanBuckets(
     executor,
     inputs.map((input) => orphanBucket(tenantId, input.provider, input.providerMessageId)),
     "exclusive",
   );
+  const lockedConversations = lockConversationBuckets(
+    executor,
+    inputs.map((input, at) => conversationBucket(tenantId, input.channel, addresses[at]!)),
+  );
   const ids = inputs.map(() => uuidv7());
   // Sent together (postgres.js pipelines a transaction's statements); the server takes the locks first.
-  const [, { inserted, waiting }] = await Promise.all([locked, insertBatch(executor, tenantId, inputs, ids)]);
+  const [, , { inserted, waiting }] = await Promise.all([
+    lockedOrphans,
+    lockedConversations,
+    insertBatch(executor, tenantId, inputs, addresses, ids),
+  ]);
   const linked = waiting.length > 0 && (await linkWaiting(executor, tenantId, waiting, [...inserted.keys()]));
   if (!linked && inserted.size === inputs.length)
     return ids.map((id) => ({ message: inserted.get(id)!, created: true }));
@@ -141,6 +153,7 @@ async function insertBatch(
   executor: Executor,
   tenantId: string,
   inputs: NewMessage[],
+  addresses: string[],
   ids: string[],
 ): Promise<{ inserted: Map<string, OutboundMessage>; waiting: Waiting[] }> {
   const column = (pick: (input: NewMessage) => Scalar) => inputs.map(pick);
@@ -154,7 +167,7 @@ async function insertBatch(
         { name: "id", type: "uuid", values: ids },
         { name: "channel", type: "text", values: column((i) => i.channel) },
         { name: "provider", type: "text", values: column((i) => i.provider) },
-        { name: "to_address", type: "text", values: column((i) => normalizeAddress(i.channel, i.to)) },
+        { name: "to_address", type: "text", values: addresses },
         { name: "provider_message_id", type: "text", values: column((i) => i.providerMessageId) },
         { name: "from_address", type: "text", values: column((i) => i.from) },
         { name: "subject", type: "text", values: column((i) => i.subject) },
@@ -165,34 +178,34 @@ async function insertBatch(
         { name: "sent_at", type: "timestamptz", values: column((i) => i.sentAt?.toISOString()) },
         { name: "metadata", type: "json", json: inputs.map((i) => i.metadata ?? {}) },
       ])}
-    ), conv as (
-      -- Each recipient's conversation (tenant, channel, address: the inbound worker's key), created or moved to
-      -- the top and counted, once per recipient of the batch and in key order (concurrent batches sharing
-      -- recipients never wait in a cycle). Messages whose dedupe key is already stored are not counted; a
+    ), moved as (
+      -- The conversations of the batch's recipients that exist (the first inbound message from an address
+      -- creates one), moved to the top and counted. Their buckets' locks are held: no other registration or
+      -- inbound message moves them meanwhile. Messages whose dedupe key is already stored are not counted; a
       -- registration racing another with the same new key may count one too many.
-      insert into conversations as c (tenant_id, channel, participant_address, participants, last_activity_at,
-        message_count)
-      select ${tenantId}, i.channel, i.to_address, array[i.to_address], max(coalesce(i.sent_at, now())),
-        count(distinct coalesce(i.dedupe_key, i.id::text))::int
-      from input i
-      where i.dedupe_key is null or not exists (
-        select 1 from outbound_messages o where o.tenant_id = ${tenantId} and o.dedupe_key = i.dedupe_key)
-      group by i.channel, i.to_address
-      order by i.channel, i.to_address
-      on conflict (tenant_id, channel, participant_address) do update set
-        last_activity_at = greatest(c.last_activity_at, excluded.last_activity_at),
-        message_count = c.message_count + excluded.message_count,
-        updated_at = now()
-      returning c.id, c.channel, c.participant_address
+      update conversations c set last_activity_at = greatest(c.last_activity_at, r.at),
+        message_count = c.message_count + r.n, updated_at = now()
+      from (
+        select i.channel, i.to_address, max(coalesce(i.sent_at, now())) as at,
+          count(distinct coalesce(i.dedupe_key, i.id::text))::int as n
+        from input i
+        -- A probe of the dedupe key's unique index per message: a scalar subquery, which the planner cannot
+        -- turn into a hash of all the tenant's messages (as it does with "not exists" beside an "or", or an
+        -- anti-join when its statistics think the tenant has few).
+        where i.dedupe_key is null or (select o.id from outbound_messages o
+          where o.tenant_id = ${tenantId} and o.dedupe_key = i.dedupe_key limit 1) is null
+        group by i.channel, i.to_address
+      ) r
+      where c.tenant_id = ${tenantId} and c.channel = r.channel and c.participant_address = r.to_address
+      returning 1
     ), inserted as (
       insert into outbound_messages (id, tenant_id, channel, provider, to_address, provider_message_id,
         from_address, subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata, sent_at, status_at,
-        conversation_id, thread_reason)
+        thread_reason)
       select input.id, ${tenantId}, input.channel, provider, to_address, provider_message_id, from_address,
         subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata::jsonb, coalesce(sent_at, now()),
-        coalesce(sent_at, now()), v.id, 'outbound'
-      -- A join, not a subquery per message: the batch's conversations are matched in one hash join.
-      from input left join conv v on v.channel = input.channel and v.participant_address = input.to_address
+        coalesce(sent_at, now()), 'outbound'
+      from input
       -- Key order, as the events' store statement: concurrent batches sharing keys never wait in a cycle. The
       -- first of a key repeated within the batch is inserted; the others conflict with it and insert nothing.
       order by dedupe_key, ord

@@ -23,7 +23,6 @@ import {
   timestamptz,
   uuidPk,
 } from "./columns.js";
-import { conversations } from "./conversations.js";
 import { appendOnlyTenantId, tenantId } from "./tenancy.js";
 
 /** A message the tenant sent through a provider; provider events link to it. */
@@ -41,8 +40,10 @@ export const outboundMessages = pgTable(
     body: text("body"),
     contactId: text("contact_id"),
     campaignId: uuid("campaign_id").references(() => contactCampaigns.id, { onDelete: "set null" }),
-    conversationId: uuid("conversation_id").references(() => conversations.id, { onDelete: "set null" }),
-    /** Why it joined its conversation: `outbound` (see `threadReasons`). */
+    /**
+     * Why it joined its conversation: `outbound` (see `threadReasons`). Its conversation is its recipient's
+     * (tenant, channel, `to_address`), found by `outbound_messages_recipient_idx`, not stored.
+     */
     threadReason: text("thread_reason", { enum: threadReasons }),
     /**
      * The RFC 5322 `Message-ID` an email was sent with, without angle brackets: replies name it in
@@ -60,11 +61,11 @@ export const outboundMessages = pgTable(
   (t) => [
     uniqueIndex("outbound_messages_dedupe_key").on(t.tenantId, t.dedupeKey),
     index("outbound_messages_provider_id_idx").on(t.tenantId, t.provider, t.providerMessageId),
-    index("outbound_messages_recipient_idx").on(t.tenantId, t.channel, t.toAddress),
+    // Messages to an address, and a conversation's outbound messages in order (merged with
+    // inbound_messages_conversation_idx), ties by id.
+    index("outbound_messages_recipient_idx").on(t.tenantId, t.channel, t.toAddress, t.sentAt, t.id),
     index("outbound_messages_list_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     index("outbound_messages_contact_idx").on(t.tenantId, t.contactId),
-    // A conversation's messages in order (merged with inbound_messages_conversation_idx), ties by id.
-    index("outbound_messages_conversation_idx").on(t.conversationId, t.sentAt, t.id),
     index("outbound_messages_email_message_id_idx")
       .on(t.tenantId, t.emailMessageId)
       .where(sql`${t.emailMessageId} is not null`),

@@ -61,10 +61,6 @@ export const outboundMessagesRelations = relations(outboundMessages, ({ one, man
     fields: [outboundMessages.campaignId],
     references: [contactCampaigns.id],
   }),
-  conversation: one(conversations, {
-    fields: [outboundMessages.conversationId],
-    references: [conversations.id],
-  }),
   events: many(messageEvents),
 }));
 
@@ -77,7 +73,6 @@ export const messageEventsRelations = relations(messageEvents, ({ one }) => ({
 
 export const conversationsRelations = relations(conversations, ({ many }) => ({
   inbound: many(inboundMessages),
-  outbound: many(outboundMessages),
 }));
 
 export const inboundMessagesRelations = relations(inboundMessages, ({ one }) => ({
