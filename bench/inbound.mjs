@@ -295,9 +295,10 @@ async function conversationsBench() {
     join bench_seeded s on s.k = ${conversationOf}
     join conversations c on c.id = s.id
     where n % 2 = 0`;
+  // An outbound message belongs to its recipient's conversation.
   await sql`insert into outbound_messages (tenant_id, channel, provider, to_address, from_address, body,
-      conversation_id, sent_at, thread_reason)
-    select ${tenant.id}::uuid, c.channel, 'bench', c.participant_address, ${us}, 'Outbound message ' || n, s.id,
+      sent_at, thread_reason)
+    select ${tenant.id}::uuid, c.channel, 'bench', c.participant_address, ${us}, 'Outbound message ' || n,
       now() - interval '365 days' + n * interval '1 second', 'outbound'
     from generate_series(0, ${MESSAGES - 1}::int) n
     join bench_seeded s on s.k = ${conversationOf}
@@ -380,7 +381,8 @@ async function conversationsBench() {
     console.error(
       await plan(
         `select * from (select i.id, i.received_at as at from inbound_messages i where i.conversation_id = $1
-          union all select o.id, o.sent_at from outbound_messages o where o.conversation_id = $1) u
+          union all select o.id, o.sent_at from outbound_messages o join conversations c on c.id = $1
+            where o.tenant_id = c.tenant_id and o.channel = c.channel and o.to_address = c.participant_address) u
           order by u.at, u.id limit 50 offset 0`,
         [c.id],
       ),

@@ -5,6 +5,7 @@ import { canonicalEventTypes } from "../src/domain/messageStatus.js";
 import { channels, providers } from "../src/domain/vocabularies.js";
 import { HeraldError } from "../src/errors.js";
 import { providerFor, sourceProvider, webhookProviderNames } from "../src/providers/registry.js";
+import { authContext } from "./support/authContext.js";
 import { sendgridKeys } from "./support/sendgrid.js";
 
 const fixturesOf = (name: string) => new URL(`./fixtures/${name}/`, import.meta.url);
@@ -18,26 +19,26 @@ const receivedAt = new Date("2026-11-22T12:00:00Z");
 describe.each(webhookProviderNames())("provider module %s", (name) => {
   const provider = providerFor(name)!;
 
-  it("is registered under its own name, for a channel, as a source provider too", () => {
+  it("is registered under its own name, for a channel, as a source provider too", async () => {
     expect(provider.name).toBe(name);
     expect(providers).toContain(provider.name);
     expect(channels).toContain(provider.channel);
     expect(sourceProvider(provider.name)).toBe(provider);
   });
 
-  it("refuses verification settings without its fields, naming each", () => {
+  it("refuses verification settings without its fields, naming each", async () => {
     const refusal = provider.validateVerification({});
     expect(provider.verificationFields.length).toBeGreaterThan(0);
     expect(refusal?.errors.map((e) => e.field)).toEqual([...provider.verificationFields]);
   });
 
-  it("lets an unverified source's request through, and keeps only lower-case headers", () => {
+  it("lets an unverified source's request through, and keeps only lower-case headers", async () => {
     const request = { headers: {}, body: Buffer.from("[]"), remoteIp: undefined, publicUrl: "https://h/x" };
-    expect(provider.authenticate(request, null)).toBeUndefined();
+    expect(await provider.authenticate(request, null, authContext())).toBeUndefined();
     for (const header of provider.keptHeaders) expect(header).toBe(header.toLowerCase());
   });
 
-  it("parses each fixture and normalizes every event into the canonical shape, the same each time", () => {
+  it("parses each fixture and normalizes every event into the canonical shape, the same each time", async () => {
     const files = existsSync(fixturesOf(name))
       ? readdirSync(fixturesOf(name)).filter((f) => /\.(json|form)$/.test(f))
       : [];
@@ -63,7 +64,7 @@ describe.each(webhookProviderNames())("provider module %s", (name) => {
     }
   });
 
-  it("refuses a body that is not a delivery, saying where", () => {
+  it("refuses a body that is not a delivery, saying where", async () => {
     for (const body of ["", "{", "\xff"]) {
       const parsed = provider.parse(Buffer.from(body, "latin1"));
       expect(parsed.ok).toBe(false);
@@ -71,7 +72,7 @@ describe.each(webhookProviderNames())("provider module %s", (name) => {
     }
   });
 
-  it("answers a kept delivery with a success", () => {
+  it("answers a kept delivery with a success", async () => {
     const answer = provider.answer({ deliveryId: 7, events: 3 });
     expect(answer.status).toBeGreaterThanOrEqual(200);
     expect(answer.status).toBeLessThan(300);
@@ -79,7 +80,7 @@ describe.each(webhookProviderNames())("provider module %s", (name) => {
 });
 
 describe("provider registry", () => {
-  it("finds only registered providers, by their exact name", () => {
+  it("finds only registered providers, by their exact name", async () => {
     expect(providerFor("sendgrid")?.name).toBe("sendgrid");
     expect(providerFor("twilio")?.name).toBe("twilio");
     for (const name of [
@@ -96,7 +97,7 @@ describe("provider registry", () => {
       expect(providerFor(name), name).toBeUndefined();
   });
 
-  it("checks the verification settings of every provider a source may be for", () => {
+  it("checks the verification settings of every provider a source may be for", async () => {
     for (const name of providers) {
       const settings = sourceProvider(name);
       expect(settings.name).toBe(name);
@@ -123,7 +124,7 @@ describe("SendGrid's module", () => {
     publicUrl: "https://herald.example.com/api/v1/webhooks/sendgrid/x",
   });
 
-  it("takes a P-256 public key only", () => {
+  it("takes a P-256 public key only", async () => {
     expect(sendgrid.validateVerification({ public_key: keys.publicKeyBase64 })).toBeUndefined();
     expect(sendgrid.validateVerification({ public_key: keys.publicKeyPem })).toBeUndefined();
     expect(sendgrid.validateVerification({ public_key: "not a key" })).toEqual({
@@ -132,17 +133,19 @@ describe("SendGrid's module", () => {
     });
   });
 
-  it("authenticates a signed source's request by its signature over the exact bytes", () => {
+  it("authenticates a signed source's request by its signature over the exact bytes", async () => {
     const settings = { public_key: keys.publicKeyBase64 };
-    expect(sendgrid.authenticate(request(keys.sign(body)), settings)).toBeUndefined();
-    const unsigned = sendgrid.authenticate(request({}), settings);
+    expect(await sendgrid.authenticate(request(keys.sign(body)), settings, authContext())).toBeUndefined();
+    const unsigned = await sendgrid.authenticate(request({}), settings, authContext());
     expect(unsigned).toBeInstanceOf(HeraldError);
     expect(unsigned?.code).toBe("invalid_signature");
     const other = sendgridKeys().sign(body);
-    expect(sendgrid.authenticate(request(other), settings)?.code).toBe("invalid_signature");
+    expect((await sendgrid.authenticate(request(other), settings, authContext()))?.code).toBe(
+      "invalid_signature",
+    );
   });
 
-  it("answers with the delivery id and the number of events, as JSON", () => {
+  it("answers with the delivery id and the number of events, as JSON", async () => {
     expect(sendgrid.answer({ deliveryId: 7, events: 3 })).toEqual({
       status: 200,
       json: { delivery_id: 7, events: 3 },
@@ -162,13 +165,13 @@ describe("a webhook request's public URL", () => {
     "x-forwarded-host": "evil.example, herald.example.com",
   };
 
-  it("is HERALD_PUBLIC_URL followed by the path and query, when set", () => {
+  it("is HERALD_PUBLIC_URL followed by the path and query, when set", async () => {
     expect(
       publicUrlOf(request(forwarded), { publicUrl: "https://herald.example.com/hooks", trustProxy: true }),
     ).toBe("https://herald.example.com/hooks/api/v1/webhooks/twilio/abc?x=1");
   });
 
-  it("else is the request's own, its forwarding headers ignored unless proxies are trusted", () => {
+  it("else is the request's own, its forwarding headers ignored unless proxies are trusted", async () => {
     expect(publicUrlOf(request(forwarded))).toBe("http://10.0.0.5:3000/api/v1/webhooks/twilio/abc?x=1");
     expect(publicUrlOf(request(forwarded), { trustProxy: true })).toBe(
       "https://herald.example.com/api/v1/webhooks/twilio/abc?x=1",

@@ -28,6 +28,7 @@ import { emptyTwiml, twilio, twilioInbound, twilioKind } from "../src/providers/
 import { formParams } from "../src/providers/twilioForm.js";
 import { expectedSignature, signatureHash, verifySignature } from "../src/providers/twilioSignature.js";
 import type { IncomingRequest } from "../src/providers/types.js";
+import { authContext } from "./support/authContext.js";
 
 const authToken = "9f2d7c31b8e04a6f5c1d2e3f4a5b6c7d";
 const settings = { auth_token: authToken };
@@ -71,21 +72,27 @@ function random(seed: number) {
 describe("Twilio signatures", () => {
   const inbound = fixture("inbound-sms.form");
 
-  it("accept what Twilio's own library signs, and twilio-node accepts what Herald computes", () => {
+  it("accept what Twilio's own library signs, and twilio-node accepts what Herald computes", async () => {
     for (const file of ["inbound-sms.form", "inbound-mms.form", "status-undelivered.form"]) {
       const body = fixture(file);
       const req = signed(body, hookUrl);
-      expect(twilio.authenticate(req, settings), file).toBeUndefined();
+      expect(await twilio.authenticate(req, settings, authContext()), file).toBeUndefined();
       const ours = expectedSignature(authToken, hookUrl, formParams(body)!);
       expect(ours).toBe(req.headers["x-twilio-signature"]);
       expect(validateRequest(authToken, ours, hookUrl, paramsOf(body))).toBe(true);
     }
   });
 
-  it("refuse a missing, wrong or stale signature with 401, as twilio-node does", () => {
+  it("refuse a missing, wrong or stale signature with 401, as twilio-node does", async () => {
     const good = getExpectedTwilioSignature(authToken, hookUrl, paramsOf(inbound));
-    expectRefused(twilio.authenticate(request(inbound, hookUrl), settings));
-    expectRefused(twilio.authenticate(request(inbound, hookUrl, { "x-twilio-signature": "" }), settings));
+    expectRefused(await twilio.authenticate(request(inbound, hookUrl), settings, authContext()));
+    expectRefused(
+      await twilio.authenticate(
+        request(inbound, hookUrl, { "x-twilio-signature": "" }),
+        settings,
+        authContext(),
+      ),
+    );
     const wrongs = {
       "another token": getExpectedTwilioSignature("0".repeat(32), hookUrl, paramsOf(inbound)),
       "another URL": getExpectedTwilioSignature(authToken, `${hookUrl}x`, paramsOf(inbound)),
@@ -94,25 +101,41 @@ describe("Twilio signatures", () => {
     };
     for (const [what, signature] of Object.entries(wrongs)) {
       expectRefused(
-        twilio.authenticate(request(inbound, hookUrl, { "x-twilio-signature": signature }), settings),
+        await twilio.authenticate(
+          request(inbound, hookUrl, { "x-twilio-signature": signature }),
+          settings,
+          authContext(),
+        ),
       );
       expect(validateRequest(authToken, signature, hookUrl, paramsOf(inbound)), what).toBe(false);
     }
     // A parameter changed after signing (the body says "Body=Yes", the signature was for the original).
     const tampered = Buffer.from(inbound.toString().replace("Thursday", "Friday"));
-    expectRefused(twilio.authenticate(request(tampered, hookUrl, { "x-twilio-signature": good }), settings));
+    expectRefused(
+      await twilio.authenticate(
+        request(tampered, hookUrl, { "x-twilio-signature": good }),
+        settings,
+        authContext(),
+      ),
+    );
     expect(validateRequest(authToken, good, hookUrl, paramsOf(tampered))).toBe(false);
     // A parameter added after signing.
     const added = Buffer.concat([inbound, Buffer.from("&Extra=1")]);
-    expectRefused(twilio.authenticate(request(added, hookUrl, { "x-twilio-signature": good }), settings));
+    expectRefused(
+      await twilio.authenticate(
+        request(added, hookUrl, { "x-twilio-signature": good }),
+        settings,
+        authContext(),
+      ),
+    );
   });
 
-  it("let any request through to a source without an auth token (an unverified source)", () => {
-    expect(twilio.authenticate(request(inbound, hookUrl), null)).toBeUndefined();
-    expect(twilio.authenticate(request(inbound, hookUrl), {})).toBeUndefined();
+  it("let any request through to a source without an auth token (an unverified source)", async () => {
+    expect(await twilio.authenticate(request(inbound, hookUrl), null, authContext())).toBeUndefined();
+    expect(await twilio.authenticate(request(inbound, hookUrl), {}, authContext())).toBeUndefined();
   });
 
-  it("match twilio-node with and without the default port in the URL", () => {
+  it("match twilio-node with and without the default port in the URL", async () => {
     const pairs = [
       ["https://sms.example.com:443/hook?x=1", "https://sms.example.com/hook?x=1"],
       ["https://sms.example.com/hook?x=1", "https://sms.example.com:443/hook?x=1"],
@@ -121,7 +144,10 @@ describe("Twilio signatures", () => {
     ];
     for (const [signedUrl, publicUrl] of pairs) {
       const req = signed(inbound, signedUrl!, publicUrl!);
-      expect(twilio.authenticate(req, settings), `${signedUrl} as ${publicUrl}`).toBeUndefined();
+      expect(
+        await twilio.authenticate(req, settings, authContext()),
+        `${signedUrl} as ${publicUrl}`,
+      ).toBeUndefined();
       expect(
         validateRequest(
           authToken,
@@ -133,7 +159,7 @@ describe("Twilio signatures", () => {
     }
     // A port other than the scheme's default is part of the URL: it must match.
     const req = signed(inbound, "https://sms.example.com:8443/hook", "https://sms.example.com/hook");
-    expectRefused(twilio.authenticate(req, settings));
+    expectRefused(await twilio.authenticate(req, settings, authContext()));
     expect(
       validateRequest(
         authToken,
@@ -144,7 +170,7 @@ describe("Twilio signatures", () => {
     ).toBe(false);
   });
 
-  it("behind a proxy, accept the URL Twilio called once Herald knows it, and only then", () => {
+  it("behind a proxy, accept the URL Twilio called once Herald knows it, and only then", async () => {
     const path = "/api/v1/webhooks/twilio/0193a4f2-7c1e-7d2a-9b3c-4d5e6f708192?tenant=acme";
     const publicUrl = `https://sms.example.com${path}`;
     // What Herald sees: plain HTTP from the proxy, to its own host and port.
@@ -156,21 +182,22 @@ describe("Twilio signatures", () => {
     };
     const signature = getExpectedTwilioSignature(authToken, publicUrl, paramsOf(inbound));
     const headers = { "x-twilio-signature": signature };
-    const asSeen = (url: string) => twilio.authenticate(request(inbound, url, headers), settings);
+    const asSeen = async (url: string) =>
+      await twilio.authenticate(request(inbound, url, headers), settings, authContext());
 
     expect(publicUrlOf(proxied, { trustProxy: true })).toBe(publicUrl);
-    expect(asSeen(publicUrlOf(proxied, { trustProxy: true }))).toBeUndefined();
-    expect(asSeen(publicUrlOf(proxied, { publicUrl: "https://sms.example.com" }))).toBeUndefined();
+    expect(await asSeen(publicUrlOf(proxied, { trustProxy: true }))).toBeUndefined();
+    expect(await asSeen(publicUrlOf(proxied, { publicUrl: "https://sms.example.com" }))).toBeUndefined();
     // Not told about the proxy, Herald checks the local URL, which Twilio did not sign: refused, as the
     // official validator refuses it.
     const local = publicUrlOf(proxied);
     expect(local).toBe(`http://10.0.0.5:3000${path}`);
-    expectRefused(asSeen(local));
+    expectRefused(await asSeen(local));
     expect(validateRequest(authToken, signature, local, paramsOf(inbound))).toBe(false);
     expect(validateRequest(authToken, signature, publicUrl, paramsOf(inbound))).toBe(true);
   });
 
-  it("check a JSON body by the bodySHA256 of its URL, as validateRequestWithBody does", () => {
+  it("check a JSON body by the bodySHA256 of its URL, as validateRequestWithBody does", async () => {
     const body = JSON.stringify({
       MessageSid: "SM1f2e3d4c5b6a79880716253443526170",
       MessageStatus: "delivered",
@@ -180,18 +207,24 @@ describe("Twilio signatures", () => {
     const signature = getExpectedTwilioSignature(authToken, url, {});
     const headers = { "x-twilio-signature": signature, "content-type": "application/json" };
     expect(validateRequestWithBody(authToken, signature, url, body)).toBe(true);
-    expect(twilio.authenticate(request(Buffer.from(body), url, headers), settings)).toBeUndefined();
+    expect(
+      await twilio.authenticate(request(Buffer.from(body), url, headers), settings, authContext()),
+    ).toBeUndefined();
 
     // The body changed, or the hash in the URL changed with it (then the signature no longer matches).
     const other = body.replace("delivered", "read");
     expect(validateRequestWithBody(authToken, signature, url, other)).toBe(false);
-    expectRefused(twilio.authenticate(request(Buffer.from(other), url, headers), settings));
+    expectRefused(
+      await twilio.authenticate(request(Buffer.from(other), url, headers), settings, authContext()),
+    );
     const rehashed = `${hookUrl}?bodySHA256=${createHash("sha256").update(other).digest("hex")}`;
     expect(validateRequestWithBody(authToken, signature, rehashed, other)).toBe(false);
-    expectRefused(twilio.authenticate(request(Buffer.from(other), rehashed, headers), settings));
+    expectRefused(
+      await twilio.authenticate(request(Buffer.from(other), rehashed, headers), settings, authContext()),
+    );
   });
 
-  it("use HMAC-SHA256 when the signature settings header names it, and refuse an unknown algorithm", () => {
+  it("use HMAC-SHA256 when the signature settings header names it, and refuse an unknown algorithm", async () => {
     expect(signatureHash(undefined)).toBe("sha1");
     expect(signatureHash("key=webhooks_sharedkey_1")).toBe("sha1");
     expect(signatureHash("key=k1, algorithm=HMAC_SHA256")).toBe("sha256");
@@ -200,30 +233,36 @@ describe("Twilio signatures", () => {
     const settingsHeader = "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256";
     expect(validateRequest(authToken, signature, hookUrl, paramsOf(inbound), "HMAC_SHA256")).toBe(true);
     expect(
-      twilio.authenticate(
+      await twilio.authenticate(
         request(inbound, hookUrl, {
           "x-twilio-signature": signature,
           "x-twilio-webhooks-signature-settings": settingsHeader,
         }),
         settings,
+        authContext(),
       ),
     ).toBeUndefined();
     // The same signature without the header is checked as SHA-1: refused.
     expectRefused(
-      twilio.authenticate(request(inbound, hookUrl, { "x-twilio-signature": signature }), settings),
+      await twilio.authenticate(
+        request(inbound, hookUrl, { "x-twilio-signature": signature }),
+        settings,
+        authContext(),
+      ),
     );
     expectRefused(
-      twilio.authenticate(
+      await twilio.authenticate(
         request(inbound, hookUrl, {
           "x-twilio-signature": signature,
           "x-twilio-webhooks-signature-settings": "algorithm=HMAC_MD5",
         }),
         settings,
+        authContext(),
       ),
     );
   });
 
-  it("agree with twilio-node on generated URLs and parameters, signed over the URL as received or a variant", () => {
+  it("agree with twilio-node on generated URLs and parameters, signed over the URL as received or a variant", async () => {
     const next = random(16);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
     const alphabet = ["a", "Z", "0", " ", "+", "%", "&", "=", "'", "~", "é", "–", "😀", "/", "?", "*", "\n"];
@@ -283,7 +322,7 @@ describe("Twilio signatures", () => {
     expect(outcomes.get("4:true")).toBeUndefined();
   });
 
-  it("sign a name given several values as twilio-node does (each distinct value, sorted)", () => {
+  it("sign a name given several values as twilio-node does (each distinct value, sorted)", async () => {
     const body = Buffer.from("To=%2B14155550100&MediaUrl=b&MediaUrl=a&MediaUrl=b");
     const official = getExpectedTwilioSignature(authToken, hookUrl, {
       To: "+14155550100",
@@ -294,7 +333,7 @@ describe("Twilio signatures", () => {
 });
 
 describe("Twilio bodies", () => {
-  it("parse each form body into one raw event of its parameters", () => {
+  it("parse each form body into one raw event of its parameters", async () => {
     const parsed = twilio.parse(fixture("inbound-sms.form"));
     expect(parsed.ok).toBe(true);
     if (!parsed.ok) return;
@@ -309,7 +348,7 @@ describe("Twilio bodies", () => {
     expect(parsed.text).toBe(fixture("inbound-sms.form").toString());
   });
 
-  it("refuse what is not a form body naming a message, saying where", () => {
+  it("refuse what is not a form body naming a message, saying where", async () => {
     const cases: [string, string][] = [
       ["", "/body"],
       ["   ", "/body"],
@@ -335,7 +374,7 @@ describe("Twilio bodies", () => {
     expect(notUtf8).toMatchObject({ ok: false, code: "validation_failed", path: "/body" });
   });
 
-  it("keep a parameter named __proto__ as a parameter", () => {
+  it("keep a parameter named __proto__ as a parameter", async () => {
     const parsed = twilio.parse(Buffer.from("MessageSid=SM1&__proto__=x&constructor=y"));
     expect(parsed.ok).toBe(true);
     if (!parsed.ok) return;
@@ -357,7 +396,7 @@ const rawOf = (name: string) => {
 };
 
 describe("Twilio inbound messages and status callbacks", () => {
-  it("tell an inbound message from a status callback", () => {
+  it("tell an inbound message from a status callback", async () => {
     expect(twilioKind(rawOf("inbound-sms.form"))).toBe("inbound");
     expect(twilioKind(rawOf("inbound-mms.form"))).toBe("inbound");
     expect(twilioKind(rawOf("status-sent.form"))).toBe("status");
@@ -369,7 +408,7 @@ describe("Twilio inbound messages and status callbacks", () => {
     expect(twilioKind({ MessageSid: "SM1" })).toBe("unknown");
   });
 
-  it("read an inbound SMS for the intake: its sid, addresses in E.164, body, and keyword", () => {
+  it("read an inbound SMS for the intake: its sid, addresses in E.164, body, and keyword", async () => {
     expect(twilioInbound(rawOf("inbound-sms.form"))).toEqual({
       providerMessageId: "SM5b6a4c1e2d3f40718293a4b5c6d7e8f9",
       accountSid: "AC3f2c1e0d9b8a7f6e5d4c3b2a1f0e9d8c",
@@ -406,7 +445,7 @@ describe("Twilio inbound messages and status callbacks", () => {
     expect(twilioInbound(custom)?.keyword).toEqual({ keyword: "ARRET", action: "opt_out" });
   });
 
-  it("normalize a status callback: its status, sid, recipient and error; no time of its own", () => {
+  it("normalize a status callback: its status, sid, recipient and error; no time of its own", async () => {
     const event = twilio.normalize(rawOf("status-undelivered.form"), receivedAt);
     expect(event).toMatchObject({
       type: "undelivered",
@@ -428,7 +467,7 @@ describe("Twilio inbound messages and status callbacks", () => {
     ]);
   });
 
-  it("key a callback by sid, status and error code: a repeat is the same event, whenever it arrives", () => {
+  it("key a callback by sid, status and error code: a repeat is the same event, whenever it arrives", async () => {
     const key = (raw: Record<string, unknown>, at = receivedAt) => twilio.normalize(raw, at).dedupeKey;
     const delivered = rawOf("status-delivered.form");
     expect(key(delivered, new Date("2026-11-22T12:05:00Z"))).toBe(key(delivered));
@@ -439,7 +478,7 @@ describe("Twilio inbound messages and status callbacks", () => {
     expect(key({ ...delivered, MessageSid: "SM00000000000000000000000000000000" })).not.toBe(key(delivered));
   });
 
-  it("answer an inbound message with empty TwiML and a status callback with an empty 200", () => {
+  it("answer an inbound message with empty TwiML and a status callback with an empty 200", async () => {
     const received = { deliveryId: 7, events: 1 };
     expect(twilio.answer(received, [rawOf("inbound-sms.form")])).toEqual({
       status: 200,
@@ -486,7 +525,7 @@ describe("SMS status", () => {
     ...(errorCode ? { ErrorCode: errorCode } : {}),
   });
 
-  it("moves forward in the order a message goes through", () => {
+  it("moves forward in the order a message goes through", async () => {
     const order: MessageStatus[] = [
       "sent",
       "accepted",
@@ -521,7 +560,7 @@ describe("SMS status", () => {
       expect(statusRank[email[i]!]).toBeGreaterThan(statusRank[email[i - 1]!]);
   });
 
-  it("ends at the same status whatever order the callbacks arrive in", () => {
+  it("ends at the same status whatever order the callbacks arrive in", async () => {
     const histories: [Record<string, unknown>[], MessageStatus][] = [
       [[callback("queued"), callback("sending"), callback("sent"), callback("delivered")], "delivered"],
       [
@@ -568,7 +607,7 @@ describe("SMS status", () => {
 });
 
 describe("carrier keywords", () => {
-  it("are whole bodies, without regard to case or the whitespace around them", () => {
+  it("are whole bodies, without regard to case or the whitespace around them", async () => {
     const table: [string, string | undefined, string | undefined][] = [
       ["STOP", "STOP", "opt_out"],
       ["stop", "STOP", "opt_out"],
@@ -611,7 +650,7 @@ describe("carrier keywords", () => {
       expect(smsKeyword(body), JSON.stringify(body)).toEqual(keyword ? { keyword, action } : undefined);
   });
 
-  it("are the carriers' set", () => {
+  it("are the carriers' set", async () => {
     expect(smsKeywords("opt_out")).toEqual(["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]);
     expect(smsKeywords("opt_in")).toEqual(["START", "YES", "UNSTOP"]);
     expect(smsKeywords("help")).toEqual(["HELP", "INFO"]);
@@ -619,7 +658,7 @@ describe("carrier keywords", () => {
 });
 
 describe("address normalization", () => {
-  it("reads phones in international format anywhere, and in national format with a default region", () => {
+  it("reads phones in international format anywhere, and in national format with a default region", async () => {
     const table: [string, PhoneRegion | undefined, string][] = [
       ["+14155550100", undefined, "+14155550100"],
       ["+1 (415) 555-0100", undefined, "+14155550100"],
@@ -643,7 +682,7 @@ describe("address normalization", () => {
     }
   });
 
-  it("accepts a national number only with a region, and names a known region", () => {
+  it("accepts a national number only with a region, and names a known region", async () => {
     expect(addressProblem("sms", "(415) 555-0100")).toMatch(/E\.164/);
     expect(addressProblem("sms", "(415) 555-0100", "US")).toBeNull();
     expect(addressProblem("sms", "12", "US")).toMatch(/national in US/);
@@ -654,7 +693,7 @@ describe("address normalization", () => {
     expect(isPhoneRegion("us")).toBe(false);
   });
 
-  it("trims and lower-cases emails, whatever the region", () => {
+  it("trims and lower-cases emails, whatever the region", async () => {
     const table: [string, string][] = [
       ["Ada@Example.COM", "ada@example.com"],
       ["  ada@example.com\n", "ada@example.com"],

@@ -6,6 +6,7 @@ import { HeraldError, notFound } from "../errors.js";
 import { providerFor } from "../providers/registry.js";
 import type { IncomingRequest, ReceivedDelivery } from "../providers/types.js";
 import { enqueueDelivery } from "../queue/enqueueDelivery.js";
+import { firstUse } from "./replayTokens.js";
 
 export type { IncomingRequest, ReceivedDelivery } from "../providers/types.js";
 
@@ -54,7 +55,10 @@ export async function receiveDelivery(
 ): Promise<Received> {
   const provider = providerFor(source.provider);
   if (!provider) throw notFound("Webhook source");
-  const refused = provider.authenticate(request, source.verification);
+  const refused = await provider.authenticate(request, source.verification, {
+    now: () => new Date(),
+    firstUse: (token, expiresAt) => firstUse(db, source, token, expiresAt),
+  });
   if (refused) throw refused;
   const parsed = provider.parse(request.body);
   if (parsed.ok && options.divert) {

@@ -73,6 +73,20 @@ export interface ReceivedDelivery {
   events: number;
 }
 
+/**
+ * What authentication may use beyond the request, given by the ingest layer (modules stay free of the
+ * database and the network).
+ */
+export interface AuthContext {
+  /** Now, by the clock of the process (timestamps are checked against it). */
+  now(): Date;
+  /**
+   * Record `token` as used for this source until `expiresAt`; false when it is recorded already and not
+   * expired: a replay. Durable and shared by every process on the database.
+   */
+  firstUse(token: string, expiresAt: Date): Promise<boolean>;
+}
+
 /** What every provider a source may be created for states: how its verification settings are checked. */
 export interface SourceProvider {
   /** The `{provider}` segment of a source's URL and the `provider` of its rows. */
@@ -93,7 +107,11 @@ export interface ProviderModule extends SourceProvider {
    * settings on the exact bytes, headers and public URL. Undefined when it passes or the source has no
    * settings (an unverified source); else the refusal (`invalid_signature`, 401), and nothing is stored.
    */
-  authenticate(request: IncomingRequest, settings: VerificationSettings | null): HeraldError | undefined;
+  authenticate(
+    request: IncomingRequest,
+    settings: VerificationSettings | null,
+    context: AuthContext,
+  ): HeraldError | undefined | Promise<HeraldError | undefined>;
   /** A delivery body's raw events, or why the body is refused (archived as rejected, answered 400). */
   parse(body: Buffer): ParseResult;
   /**

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { index, jsonb, pgTable, primaryKey, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { providers } from "../../domain/vocabularies.js";
 import { timestamps, timestamptz, uuidPk } from "./columns.js";
 
@@ -55,6 +55,23 @@ export const webhookSources = pgTable(
     ...timestamps(),
   },
   (t) => [index("webhook_sources_tenant_idx").on(t.tenantId, t.createdAt).where(sql`${t.deletedAt} is null`)],
+);
+
+/**
+ * Tokens a provider's signed requests carry once (Mailgun's `signature.token`), kept until they could no
+ * longer pass the timestamp check: a request whose token is here is a replay, refused by every process.
+ */
+export const webhookReplayTokens = pgTable(
+  "webhook_replay_tokens",
+  {
+    sourceId: uuid("source_id")
+      .notNull()
+      .references(() => webhookSources.id, { onDelete: "cascade" }),
+    token: text("token").notNull(),
+    tenantId: tenantId(),
+    expiresAt: timestamptz("expires_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sourceId, t.token] })],
 );
 
 /**
