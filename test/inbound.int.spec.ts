@@ -287,7 +287,7 @@ describe.each(backends())("inbound messages on %s", (backend) => {
     expect(await count(db(), "inbound_events", `tenant_id = '${tenantId}'`)).toBe(0);
   });
 
-  it("counts failed attempts up to a dead letter; a retry threads it", async () => {
+  it("counts failed attempts up to a dead letter, threading the others of its chunk; a retry threads it", async () => {
     const { key, tenantId } = await k.tenantWithSource("inbound-dead", false);
     const posted = await inbound(key, sms("SMdead1", "+14155550177"));
     // A payload the worker cannot store (its message id is no UUID): every attempt fails.
@@ -295,6 +295,10 @@ describe.each(backends())("inbound messages on %s", (backend) => {
       db(),
       sql`update inbound_events set max_attempts = 3,
         payload = jsonb_set(payload, '{message_id}', '"not-a-uuid"') where tenant_id = ${tenantId}`,
+    );
+    // Claimed with it, in one chunk: threaded all the same.
+    const others = await Promise.all(
+      [2, 3, 4, 5].map((n) => inbound(key, sms(`SMdead${n}`, `+1415555017${n}`, `good ${n}`))),
     );
     const worker = createInboundWorker({
       db: db(),
@@ -312,7 +316,7 @@ describe.each(backends())("inbound messages on %s", (backend) => {
     );
     expect(row).toMatchObject({ attempts: 3, last_error: expect.stringMatching(/uuid/i) });
     expect(dead).toHaveLength(1);
-    expect(await count(db(), "inbound_messages", `tenant_id = '${tenantId}'`)).toBe(0);
+    expect((await messagesOf(tenantId)).map((m) => m.id).sort()).toEqual(others.map((o) => o.body.id).sort());
     // Fixed, then retried: threaded like a new one.
     await query(
       db(),
@@ -321,7 +325,8 @@ describe.each(backends())("inbound messages on %s", (backend) => {
     );
     expect(await retryInbound(db(), tenantId, [Number(row!.id)])).toEqual([Number(row!.id)]);
     await threadAll();
-    expect((await messagesOf(tenantId)).map((m) => m.id)).toEqual([posted.body.id]);
+    expect((await messagesOf(tenantId)).map((m) => m.id)).toContain(posted.body.id);
+    expect(await count(db(), "inbound_messages", `tenant_id = '${tenantId}'`)).toBe(5);
   });
 
   describe("Twilio", () => {

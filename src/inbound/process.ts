@@ -19,28 +19,60 @@ export interface ThreadedMessage {
 const previewLength = 200;
 
 /**
- * Thread one claimed inbound event, in the caller's transaction (which also completes its queue row):
+ * Thread a chunk of claimed inbound events, in the caller's transaction (which also completes their queue
+ * rows):
  *
- * 1. the conversation key: for an email whose `In-Reply-To` (first) or `References` (latest first) names the
- *    `Message-ID` of an outbound message of the tenant, that message's recipient; else the sender's address;
- * 2. the key's conversation lock (`conversationLocks.ts`), so registrations to that address take turns with
- *    this transaction and the count below sees them all;
- * 3. the conversation, upserted on its unique key (tenant, channel, participant address) — moved to the top
- *    and counted, or created counting the messages sent to the address before — so two workers threading
- *    messages of one pair at once meet on that key (the second waits for the first's row, then updates it):
- *    never two conversations for one pair;
- * 4. the message, with why it joined (`reply_to_message`; `new` when step 3 created the conversation and
+ * 1. each event's conversation key: for an email whose `In-Reply-To` (first) or `References` (latest first)
+ *    names the `Message-ID` of an outbound message of the tenant, that message's recipient; else the sender's
+ *    address;
+ * 2. the keys' conversation locks (`conversationLocks.ts`), all at once in ascending order (two chunks never
+ *    wait for each other in a cycle), so registrations to those addresses take turns with this transaction
+ *    and the counts below see them all;
+ * 3. for each event in turn, the conversation, upserted on its unique key (tenant, channel, participant
+ *    address) — moved to the top and counted, or created counting the messages sent to the address before —
+ *    so two workers threading messages of one pair at once meet on that key (the second waits for the
+ *    first's row, then updates it): never two conversations for one pair;
+ * 4. and the message, with why it joined (`reply_to_message`; `new` when step 3 created the conversation and
  *    nothing had been sent to the address; else `address_pair`).
  *
- * Steps 3 and 4 (one statement) happen only when the message is not stored yet, so processing an event again changes
- * nothing. Then, for an SMS that is a carrier keyword, the sender's opt-out is added or lifted and a
- * `contact.opted_out` / `contact.opted_in` event appended to the log, in the same transaction.
+ * Steps 3 and 4 (one statement) happen only when the message is not stored yet, so processing an event again
+ * changes nothing. Then, for an SMS that is a carrier keyword, the sender's opt-out is added or lifted and a
+ * `contact.opted_out` / `contact.opted_in` event appended to the log, in the same transaction. The messages
+ * threaded now (not those stored before) are returned.
  */
-export async function threadInbound(executor: Executor, row: QueueRow): Promise<ThreadedMessage | undefined> {
+export async function threadInbound(
+  executor: Executor,
+  rows: readonly QueueRow[],
+): Promise<ThreadedMessage[]> {
+  const keyed = await Promise.all(rows.map((row) => keyOf(executor, row)));
+  await lockConversationBuckets(
+    executor,
+    keyed.map((k) => conversationBucket(k.tenantId, k.channel, k.participant)),
+  );
+  const threaded: ThreadedMessage[] = [];
+  for (const k of keyed) {
+    const message = await threadOne(executor, k);
+    if (message) threaded.push(message);
+  }
+  return threaded;
+}
+
+/** A claimed inbound event read, with the conversation key it threads under. */
+interface Keyed {
+  row: QueueRow;
+  p: InboundPayload;
+  tenantId: string;
+  channel: Channel;
+  providerMessageId: string;
+  /** Whether it is an email reply to a known outbound message (whose recipient is `participant`). */
+  reply: boolean;
+  participant: string;
+}
+
+async function keyOf(executor: Executor, row: QueueRow): Promise<Keyed> {
   const p = (typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload) as InboundPayload;
   const tenantId = String(row.tenant_id);
   const channel = row.channel as Channel;
-  const providerMessageId = String(row.provider_message_id);
   // The ids a reply names, the most telling first: its In-Reply-To, then its References from the latest.
   const named =
     channel === "email"
@@ -50,9 +82,21 @@ export async function threadInbound(executor: Executor, row: QueueRow): Promise<
           ),
         ]
       : [];
-  const reply = await repliedTo(executor, tenantId, channel, named);
-  const participant = reply ?? p.from;
-  await lockConversationBuckets(executor, [conversationBucket(tenantId, channel, participant)]);
+  const replied = await repliedTo(executor, tenantId, channel, named);
+  return {
+    row,
+    p,
+    tenantId,
+    channel,
+    providerMessageId: String(row.provider_message_id),
+    reply: replied !== undefined,
+    participant: replied ?? p.from,
+  };
+}
+
+/** Steps 3 and 4 and the opt-out of one event, its conversation's lock held. */
+async function threadOne(executor: Executor, k: Keyed): Promise<ThreadedMessage | undefined> {
+  const { row, p, tenantId, channel, providerMessageId, participant } = k;
   const [threaded] = await query<{ id: string; conversation_id: string; thread_reason: ThreadReason }>(
     executor,
     sql`with sent as (
@@ -78,7 +122,7 @@ export async function threadInbound(executor: Executor, row: QueueRow): Promise<
       subject, body, conversation_id, thread_reason, in_reply_to, reference_ids, metadata, received_at)
     select ${p.message_id}::uuid, ${tenantId}::uuid, ${channel}::text, ${String(row.provider)}::text,
       ${providerMessageId}::text, ${p.from}::text, ${p.to}::text, ${p.subject}::text, ${p.body}::text, conv.id,
-      case when ${reply !== undefined}::boolean then 'reply_to_message'
+      case when ${k.reply}::boolean then 'reply_to_message'
         when conv.created and conv.message_count = 1 then 'new' else 'address_pair' end,
       ${p.in_reply_to}::text, ${pgArray(p.references) ?? "{}"}::text[],
       ${JSON.stringify({ ...p.metadata, ...(p.keyword ? { keyword: p.keyword.keyword } : {}) })}::jsonb,

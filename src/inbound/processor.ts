@@ -13,8 +13,10 @@ export interface InboundWorkerOptions {
   metrics?: InboundMetrics;
   /** @defaultValue 50 */
   batchSize?: number;
-  /** Events threaded at once, each in its own transaction. @defaultValue 4 */
+  /** Transactions threading events at once. @defaultValue 4 */
   concurrency?: number;
+  /** Events threaded in one transaction at most. @defaultValue 50 */
+  chunkSize?: number;
   leaseMs?: number;
   pollIntervalMs?: number;
   backoff?: BackoffOptions;
@@ -23,8 +25,8 @@ export interface InboundWorkerOptions {
 }
 
 /**
- * The inbound worker: claims queued inbound events and threads each in one transaction whose commit also
- * completes it (`threadInbound`). A failure rolls that event back and retries it with back-off; after its
+ * The inbound worker: claims queued inbound events and threads them, a chunk per transaction whose commit
+ * also completes them (`threadInbound`). A failure rolls that event back and retries it with back-off; after its
  * last attempt it is a dead letter; a worker that dies mid-way leaves a lease that expires and is reaped —
  * all the claim engine's.
  */
@@ -44,14 +46,11 @@ export function createInboundWorker(options: InboundWorkerOptions): Worker {
     clock: options.clock,
     handler: {
       mode: "transactional",
-      // One event per transaction: a failing one holds back no other.
-      chunkSize: 1,
+      // Up to a claim's worth per transaction, one commit for them all. A chunk that fails is run again one
+      // event per transaction (the claim engine's), so a failing event holds back no other.
+      chunkSize: options.chunkSize ?? 50,
       handle: async (tx, rows) => {
-        const done: ThreadedMessage[] = [];
-        for (const row of rows) {
-          const message = await threadInbound(tx, row);
-          if (message) done.push(message);
-        }
+        const done = await threadInbound(tx, rows);
         if (metrics) threaded.set(rows, done);
       },
     },
