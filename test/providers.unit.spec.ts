@@ -83,10 +83,11 @@ describe("provider registry", () => {
   it("finds only registered providers, by their exact name", async () => {
     expect(providerFor("sendgrid")?.name).toBe("sendgrid");
     expect(providerFor("twilio")?.name).toBe("twilio");
+    expect(providerFor("mailgun")?.name).toBe("mailgun");
     for (const name of [
       "SendGrid",
       "Twilio",
-      "mailgun",
+      "Mailgun",
       "nope",
       "",
       "__proto__",

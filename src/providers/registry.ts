@@ -1,4 +1,5 @@
 import type { Channel, Provider as ProviderName } from "../domain/vocabularies.js";
+import { mailgun } from "./mailgun.js";
 import { sendgrid } from "./sendgrid.js";
 import { missingFields } from "./settings.js";
 import { twilio } from "./twilio.js";
@@ -11,6 +12,7 @@ import type { ProviderModule, SourceProvider } from "./types.js";
  * fixtures under `test/fixtures/<name>/` and its tests.
  */
 const webhookProviders: Readonly<Record<string, ProviderModule>> = {
+  mailgun,
   sendgrid,
   twilio,
 };
@@ -26,7 +28,7 @@ const settingsOnly = (name: ProviderName, channel: Channel, fields: string[]): S
 const sourceProviders: Readonly<Record<ProviderName, SourceProvider>> = {
   sendgrid,
   twilio,
-  mailgun: settingsOnly("mailgun", "email", ["signing_key"]),
+  mailgun,
   postmark: settingsOnly("postmark", "email", ["username", "password"]),
   ses: settingsOnly("ses", "email", ["topic_arn"]),
   resend: settingsOnly("resend", "email", ["secret"]),
