@@ -16,6 +16,9 @@ export interface ProcessOutcome {
 }
 
 const asBuffer = (body: unknown) => (Buffer.isBuffer(body) ? body : Buffer.from(body as Uint8Array));
+/** A delivery's archived headers (jsonb: an object, or its text). */
+const headersOf = (headers: unknown): Record<string, string> =>
+  (typeof headers === "string" ? JSON.parse(headers) : (headers ?? {})) as Record<string, string>;
 
 /**
  * The canonical events of a batch of archived deliveries (rows of `webhook_deliveries`), and the deliveries
@@ -31,7 +34,7 @@ function eventsOfDeliveries(deliveries: QueueRow[]): {
     // Archived by a Herald that took this provider's webhooks: failed (so retried, then a dead letter to
     // reprocess with a Herald that has its module), never marked as unreadable.
     if (!provider) throw new Error(`No module for provider ${String(d.provider)} (delivery ${d.id})`);
-    const parsed = provider.parse(asBuffer(d.body));
+    const parsed = provider.parse(asBuffer(d.body), headersOf(d.headers));
     if (!parsed.ok) {
       unreadable.push({ id: d.id, reason: parsed.detail });
       return [];

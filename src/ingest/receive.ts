@@ -60,7 +60,7 @@ export async function receiveDelivery(
     firstUse: (token, expiresAt) => firstUse(db, source, token, expiresAt),
   });
   if (refused) throw refused;
-  const parsed = provider.parse(request.body);
+  const parsed = provider.parse(request.body, request.headers);
   if (parsed.ok && options.divert) {
     const diverted = await options.divert(source, parsed.events);
     if (diverted) return { ...diverted, raw: parsed.events, diverted: true };

@@ -1,5 +1,7 @@
 import type { Channel, Provider as ProviderName } from "../domain/vocabularies.js";
 import { mailgun } from "./mailgun.js";
+import { postmark } from "./postmark.js";
+import { resend } from "./resend.js";
 import { sendgrid } from "./sendgrid.js";
 import { missingFields } from "./settings.js";
 import { twilio } from "./twilio.js";
@@ -13,6 +15,8 @@ import type { ProviderModule, SourceProvider } from "./types.js";
  */
 const webhookProviders: Readonly<Record<string, ProviderModule>> = {
   mailgun,
+  postmark,
+  resend,
   sendgrid,
   twilio,
 };
@@ -29,9 +33,9 @@ const sourceProviders: Readonly<Record<ProviderName, SourceProvider>> = {
   sendgrid,
   twilio,
   mailgun,
-  postmark: settingsOnly("postmark", "email", ["username", "password"]),
+  postmark,
   ses: settingsOnly("ses", "email", ["topic_arn"]),
-  resend: settingsOnly("resend", "email", ["secret"]),
+  resend,
 };
 
 /** The module that takes `name`'s webhooks, if any (a path segment from the internet: anything else is 404). */

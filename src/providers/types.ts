@@ -112,8 +112,12 @@ export interface ProviderModule extends SourceProvider {
     settings: VerificationSettings | null,
     context: AuthContext,
   ): HeraldError | undefined | Promise<HeraldError | undefined>;
-  /** A delivery body's raw events, or why the body is refused (archived as rejected, answered 400). */
-  parse(body: Buffer): ParseResult;
+  /**
+   * A delivery body's raw events, or why the body is refused (archived as rejected, answered 400). `headers`:
+   * the request's when it is received, its archived ones (`keptHeaders`) when it is processed — for a module
+   * whose events are keyed by a header (Resend's `svix-id`), read only from its kept headers.
+   */
+  parse(body: Buffer, headers?: IncomingRequest["headers"]): ParseResult;
   /**
    * Whether the body is a JSON array whose items are the raw events, in order (SendGrid's): the processor
    * then reads each stored payload from the archived body in SQL rather than sending it again. Otherwise
