@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 
 /**
@@ -72,6 +73,8 @@ export interface Config {
   publicUrl: string | undefined;
   /** Whether a webhook request's `X-Forwarded-Proto`/`-Host` are believed (set by the operator's proxy). */
   trustProxy: boolean;
+  /** A PEM certificate SES's SNS messages are verified against instead of fetching SNS's; undefined: fetched. */
+  snsCertificateFile: string | undefined;
   /** Whether `herald serve` also runs the workers (off: run them with `herald worker`). */
   runWorkers: boolean;
   worker: WorkerConfig;
@@ -168,6 +171,11 @@ export const variables: Variable[] = [
     description:
       "on: a webhook's public URL follows X-Forwarded-Proto/-Host (only behind a proxy that sets them)",
     default: "off",
+  },
+  {
+    name: "HERALD_SNS_CERTIFICATE_FILE",
+    description:
+      "a PEM certificate SES sources' SNS messages are verified against instead of fetching SigningCertURL",
   },
   {
     name: "HERALD_SERVE_WORKERS",
@@ -323,6 +331,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return value.replace(/\/+$/, "");
   };
 
+  const certificateFile = (name: string): string | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    let pem = "";
+    try {
+      pem = readFileSync(value, "utf8");
+    } catch {
+      problems.push(`${name}=${value} cannot be read`);
+      return undefined;
+    }
+    if (!pem.includes("-----BEGIN CERTIFICATE-----"))
+      problems.push(`${name}=${value} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    return value;
+  };
+
   const logLevel = (text("LOG_LEVEL") ?? "info") as Config["logLevel"];
   if (!logLevels.includes(logLevel))
     problems.push(`LOG_LEVEL=${logLevel} must be one of ${logLevels.join(", ")}`);
@@ -351,6 +374,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookAllowedNetworks: networks("HERALD_WEBHOOK_ALLOWED_NETWORKS"),
     publicUrl: publicUrl("HERALD_PUBLIC_URL"),
     trustProxy: onOff("HERALD_TRUST_PROXY"),
+    snsCertificateFile: certificateFile("HERALD_SNS_CERTIFICATE_FILE"),
     runWorkers: onOff("HERALD_SERVE_WORKERS"),
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE"),

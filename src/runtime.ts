@@ -153,6 +153,7 @@ export async function serve(config: Config): Promise<RunningServer> {
       maxAttempts: config.worker.maxAttempts,
       publicUrl: config.publicUrl,
       trustProxy: config.trustProxy,
+      snsCertificateFile: config.snsCertificateFile,
     },
     logger: { level: config.logLevel },
     foreground,

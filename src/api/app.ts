@@ -9,6 +9,8 @@ import { instanceSecret } from "../db/instanceSecret.js";
 import { defaultMaxJsonDepth } from "../domain/jsonDepth.js";
 import { createInboundMetrics } from "../inbound/metrics.js";
 import { createIngestMetrics } from "../ingest/metrics.js";
+import type { ReceiveOptions } from "../ingest/receive.js";
+import { snsCertificates } from "../ingest/snsCertificates.js";
 import type { Foreground } from "./foreground.js";
 import { onClientError, onFrameworkError, refuseLongUrls, registerNotFound } from "./httpErrors.js";
 import { registerJsonBody } from "./jsonBody.js";
@@ -46,6 +48,8 @@ export interface AppDeps {
     Partial<Pick<Config, "webhookAllowedNetworks">> &
     // How a provider webhook's public URL is known (HERALD_PUBLIC_URL, HERALD_TRUST_PROXY; unset: off).
     Partial<Pick<Config, "publicUrl" | "trustProxy">> &
+    // HERALD_SNS_CERTIFICATE_FILE: SES's SNS messages verified against this certificate, none fetched.
+    Partial<Pick<Config, "snsCertificateFile">> &
     // HERALD_MAX_ATTEMPTS: the max_attempts of a subscription created without one and of each archived
     // webhook delivery. @defaultValue 5
     Partial<Pick<Config["worker"], "maxAttempts">>;
@@ -53,6 +57,11 @@ export interface AppDeps {
   logger?: FastifyServerOptions["logger"];
   /** Webhook requests in flight, which this process's webhook processor gives way to. */
   foreground?: Foreground;
+  /**
+   * How SNS signing certificates are had and subscriptions confirmed (SES sources). @defaultValue fetched over
+   * HTTPS and cached (or `snsCertificateFile`), and an HTTPS GET
+   */
+  sns?: Pick<ReceiveOptions, "snsCertificate" | "visit">;
 }
 
 export interface HeraldApp {
@@ -121,6 +130,8 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     publicUrl: deps.config.publicUrl,
     trustProxy: deps.config.trustProxy,
     inboundMetrics: createInboundMetrics(registry),
+    snsCertificate: deps.sns?.snsCertificate ?? snsCertificates({ file: deps.config.snsCertificateFile }),
+    visit: deps.sns?.visit,
   });
 
   const cursorKey = await instanceSecret(systemDb, "cursor");

@@ -4,9 +4,10 @@ import { preparePartitions } from "../db/partitions.js";
 import type { WebhookSource } from "../db/schema/index.js";
 import { HeraldError, notFound } from "../errors.js";
 import { providerFor } from "../providers/registry.js";
-import type { IncomingRequest, ReceivedDelivery } from "../providers/types.js";
+import type { ControlMessage, IncomingRequest, ReceivedDelivery } from "../providers/types.js";
 import { enqueueDelivery } from "../queue/enqueueDelivery.js";
 import { firstUse } from "./replayTokens.js";
+import { snsCertificates, visitSubscribeUrl } from "./snsCertificates.js";
 
 export type { IncomingRequest, ReceivedDelivery } from "../providers/types.js";
 
@@ -25,13 +26,29 @@ export interface ReceiveOptions {
     source: WebhookSource,
     events: readonly Record<string, unknown>[],
   ) => Promise<ReceivedDelivery | undefined>;
+  /**
+   * SNS signing certificates by URL, for the SES module (`snsCertificates`: fetched over HTTPS and cached, or
+   * `HERALD_SNS_CERTIFICATE_FILE`). @defaultValue a process-wide fetching cache
+   */
+  snsCertificate?: (url: string) => Promise<string>;
+  /** How a control message's URL is visited (SNS's `SubscribeURL`). @defaultValue an HTTPS GET */
+  visit?: (url: string) => Promise<void>;
 }
+
+/** Certificates of the callers that give no source of their own: one cache for the process. */
+let sharedCertificates: ((url: string) => Promise<string>) | undefined;
+const sharedSnsCertificates = () => {
+  sharedCertificates ??= snsCertificates();
+  return sharedCertificates;
+};
 
 /** A kept delivery, and its raw events (for the provider's answer). */
 export interface Received extends ReceivedDelivery {
   raw: readonly Record<string, unknown>[];
   /** Whether `divert` kept it. */
   diverted: boolean;
+  /** A control message (nothing archived: `deliveryId` 0), handled. */
+  control?: ControlMessage;
 }
 
 const header = (headers: IncomingRequest["headers"], name: string) => {
@@ -58,8 +75,19 @@ export async function receiveDelivery(
   const refused = await provider.authenticate(request, source.verification, {
     now: () => new Date(),
     firstUse: (token, expiresAt) => firstUse(db, source, token, expiresAt),
+    certificate: (url) => (options.snsCertificate ?? sharedSnsCertificates())(url),
   });
   if (refused) throw refused;
+  // A provider's message about the subscription itself (SNS's confirmations) holds no events: acted on (a
+  // failed visit is a 503, which the provider retries), answered, not archived.
+  const control = provider.control?.(request.body, source.verification);
+  if (control) {
+    if (control.visit)
+      await (options.visit ?? visitSubscribeUrl)(control.visit).catch((error: Error) => {
+        throw new HeraldError("unavailable", `Could not confirm the subscription: ${error.message}`);
+      });
+    return { deliveryId: 0, events: 0, raw: [], diverted: false, control };
+  }
   const parsed = provider.parse(request.body, request.headers);
   if (parsed.ok && options.divert) {
     const diverted = await options.divert(source, parsed.events);

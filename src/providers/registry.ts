@@ -1,9 +1,9 @@
-import type { Channel, Provider as ProviderName } from "../domain/vocabularies.js";
+import type { Provider as ProviderName } from "../domain/vocabularies.js";
 import { mailgun } from "./mailgun.js";
 import { postmark } from "./postmark.js";
 import { resend } from "./resend.js";
 import { sendgrid } from "./sendgrid.js";
-import { missingFields } from "./settings.js";
+import { ses } from "./ses.js";
 import { twilio } from "./twilio.js";
 import type { ProviderModule, SourceProvider } from "./types.js";
 
@@ -18,23 +18,16 @@ const webhookProviders: Readonly<Record<string, ProviderModule>> = {
   postmark,
   resend,
   sendgrid,
+  ses,
   twilio,
 };
-
-/** A provider a source may be created for whose webhooks are not taken yet: its settings are still checked. */
-const settingsOnly = (name: ProviderName, channel: Channel, fields: string[]): SourceProvider => ({
-  name,
-  channel,
-  verificationFields: fields,
-  validateVerification: (settings) => missingFields(name, fields, settings),
-});
 
 const sourceProviders: Readonly<Record<ProviderName, SourceProvider>> = {
   sendgrid,
   twilio,
   mailgun,
   postmark,
-  ses: settingsOnly("ses", "email", ["topic_arn"]),
+  ses,
   resend,
 };
 

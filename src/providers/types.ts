@@ -85,6 +85,25 @@ export interface AuthContext {
    * expired: a replay. Durable and shared by every process on the database.
    */
   firstUse(token: string, expiresAt: Date): Promise<boolean>;
+  /**
+   * The PEM text of the certificate at `url` (SNS's `SigningCertURL`, which the module has checked is SNS's):
+   * fetched over HTTPS and cached, or the operator's file (`HERALD_SNS_CERTIFICATE_FILE`). Rejects when it
+   * cannot be had.
+   */
+  certificate(url: string): Promise<string>;
+}
+
+/**
+ * A request about the webhook itself rather than a delivery of events (SNS's subscription confirmations):
+ * answered 200 at the door, logged, and not archived.
+ */
+export interface ControlMessage {
+  /** What it is (SNS's `Type`), for the log and the answer. */
+  kind: string;
+  /** A URL of the provider's to GET to act on it (SNS's `SubscribeURL`), when the source's settings allow. */
+  visit?: string;
+  /** For the log: what was done, or what the operator has to do. */
+  note: string;
 }
 
 /** What every provider a source may be created for states: how its verification settings are checked. */
@@ -112,6 +131,11 @@ export interface ProviderModule extends SourceProvider {
     settings: VerificationSettings | null,
     context: AuthContext,
   ): HeraldError | undefined | Promise<HeraldError | undefined>;
+  /**
+   * Whether an authenticated request is a control message (`ControlMessage`) rather than a delivery; absent
+   * for providers that send none. Called after `authenticate`, with the source's settings.
+   */
+  control?(body: Buffer, settings: VerificationSettings | null): ControlMessage | undefined;
   /**
    * A delivery body's raw events, or why the body is refused (archived as rejected, answered 400). `headers`:
    * the request's when it is received, its archived ones (`keptHeaders`) when it is processed — for a module

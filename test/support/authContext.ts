@@ -9,6 +9,10 @@ export function authContext(now: () => Date = () => new Date()): AuthContext & {
   return {
     now,
     used,
+    // No network in unit tests: a test that needs an SNS certificate gives its own context.
+    certificate: async (url) => {
+      throw new Error(`no certificate for ${url} in this test`);
+    },
     async firstUse(token, expiresAt) {
       const until = used.get(token);
       if (until && until >= now()) return false;

@@ -126,6 +126,14 @@ export function webhookRoutes(
           },
           { ...receiveOptions, divert: provider!.name === "twilio" ? divert : undefined },
         );
+        if (received.control) {
+          // Nothing archived (SNS's subscription confirmations): the operator learns of it here.
+          request.log.info(
+            { provider: provider!.name, source: source.id, control: received.control },
+            "control message",
+          );
+          return reply.status(200).send({ control: received.control.kind, note: received.control.note });
+        }
         metrics.received.inc({ provider: provider!.name });
         if (!received.diverted) wakeups.wake();
         const answer = provider!.answer(received, received.raw);
