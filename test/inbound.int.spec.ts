@@ -102,6 +102,7 @@ describe.each(backends())("inbound messages on %s", (backend) => {
       email_message_id: "<abc.123@mail.example.com>",
     });
     expect(sent.status).toBe(201);
+    expect(sent.body.email_message_id).toBe("abc.123@mail.example.com");
     // From another address of hers (a forward, an alias): only the header can thread it.
     const reply = await inbound(key, {
       channel: "email",

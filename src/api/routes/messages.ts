@@ -37,6 +37,8 @@ const view = (m: OutboundMessage) => ({
   to: m.toAddress,
   from: m.fromAddress,
   subject: m.subject,
+  // As stored: without angle brackets (replies naming it thread to its recipient's conversation).
+  email_message_id: m.emailMessageId,
   status: m.status,
   status_at: m.statusAt.toISOString(),
   contact_id: m.contactId,
