@@ -28,6 +28,13 @@ import type {
 /** How far a signature's timestamp may be from the receiver's clock, either way; a token is remembered as long. */
 export const timestampToleranceMs = 5 * 60 * 1000;
 
+/**
+ * How much longer than the tolerance a token is remembered: the record expires by the database's clock, the
+ * timestamp is checked by each process's own, and a process whose clock lags would otherwise take a replay
+ * the record has just forgotten. Clocks that differ by up to this are safe.
+ */
+export const replayRecordMarginMs = 60 * 1000;
+
 /** Mailgun's tokens are 50 characters; anything much longer is not one (and is not worth recording). */
 const maxTokenLength = 200;
 
@@ -126,8 +133,8 @@ function signatureBlock(
 /**
  * A signed source's check, in order: the HMAC (constant time), the timestamp within the tolerance of
  * `context.now()`, then the token's first use — recorded only once the signature holds, so forged requests
- * cannot fill the record, and kept until the timestamp leaves the tolerance (after that the timestamp alone
- * refuses it).
+ * cannot fill the record, and kept until the timestamp leaves the tolerance, with a margin for clocks that
+ * differ (after that the timestamp alone refuses it).
  */
 async function authenticate(
   request: IncomingRequest,
@@ -155,7 +162,9 @@ async function authenticate(
       `The signature's timestamp is ${Math.round(Math.abs(skew) / 1000)} s ${skew > 0 ? "old" : "in the future"}: ` +
         `more than ${timestampToleranceMs / 1000} s from this server's clock (a replay, or a clock to fix)`,
     );
-  if (!(await context.firstUse(block.token, new Date(signedAt + timestampToleranceMs))))
+  if (
+    !(await context.firstUse(block.token, new Date(signedAt + timestampToleranceMs + replayRecordMarginMs)))
+  )
     return new HeraldError(
       "invalid_signature",
       "The signature's token was used before: a request is taken once (a replay)",
