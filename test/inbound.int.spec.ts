@@ -324,7 +324,9 @@ describe.each(backends())("inbound messages on %s", (backend) => {
       sql`update inbound_events set payload = jsonb_set(payload, '{message_id}', to_jsonb(${posted.body.id}::text))
         where tenant_id = ${tenantId}`,
     );
-    expect(await retryInbound(db(), tenantId, [Number(row!.id)])).toEqual([Number(row!.id)]);
+    expect(await retryInbound(db(), tenantId, [Number(row!.id) + 1000])).toEqual([]);
+    // All of the tenant's dead (`herald inbound retry --tenant`): this one.
+    expect(await retryInbound(db(), tenantId)).toEqual([Number(row!.id)]);
     await threadAll();
     expect((await messagesOf(tenantId)).map((m) => m.id)).toContain(posted.body.id);
     expect(await count(db(), "inbound_messages", `tenant_id = '${tenantId}'`)).toBe(5);

@@ -7,6 +7,7 @@ import { openConfiguredDatabases, serve, work } from "../runtime.js";
 import { createTenant, listTenants } from "../tenancy/tenants.js";
 import { registerBusCommands } from "./bus.js";
 import { registerExportCommand } from "./export.js";
+import { registerInboundCommands } from "./inbound.js";
 import { registerRollupCommands } from "./rollups.js";
 
 const environmentHelp = `\nEnvironment variables:\n${variables
@@ -117,6 +118,7 @@ tenants
 
 registerBusCommands(program, withDatabase);
 registerRollupCommands(program, withDatabase);
+registerInboundCommands(program, withDatabase);
 registerExportCommand(program, withDatabase);
 
 program.parseAsync().catch((error: unknown) => {
@@ -128,7 +130,17 @@ program.parseAsync().catch((error: unknown) => {
   ) {
     process.stderr.write(`${error.message}\n`);
   } else {
-    process.stderr.write(`herald: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`herald: ${reasonOf(error)}\n`);
   }
   process.exit(1);
 });
+
+/**
+ * What went wrong, in the database's words where it was the database: Drizzle wraps a failed statement in an
+ * error whose message is the statement and its parameters, its cause the server's answer.
+ */
+function reasonOf(error: unknown): string {
+  let reason = error;
+  while (reason instanceof Error && reason.cause instanceof Error) reason = reason.cause;
+  return reason instanceof Error ? reason.message : String(reason);
+}

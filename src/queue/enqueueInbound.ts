@@ -39,10 +39,10 @@ export const storedInbound = (q: Pick<QueuedInbound, "tenantId" | "channel" | "p
 
 /**
  * Make dead inbound events pending again with fresh attempts, due now. `ids` is an SQL expression of type
- * bigint[]; returns the `id` of each row revived. Pure: the caller runs it and wakes the workers.
+ * bigint[] (undefined: all of the tenant's); returns the `id` of each row revived. Pure: the caller runs it and wakes the workers.
  */
-export const retryDeadInbound = (tenantId: string, ids: SQL) =>
+export const retryDeadInbound = (tenantId: string, ids: SQL | undefined) =>
   sql`update inbound_events set status = 'pending', attempts = 0, next_attempt_at = now(), last_error = null,
       locked_by = null, locked_until = null, updated_at = now()
-    where tenant_id = ${tenantId} and id = any(${ids}) and status = 'dead'
+    where tenant_id = ${tenantId} and status = 'dead' ${ids ? sql`and id = any(${ids})` : sql``}
     returning id`;
