@@ -23,6 +23,19 @@ import type {
  * so a captured request could be sent again at will: a signed source refuses a timestamp outside
  * `timestampToleranceMs` of its clock and a token it has seen before (`AuthContext.firstUse`). Pure functions
  * but for that record; nothing here touches the database.
+ *
+ * Mailgun's events (documentation.mailgun.com events/event-types) become these canonical types; those marked
+ * (S) suppress the recipient (messages/suppressions.ts):
+ *
+ *   accepted → processed        rejected (Mailgun refused to send) → dropped        delivered → delivered
+ *   opened → open               clicked → click                                      unsubscribed → unsubscribe (S)
+ *   complained → spamreport (S) stored, and anything else → unknown (payload kept)
+ *   failed, severity temporary (Mailgun tries again) → deferred
+ *   failed, severity permanent (or none), by reason:
+ *     suppress-bounce, suppress-unsubscribe, suppress-complaint (not sent: on Mailgun's lists) → dropped
+ *     old (given up after its retries) → dropped
+ *     espblock (refused by the receiving provider's policy) → blocked
+ *     bounce, generic, and any other → bounce (S)
  */
 
 /** How far a signature's timestamp may be from the receiver's clock, either way; a token is remembered as long. */
