@@ -38,7 +38,7 @@ import type {
  *     bounce, generic, and any other → bounce (S)
  */
 
-/** How far a signature's timestamp may be from the receiver's clock, either way; a token is remembered as long. */
+/** How far a signature's timestamp may be from the receiver's clock, either way. */
 export const timestampToleranceMs = 5 * 60 * 1000;
 
 /**
