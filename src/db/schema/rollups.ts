@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, index, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 import { eventSource } from "./bus.js";
 import { timestamptz, xid8 } from "./columns.js";
 import { appendOnlyTenantId } from "./tenancy.js";
@@ -19,7 +19,12 @@ export const eventRollups = pgTable(
     source: eventSource("source").notNull(),
     count: bigint("count", { mode: "number" }).notNull(),
   },
-  (t) => [primaryKey({ name: "event_rollups_pkey", columns: [t.tenantId, t.hour, t.eventType, t.source] })],
+  (t) => [
+    primaryKey({ name: "event_rollups_pkey", columns: [t.tenantId, t.hour, t.eventType, t.source] }),
+    // The key and the count: stats over a range read the index alone (an index-only scan), not a heap page
+    // per row (11,400 rows for a week of a busy tenant by hour). Drizzle cannot declare INCLUDE: a key column.
+    index("event_rollups_counts_idx").on(t.tenantId, t.hour, t.eventType, t.source, t.count),
+  ],
 );
 
 /**
@@ -39,6 +44,7 @@ export const eventRollupsDaily = pgTable(
   },
   (t) => [
     primaryKey({ name: "event_rollups_daily_pkey", columns: [t.tenantId, t.day, t.eventType, t.source] }),
+    index("event_rollups_daily_counts_idx").on(t.tenantId, t.day, t.eventType, t.source, t.count),
   ],
 );
 

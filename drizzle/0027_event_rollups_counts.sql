@@ -1,0 +1,2 @@
+CREATE INDEX "event_rollups_counts_idx" ON "event_rollups" USING btree ("tenant_id","hour","event_type","source","count");--> statement-breakpoint
+CREATE INDEX "event_rollups_daily_counts_idx" ON "event_rollups_daily" USING btree ("tenant_id","day","event_type","source","count");

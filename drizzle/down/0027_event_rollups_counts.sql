@@ -1,0 +1,2 @@
+DROP INDEX "event_rollups_daily_counts_idx";--> statement-breakpoint
+DROP INDEX "event_rollups_counts_idx";
