@@ -638,4 +638,50 @@ describe("SNS certificates (ingest)", () => {
   it("are fetched over https only", async () => {
     await expect(httpsGetText("http://sns.us-east-1.amazonaws.com/x.pem")).rejects.toThrow(/https/);
   });
+
+  describe("within bounds of time and size", () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    /** https.get answered offline: `respond` drives the response; the request can be destroyed as Node's can. */
+    function fakeGet(status: number, respond: (response: EventEmitter) => void) {
+      return vi.spyOn(https, "get").mockImplementation(((
+        _url: string,
+        _options: object,
+        callback: (r: EventEmitter) => void,
+      ) => {
+        const request = Object.assign(new EventEmitter(), {
+          destroy(error?: Error) {
+            if (error) request.emit("error", error);
+            request.emit("close");
+          },
+        });
+        const response = Object.assign(new EventEmitter(), { statusCode: status, resume() {} });
+        queueMicrotask(() => {
+          callback(response);
+          respond(response);
+        });
+        return request;
+      }) as never);
+    }
+
+    it("reads a 200's body, refuses other statuses, a body past the bound and a stalled answer", async () => {
+      fakeGet(200, (r) => {
+        r.emit("data", Buffer.from(keys.certificatePem));
+        r.emit("end");
+      });
+      expect(await httpsGetText(certificateUrl)).toBe(keys.certificatePem);
+      vi.restoreAllMocks();
+      fakeGet(404, () => {});
+      await expect(httpsGetText(certificateUrl)).rejects.toThrow(/404/);
+      vi.restoreAllMocks();
+      fakeGet(200, (r) => {
+        for (let i = 0; i < 10; i++) r.emit("data", Buffer.alloc(1024, 65));
+        r.emit("end");
+      });
+      await expect(httpsGetText(certificateUrl, { maxBytes: 4096 })).rejects.toThrow(/larger than 4096/);
+      vi.restoreAllMocks();
+      fakeGet(200, (r) => r.emit("data", Buffer.from("-----BEGIN")));
+      await expect(httpsGetText(certificateUrl, { timeoutMs: 50 })).rejects.toThrow(/took over 50 ms/);
+    });
+  });
 });

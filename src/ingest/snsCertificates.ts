@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { get } from "node:https";
+import https from "node:https";
 
 /**
  * What the SES module needs from the network, kept here in the ingest layer (provider modules stay pure): SNS
@@ -21,7 +21,7 @@ export function httpsGetText(url: string, { timeoutMs = 5000, maxBytes = 65_536 
       reject(new Error("only https:// URLs are fetched"));
       return;
     }
-    const request = get(url, { timeout: timeoutMs, headers: { accept: "*/*" } }, (response) => {
+    const request = https.get(url, { timeout: timeoutMs, headers: { accept: "*/*" } }, (response) => {
       if (response.statusCode !== 200) {
         response.resume();
         reject(new Error(`${url} answered ${response.statusCode}`));
