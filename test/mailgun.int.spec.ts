@@ -136,9 +136,11 @@ for (const backend of backends()) {
         channel: "email",
         provider: "mailgun",
         to: "Alice@Example.com",
-        provider_message_id: messageId,
+        // As Mailgun's send API answers it; its events carry it bare.
+        provider_message_id: `<${messageId}>`,
       });
       expect(registered.status).toBe(201);
+      expect(registered.body.provider_message_id).toBe(messageId);
       // Mailgun's retries: the same event, each time newly signed (another token), here all at once.
       const delivered = event("delivered", {}, 300);
       const answers = await Promise.all([1, 2, 3].map(() => post(a.url, signedBody(delivered).body)));

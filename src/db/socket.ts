@@ -44,6 +44,9 @@ export function databaseSockets(options: SocketOptions = {}) {
       const host = target.host[at]!;
       const port = target.port[at] ?? target.port[0]!;
       socket.connect(port, host);
+      // Each message goes out at once, as libpq sends it: with Nagle's algorithm a write made while an earlier
+      // one is unacknowledged waits for the ACK, which the server may delay.
+      socket.setNoDelay(true);
       // postgres.js names them in its connection errors.
       Object.assign(socket, { host, port });
     }

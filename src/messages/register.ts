@@ -82,9 +82,16 @@ export async function registerMessages(
 async function registerBatch(
   executor: Executor,
   tenantId: string,
-  inputs: NewMessage[],
+  given: NewMessage[],
 ): Promise<Registered[]> {
-  if (inputs.length === 0) return [];
+  if (given.length === 0) return [];
+  // A provider id as an RFC 5322 message id (Mailgun's send API answers `<…@domain>`, its events carry it
+  // bare): stored without the angle brackets, as events give it.
+  const inputs = given.map((input) =>
+    input.providerMessageId?.startsWith("<")
+      ? { ...input, providerMessageId: messageIdOf(input.providerMessageId) }
+      : input,
+  );
   await checkCampaigns(executor, tenantId, inputs);
   const addresses = inputs.map((input) => normalizeAddress(input.channel, input.to));
   const lockedOrphans = lockOrphanBuckets(
