@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
@@ -334,6 +337,44 @@ for (const backend of backends()) {
       } finally {
         await local.app.close();
       }
+    });
+
+    it("verifies against HERALD_SNS_CERTIFICATE_FILE when it is set, fetching nothing", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "herald-ses-int-"));
+      const file = join(dir, "sns.pem");
+      writeFileSync(file, keys.certificatePem);
+      const local = await buildApp({
+        database: t.database,
+        config: { adminToken, bodyLimitBytes: 1024 * 1024, snsCertificateFile: file },
+      });
+      try {
+        const a = await tenantWithSes("ses-certificate-file");
+        const message = sesEvent("Send", "m-file", ["a@example.com"], { send: {} });
+        const send = (envelope: Envelope) =>
+          call(local.app, {
+            method: "POST",
+            url: a.url,
+            payload: JSON.stringify(envelope),
+            headers: { "content-type": "text/plain" },
+          });
+        expect((await send(signed(notification(message), keys))).status).toBe(200);
+        expectProblem(await send(signed(notification(message), snsKeys())), 401, "invalid_signature");
+        const offSns = signed(notification(message, { SigningCertURL: "https://example.com/x.pem" }), keys);
+        expectProblem(await send(offSns), 401, "invalid_signature");
+        expect(await deliveries(a.tenantId)).toBe(1);
+      } finally {
+        await local.app.close();
+      }
+    });
+
+    it("takes an unverified source's notifications as they come", async () => {
+      const open = await tenantWithSes("ses-open", null);
+      const message = sesEvent("Click", "m-open", ["a@example.com"], {
+        click: { link: "https://example.com/x", ipAddress: "192.0.2.9" },
+      });
+      expect((await post(open.url, notification(message))).status).toBe(200);
+      await processAll();
+      expect((await stored(open.tenantId)).map((e) => e.type)).toEqual(["click"]);
     });
 
     it("reprocesses SES's archived deliveries: the same events, stored once", async () => {
