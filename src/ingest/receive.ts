@@ -62,7 +62,8 @@ const header = (headers: IncomingRequest["headers"], name: string) => {
  * archive the raw body in `webhook_deliveries` — queued for processing, or marked rejected when the module
  * refuses the body (SendGrid's: not an array of objects) — in one insert. Resolves only once
  * that row is committed, so a 200 always means "kept"; the caller then wakes the processors (see
- * `QueueWakeups`).
+ * `QueueWakeups`). A control message (`ProviderModule.control`: SNS's subscription confirmations) is acted on
+ * and returned with `control` set, and nothing is archived.
  */
 export async function receiveDelivery(
   db: Db,
