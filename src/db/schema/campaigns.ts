@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, jsonb, pgTable, text, unique, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { missedPolicies } from "../../domain/schedule.js";
 import { campaignStatuses, channels } from "../../domain/vocabularies.js";
 import { queueColumns, queueIndexes, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
 import { emailSenderIdentities } from "./senders.js";
@@ -71,17 +72,36 @@ export const campaignTransitions = pgTable(
   ],
 );
 
-/** Future work for a campaign (send step N at run_at…), claimed by the queue engine. */
+/**
+ * Work to run later (src/scheduler/), claimed by the queue engine: one row per action. A one-off action
+ * runs at `run_at`; a repeating one (`every` or `cron`) keeps one row whose `run_at` is its current slot —
+ * the transaction that runs a slot also moves the row to its next slot (`following_run_at`, staged by the
+ * handler, taken on completion), so each slot runs once. `action_id` is the API's id.
+ */
 export const scheduledActions = pgTable(
   "scheduled_actions",
   {
     id: queuePk(),
+    actionId: uuid("action_id").notNull().default(sql`herald_uuidv7()`),
     tenantId: tenantId(),
     campaignId: uuid("campaign_id").references(() => contactCampaigns.id, { onDelete: "cascade" }),
     actionType: text("action_type").notNull(),
     payload: jsonb("payload").$type<Record<string, unknown>>().notNull().default({}),
     runAt: timestamptz("run_at").notNull(),
     dedupeKey: text("dedupe_key"),
+    /** A repeating action's interval as given (seconds or an ISO 8601 duration). */
+    every: text("every"),
+    /** A repeating action's five-field cron expression, in `time_zone` (UTC when null). */
+    cron: text("cron"),
+    timeZone: text("time_zone"),
+    missed: text("missed", { enum: missedPolicies }).notNull().default("skip"),
+    /** Attempts each slot of a repeating action gets (`max_attempts` grows by this per slot). */
+    slotMaxAttempts: integer("slot_max_attempts").notNull().default(5),
+    /** The next slot, written by the transaction running the current one and taken by its completion. */
+    followingRunAt: timestamptz("following_run_at"),
+    /** When the action last ran (a slot that was skipped does not count). */
+    lastRunAt: timestamptz("last_run_at"),
+    cancelledAt: timestamptz("cancelled_at"),
     ...queueColumns(),
     ...timestamps(),
   },
@@ -93,5 +113,7 @@ export const scheduledActions = pgTable(
     uniqueIndex("scheduled_actions_dedupe_key")
       .on(t.tenantId, t.dedupeKey)
       .where(sql`${t.dedupeKey} is not null`),
+    // The API's id, and its list: a tenant's actions in id order.
+    uniqueIndex("scheduled_actions_action_id_key").on(t.tenantId, t.actionId),
   ],
 );
