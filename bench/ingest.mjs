@@ -6,19 +6,27 @@
 // `herald serve` that processes nothing, so the request latency of the door alone shows beside the run's.
 // CPU: each process's CPU time (from /proc) over the timed window, per event, beside the CPU per event that
 // 0.5 × the ceiling allows on this machine's cores. Storage: bytes on disk per stored event, by table, after
-// VACUUM. One JSON line per result.
+// VACUUM. One JSON line per result. `--provider <name>|all`: each provider's own requests instead (see below).
 
 import { execFileSync, spawn } from "node:child_process";
-import { generateKeyPairSync, sign } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { createHmac, generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
-import { availableParallelism } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import postgres from "postgres";
+import { providerFor } from "../dist/providers/registry.js";
 import { dropDatabase, freshDatabase, percentile, round } from "./lib.mjs";
 
 const BATCHES = Number(process.env.BATCHES ?? 120);
 const CLIENTS = Number(process.env.CLIENTS ?? 8);
 const PER_BATCH = 500;
+/**
+ * Events per provider with `--provider`: `all` then takes a few minutes on two cores. A provider that posts one
+ * event a request went at 60–150 events/s in smoke runs of a few hundred events on a loaded machine (warm-up
+ * included): under a minute each at this size.
+ */
+const PROVIDER_EVENTS = 6_000;
 const print = (line) => console.log(JSON.stringify(line));
 // The load generator shares the machine's two cores with Herald and PostgreSQL: plain node:http with
 // keep-alive (undici's fetch costs several times more CPU per request).
@@ -132,6 +140,437 @@ async function stopHerald(child) {
 }
 const peakRssMb = (pid) =>
   Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024);
+
+// --provider <name> (or a comma-separated list, or `all`): instead of the run below, each provider's own
+// genuine requests, built from its fixtures and signed as it signs them, posted by the same CLIENTS to a fresh
+// database and a fresh `herald serve` per provider, timed until every event is processed: one `ingest` line
+// per provider. `--events N` (or EVENTS) events per provider, 10% of the requests repeating an earlier one
+// (re-signed where the provider re-signs its retries). SendGrid posts 500 events a request; Twilio, Postmark,
+// Resend and Mailgun one; SES one SNS notification, which is one event per recipient — so every figure counts
+// events, and `events_per_request` says how many a request held. With SendGrid in the same run (`all`), each
+// line also has `vs_sendgrid`: its events/s over SendGrid's.
+const providerNames = ["sendgrid", "twilio", "postmark", "resend", "mailgun", "ses"];
+function optionOf(name) {
+  const at = process.argv.indexOf(name);
+  if (at !== -1) return process.argv[at + 1] ?? "";
+  return process.argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+}
+const providerArg = optionOf("--provider");
+
+/** Request `r` of a run repeats request r − 9 when r is a multiple of 10: 10% repeats, of fresh requests. */
+const repeatOf = (r) => (r > 0 && r % 10 === 0 ? r - 9 : undefined);
+const fixture = (path) => JSON.parse(readFileSync(`test/fixtures/${path}`, "utf8"));
+const fixturesOf = (provider) =>
+  readdirSync(`test/fixtures/${provider}`)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => fixture(`${provider}/${f}`));
+const uuidOf = (n) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
+const addressOf = (n) => `user${n % 5000}@example.com`;
+const hmac = (hash, key, text, encoding) => createHmac(hash, key).update(text).digest(encoding);
+const json = (value) => Buffer.from(JSON.stringify(value));
+const snsTopicArn = "arn:aws:sns:us-east-1:123456789012:ses-events";
+// Any `https://sns.<region>.amazonaws.com/….pem` URL passes the host rule; HERALD_SNS_CERTIFICATE_FILE (the
+// run's self-signed certificate) is what it is verified against, so nothing is fetched.
+const snsCertificateUrl = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-bench.pem";
+
+/**
+ * Each provider's workload: its source's `verification`, and for fresh event number `n` (its events of the
+ * last hour, as providers post them) a request whose `make()` gives the body and headers to post — called at
+ * posting time, so timestamps and one-use tokens are fresh.
+ */
+function workload(name, sns) {
+  const now = Math.floor(Date.now() / 1000);
+  const at = (n) => new Date((now - (n % 3600)) * 1000);
+  const jsonHeaders = { "content-type": "application/json" };
+  switch (name) {
+    case "twilio": {
+      const authToken = randomBytes(16).toString("hex");
+      const forms = readdirSync("test/fixtures/twilio")
+        .filter((f) => f.startsWith("status-"))
+        .sort()
+        .map((f) => readFileSync(`test/fixtures/twilio/${f}`, "utf8").trim());
+      return {
+        verification: { auth_token: authToken },
+        request(n, publicUrl) {
+          const params = new URLSearchParams(forms[n % forms.length]);
+          const sid = `SM${n.toString(16).padStart(32, "0")}`;
+          params.set("MessageSid", sid);
+          if (params.has("SmsSid")) params.set("SmsSid", sid);
+          params.set("To", `+1415555${String(n % 5000).padStart(4, "0")}`);
+          const body = Buffer.from(params.toString());
+          // HMAC-SHA1 of the URL Twilio called and each parameter, sorted by name, as name then value.
+          const signed = [...params.keys()].sort().reduce((s, k) => s + k + params.get(k), publicUrl);
+          const headers = {
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": hmac("sha1", authToken, signed, "base64"),
+          };
+          return () => ({ body, headers });
+        },
+      };
+    }
+    case "postmark": {
+      const [username, password] = ["herald-bench", randomBytes(16).toString("hex")];
+      const headers = {
+        ...jsonHeaders,
+        authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`,
+      };
+      const samples = fixturesOf("postmark");
+      return {
+        verification: { username, password },
+        request(n) {
+          const e = structuredClone(samples[n % samples.length]);
+          e.MessageID = uuidOf(n);
+          if (e.ID !== undefined) e.ID = 1_000_000_000 + n;
+          for (const field of ["Recipient", "Email"]) if (e[field] !== undefined) e[field] = addressOf(n);
+          for (const field of ["DeliveredAt", "BouncedAt", "ReceivedAt", "ChangedAt"])
+            if (e[field] !== undefined) e[field] = at(n).toISOString();
+          const body = json(e);
+          return () => ({ body, headers });
+        },
+      };
+    }
+    case "resend": {
+      const key = randomBytes(24);
+      const samples = fixturesOf("resend");
+      return {
+        verification: { secret: `whsec_${key.toString("base64")}` },
+        request(n) {
+          const e = structuredClone(samples[n % samples.length]);
+          e.created_at = at(n).toISOString();
+          e.data.email_id = uuidOf(n);
+          e.data.to = [addressOf(n)];
+          const body = json(e);
+          const id = `msg_bench${n}`;
+          // Svix signs each attempt anew (a retry keeps its svix-id, with a new timestamp and signature).
+          return () => {
+            const timestamp = String(Math.floor(Date.now() / 1000));
+            const signature = `v1,${hmac("sha256", key, Buffer.concat([Buffer.from(`${id}.${timestamp}.`), body]), "base64")}`;
+            return {
+              body,
+              headers: {
+                ...jsonHeaders,
+                "svix-id": id,
+                "svix-timestamp": timestamp,
+                "svix-signature": signature,
+              },
+            };
+          };
+        },
+      };
+    }
+    case "mailgun": {
+      const signingKey = `key-${randomBytes(16).toString("hex")}`;
+      const samples = fixturesOf("mailgun").map((f) => f["event-data"]);
+      return {
+        verification: { signing_key: signingKey },
+        request(n) {
+          const e = structuredClone(samples[n % samples.length]);
+          e.id = `bench${n.toString(36).padStart(8, "0")}`;
+          e.timestamp = at(n).getTime() / 1000 + 0.25;
+          if (e.recipient !== undefined) e.recipient = addressOf(n);
+          const headers = e.message?.headers;
+          if (headers) {
+            headers["message-id"] = `${n}.bench@mg.example.com`;
+            if (headers.to !== undefined) headers.to = addressOf(n);
+          }
+          const eventData = JSON.stringify(e);
+          // A fresh token and timestamp on every request, retries included: each token is taken once.
+          return () => {
+            const timestamp = String(Math.floor(Date.now() / 1000));
+            const token = randomBytes(25).toString("hex");
+            const signature = {
+              timestamp,
+              token,
+              signature: hmac("sha256", signingKey, timestamp + token, "hex"),
+            };
+            return {
+              body: Buffer.from(`{"signature":${JSON.stringify(signature)},"event-data":${eventData}}`),
+              headers: jsonHeaders,
+            };
+          };
+        },
+      };
+    }
+    case "ses": {
+      const samples = fixturesOf("ses");
+      return {
+        verification: { topic_arn: snsTopicArn },
+        request(n) {
+          const envelope = samples[n % samples.length];
+          const ses = JSON.parse(envelope.Message);
+          // Each recipient of the notification an address of the run's; each time of the last hour.
+          const address = (a) => (typeof a === "string" ? a.replace("@", `.${n % 5000}@`) : a);
+          const retime = (part) => {
+            if (part && typeof part.timestamp === "string") part.timestamp = at(n).toISOString();
+          };
+          ses.mail.messageId = `bench-${uuidOf(n)}-000000`;
+          ses.mail.timestamp = new Date(at(n).getTime() - 1000).toISOString();
+          if (Array.isArray(ses.mail.destination)) ses.mail.destination = ses.mail.destination.map(address);
+          if (Array.isArray(ses.delivery?.recipients))
+            ses.delivery.recipients = ses.delivery.recipients.map(address);
+          for (const [part, list] of [
+            ["bounce", "bouncedRecipients"],
+            ["complaint", "complainedRecipients"],
+            ["deliveryDelay", "delayedRecipients"],
+          ])
+            for (const r of ses[part]?.[list] ?? []) r.emailAddress = address(r.emailAddress);
+          for (const part of [
+            "bounce",
+            "complaint",
+            "delivery",
+            "open",
+            "click",
+            "deliveryDelay",
+            "subscription",
+          ])
+            retime(ses[part]);
+          const message = {
+            Type: "Notification",
+            MessageId: uuidOf(n),
+            TopicArn: snsTopicArn,
+            ...(typeof envelope.Subject === "string" ? { Subject: envelope.Subject } : {}),
+            Message: JSON.stringify(ses),
+            // SNS's own time: within the 65 minutes a message is taken.
+            Timestamp: new Date((now - (n % 600)) * 1000).toISOString(),
+          };
+          // SignatureVersion 2: SHA256withRSA over each signed field's name and value, a newline after each.
+          const canonical = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+            .filter((f) => message[f] !== undefined)
+            .map((f) => `${f}\n${message[f]}\n`)
+            .join("");
+          const body = json({
+            ...message,
+            SignatureVersion: "2",
+            Signature: sign("sha256", Buffer.from(canonical), sns.privateKeyPem).toString("base64"),
+            SigningCertURL: snsCertificateUrl,
+            UnsubscribeURL: envelope.UnsubscribeURL,
+          });
+          const headers = {
+            "content-type": "text/plain; charset=UTF-8",
+            "x-amz-sns-message-type": "Notification",
+            "x-amz-sns-message-id": message.MessageId,
+            "x-amz-sns-topic-arn": snsTopicArn,
+          };
+          // SNS retries a message as it first sent it, signature included.
+          return () => ({ body, headers });
+        },
+      };
+    }
+    default:
+      throw new Error(`no workload for ${name}`);
+  }
+}
+
+/** SendGrid's requests, as the run below builds them: batches of 500, 10% of each repeating the previous one's. */
+function sendgridRequests(target) {
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const sample = fixture("sendgrid/basic-batch.json");
+  const now = Math.floor(Date.now() / 1000);
+  const repeats = PER_BATCH / 10;
+  const requests = Array.from({ length: Math.max(1, Math.round(target / PER_BATCH)) }, (_, b) => {
+    const body = json(
+      Array.from({ length: PER_BATCH }, (_, j) => {
+        const n = j < repeats && b > 0 ? (b - 1) * PER_BATCH + repeats + j : b * PER_BATCH + j;
+        const e = sample[n % sample.length];
+        return {
+          ...e,
+          email: addressOf(n),
+          sg_event_id: `b-${n}`,
+          timestamp: now - (n % 3600),
+          sg_message_id: `M${n % 5000}.f-${n}`,
+        };
+      }),
+    );
+    const make = () => {
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const signature = sign("sha256", Buffer.concat([Buffer.from(timestamp), body]), privateKey);
+      return {
+        body,
+        headers: {
+          "content-type": "application/json",
+          "x-twilio-email-event-webhook-signature": signature.toString("base64"),
+          "x-twilio-email-event-webhook-timestamp": timestamp,
+        },
+      };
+    };
+    return { make, events: PER_BATCH, unique: b === 0 ? PER_BATCH : PER_BATCH - repeats };
+  });
+  return {
+    verification: { public_key: publicKey.export({ format: "der", type: "spki" }).toString("base64") },
+    requests,
+  };
+}
+
+/** A self-signed certificate and its key, as SNS's stand-in (the openssl CLI: node:crypto makes no certificates). */
+function snsCertificate() {
+  const dir = mkdtempSync(join(tmpdir(), "herald-bench-sns-"));
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+      "-subj",
+      "/CN=sns.amazonaws.com",
+      "-days",
+      "2",
+    ],
+    { stdio: "ignore" },
+  );
+  return { dir, file: join(dir, "cert.pem"), privateKeyPem: readFileSync(join(dir, "key.pem"), "utf8") };
+}
+
+/** One provider end to end on a fresh database and server: its `ingest` line. */
+async function providerRun(name, target, sns) {
+  await freshDatabase("herald_ingest_bench");
+  const split = process.env.TOPOLOGY === "split";
+  const certificate = { HERALD_SNS_CERTIFICATE_FILE: sns.file };
+  const server = await startHerald("serve", { HERALD_SERVE_WORKERS: split ? "off" : "on", ...certificate });
+  const worker = split ? (await startHerald("worker", certificate)).child : undefined;
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  try {
+    const [{ pid: backend }] = await sql`select pg_backend_pid() as pid`;
+    const postmaster = statOf(backend)?.[1];
+    const tenant = await (
+      await fetch(`${server.base}/api/v1/admin/tenants`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: `bench-${name}` }),
+      })
+    ).json();
+    const work = name === "sendgrid" ? sendgridRequests(target) : workload(name, sns);
+    const source = await (
+      await fetch(`${server.base}/api/v1/sources`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.api_key}`, "content-type": "application/json" },
+        body: JSON.stringify({ provider: name, verification: work.verification }),
+      })
+    ).json();
+    if (!source.url) throw new Error(`${name}: source not created: ${JSON.stringify(source)}`);
+    // Twilio signs the URL it calls: HERALD_PUBLIC_URL's origin when the server has one, else this one.
+    const publicUrl = `${process.env.HERALD_PUBLIC_URL ?? server.base}${source.url}`;
+    let requests = work.requests;
+    if (!requests) {
+      // Events a request holds, by the provider module's own parse (an SES notification: one per recipient).
+      const module = providerFor(name);
+      requests = [];
+      let posted = 0;
+      let fresh = 0;
+      for (let r = 0; posted < target; r++) {
+        const earlier = repeatOf(r);
+        if (earlier !== undefined) requests.push({ ...requests[earlier], unique: 0 });
+        else {
+          const make = work.request(fresh++, publicUrl);
+          const { body, headers } = make();
+          const parsed = module.parse(body, headers);
+          if (!parsed.ok) throw new Error(`${name}: a request the module refuses: ${parsed.detail}`);
+          requests.push({ make, events: parsed.events.length, unique: parsed.events.length });
+        }
+        posted += requests[r].events;
+      }
+    }
+    const events = requests.reduce((sum, q) => sum + q.events, 0);
+    const unique = requests.reduce((sum, q) => sum + q.unique, 0);
+
+    const latencies = [];
+    let next = 0;
+    const runCpu = cpuMeter(worker ? { server: server.child, worker } : { server: server.child }, postmaster);
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (next < requests.length) {
+          const { body, headers } = requests[next++].make();
+          const s = performance.now();
+          const status = await post(`${server.base}${source.url}`, body, headers);
+          latencies.push(performance.now() - s);
+          if (status !== 200) throw new Error(`${name}: HTTP ${status}`);
+        }
+      }),
+    );
+    for (;;) {
+      const [{ n }] = await sql`select count(*)::int as n from webhook_deliveries
+        where tenant_id = ${tenant.tenant.id} and status in ('pending', 'processing')`;
+      if (n === 0) break;
+      await sleep(50);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = runCpu();
+    latencies.sort((a, b) => a - b);
+    const [{ stored }] =
+      await sql`select count(*)::int as stored from message_events where tenant_id = ${tenant.tenant.id}`;
+    if (stored !== unique) throw new Error(`${name}: expected ${unique} stored events, found ${stored}`);
+    const lags = (
+      await sql`select extract(epoch from (processed_at - received_at)) * 1000 as ms from webhook_deliveries
+      where tenant_id = ${tenant.tenant.id} and processed_at is not null order by 1`
+    ).map((r) => Number(r.ms));
+    const spent = perUnit(cpu, events, 1000);
+    return {
+      bench: "ingest",
+      provider: name,
+      events,
+      unique_events: unique,
+      requests: requests.length,
+      events_per_request: round(events / requests.length),
+      clients: CLIENTS,
+      events_per_s: Math.round(events / seconds),
+      http_p99_ms: round(percentile(latencies, 0.99)),
+      http_p50_ms: round(percentile(latencies, 0.5)),
+      lag_p50_ms: round(percentile(lags, 0.5)),
+      lag_p99_ms: round(percentile(lags, 0.99)),
+      rss_mb: peakRssMb(server.child.pid),
+      topology: split ? "split" : "single",
+      ...(worker ? { worker_rss_mb: peakRssMb(worker.pid) } : {}),
+      cpu_us_per_event: {
+        ...spent,
+        total: round(
+          Object.values(spent).reduce((a, b) => a + b, 0),
+          1,
+        ),
+      },
+    };
+  } finally {
+    await sql.end();
+    if (worker) await stopHerald(worker);
+    await stopHerald(server.child);
+  }
+}
+
+if (providerArg !== undefined) {
+  // SendGrid first when it runs, so that every line has its ratio to it.
+  const names = (providerArg === "all" ? providerNames : providerArg.split(",")).sort(
+    (x, y) => (y === "sendgrid") - (x === "sendgrid"),
+  );
+  const target = Number(optionOf("--events") ?? process.env.EVENTS ?? PROVIDER_EVENTS);
+  let sns;
+  try {
+    for (const name of names)
+      if (!providerNames.includes(name))
+        throw new Error(
+          `--provider ${name}: one of ${providerNames.join(", ")}, a comma-separated list, or all`,
+        );
+    if (!(target > 0)) throw new Error("--events: a number of events per provider");
+    sns = snsCertificate();
+    let sendgridRate;
+    for (const name of names) {
+      const line = await providerRun(name, target, sns);
+      if (name === "sendgrid") sendgridRate = line.events_per_s;
+      print({ ...line, ...(sendgridRate ? { vs_sendgrid: round(line.events_per_s / sendgridRate) } : {}) });
+    }
+  } finally {
+    if (sns) rmSync(sns.dir, { recursive: true, force: true });
+    await Promise.all(children.map(stopHerald));
+    await dropDatabase("herald_ingest_bench").catch(() => undefined);
+  }
+  // The SendGrid run below is not this one's.
+  process.exit(0);
+}
 
 try {
   const split = process.env.TOPOLOGY === "split";
