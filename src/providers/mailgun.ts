@@ -7,6 +7,7 @@ import { linkCandidates, maxProviderMessageIdLength, messageIdOf } from "../doma
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
+import { deliveryAnswer } from "./answer.js";
 import { missingFields } from "./settings.js";
 import type {
   AuthContext,
@@ -362,8 +363,5 @@ export const mailgun: ProviderModule = {
   // Its ids hold dots (`20240101120000.1.ABC@mg.example.com`): the shared rule's prefixes could only link an
   // id registered as such a prefix, which Mailgun never returns (storeEvents.ts applies that same rule).
   linkCandidates,
-  answer: (received) => ({
-    status: 200,
-    json: { delivery_id: received.deliveryId, events: received.events },
-  }),
+  answer: deliveryAnswer,
 };

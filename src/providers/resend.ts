@@ -5,6 +5,7 @@ import { linkCandidates, messageIdRoot } from "../domain/messageIds.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
+import { deliveryAnswer } from "./answer.js";
 import { indexable, parseJsonEvent, plausibleTime, str } from "./jsonEventBody.js";
 import { missingFields } from "./settings.js";
 import type {
@@ -245,8 +246,5 @@ export const resend: ProviderModule = {
   eventTime,
   normalize: normalizeEvent,
   linkCandidates,
-  answer: (received) => ({
-    status: 200,
-    json: { delivery_id: received.deliveryId, events: received.events },
-  }),
+  answer: deliveryAnswer,
 };

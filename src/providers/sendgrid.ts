@@ -6,6 +6,7 @@ import { linkCandidates, messageIdRoot } from "../domain/messageIds.js";
 import { type CanonicalEventType, emailEventTypes } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
+import { deliveryAnswer } from "./answer.js";
 import { missingFields } from "./settings.js";
 import type {
   CanonicalEvent,
@@ -266,8 +267,5 @@ export const sendgrid: ProviderModule = {
   eventTime,
   normalize: normalizeEvent,
   linkCandidates,
-  answer: (received) => ({
-    status: 200,
-    json: { delivery_id: received.deliveryId, events: received.events },
-  }),
+  answer: deliveryAnswer,
 };

@@ -6,6 +6,7 @@ import { linkCandidates, maxProviderMessageIdLength } from "../domain/messageIds
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
+import { deliveryAnswer } from "./answer.js";
 import { missingFields } from "./settings.js";
 import {
   isSnsCertificateUrl,
@@ -519,8 +520,5 @@ export const ses: ProviderModule = {
   eventTime,
   normalize: normalizeEvent,
   linkCandidates,
-  answer: (received) => ({
-    status: 200,
-    json: { delivery_id: received.deliveryId, events: received.events },
-  }),
+  answer: deliveryAnswer,
 };
