@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
+import { isPhoneRegion, type PhoneRegion } from "./domain/address.js";
 
 /**
  * Herald's configuration, read from the environment and validated once at start-up. Every variable is
@@ -75,6 +76,8 @@ export interface Config {
   trustProxy: boolean;
   /** A PEM certificate SES's SNS messages are verified against instead of fetching SNS's; undefined: fetched. */
   snsCertificateFile: string | undefined;
+  /** The region national phone numbers are read in (`domain/address.ts`); undefined: international only. */
+  defaultPhoneRegion: PhoneRegion | undefined;
   /** Whether `herald serve` also runs the workers (off: run them with `herald worker`). */
   runWorkers: boolean;
   worker: WorkerConfig;
@@ -171,6 +174,11 @@ export const variables: Variable[] = [
     description:
       "on: a webhook's public URL follows X-Forwarded-Proto/-Host (only behind a proxy that sets them)",
     default: "off",
+  },
+  {
+    name: "HERALD_DEFAULT_PHONE_REGION",
+    description:
+      "the region (ISO 3166-1 alpha-2, such as US) phone numbers in national format are read in; unset: only international (+…) numbers",
   },
   {
     name: "HERALD_SNS_CERTIFICATE_FILE",
@@ -331,6 +339,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return value.replace(/\/+$/, "");
   };
 
+  const phoneRegion = (name: string): PhoneRegion | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    const code = value.toUpperCase();
+    if (isPhoneRegion(code)) return code;
+    problems.push(`${name}=${value} is not a region code (ISO 3166-1 alpha-2, such as US or GB)`);
+    return undefined;
+  };
+
   const certificateFile = (name: string): string | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
@@ -375,6 +392,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: publicUrl("HERALD_PUBLIC_URL"),
     trustProxy: onOff("HERALD_TRUST_PROXY"),
     snsCertificateFile: certificateFile("HERALD_SNS_CERTIFICATE_FILE"),
+    defaultPhoneRegion: phoneRegion("HERALD_DEFAULT_PHONE_REGION"),
     runWorkers: onOff("HERALD_SERVE_WORKERS"),
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE"),

@@ -15,6 +15,7 @@ import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
 import { type Database, type OpenOptions, openDatabase } from "./db/client.js";
 import { maintainPartitions, migrate } from "./db/migrate.js";
+import { setDefaultPhoneRegion } from "./domain/address.js";
 import { RollupProjection } from "./events/rollups.js";
 import { createInboundMetrics } from "./inbound/metrics.js";
 import { createInboundWorker } from "./inbound/processor.js";
@@ -121,6 +122,7 @@ export interface RunningServer {
 /** `herald serve`: migrate, build the app, listen, and stop gracefully on SIGTERM/SIGINT. */
 export async function serve(config: Config): Promise<RunningServer> {
   const log = pino({ level: config.logLevel });
+  setDefaultPhoneRegion(config.defaultPhoneRegion);
   const { app: database, system } = await openConfiguredDatabases(config, "api");
   const { applied } = await migrateConfigured(config, system);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
@@ -309,6 +311,7 @@ export async function startWorkers(
 
 /** `herald worker`: the workers without the HTTP API (scale them apart from the API processes). */
 export async function work(config: Config): Promise<{ stop(): Promise<void> }> {
+  setDefaultPhoneRegion(config.defaultPhoneRegion);
   const { app: database, system } = await openConfiguredDatabases(config, "worker");
   await migrateConfigured(config, system);
   const registry = createRegistry();

@@ -7,12 +7,14 @@ import {
 } from "twilio/lib/webhooks/webhooks.js";
 import { describe, expect, it } from "vitest";
 import { publicUrlOf } from "../src/api/publicUrl.js";
+import { loadConfig } from "../src/config.js";
 import {
   addressProblem,
   isPhoneRegion,
   normalizeAddress,
   normalizePhone,
   type PhoneRegion,
+  setDefaultPhoneRegion,
 } from "../src/domain/address.js";
 import {
   replacesStatus,
@@ -691,6 +693,26 @@ describe("address normalization", () => {
     expect(isPhoneRegion("GB")).toBe(true);
     expect(isPhoneRegion("XX")).toBe(false);
     expect(isPhoneRegion("us")).toBe(false);
+  });
+
+  it("reads national numbers in the installation's default region (HERALD_DEFAULT_PHONE_REGION) when set", async () => {
+    const config = loadConfig({ HERALD_DEFAULT_PHONE_REGION: "gb" });
+    expect(config.defaultPhoneRegion).toBe("GB");
+    expect(() => loadConfig({ HERALD_DEFAULT_PHONE_REGION: "Narnia" })).toThrow(
+      /HERALD_DEFAULT_PHONE_REGION=Narnia is not a region code/,
+    );
+    try {
+      setDefaultPhoneRegion(config.defaultPhoneRegion);
+      expect(normalizeAddress("sms", "020 7946 0018")).toBe("+442079460018");
+      expect(addressProblem("sms", "020 7946 0018")).toBeNull();
+      // A region given explicitly still wins; international numbers are read as they are.
+      expect(normalizeAddress("sms", "(415) 555-0100", "US")).toBe("+14155550100");
+      expect(normalizeAddress("sms", "+14155550100")).toBe("+14155550100");
+    } finally {
+      setDefaultPhoneRegion(undefined);
+    }
+    expect(normalizeAddress("sms", "020 7946 0018")).toBe("02079460018");
+    expect(addressProblem("sms", "020 7946 0018")).toMatch(/E\.164/);
   });
 
   it("trims and lower-cases emails, whatever the region", async () => {

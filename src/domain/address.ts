@@ -19,6 +19,17 @@ export type PhoneRegion = CountryCode;
 export const isPhoneRegion = (code: string): code is PhoneRegion => isSupportedCountry(code);
 
 /**
+ * The installation's region for national numbers (`HERALD_DEFAULT_PHONE_REGION`), set once at start-up by the
+ * process (`herald serve`, `herald worker`); undefined: only international numbers are read. Every reading of
+ * an address without a region of its own uses it, so the API, the intake and the processors agree.
+ */
+let defaultRegion: PhoneRegion | undefined;
+
+export function setDefaultPhoneRegion(region: PhoneRegion | undefined) {
+  defaultRegion = region;
+}
+
+/**
  * A phone number as libphonenumber-js reads it, when it is a possible number without extension: an
  * international one, or a national one of `region`.
  */
@@ -32,12 +43,15 @@ function phoneOf(address: string, region?: PhoneRegion) {
  * be read (no `+` and no region, no such country code, too short or long) keeps its digits and `+` only, so
  * it still compares equal to itself.
  */
-export const normalizePhone = (address: string, region?: PhoneRegion) =>
+export const normalizePhone = (address: string, region: PhoneRegion | undefined = defaultRegion) =>
   phoneOf(address, region)?.number ?? address.replace(/[\s().-]/g, "");
 
 /** An address of a channel as stored and compared (`region`: see `normalizePhone`). */
-export const normalizeAddress = (channel: Channel, address: string, region?: PhoneRegion) =>
-  channel === "email" ? normalizeEmail(address) : normalizePhone(address, region);
+export const normalizeAddress = (
+  channel: Channel,
+  address: string,
+  region: PhoneRegion | undefined = defaultRegion,
+) => (channel === "email" ? normalizeEmail(address) : normalizePhone(address, region));
 
 const emailShape = /^[^\s@<>]+@[^\s@<>]+$/;
 
@@ -47,7 +61,11 @@ const emailShape = /^[^\s@<>]+@[^\s@<>]+$/;
  * with, and stored as sent it would never match the provider's `+…` in events — and an email a bare address
  * (a display name would never match either).
  */
-export function addressProblem(channel: Channel, address: string, region?: PhoneRegion): string | null {
+export function addressProblem(
+  channel: Channel,
+  address: string,
+  region: PhoneRegion | undefined = defaultRegion,
+): string | null {
   if (channel === "sms") {
     if (phoneOf(address, region)) return null;
     return region
