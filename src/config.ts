@@ -34,6 +34,12 @@ export interface WorkerConfig {
    * at a time for three times as long (see `Foreground`); 0 = never. @defaultValue 250
    */
   processorYieldMs: number;
+  /** Scheduled actions claimed per round trip. @defaultValue 100 */
+  schedulerBatchSize: number;
+  /** Transactions running scheduled actions at once per worker. @defaultValue 4 */
+  schedulerConcurrency: number;
+  /** How often the scheduler looks for actions that fell due (no NOTIFY announces those). @defaultValue 250 */
+  schedulerPollMs: number;
 }
 
 export interface Config {
@@ -261,6 +267,27 @@ export const variables: Variable[] = [
     min: 0,
     max: 10_000,
   },
+  {
+    name: "HERALD_SCHEDULER_BATCH_SIZE",
+    description: "scheduler: scheduled actions claimed per round trip",
+    default: "100",
+    min: 1,
+    max: 10_000,
+  },
+  {
+    name: "HERALD_SCHEDULER_CONCURRENCY",
+    description: "scheduler: transactions running scheduled actions at once per worker",
+    default: "4",
+    min: 1,
+    max: 100,
+  },
+  {
+    name: "HERALD_SCHEDULER_POLL_MS",
+    description: "scheduler: how often it looks for actions that fell due",
+    default: "250",
+    min: 10,
+    max: 60_000,
+  },
 ];
 
 export class ConfigError extends Error {
@@ -406,6 +433,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backoffMaxMs: int("HERALD_BACKOFF_MAX_MS"),
       pollIntervalMs: int("HERALD_POLL_INTERVAL_MS"),
       processorYieldMs: int("HERALD_PROCESSOR_YIELD_MS"),
+      schedulerBatchSize: int("HERALD_SCHEDULER_BATCH_SIZE"),
+      schedulerConcurrency: int("HERALD_SCHEDULER_CONCURRENCY"),
+      schedulerPollMs: int("HERALD_SCHEDULER_POLL_MS"),
     },
   };
   // Rows claimed while the processor holds back wait in its buffer: their lease must outlast the wait.

@@ -22,9 +22,12 @@ import { createInboundWorker } from "./inbound/processor.js";
 import { createIngestMetrics } from "./ingest/metrics.js";
 import { createProcessor } from "./ingest/processor.js";
 import { serveMetrics } from "./metricsServer.js";
-import { inboundEventsQueue, webhookDeliveriesQueue } from "./queue/definitions.js";
+import { inboundEventsQueue, scheduledActionsQueue, webhookDeliveriesQueue } from "./queue/definitions.js";
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
 import type { Worker } from "./queue/worker.js";
+import { createSchedulerMetrics, registerSchedulerDue } from "./scheduler/metrics.js";
+import { createSchedulerWorker } from "./scheduler/processor.js";
+import { builtInActions, type ScheduledActionRegistry } from "./scheduler/registry.js";
 import { createTenant, listTenants } from "./tenancy/tenants.js";
 
 /** How often running workers make sure the coming months' partitions exist. */
@@ -219,6 +222,8 @@ export interface WorkerExtras {
   handlers?: HandlerRegistry;
   /** The webhook door of this process, which the webhook processor gives way to. */
   foreground?: Foreground | undefined;
+  /** The scheduled actions this process runs. @defaultValue the built-in ones (`emit_event`) */
+  scheduledActions?: ScheduledActionRegistry;
 }
 
 /**
@@ -229,7 +234,7 @@ export async function startWorkers(
   config: Config,
   system: Database,
   registry: Registry,
-  { handlers = new HandlerRegistry(), foreground }: WorkerExtras = {},
+  { handlers = new HandlerRegistry(), foreground, scheduledActions = builtInActions }: WorkerExtras = {},
 ): Promise<RunningWorkers> {
   const nats = new NatsPublisher(config.natsUrl);
   const dispatcher: Worker = createDispatcher({
@@ -264,10 +269,29 @@ export async function startWorkers(
     pollIntervalMs: config.worker.pollIntervalMs,
     backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },
   });
+  const scheduler: Worker = createSchedulerWorker({
+    db: system.db,
+    listen: system.listen,
+    registry: scheduledActions,
+    metrics: createSchedulerMetrics(registry),
+    batchSize: config.worker.schedulerBatchSize,
+    concurrency: config.worker.schedulerConcurrency,
+    leaseMs: config.worker.leaseMs,
+    // A NOTIFY announces a new action, but not the moment a future one falls due: only a claim finds that.
+    pollIntervalMs: config.worker.schedulerPollMs,
+    backoff: { baseMs: config.worker.backoffBaseMs, maxMs: config.worker.backoffMaxMs },
+  });
   instrumentWorker(dispatcher, outboxQueue, registry);
   instrumentWorker(processor, webhookDeliveriesQueue, registry);
   instrumentWorker(inbound, inboundEventsQueue, registry);
-  registerQueueDepth(registry, system.db, [outboxQueue, webhookDeliveriesQueue, inboundEventsQueue]);
+  instrumentWorker(scheduler, scheduledActionsQueue, registry);
+  registerQueueDepth(registry, system.db, [
+    outboxQueue,
+    webhookDeliveriesQueue,
+    inboundEventsQueue,
+    scheduledActionsQueue,
+  ]);
+  registerSchedulerDue(registry, system.db);
   const log = pino({ level: config.logLevel });
   dispatcher.on("worker:error", (error) => log.error({ err: error, queue: "outbox" }, "worker error"));
   dispatcher.on("job:dead", (row, error) => log.warn({ outboxId: row.id, error }, "delivery dead-lettered"));
@@ -284,6 +308,15 @@ export async function startWorkers(
   inbound.on("job:dead", (row, error) =>
     log.warn({ inboundEventId: row.id, error }, "inbound dead-lettered"),
   );
+  scheduler.on("worker:error", (error) =>
+    log.error({ err: error, queue: "scheduled_actions" }, "worker error"),
+  );
+  scheduler.on("job:failed", (row, error) =>
+    log.warn({ scheduledActionId: row.action_id, error }, "scheduled action failed"),
+  );
+  scheduler.on("job:dead", (row, error) =>
+    log.warn({ scheduledActionId: row.action_id, error }, "scheduled action dead"),
+  );
   const rollups = new RollupProjection(system.db, {
     // PGlite runs in this process's event loop: smaller steps keep each pause of the API short (~30 ms).
     batch: system.kind === "pglite" ? 2000 : 10_000,
@@ -292,6 +325,7 @@ export async function startWorkers(
   await dispatcher.start();
   await processor.start();
   await inbound.start();
+  await scheduler.start();
   rollups.start();
   const upkeep = setInterval(() => {
     maintainPartitions(system.db).catch((error: unknown) =>
@@ -303,7 +337,13 @@ export async function startWorkers(
     handlers,
     async stop() {
       clearInterval(upkeep);
-      await Promise.all([dispatcher.stop(), processor.stop(), inbound.stop(), rollups.stop()]);
+      await Promise.all([
+        dispatcher.stop(),
+        processor.stop(),
+        inbound.stop(),
+        scheduler.stop(),
+        rollups.stop(),
+      ]);
       await nats.close();
     },
   };
@@ -317,7 +357,7 @@ export async function work(config: Config): Promise<{ stop(): Promise<void> }> {
   const registry = createRegistry();
   const workers = await startWorkers(config, system, registry);
   process.stdout.write(
-    "Herald workers running (outbox dispatcher, webhook processor, inbound worker, event rollups)\n",
+    "Herald workers running (outbox dispatcher, webhook processor, inbound worker, scheduler, event rollups)\n",
   );
   // Scraping is worth having but not worth dying for: a port in use is reported and the workers go on.
   const metrics =

@@ -11,6 +11,7 @@ import { createInboundMetrics } from "../inbound/metrics.js";
 import { createIngestMetrics } from "../ingest/metrics.js";
 import type { ReceiveOptions } from "../ingest/receive.js";
 import { snsCertificates } from "../ingest/snsCertificates.js";
+import { builtInActions, type ScheduledActionRegistry } from "../scheduler/registry.js";
 import type { Foreground } from "./foreground.js";
 import { onClientError, onFrameworkError, refuseLongUrls, registerNotFound } from "./httpErrors.js";
 import { registerJsonBody } from "./jsonBody.js";
@@ -29,6 +30,7 @@ import { inboundRoutes } from "./routes/inbound.js";
 import { messageEventRoutes } from "./routes/messageEvents.js";
 import { messageRoutes } from "./routes/messages.js";
 import { replayRoutes } from "./routes/replays.js";
+import { scheduledActionRoutes } from "./routes/scheduledActions.js";
 import { sourceRoutes } from "./routes/sources.js";
 import { subscriptionRoutes } from "./routes/subscriptions.js";
 import { suppressionRoutes } from "./routes/suppressions.js";
@@ -62,6 +64,8 @@ export interface AppDeps {
    * HTTPS and cached (or `snsCertificateFile`), and an HTTPS GET
    */
   sns?: Pick<ReceiveOptions, "snsCertificate" | "visit">;
+  /** The actions `POST /api/v1/scheduled-actions` accepts. @defaultValue the built-in ones (`emit_event`) */
+  scheduledActions?: ScheduledActionRegistry;
 }
 
 export interface HeraldApp {
@@ -157,6 +161,10 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
       maxAttempts: deps.config.maxAttempts,
     });
     conversationRoutes(scope);
+    scheduledActionRoutes(scope, {
+      registry: deps.scheduledActions ?? builtInActions,
+      maxAttempts: deps.config.maxAttempts,
+    });
   });
 
   await app.ready();

@@ -19,7 +19,7 @@ export async function completeBatch(
   const now = at(nowDate);
   const rows = await query<{ id: string | number }>(
     executor,
-    sql`update ${queue.table} t set status = 'completed', locked_by = null, locked_until = null,
+    sql`update ${queue.table} t set status = ${queue.completeStatus ?? sql`'completed'`}, locked_by = null, locked_until = null,
       last_error = null, updated_at = ${now} ${queue.completeSet ? queue.completeSet(now) : sql``}
     from jsonb_to_recordset(${leasesJson(leases)}::jsonb) as c(id bigint, attempts int)
     where t.id = c.id and t.attempts = c.attempts and t.locked_by = ${workerId} and t.status = 'processing' ${options.relaxedCommit ? sql`and ${relaxedCommit}` : sql``}

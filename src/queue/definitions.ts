@@ -37,6 +37,11 @@ export interface QueueDefinition {
   claimReturning?: SQL;
   /** Upkeep run with each reap of expired leases; rows it returns mean rows became due (the worker claims). */
   onReap?: SQL;
+  /**
+   * The status a completed row takes (`t` is the row): a queue whose rows repeat may send one back to pending.
+   * @defaultValue `'completed'`
+   */
+  completeStatus?: SQL;
   /** Extra assignments when a row completes (e.g. the time it was delivered). */
   completeSet?: (now: SQL) => SQL;
   /** Statement run (as a CTE over the `dead` rows) when rows become dead letters. */
@@ -58,10 +63,25 @@ export const inboundEventsQueue: QueueDefinition = {
   channel: channelOf("inbound_events"),
 };
 
+/**
+ * A repeating action whose slot ran has its next slot staged (`stageNextSlot`): its completion moves the row
+ * there — pending again, due then, with a fresh set of attempts — in the transaction of the slot's effects,
+ * unless it was cancelled meanwhile. `attempts` keeps counting across slots (only `max_attempts` grows), so
+ * the lease token of a claim is never seen again on the row: a late worker cannot complete a later slot.
+ */
+const advances = sql`(t.following_run_at is not null and t.cancelled_at is null)`;
+
 export const scheduledActionsQueue: QueueDefinition = {
   name: "scheduled_actions",
   table: scheduledActions,
   channel: channelOf("scheduled_actions"),
+  completeStatus: sql`case when ${advances} then 'pending' else 'completed' end`,
+  completeSet: (now) =>
+    sql`, last_run_at = case when t.every is null and t.cron is null then ${now} else t.last_run_at end,
+      run_at = case when ${advances} then t.following_run_at else t.run_at end,
+      next_attempt_at = case when ${advances} then t.following_run_at else t.next_attempt_at end,
+      max_attempts = case when ${advances} then t.attempts + t.slot_max_attempts else t.max_attempts end,
+      following_run_at = null`,
 };
 
 export interface AckOptions {

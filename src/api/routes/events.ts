@@ -13,7 +13,7 @@ import { invalidFields } from "../problem.js";
 import { DateTime, EventType, IdParams, literals, problemResponses } from "../schemas.js";
 
 const Id = Type.String({ minLength: 1, maxLength: 200 });
-const NewEventBody = Type.Object(
+export const NewEventBody = Type.Object(
   {
     event_type: EventType,
     source: literals(eventSources),
