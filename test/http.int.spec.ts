@@ -1,6 +1,8 @@
 import { generateKeyPairSync } from "node:crypto";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
+import { query } from "../src/db/client.js";
 import { revokeApiKey } from "../src/tenancy/apiKeys.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { bearer, call, expectProblem } from "./support/http.js";
@@ -138,6 +140,44 @@ for (const backend of backends()) {
       const keys = (stored.body.messages as { to: string }[]).map((m) => m.to);
       expect(keys).toContain("remembered2@example.com");
       expect(keys).not.toContain("remembered3@example.com");
+    });
+
+    it("refuses, keeping nothing, an inbound message of a remembered key another process revoked (the one-statement door)", async () => {
+      const issued = await call(h.app, {
+        method: "POST",
+        url: `/api/v1/admin/tenants/${tenantA}/api-keys`,
+        headers: bearer(adminToken),
+      });
+      const key = issued.body.api_key as string;
+      const inbound = (id: string) =>
+        call(h.app, {
+          method: "POST",
+          url: "/api/v1/inbound",
+          headers: bearer(key),
+          payload: {
+            channel: "sms",
+            provider: "twilio",
+            provider_message_id: id,
+            from: "+14155550111",
+            to: "+14155550100",
+            body: "hi",
+          },
+        });
+      expect((await inbound("SMremembered1")).status).toBe(202);
+      // Remembered now; its liveness is checked by the intake's own statement.
+      const again = await inbound("SMremembered1");
+      expect(again.status).toBe(202);
+      expect(again.body.duplicate).toBe(true);
+      expect((await inbound("SMremembered2")).status).toBe(202);
+      expect(await revokeApiKey(t.database.db, issued.body.id)).toBe(true);
+      expectProblem(await inbound("SMremembered3"), 401, "unauthorized");
+      // Forgotten: the next request looks the key up again, and is refused too.
+      expectProblem(await inbound("SMremembered4"), 401, "unauthorized");
+      const kept = await query<{ provider_message_id: string }>(
+        t.database.db,
+        sql`select provider_message_id from inbound_events where tenant_id = ${tenantA} order by 1`,
+      );
+      expect(kept.map((r) => r.provider_message_id)).toEqual(["SMremembered1", "SMremembered2"]);
     });
 
     it("answers a request that fails with a remembered live key as it would with any key", async () => {

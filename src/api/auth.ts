@@ -1,8 +1,9 @@
+import type { SQL } from "drizzle-orm";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Db, Tx } from "../db/client.js";
 import { apiKeyPrefix, hashApiKey, secretsEqual } from "../domain/apiKey.js";
 import { HeraldError } from "../errors.js";
-import { apiKeyIsLive, authenticateApiKey } from "../tenancy/apiKeys.js";
+import { apiKeyIsLive, apiKeyLive, authenticateApiKey } from "../tenancy/apiKeys.js";
 import type { KnownKeys } from "../tenancy/knownKeys.js";
 import { problemOf } from "./problem.js";
 
@@ -68,6 +69,27 @@ export async function confirmingKey<T>(
   request.unconfirmedKey = undefined;
   if (live) return result;
   known.forget(keyId);
+  throw revoked();
+}
+
+/**
+ * `work` as one statement outside a tenant transaction, for a door that must be one round trip: it gets the
+ * system handle and the condition that the request's remembered key is live (undefined when it was confirmed
+ * already), which its statement checks before it keeps anything. `work` resolves to undefined when the
+ * condition was false: the key is forgotten and the answer is 401. The tenant is the key's, which `work`
+ * writes under explicitly: row-level security is not what keeps it to its tenant.
+ */
+export async function inOneStatement<T>(
+  request: FastifyRequest,
+  known: KnownKeys,
+  systemDb: Db,
+  work: (db: Db, keyLive: SQL | undefined) => Promise<T | undefined>,
+): Promise<T> {
+  const keyId = request.unconfirmedKey;
+  const result = await work(systemDb, keyId === undefined ? undefined : apiKeyLive(keyId));
+  request.unconfirmedKey = undefined;
+  if (result !== undefined) return result;
+  if (keyId !== undefined) known.forget(keyId);
   throw revoked();
 }
 

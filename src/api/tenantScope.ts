@@ -1,21 +1,28 @@
+import type { SQL } from "drizzle-orm";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Db, Tx } from "../db/client.js";
 import { withTenant } from "../db/tenant.js";
 import { KnownKeys } from "../tenancy/knownKeys.js";
-import { confirmingKey, confirmKeyBeforeAnswer, tenantAuth } from "./auth.js";
+import { confirmingKey, confirmKeyBeforeAnswer, inOneStatement, tenantAuth } from "./auth.js";
 import { sealListCursors } from "./cursors.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     /** Run `work` in a transaction scoped to the request's tenant (`withTenant`); set by `tenantScope`. */
     inTenant<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+    /**
+     * Run `work`, one statement that checks the key itself, outside a transaction (`inOneStatement`): the
+     * exception for a door that must be one round trip; set by `tenantScope`.
+     */
+    inOneStatement<T>(work: (db: Db, keyLive: SQL | undefined) => Promise<T | undefined>): Promise<T>;
   }
 }
 
 /**
  * The scope of the tenant API: the API key decides the request's tenant (401 otherwise; a key this process
  * knows is confirmed live within the request, see `tenantAuth`), every database access of a handler goes
- * through `request.inTenant`, and list cursors are sealed to their list.
+ * through `request.inTenant` (or, for a door that must be one round trip, `request.inOneStatement`), and list
+ * cursors are sealed to their list.
  */
 export function tenantScope(
   scope: FastifyInstance,
@@ -25,6 +32,11 @@ export function tenantScope(
   scope.decorateRequest("unconfirmedKey", undefined);
   scope.decorateRequest("inTenant", function inTenant<T>(this: FastifyRequest, work: (tx: Tx) => Promise<T>) {
     return withTenant(db, this.tenantId, (tx) => confirmingKey(this, known, tx, work));
+  });
+  scope.decorateRequest("inOneStatement", function oneStatement<
+    T,
+  >(this: FastifyRequest, work: (db: Db, keyLive: SQL | undefined) => Promise<T | undefined>) {
+    return inOneStatement(this, known, systemDb, work);
   });
   scope.addHook("onRequest", tenantAuth(systemDb, known));
   scope.addHook("onSend", confirmKeyBeforeAnswer(systemDb, known));

@@ -1,3 +1,4 @@
+import type { SQL } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { type Executor, query } from "../db/client.js";
 import { normalizeAddress } from "../domain/address.js";
@@ -54,6 +55,11 @@ export interface InboundReceived {
 export interface ReceiveInboundOptions {
   /** Processing attempts before the message becomes a dead letter (HERALD_MAX_ATTEMPTS). @defaultValue 5 */
   maxAttempts?: number;
+  /**
+   * A condition the statement checks before it keeps anything (the API door's: its key is live); false,
+   * nothing is kept and `receiveInbound` resolves to undefined.
+   */
+  onlyIf?: SQL | undefined;
 }
 
 /**
@@ -67,7 +73,7 @@ export async function receiveInbound(
   tenantId: string,
   input: InboundInput,
   options: ReceiveInboundOptions = {},
-): Promise<InboundReceived> {
+): Promise<InboundReceived | undefined> {
   const payload: InboundPayload = {
     message_id: uuidv7(),
     from: normalizeAddress(input.channel, input.from),
@@ -81,16 +87,22 @@ export async function receiveInbound(
     metadata: input.metadata ?? {},
   };
   const key = { tenantId, channel: input.channel, providerMessageId: input.providerMessageId };
-  type Row = { id: string | number; payload: InboundPayload | string; duplicate: boolean };
+  type Row = { id: string | number; payload: InboundPayload | string; duplicate: boolean; allowed?: boolean };
   let [row] = await query<Row>(
     executor,
-    enqueueInbound({
-      ...key,
-      provider: input.provider,
-      payload: payload as unknown as Record<string, unknown>,
-      maxAttempts: options.maxAttempts ?? 5,
-    }),
+    enqueueInbound(
+      {
+        ...key,
+        provider: input.provider,
+        payload: payload as unknown as Record<string, unknown>,
+        maxAttempts: options.maxAttempts ?? 5,
+      },
+      options.onlyIf,
+    ),
+    // One of two texts (with or without a condition): prepared, so the intake is one round trip.
+    { prepare: true },
   );
+  if (row?.allowed === false) return undefined;
   // The first copy committed while that statement ran (it waited for it, then saw it only as a conflict).
   if (!row) [row] = await query<Row>(executor, storedInbound(key));
   if (!row) throw new Error("inbound insert conflicted but no row holds its key");

@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, isNull, type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { apiKeys } from "../db/schema/index.js";
 import { apiKeyMatches, apiKeyPrefix, generateApiKey } from "../domain/apiKey.js";
@@ -57,6 +57,10 @@ export async function authenticateApiKey(executor: Executor, key: string): Promi
  * Whether a key is still live (not revoked). On the system connection, or in its tenant's transaction, where
  * row-level security shows that tenant's keys.
  */
+/** That the key is live, as a condition for a statement to check itself (one round trip fewer). */
+export const apiKeyLive = (keyId: string): SQL =>
+  sql`exists (select 1 from api_keys where id = ${keyId}::uuid and revoked_at is null)`;
+
 export async function apiKeyIsLive(executor: Executor, keyId: string): Promise<boolean> {
   const rows = await query(executor, sql`select 1 from api_keys where id = ${keyId} and revoked_at is null`, {
     prepare: true,

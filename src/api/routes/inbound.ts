@@ -50,9 +50,10 @@ export function inboundRoutes(
         { channel: b.channel, address: b.from, path: "/body/from" },
         { channel: b.channel, address: b.to, path: "/body/to" },
       ]);
-      const received = await request.inTenant((tx) =>
+      // One statement, the key's liveness checked in it: the intake is one round trip.
+      const received = await request.inOneStatement((db, keyLive) =>
         receiveInbound(
-          tx,
+          db,
           request.tenantId,
           {
             channel: b.channel,
@@ -66,7 +67,7 @@ export function inboundRoutes(
             references: b.references,
             receivedAt: b.received_at ? new Date(b.received_at) : undefined,
           },
-          options,
+          { ...options, onlyIf: keyLive },
         ),
       );
       metrics.received.inc({ channel: b.channel, duplicate: String(received.duplicate) });

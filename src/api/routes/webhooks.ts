@@ -55,6 +55,7 @@ export function webhookRoutes(
     const input = events.length === 1 ? twilioInboundInput(events[0]!) : undefined;
     if (!input) return undefined;
     const kept = await receiveInbound(systemDb, source.tenantId, input, receiveOptions);
+    if (!kept) throw new Error("inbound intake refused without a condition");
     inboundMetrics?.received.inc({ channel: input.channel, duplicate: String(kept.duplicate) });
     if (!kept.duplicate) inboundWakeups.wake();
     return { deliveryId: kept.eventId, events: 1 };
