@@ -52,3 +52,19 @@ export { releaseBatch } from "./queue/release.js";
 export { Worker } from "./queue/worker.js";
 export type { WorkerEvents, WorkerHandler, WorkerOptions } from "./queue/workerOptions.js";
 export { serve, startWorkers } from "./runtime.js";
+export {
+  cancelScheduledAction,
+  getScheduledAction,
+  listScheduledActions,
+  type NewScheduledAction,
+  type ScheduledActionView,
+  scheduleAction,
+} from "./scheduler/actions.js";
+export { createSchedulerWorker, type SchedulerWorkerOptions } from "./scheduler/processor.js";
+export {
+  builtInActions,
+  type ScheduledActionHandler,
+  type ScheduledActionRegistry,
+  type ScheduledRun,
+  scheduledActionRegistry,
+} from "./scheduler/registry.js";

@@ -30,7 +30,7 @@ describe.each(backends())("scheduled-actions API on %s", (backend) => {
     await t?.drop();
   });
 
-  const post = (payload: unknown, k = key) =>
+  const post = (payload: Record<string, unknown>, k = key) =>
     call(h.app, { method: "POST", url: "/api/v1/scheduled-actions", headers: bearer(k), payload });
   const get = (url: string, k = key) => call(h.app, { method: "GET", url, headers: bearer(k) });
   const del = (id: string, k = key) =>
@@ -175,6 +175,11 @@ describe.each(backends())("scheduled-actions API on %s", (backend) => {
       "emit_event with a bad event type",
       { action: "emit_event", run_at: soon(), payload: { ...event, event_type: "Not A Type" } },
       "/body/payload/event_type",
+    ],
+    [
+      "emit_event with a time far ahead",
+      { action: "emit_event", run_at: soon(), payload: { ...event, timestamp: "2099-01-01T00:00:00Z" } },
+      "/body/payload/timestamp",
     ],
     ["unknown field", { action: "emit_event", run_at: soon(), payload: event, colour: "red" }, "/body"],
   ])("refuses %s with 400 naming the path", async (_, body, path) => {

@@ -59,11 +59,22 @@ const NewScheduledActionBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** Earliest and latest (from now) event times an `emit_event` payload may give, as `POST /api/v1/events`. */
+const earliestEvent = Date.parse("2000-01-01T00:00:00Z");
+const latestAheadMs = 24 * 3600 * 1000;
+
 /** The errors of an `emit_event` payload, checked as a body of `POST /api/v1/events`. */
-function eventPayloadErrors(payload: unknown): FieldError[] {
-  return [...Value.Errors(NewEventBody, payload)]
+function eventPayloadErrors(payload: Record<string, unknown>): FieldError[] {
+  const errors = [...Value.Errors(NewEventBody, payload)]
     .slice(0, 10)
     .map((e) => ({ path: `/body/payload${e.path}`, message: e.message }));
+  const at = typeof payload.timestamp === "string" ? Date.parse(payload.timestamp) : undefined;
+  if (at !== undefined && (at < earliestEvent || at > Date.now() + latestAheadMs))
+    errors.push({
+      path: "/body/payload/timestamp",
+      message: "must be between 2000-01-01 and a day from now (leave it out: the event takes its run's time)",
+    });
+  return errors;
 }
 
 /** Scheduled actions: work run later, once (`run_at`) or repeating (`every`, `cron`), by the scheduler. */
