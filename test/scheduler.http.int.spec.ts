@@ -69,6 +69,14 @@ describe.each(backends())("scheduled-actions API on %s", (backend) => {
     expect((await get(`/api/v1/scheduled-actions/${first.body.id}`)).body).toEqual(first.body);
   });
 
+  it("stores one action for a key posted many times at once", async () => {
+    const body = { action: "emit_event", every: "PT1H", payload: event, key: "nightly" };
+    const answers = await Promise.all(Array.from({ length: 8 }, () => post(body)));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
+    expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
+    expect(await count(t.database.db, "scheduled_actions", "dedupe_key = 'nightly'")).toBe(1);
+  });
+
   it("answers another tenant's action 404 on read and cancel", async () => {
     const mine = await post({ action: "emit_event", every: "PT5M", payload: event });
     expectProblem(await get(`/api/v1/scheduled-actions/${mine.body.id}`, otherKey), 404, "not_found");
