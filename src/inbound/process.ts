@@ -28,7 +28,7 @@ const previewLength = 200;
  * 2. the keys' conversation locks (`conversationLocks.ts`), all at once in ascending order (two chunks never
  *    wait for each other in a cycle), so registrations to those addresses take turns with this transaction
  *    and the counts below see them all;
- * 3. for each event in turn, the conversation, upserted on its unique key (tenant, channel, participant
+ * 3. for each event in claim order, the conversation, upserted on its unique key (tenant, channel, participant
  *    address) — moved to the top and counted, or created counting the messages sent to the address before —
  *    so two workers threading messages of one pair at once meet on that key (the second waits for the
  *    first's row, then updates it): never two conversations for one pair;
@@ -45,16 +45,17 @@ export async function threadInbound(
   rows: readonly QueueRow[],
 ): Promise<ThreadedMessage[]> {
   const keyed = await Promise.all(rows.map((row) => keyOf(executor, row)));
-  await lockConversationBuckets(
-    executor,
-    keyed.map((k) => conversationBucket(k.tenantId, k.channel, k.participant)),
-  );
-  const threaded: ThreadedMessage[] = [];
-  for (const k of keyed) {
-    const message = await threadOne(executor, k);
-    if (message) threaded.push(message);
-  }
-  return threaded;
+  // Sent together (postgres.js pipelines a transaction's statements), run by the server in this order: the
+  // locks first, then each event's statement in claim order; an opt-out goes out once its event's answer
+  // is back, after them, in the same order.
+  const [, ...messages] = await Promise.all([
+    lockConversationBuckets(
+      executor,
+      keyed.map((k) => conversationBucket(k.tenantId, k.channel, k.participant)),
+    ),
+    ...keyed.map((k) => threadOne(executor, k)),
+  ]);
+  return messages.filter((m): m is ThreadedMessage => m !== undefined);
 }
 
 /** A claimed inbound event read, with the conversation key it threads under. */
