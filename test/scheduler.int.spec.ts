@@ -3,9 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { query } from "../src/db/client.js";
 import type { Clock } from "../src/domain/clock.js";
 import { writeEvents } from "../src/events/write.js";
+import { claimBatch } from "../src/queue/claim.js";
+import { completeBatch } from "../src/queue/complete.js";
+import { scheduledActionsQueue } from "../src/queue/definitions.js";
+import { reapExpired } from "../src/queue/reap.js";
 import { cancelScheduledAction, getScheduledAction, scheduleAction } from "../src/scheduler/actions.js";
 import { createSchedulerWorker } from "../src/scheduler/processor.js";
 import { type ScheduledRun, scheduledActionRegistry } from "../src/scheduler/registry.js";
+import { runSlots } from "../src/scheduler/run.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
 import { eventually } from "./support/wait.js";
@@ -246,6 +251,46 @@ describe.each(backends())("scheduler on %s", (backend) => {
     } finally {
       failing = false;
     }
+  });
+
+  it("lets no late worker commit a slot: its lease token never comes back, on this slot or a later one", async () => {
+    // Before the other tests' actions: none of them is due.
+    clock.set("2026-01-02T10:00:00Z");
+    const a = await emit({ every: "PT1M" });
+    const claim = (workerId: string) =>
+      claimBatch(db(), scheduledActionsQueue, { workerId, limit: 10, leaseMs: 1000, now: clock.now() });
+    /** A worker's whole slot: the handler, then the completion, in one transaction. */
+    const runSlot = (workerId: string, rows: Awaited<ReturnType<typeof claim>>) =>
+      db().transaction(async (tx) => {
+        await runSlots(tx, rows, registry, clock);
+        const done = await completeBatch(tx, scheduledActionsQueue, workerId, rows, clock.now());
+        if (done.length !== rows.length) throw new Error("lease lost");
+      });
+    clock.set("2026-01-02T10:01:00Z");
+    const late = await claim("late");
+    expect(late).toHaveLength(1);
+    // "late" stalls past its lease; the row is reaped and taken by "quick", which runs the slot.
+    clock.advance(2000);
+    expect(await reapExpired(db(), scheduledActionsQueue, clock.now())).toBe(1);
+    const quick = await claim("quick");
+    await runSlot("quick", quick);
+    // The next slot comes and "late" claims it: a new attempt number, so its stale claim of the first slot
+    // still matches nothing — neither before nor after this claim is done.
+    clock.set("2026-01-02T10:02:00Z");
+    await expect(runSlot("late", late)).rejects.toThrow(/lease lost/);
+    const again = await claim("late");
+    expect(again[0]!.attempts).toBeGreaterThan(late[0]!.attempts);
+    await expect(runSlot("late", late)).rejects.toThrow(/lease lost/);
+    await runSlot("late", again);
+    expect((await emitted(a.id)).map((e) => e.event_key)).toEqual([
+      `scheduled:${a.id}:2026-01-02T10:01:00.000Z`,
+      `scheduled:${a.id}:2026-01-02T10:02:00.000Z`,
+    ]);
+    expect(await getScheduledAction(db(), tenantId, a.id)).toMatchObject({
+      state: "scheduled",
+      next_run_at: "2026-01-02T10:03:00.000Z",
+      attempts: 0,
+    });
   });
 
   it("refuses bad schedules naming the field", async () => {
