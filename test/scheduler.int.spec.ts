@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { query } from "../src/db/client.js";
 import type { Clock } from "../src/domain/clock.js";
@@ -8,6 +9,7 @@ import { completeBatch } from "../src/queue/complete.js";
 import { scheduledActionsQueue } from "../src/queue/definitions.js";
 import { reapExpired } from "../src/queue/reap.js";
 import { cancelScheduledAction, getScheduledAction, scheduleAction } from "../src/scheduler/actions.js";
+import { createSchedulerMetrics, registerSchedulerDue } from "../src/scheduler/metrics.js";
 import { createSchedulerWorker } from "../src/scheduler/processor.js";
 import { type ScheduledRun, scheduledActionRegistry } from "../src/scheduler/registry.js";
 import { runSlots } from "../src/scheduler/run.js";
@@ -67,8 +69,17 @@ describe.each(backends())("scheduler on %s", (backend) => {
   });
 
   /** Run a worker on the clock's current time until nothing due is left (pending due or in flight). */
+  const metricsRegistry = new Registry();
+  const metrics = createSchedulerMetrics(metricsRegistry);
   async function runDue() {
-    const worker = createSchedulerWorker({ db: db(), registry, clock, pollIntervalMs: 20, workerId: "w1" });
+    const worker = createSchedulerWorker({
+      db: db(),
+      registry,
+      clock,
+      metrics,
+      pollIntervalMs: 20,
+      workerId: "w1",
+    });
     await worker.start();
     const now = clock.now().toISOString();
     await eventually(
@@ -120,6 +131,11 @@ describe.each(backends())("scheduler on %s", (backend) => {
       next_run_at: null,
       attempts: 1,
     });
+    registerSchedulerDue(metricsRegistry, db());
+    const text = await metricsRegistry.metrics();
+    expect(text).toMatch(/herald_scheduler_runs_total\{action="emit_event",outcome="ran"\} 1/);
+    expect(text).toMatch(/herald_scheduler_lag_seconds_count 1/);
+    expect(text).toMatch(/herald_scheduler_due \d+/);
   });
 
   it("repeats `every` on its slots, each slot once", async () => {
