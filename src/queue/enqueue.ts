@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { Executor } from "../db/client.js";
+import { type Executor, query } from "../db/client.js";
 import type { QueueDefinition } from "./definitions.js";
 
 /**
@@ -8,7 +8,8 @@ import type { QueueDefinition } from "./definitions.js";
  * rows it enqueued.
  */
 export async function notifyQueue(executor: Executor, queue: QueueDefinition): Promise<void> {
-  await executor.execute(sql`select pg_notify(${queue.channel}, '')`);
+  // Prepared: one round trip, not two (a parse-and-describe first), on the busy paths' wake-ups.
+  await query(executor, sql`select pg_notify(${queue.channel}, '')`, { prepare: true });
 }
 
 /** Insert queue rows (in the caller's transaction) and wake the workers at commit. */

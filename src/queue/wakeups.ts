@@ -13,10 +13,16 @@ export class QueueWakeups {
   private sending = false;
   private again = false;
 
+  /**
+   * `gatherMs`: a follow-up waits this long after the NOTIFY before it, so that under a steady stream of
+   * writes the workers are woken at most once per `gatherMs` and claim what gathered meanwhile in one go (a
+   * transaction for many rows rather than one each). The first wake-up of a quiet spell goes at once.
+   */
   constructor(
     private readonly db: Db,
     private readonly queue: QueueDefinition,
     private readonly onError: (error: unknown) => void = () => {},
+    private readonly gatherMs = 0,
   ) {}
 
   /** Ask for a wake-up; returns at once. */
@@ -30,8 +36,13 @@ export class QueueWakeups {
     notifyQueue(this.db, this.queue)
       .catch(this.onError)
       .finally(() => {
-        this.sending = false;
-        if (this.again) this.wake();
+        if (this.gatherMs > 0) setTimeout(() => this.settle(), this.gatherMs).unref();
+        else this.settle();
       });
+  }
+
+  private settle() {
+    this.sending = false;
+    if (this.again) this.wake();
   }
 }

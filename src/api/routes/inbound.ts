@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
 import { channels } from "../../domain/vocabularies.js";
 import type { InboundMetrics } from "../../inbound/metrics.js";
-import { type ReceiveInboundOptions, receiveInbound } from "../../inbound/receive.js";
+import { inboundWakeGatherMs, type ReceiveInboundOptions, receiveInbound } from "../../inbound/receive.js";
 import { inboundEventsQueue } from "../../queue/definitions.js";
 import { QueueWakeups } from "../../queue/wakeups.js";
 import { checkAddresses } from "../addresses.js";
@@ -37,8 +37,11 @@ export function inboundRoutes(
   { db, metrics, ...options }: { db: Db; metrics: InboundMetrics } & ReceiveInboundOptions,
 ) {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
-  const wakeups = new QueueWakeups(db, inboundEventsQueue, (error) =>
-    app.log.warn({ err: error }, "could not wake the inbound workers; they will poll"),
+  const wakeups = new QueueWakeups(
+    db,
+    inboundEventsQueue,
+    (error) => app.log.warn({ err: error }, "could not wake the inbound workers; they will poll"),
+    inboundWakeGatherMs,
   );
 
   app.post(

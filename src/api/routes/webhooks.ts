@@ -6,7 +6,7 @@ import type { WebhookSource } from "../../db/schema/index.js";
 import { isUuid } from "../../domain/uuid.js";
 import { notFound } from "../../errors.js";
 import type { InboundMetrics } from "../../inbound/metrics.js";
-import { receiveInbound, twilioInboundInput } from "../../inbound/receive.js";
+import { inboundWakeGatherMs, receiveInbound, twilioInboundInput } from "../../inbound/receive.js";
 import type { IngestMetrics } from "../../ingest/metrics.js";
 import { type ReceiveOptions, receiveDelivery } from "../../ingest/receive.js";
 import { providerFor } from "../../providers/registry.js";
@@ -46,8 +46,11 @@ export function webhookRoutes(
   const wakeups = new QueueWakeups(systemDb, webhookDeliveriesQueue, (error) =>
     app.log.warn({ err: error }, "could not wake the webhook processors; they will poll"),
   );
-  const inboundWakeups = new QueueWakeups(systemDb, inboundEventsQueue, (error) =>
-    app.log.warn({ err: error }, "could not wake the inbound workers; they will poll"),
+  const inboundWakeups = new QueueWakeups(
+    systemDb,
+    inboundEventsQueue,
+    (error) => app.log.warn({ err: error }, "could not wake the inbound workers; they will poll"),
+    inboundWakeGatherMs,
   );
   // An inbound SMS (a Twilio request is one raw event) is an inbound message, kept once by its MessageSid in
   // the inbound queue; status callbacks go on to the delivery archive.
