@@ -48,8 +48,8 @@ try {
   await Promise.all(workers.map((w) => w.started));
 
   // Due from LEAD_S seconds after the insert begins, evenly over the window.
-  await sql`insert into scheduled_actions (tenant_id, action_type, payload, run_at, next_attempt_at, status)
-    select ${tenant.id}, 'emit_event',
+  await sql`insert into scheduled_actions (action_id, tenant_id, action_type, payload, run_at, next_attempt_at, status)
+    select herald_uuidv7(), ${tenant.id}, 'emit_event',
       jsonb_build_object('event_type', 'bench.reminder', 'source', 'cron', 'payload', jsonb_build_object('i', i)),
       t0 + (i * ${(WINDOW_S * 1000.0) / ACTIONS}::float8) * interval '1 millisecond',
       t0 + (i * ${(WINDOW_S * 1000.0) / ACTIONS}::float8) * interval '1 millisecond', 'pending'

@@ -32,9 +32,9 @@ export interface QueuedAction {
 export const enqueueScheduled = (a: QueuedAction) => {
   const runAt = a.runAt.toISOString();
   return sql`with inserted as (
-      insert into scheduled_actions (tenant_id, action_type, payload, run_at, dedupe_key, every, cron, time_zone,
-        missed, status, next_attempt_at, max_attempts, slot_max_attempts)
-      values (${a.tenantId}, ${a.action}, ${JSON.stringify(a.payload)}::jsonb, ${runAt}::timestamptz, ${a.key},
+      insert into scheduled_actions (action_id, tenant_id, action_type, payload, run_at, dedupe_key, every, cron,
+        time_zone, missed, status, next_attempt_at, max_attempts, slot_max_attempts)
+      values (herald_uuidv7(), ${a.tenantId}, ${a.action}, ${JSON.stringify(a.payload)}::jsonb, ${runAt}::timestamptz, ${a.key},
         ${a.every}, ${a.cron}, ${a.timeZone}, ${a.missed}, 'pending', ${runAt}::timestamptz, ${a.maxAttempts},
         ${a.maxAttempts})
       on conflict (tenant_id, dedupe_key) where dedupe_key is not null do nothing

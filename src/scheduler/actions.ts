@@ -186,7 +186,9 @@ const toView = ({ payload, ...row }: Row): ScheduledActionView => ({
   max_attempts: Number(row.max_attempts),
 });
 
-const rowsOf = (tenantId: string) => sql`select * from scheduled_actions where tenant_id = ${tenantId}`;
+/** The tenant's actions (rows queued by other code than `scheduleAction` have no action id, and are none). */
+const rowsOf = (tenantId: string) =>
+  sql`select * from scheduled_actions where tenant_id = ${tenantId} and action_id is not null`;
 
 /** One action of the tenant, or undefined. */
 export async function getScheduledAction(

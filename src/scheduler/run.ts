@@ -58,7 +58,8 @@ export async function runSlots(
       ran,
       startedAt,
       run: {
-        actionId: String(row.action_id),
+        // A row queued by other code than `scheduleAction` has no action id: its row id stands in.
+        actionId: String(row.action_id ?? row.id),
         tenantId: String(row.tenant_id),
         action: String(row.action_type),
         payload: (typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload) as Record<

@@ -82,7 +82,8 @@ export const scheduledActions = pgTable(
   "scheduled_actions",
   {
     id: queuePk(),
-    actionId: uuid("action_id").notNull().default(sql`herald_uuidv7()`),
+    /** Set for the scheduler's actions (`enqueueScheduled`); rows queued otherwise have none. */
+    actionId: uuid("action_id"),
     tenantId: tenantId(),
     campaignId: uuid("campaign_id").references(() => contactCampaigns.id, { onDelete: "cascade" }),
     actionType: text("action_type").notNull(),
@@ -113,7 +114,10 @@ export const scheduledActions = pgTable(
     uniqueIndex("scheduled_actions_dedupe_key")
       .on(t.tenantId, t.dedupeKey)
       .where(sql`${t.dedupeKey} is not null`),
-    // The API's id, and its list: a tenant's actions in id order.
-    uniqueIndex("scheduled_actions_action_id_key").on(t.tenantId, t.actionId),
+    // The API's id. Partial, like the dedupe key: every queue state change of a row is a non-HOT update that
+    // adds an entry to each index the row is in, so rows used as a plain queue (without an id) cost nothing.
+    uniqueIndex("scheduled_actions_action_id_key")
+      .on(t.tenantId, t.actionId)
+      .where(sql`${t.actionId} is not null`),
   ],
 );
