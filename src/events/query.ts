@@ -75,9 +75,6 @@ export async function readEvents(
         order by e.ts ${direction} ${nulls}, e.id ${direction}
         limit ${limit + 1}
       ) x) as rows`,
-    // The text depends on the filter's shape, the order and whether a cursor is given, not on values: planned
-    // once per connection (the partitioned log costs more to plan than a page costs to read).
-    { prepare: true },
   );
   const rows =
     typeof row?.rows === "string" ? (JSON.parse(row.rows) as Record<string, unknown>[]) : (row?.rows ?? []);

@@ -167,13 +167,6 @@ function boundSql(filter: EventFilter, hint: LogPosition, end: "first" | "last")
   return candidates.length === 0 ? sql`null::timestamptz` : sql`coalesce(${sql.join(candidates, sql`, `)})`;
 }
 
-/**
- * Prepared: a statement's text depends only on the filter's shape (which fields it has, which parts of the
- * range the rollups answer), not on its values, so each connection plans a shape once instead of on every
- * request — planning a statement over the partitioned log costs more than running it.
- */
-const prepared = { prepare: true } as const;
-
 /** The exact total and time range of the events matching `filter`, at one moment. */
 export async function eventTotals(executor: Executor, filter: EventFilter): Promise<EventTotals> {
   const [row] = beyondRollups(filter)
@@ -182,7 +175,6 @@ export async function eventTotals(executor: Executor, filter: EventFilter): Prom
         sql`select pg_current_snapshot()::text as snapshot, count(*)::float8 as total,
           ${epochMs(sql`min(e.ts)`)} as first_ms, ${epochMs(sql`max(e.ts)`)} as last_ms
           from events e where ${filterCondition("e", filter)}`,
-        prepared,
       )
     : await withTailHint(executor, (hint) =>
         query<TotalsRow & HintColumns>(
@@ -193,7 +185,6 @@ export async function eventTotals(executor: Executor, filter: EventFilter): Prom
               ${epochMs(boundSql(filter, hint, "first"))} as first_ms,
               ${epochMs(boundSql(filter, hint, "last"))} as last_ms
             from hint`,
-          prepared,
         ),
       );
   const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -303,7 +294,6 @@ export async function eventStats(
         executor,
         sql`select buckets.* from (${bucketsSql(groupBy, sql`events e where ${filterCondition("e", filter)}`, sql`count(*)`)}) buckets
           order by ${order}`,
-        prepared,
       )
     : await withTailHint(executor, (hint) =>
         // The hint's row comes first and alone when there are no buckets (a left join on true).
@@ -314,7 +304,6 @@ export async function eventStats(
               ${bucketsSql(groupBy, sql`(${countedRows(filter, hint, groupBy.includes("hour"))}) e (ts, event_type, source, n)`, sql`sum(e.n)`)}
             )
             select buckets.*, hint.* from hint left join buckets on true order by ${order}`,
-          prepared,
         ),
       );
   const buckets = rows
@@ -338,13 +327,11 @@ export async function countEvents(executor: Executor, filter: EventFilter): Prom
     ? await query<{ count: number }>(
         executor,
         sql`select count(*)::float8 as count from events e where ${filterCondition("e", filter)}`,
-        prepared,
       )
     : await withTailHint(executor, (hint) =>
         query<{ count: number } & HintColumns>(
           executor,
           sql`with ${checkpointCtes(hint)} select hint.*, ${totalSql(filter, hint)}::float8 as count from hint`,
-          prepared,
         ),
       );
   return Number(row!.count);
