@@ -240,6 +240,36 @@ for (const backend of backends()) {
       ).toBe(11);
     });
 
+    it("processes small deliveries several to a transaction, up to the chunk's events, a large one alone", async () => {
+      const a = await tenantWithSource("chunks");
+      const batch = sampleBatch();
+      // Seven deliveries of one event each, then one of the whole batch (more events than a chunk holds).
+      const bodies = [...batch.slice(0, 7).map((e) => JSON.stringify([e])), JSON.stringify(batch)];
+      for (const body of bodies) expect((await post(a.url, body)).status).toBe(200);
+      const processor = createProcessor({
+        db: k.t.database.db,
+        listen: k.t.database.listen,
+        pollIntervalMs: 50,
+        batchSize: 8,
+        chunkEvents: 3,
+      });
+      const chunks: number[][] = [];
+      processor.on("job:completed", (rows) => chunks.push(rows.map((r) => Number(r.event_count))));
+      await processor.start();
+      await eventually(
+        async () =>
+          (await count(k.t.database.db, "webhook_deliveries", "status in ('pending', 'processing')")) === 0,
+        15_000,
+      );
+      await processor.stop();
+      expect(chunks.flat().sort((x, y) => x - y)).toEqual([1, 1, 1, 1, 1, 1, 1, batch.length]);
+      for (const chunk of chunks) {
+        const events = chunk.reduce((sum, n) => sum + n, 0);
+        expect(chunk.length === 1 || events <= 3, `chunk ${chunk}`).toBe(true);
+      }
+      expect(chunks.some((chunk) => chunk.length > 1)).toBe(true);
+    });
+
     it("stores each event once under repeated and overlapping deliveries, and applies its effects once", async () => {
       const a = await tenantWithSource("dupes");
       const campaign = await query<{ id: string }>(
@@ -268,7 +298,7 @@ for (const backend of backends()) {
           db: k.t.database.db,
           listen: k.t.database.listen,
           pollIntervalMs: 50,
-          chunkSize: 1,
+          chunkEvents: 1,
         }),
       );
       for (const w of workers) await w.start();

@@ -11,8 +11,12 @@ export interface ProcessorOptions {
   db: Db;
   listen?: Database["listen"];
   metrics?: IngestMetrics;
-  /** Deliveries processed per transaction (a SendGrid delivery holds up to a few thousand events). @defaultValue 1 */
-  chunkSize?: number;
+  /**
+   * Events processed per transaction at most, in whole deliveries (one holding more goes alone): many small
+   * deliveries (one event each, as most providers send them) share a transaction, a SendGrid batch of 500
+   * has its own. @defaultValue 500
+   */
+  chunkEvents?: number;
   batchSize?: number;
   concurrency?: number;
   leaseMs?: number;
@@ -50,7 +54,8 @@ export function createProcessor(options: ProcessorOptions): Worker {
     maxYieldMs: options.maxYieldMs,
     handler: {
       mode: "transactional",
-      chunkSize: options.chunkSize ?? 1,
+      chunkSize: options.chunkEvents ?? 500,
+      chunkWeight: (row) => Math.max(1, Number(row.event_count) || 1),
       handle: async (tx, deliveries) => {
         const outcome = await processDeliveries(tx, deliveries);
         if (metrics) outcomes.set(deliveries, outcome);

@@ -132,10 +132,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.running || this.local.length === 0) return;
     const limit = this.policy.limit();
     while (this.inFlight < limit && this.local.length > 0) {
-      const chunk =
-        this.handler.mode === "transactional"
-          ? this.local.splice(0, this.handler.chunkSize ?? this.batchSize)
-          : this.local.splice(0, 1);
+      const chunk = this.local.splice(0, this.chunkLength());
       this.inFlight += 1;
       this.inFlightRows += chunk.length;
       const task = this.runChunk(chunk).finally(() => {
@@ -150,6 +147,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
       });
       this.tasks.add(task);
     }
+  }
+
+  /** How many of the buffered rows the next chunk takes (see `WorkerHandler`). */
+  private chunkLength(): number {
+    const handler = this.handler;
+    if (handler.mode !== "transactional") return 1;
+    const max = handler.chunkSize ?? this.batchSize;
+    if (!handler.chunkWeight) return max;
+    let taken = 0;
+    let weight = 0;
+    for (const row of this.local) {
+      const next = weight + handler.chunkWeight(row);
+      if (taken > 0 && next > max) break;
+      weight = next;
+      taken += 1;
+    }
+    return taken;
   }
 
   /**

@@ -27,7 +27,17 @@ export interface WorkerEvents {
  */
 export type WorkerHandler =
   | { mode: "at-least-once"; handle: (row: QueueRow) => Promise<void> }
-  | { mode: "transactional"; chunkSize?: number; handle: (tx: Tx, rows: QueueRow[]) => Promise<void> };
+  | {
+      mode: "transactional";
+      /** Most rows per transaction; with `chunkWeight`, most total weight. @defaultValue batchSize */
+      chunkSize?: number;
+      /**
+       * A row's weight (e.g. the events a webhook delivery holds): a chunk takes rows while their total stays
+       * within `chunkSize`, and a row heavier than that alone.
+       */
+      chunkWeight?: (row: QueueRow) => number;
+      handle: (tx: Tx, rows: QueueRow[]) => Promise<void>;
+    };
 
 export interface WorkerOptions {
   queue: QueueDefinition;

@@ -6,7 +6,7 @@ const database = await openDatabase({ url: process.env.CRASH_DB_URL });
 const worker = createProcessor({
   db: database.db,
   listen: database.listen,
-  chunkSize: 1,
+  chunkEvents: 1,
   concurrency: 1,
   batchSize: 5,
   leaseMs: Number(process.env.LEASE_MS ?? 1500),
