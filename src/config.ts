@@ -86,6 +86,8 @@ export interface Config {
   defaultPhoneRegion: PhoneRegion | undefined;
   /** Whether `herald serve` also runs the workers (off: run them with `herald worker`). */
   runWorkers: boolean;
+  /** Months after the current one whose partitions running workers keep made ahead. @defaultValue 3 */
+  partitionsAhead: number;
   worker: WorkerConfig;
 }
 
@@ -288,6 +290,13 @@ export const variables: Variable[] = [
     min: 10,
     max: 60_000,
   },
+  {
+    name: "HERALD_PARTITIONS_AHEAD",
+    description: "months after the current one whose partitions the workers keep made ahead",
+    default: "3",
+    min: 1,
+    max: 120,
+  },
 ];
 
 export class ConfigError extends Error {
@@ -421,6 +430,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     snsCertificateFile: certificateFile("HERALD_SNS_CERTIFICATE_FILE"),
     defaultPhoneRegion: phoneRegion("HERALD_DEFAULT_PHONE_REGION"),
     runWorkers: onOff("HERALD_SERVE_WORKERS"),
+    partitionsAhead: int("HERALD_PARTITIONS_AHEAD"),
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE"),
       concurrency: int("HERALD_WORKER_CONCURRENCY"),
