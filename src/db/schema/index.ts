@@ -1,4 +1,5 @@
 /** The whole Drizzle schema, one file per area. */
+export * from "./archives.js";
 export * from "./bus.js";
 export * from "./campaigns.js";
 export * from "./columns.js";
