@@ -14,7 +14,7 @@ import { HandlerRegistry } from "./bus/sinks/handlers.js";
 import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
 import { type Database, type OpenOptions, openDatabase } from "./db/client.js";
-import { maintainPartitions, migrate } from "./db/migrate.js";
+import { migrate } from "./db/migrate.js";
 import { setDefaultPhoneRegion } from "./domain/address.js";
 import { RollupProjection } from "./events/rollups.js";
 import { createInboundMetrics } from "./inbound/metrics.js";
@@ -25,13 +25,11 @@ import { serveMetrics } from "./metricsServer.js";
 import { inboundEventsQueue, scheduledActionsQueue, webhookDeliveriesQueue } from "./queue/definitions.js";
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
 import type { Worker } from "./queue/worker.js";
+import { startPartitionUpkeep } from "./scheduler/maintenance.js";
 import { createSchedulerMetrics, registerSchedulerDue } from "./scheduler/metrics.js";
 import { createSchedulerWorker } from "./scheduler/processor.js";
 import { builtInActions, type ScheduledActionRegistry } from "./scheduler/registry.js";
 import { createTenant, listTenants } from "./tenancy/tenants.js";
-
-/** How often running workers make sure the coming months' partitions exist. */
-const partitionUpkeepMs = 3600_000;
 
 /** What a process's database handles serve, which decides their time-outs (see `databaseTimeouts`). */
 export type DatabaseUse = "api" | "worker" | "command";
@@ -327,17 +325,21 @@ export async function startWorkers(
   await inbound.start();
   await scheduler.start();
   rollups.start();
-  const upkeep = setInterval(() => {
-    maintainPartitions(system.db).catch((error: unknown) =>
-      log.error({ err: error }, "partition upkeep failed"),
-    );
-  }, partitionUpkeepMs);
-  upkeep.unref();
+  // `maintain_partitions`: the coming months' partitions, made at start and hourly (scheduler/maintenance.ts).
+  const upkeep = startPartitionUpkeep({
+    db: system.db,
+    monthsAhead: config.partitionsAhead,
+    onRun: (made) => {
+      for (const { table, made: names } of made)
+        if (names.length > 0) log.info({ table, partitions: names }, "partitions made ahead");
+    },
+    onError: (error) => log.error({ err: error }, "partition upkeep failed"),
+  });
   return {
     handlers,
     async stop() {
-      clearInterval(upkeep);
       await Promise.all([
+        upkeep.stop(),
         dispatcher.stop(),
         processor.stop(),
         inbound.stop(),

@@ -8,6 +8,7 @@ import { createTenant, listTenants } from "../tenancy/tenants.js";
 import { registerBusCommands } from "./bus.js";
 import { registerExportCommand } from "./export.js";
 import { registerInboundCommands } from "./inbound.js";
+import { registerPartitionCommands } from "./partitions.js";
 import { registerRollupCommands } from "./rollups.js";
 
 const environmentHelp = `\nEnvironment variables:\n${variables
@@ -120,6 +121,7 @@ registerBusCommands(program, withDatabase);
 registerRollupCommands(program, withDatabase);
 registerInboundCommands(program, withDatabase);
 registerExportCommand(program, withDatabase);
+registerPartitionCommands(program, withDatabase);
 
 program.parseAsync().catch((error: unknown) => {
   // Errors an operator fixes from their message alone: printed as they are, no prefix or stack.
