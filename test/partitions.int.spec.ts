@@ -233,3 +233,161 @@ for (const backend of backends()) {
 
 const monthKey = (date: Date) =>
   `${date.getUTCFullYear()}_${String(date.getUTCMonth() + 1).padStart(2, "0")}`;
+
+/**
+ * Where an event goes whatever its time (README, "Partitions"): a month with no partition is made on demand
+ * (before the write's transaction, for the API and webhooks); a time the API refuses (before 2000, after
+ * tomorrow) is 400 with its path; a provider's implausible time falls back to the moment it was received.
+ */
+for (const backend of backends()) {
+  describe(`events whatever their time, on ${backend}`, () => {
+    let t: TestDatabase;
+    let h: HeraldApp;
+    let key: string;
+    let tenantId: string;
+
+    beforeAll(async () => {
+      t = await createTestDatabase(backend);
+      h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 1 << 20 } });
+      const created = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/admin/tenants",
+        headers: bearer(adminToken),
+        payload: { name: "timely" },
+      });
+      key = created.body.api_key;
+      tenantId = created.body.tenant.id;
+    });
+    afterAll(async () => {
+      await h?.app.close();
+      await t?.drop();
+    });
+
+    const post = (timestamp: string, payload: Record<string, unknown> = {}) =>
+      call(h.app, {
+        method: "POST",
+        url: "/api/v1/events",
+        headers: bearer(key),
+        payload: { event_type: "order.placed", source: "manual", payload, timestamp },
+      });
+    /** The partition a row of `table` is stored in. */
+    const partitionHolding = async (table: string, id: string) =>
+      (
+        await query<{ name: string }>(
+          t.database.db,
+          sql`select tableoid::regclass::text as name from ${sql.identifier(table)} where id = ${id}`,
+        )
+      )[0]?.name;
+    const exists = async (name: string) =>
+      (await query(t.database.db, sql`select 1 from pg_class where relname = ${name}`)).length > 0;
+
+    it("stores events on both sides of a month boundary in their own months", async () => {
+      expect(await exists("events_2004_01")).toBe(false);
+      const before = await post("2004-01-31T23:59:59.999Z");
+      const after = await post("2004-02-01T00:00:00.000Z");
+      expect([before.status, after.status]).toEqual([201, 201]);
+      expect(await partitionHolding("events", before.body.id)).toBe("events_2004_01");
+      expect(await partitionHolding("events", after.body.id)).toBe("events_2004_02");
+      const read = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/events/${before.body.id}`,
+        headers: bearer(key),
+      });
+      expect(read.body.timestamp).toBe("2004-01-31T23:59:59.999Z");
+    });
+
+    it("makes the month of an event years before every partition on demand", async () => {
+      expect(await exists("events_2001_03")).toBe(false);
+      const old = await post("2001-03-04T05:06:07Z");
+      expect(old.status).toBe(201);
+      expect(await partitionHolding("events", old.body.id)).toBe("events_2001_03");
+    });
+
+    it("refuses API event times outside 2000 … tomorrow (1999, 2031) with the path, making no partition", async () => {
+      for (const timestamp of ["1999-06-01T00:00:00Z", "2031-06-01T00:00:00Z"]) {
+        const refused = await post(timestamp);
+        expect(refused.status).toBe(400);
+        expect(refused.body.errors).toEqual([{ path: "/body/timestamp", message: "out of range" }]);
+      }
+      const batch = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/events/batch",
+        headers: bearer(key),
+        payload: {
+          events: [
+            { event_type: "a", source: "manual", timestamp: "2020-01-01T00:00:00Z" },
+            { event_type: "b", source: "manual", timestamp: "2031-01-01T00:00:00Z" },
+          ],
+        },
+      });
+      expect(batch.status).toBe(400);
+      expect(batch.body.errors).toEqual([{ path: "/body/events/1/timestamp", message: "out of range" }]);
+      for (const name of ["events_1999_06", "events_2031_06", "events_2031_01"])
+        expect(await exists(name)).toBe(false);
+    });
+
+    it("stores a webhook's events of 1999 and 2031 at their receipt, in the current month", async () => {
+      const source = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/sources",
+        headers: bearer(key),
+        payload: { provider: "sendgrid" },
+      });
+      const receivedAt = Date.now();
+      const received = await call(h.app, {
+        method: "POST",
+        url: source.body.url,
+        headers: { "content-type": "application/json" },
+        payload: JSON.stringify(
+          [Date.UTC(1999, 5, 1), Date.UTC(2031, 5, 1)].map((ms, i) => ({
+            event: "delivered",
+            email: "far@example.com",
+            timestamp: ms / 1000,
+            sg_event_id: `far-${i}`,
+          })),
+        ),
+      });
+      expect(received.status).toBe(200);
+      const processor = createProcessor({ db: t.database.db, listen: t.database.listen, pollIntervalMs: 20 });
+      await processor.start();
+      try {
+        await eventually(
+          async () => (await count(t.database.db, "message_events", `tenant_id = '${tenantId}'`)) === 2,
+          30_000,
+          "webhook events stored",
+        );
+      } finally {
+        await processor.stop();
+      }
+      const rows = await query<{ at: Date | string; name: string }>(
+        t.database.db,
+        sql`select event_at as at, tableoid::regclass::text as name from message_events where tenant_id = ${tenantId}`,
+      );
+      const current = `message_events_${monthKey(new Date(receivedAt))}`;
+      for (const row of rows) {
+        expect(Math.abs(new Date(row.at).getTime() - receivedAt)).toBeLessThan(60_000);
+        expect(row.name).toBe(current);
+      }
+      for (const name of ["message_events_1999_06", "message_events_2031_06", "events_1999_06"])
+        expect(await exists(name)).toBe(false);
+    });
+
+    it("stores 50 events written at once into one month with no partition, making it once", async () => {
+      expect(await exists("events_2005_08")).toBe(false);
+      const responses = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          post(new Date(Date.UTC(2005, 7, 1 + (i % 31), i % 24)).toISOString(), { i }),
+        ),
+      );
+      expect(responses.map((r) => r.status)).toEqual(responses.map(() => 201));
+      const where = sql`tenant_id = ${tenantId} and ts >= '2005-08-01Z' and ts < '2005-09-01Z'`;
+      const stored = await query<{ n: number | string; parts: number | string }>(
+        t.database.db,
+        sql`select count(*) as n, count(distinct tableoid) as parts from events where ${where}`,
+      );
+      expect(Number(stored[0]?.n)).toBe(50);
+      expect(Number(stored[0]?.parts)).toBe(1);
+      expect(await exists("events_2005_08")).toBe(true);
+    });
+  });
+}

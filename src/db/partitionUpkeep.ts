@@ -77,19 +77,28 @@ export async function ensureMonthsAhead(db: Db, options: MonthsAheadOptions): Pr
       if (existing.has(name)) continue;
       for (let attempt = 1; ; attempt++) {
         try {
-          await db.transaction(async (tx) => {
+          // The creators' advisory lock first (herald_ensure_partitions takes it again, re-entrant), so the
+          // month is found missing by the caller that makes it: each partition is reported made once.
+          const making = await db.transaction(async (tx) => {
             await tx.execute(sql.raw(`set local lock_timeout = ${lockTimeoutMs}`));
+            await tx.execute(sql`select pg_advisory_xact_lock(hashtext('herald_partitions'))`);
+            const missing = await query<{ missing: boolean }>(
+              tx,
+              sql`select to_regclass(${name}) is null as missing`,
+            );
+            if (!missing[0]?.missing) return false;
             await tx.execute(
               sql`select herald_ensure_partitions(${table}, ${month.toISOString()}::timestamptz, 1)`,
             );
+            return true;
           });
+          if (making) made.push(name);
           break;
         } catch (error) {
           if (attempt >= attempts || !retryable.has(errorCode(error) ?? "")) throw error;
           await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100));
         }
       }
-      made.push(name);
     }
     const done = { table, made, wanted: wanted.map((m) => `${table}_${partitionMonth(m)}`) };
     options.onTable?.(done);
