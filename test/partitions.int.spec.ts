@@ -1,8 +1,16 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
+import { formatTable, partitionTable } from "../src/cli/partitions.js";
 import { query } from "../src/db/client.js";
+import {
+  ensureMonthsAhead,
+  listPartitions,
+  monthlyPartitionedTables,
+  type TableMonths,
+} from "../src/db/partitionUpkeep.js";
 import { createProcessor } from "../src/ingest/processor.js";
+import { startPartitionUpkeep } from "../src/scheduler/maintenance.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count } from "./support/fixtures.js";
 import { bearer, call } from "./support/http.js";
@@ -388,6 +396,171 @@ for (const backend of backends()) {
       expect(Number(stored[0]?.n)).toBe(50);
       expect(Number(stored[0]?.parts)).toBe(1);
       expect(await exists("events_2005_08")).toBe(true);
+    });
+  });
+}
+
+/** `maintain_partitions` (HERALD_PARTITIONS_AHEAD) and `herald partitions list`, clock-driven. */
+for (const backend of backends()) {
+  describe(`partitions made ahead, on ${backend}`, () => {
+    let t: TestDatabase;
+    let h: HeraldApp;
+
+    beforeAll(async () => {
+      t = await createTestDatabase(backend);
+      h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 1 << 20 } });
+    });
+    afterAll(async () => {
+      await h?.app.close();
+      await t?.drop();
+    });
+
+    const exists = async (name: string) =>
+      (await query(t.database.db, sql`select 1 from pg_class where relname = ${name}`)).length > 0;
+    const names = (table: string, ...months: string[]) => months.map((m) => `${table}_${m}`);
+    const madeBy = (runs: TableMonths[][]) => runs.flat().flatMap((r) => r.made);
+
+    it("makes the previous, the current and the next N months of every monthly-partitioned table, once", async () => {
+      expect(await monthlyPartitionedTables(t.database.db)).toEqual(["events", "message_events"]);
+      const now = new Date("2040-03-15T12:00:00Z");
+      const months = ["2040_02", "2040_03", "2040_04", "2040_05", "2040_06"];
+      const first = await ensureMonthsAhead(t.database.db, { months: 3, now });
+      expect(first).toEqual([
+        { table: "events", made: names("events", ...months), wanted: names("events", ...months) },
+        {
+          table: "message_events",
+          made: names("message_events", ...months),
+          wanted: names("message_events", ...months),
+        },
+      ]);
+      expect(madeBy([await ensureMonthsAhead(t.database.db, { months: 3, now })])).toEqual([]);
+      expect(await exists("events_2040_07")).toBe(false);
+    });
+
+    it("runs from several callers at once beside writers into the same months: each month made once, no write fails", async () => {
+      const { api_key: key } = (
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/admin/tenants",
+          headers: bearer(adminToken),
+          payload: { name: "beside-upkeep" },
+        })
+      ).body;
+      // The upkeep's clock in May 2006, so writers may write into its months (the API refuses the future).
+      const now = new Date("2006-05-15T00:00:00Z");
+      const at = (i: number) => new Date(Date.UTC(2006, 3 + (i % 5), 1 + (i % 28), 12)).toISOString();
+      const [runs, writes] = await Promise.all([
+        Promise.all(Array.from({ length: 3 }, () => ensureMonthsAhead(t.database.db, { months: 3, now }))),
+        Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            i % 2 === 0
+              ? call(h.app, {
+                  method: "POST",
+                  url: "/api/v1/events",
+                  headers: bearer(key),
+                  payload: { event_type: "order.placed", source: "manual", timestamp: at(i) },
+                })
+              : call(h.app, {
+                  method: "POST",
+                  url: "/api/v1/messages",
+                  headers: bearer(key),
+                  payload: {
+                    channel: "email",
+                    provider: "sendgrid",
+                    to: `u${i}@example.com`,
+                    provider_message_id: `upkeep-${i}`,
+                    sent_at: at(i),
+                  },
+                }),
+          ),
+        ),
+      ]);
+      expect(writes.map((w) => w.status)).toEqual(writes.map(() => 201));
+      const months = ["2006_04", "2006_05", "2006_06", "2006_07", "2006_08"];
+      const wanted = [...names("events", ...months), ...names("message_events", ...months)];
+      for (const name of wanted) expect(await exists(name)).toBe(true);
+      // Made by the upkeep or by a writer, never twice; what the upkeep reports made, it made.
+      const made = madeBy(runs);
+      expect(new Set(made).size).toBe(made.length);
+      for (const name of made) expect(wanted).toContain(name);
+    }, 60_000);
+
+    it("runs maintain_partitions at start and on demand, by the injected clock", async () => {
+      const reported: TableMonths[][] = [];
+      const upkeep = startPartitionUpkeep({
+        db: t.database.db,
+        monthsAhead: 2,
+        clock: { now: () => new Date("2042-01-10T00:00:00Z") },
+        intervalMs: 3600_000,
+        onRun: (made) => reported.push(made),
+      });
+      try {
+        expect(madeBy([await upkeep.runNow()])).toEqual([]); // after the run at start, which made them
+        expect(reported).toHaveLength(2);
+        expect(madeBy(reported)).toEqual([
+          ...names("events", "2041_12", "2042_01", "2042_02", "2042_03"),
+          ...names("message_events", "2041_12", "2042_01", "2042_02", "2042_03"),
+        ]);
+      } finally {
+        await upkeep.stop();
+      }
+    });
+
+    it("lists each partition with its range, rows, size and archive state", async () => {
+      const { api_key: key } = (
+        await call(h.app, {
+          method: "POST",
+          url: "/api/v1/admin/tenants",
+          headers: bearer(adminToken),
+          payload: { name: "listed" },
+        })
+      ).body;
+      for (const ts of ["2007-02-03T00:00:00Z", "2007-02-04T00:00:00Z"]) {
+        const written = await call(h.app, {
+          method: "POST",
+          url: "/api/v1/events",
+          headers: bearer(key),
+          payload: { event_type: "order.placed", source: "manual", timestamp: ts },
+        });
+        expect(written.status).toBe(201);
+      }
+      // `archives` is retention's table (src/retention/): read only if it exists.
+      const hasArchives =
+        (
+          await query<{ found: boolean }>(
+            t.database.db,
+            sql`select to_regclass('archives') is not null as found`,
+          )
+        )[0]?.found === true;
+      if (hasArchives)
+        await t.database.db.execute(sql`insert into archives
+          (table_name, month, partition_name, state, path, format, rows, bytes, sha256, content_sha256)
+          values ('events', '2007-02-01Z', 'events_2007_02', 'verified', '/a', 'copy.gz', 2, 10, 'x', 'y'),
+                 ('events', '2000-05-01Z', 'events_2000_05', 'dropped', '/b', 'copy.gz', 7, 10, 'x', 'y')`);
+      const list = await listPartitions(t.database.db, { exact: true });
+      const feb = list.find((p) => p.partition === "events_2007_02");
+      expect(feb).toMatchObject({
+        table: "events",
+        from: new Date("2007-02-01T00:00:00Z"),
+        to: new Date("2007-03-01T00:00:00Z"),
+        exactRows: 2,
+        archived: hasArchives ? "verified" : undefined,
+      });
+      expect(feb?.bytes).toBeGreaterThan(0);
+      const march = list.find((p) => p.partition === "events_2040_03");
+      expect(march?.archived).toBeUndefined();
+      expect(list.filter((p) => p.table === "message_events").length).toBeGreaterThan(5);
+      const text = formatTable(partitionTable(list));
+      expect(text.split("\n")[0]).toMatch(/^partition\s+range\s+rows\s+size\s+archived$/);
+      expect(text).toMatch(/events_2040_03\s+2040-03-01 \.\. 2040-04-01\s+0\s+\S+ \S+\s+no/);
+      if (hasArchives) {
+        expect(list.find((p) => p.partition === "events_2000_05")).toMatchObject({
+          bytes: null,
+          exactRows: 7,
+          archived: "dropped",
+        });
+        expect(text).toMatch(/events_2000_05\s+2000-05-01 \.\. 2000-06-01\s+7\s+dropped\s+dropped/);
+      }
     });
   });
 }
