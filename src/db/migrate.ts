@@ -187,8 +187,9 @@ export async function migrate(db: Db, now: Date = new Date()): Promise<MigrateRe
 }
 
 /**
- * Make sure the partitions around `now` exist (see above). Run by every migration and, while Herald runs,
- * hourly, so a server up for months still has next month's partitions before traffic needs them.
+ * Make sure the partitions around `now` exist (see above): the previous, current and next two months. Run by
+ * every migration; while Herald runs, its workers keep HERALD_PARTITIONS_AHEAD months made ahead
+ * (`ensureMonthsAhead`, db/partitionUpkeep.ts), so a server up for months still has next month's partitions.
  */
 export async function maintainPartitions(executor: Executor, now: Date = new Date()): Promise<void> {
   for (const table of partitionedTables) {

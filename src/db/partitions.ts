@@ -3,8 +3,9 @@ import { type Db, type Executor, query } from "./client.js";
 import { errorCode } from "./errors.js";
 
 /**
- * Monthly partitions of `events` and `message_events`. Migrations and running workers make the months
- * around now ahead of time (see `maintainPartitions`); older or later months are made on demand.
+ * Monthly partitions of `events` and `message_events`. Migrations (`maintainPartitions`) and running workers
+ * (`maintain_partitions`, HERALD_PARTITIONS_AHEAD: db/partitionUpkeep.ts) make the months around now ahead of
+ * time; older or later months are made on demand, here.
  *
  * Making one takes strong locks: `herald_ensure_partitions` (migration 0018) attaches a new table, which takes
  * SHARE UPDATE EXCLUSIVE on the parent (no read or write waits for that) but also SHARE ROW EXCLUSIVE on
