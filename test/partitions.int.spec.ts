@@ -1,8 +1,10 @@
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { formatTable, partitionTable } from "../src/cli/partitions.js";
 import { query } from "../src/db/client.js";
+import { errorCode } from "../src/db/errors.js";
 import {
   ensureMonthsAhead,
   listPartitions,
@@ -11,7 +13,7 @@ import {
 } from "../src/db/partitionUpkeep.js";
 import { createProcessor } from "../src/ingest/processor.js";
 import { startPartitionUpkeep } from "../src/scheduler/maintenance.js";
-import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
+import { backends, createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { count } from "./support/fixtures.js";
 import { bearer, call } from "./support/http.js";
 import { eventually } from "./support/wait.js";
@@ -564,3 +566,62 @@ for (const backend of backends()) {
     });
   });
 }
+
+/**
+ * The upkeep waits at most its lock timeout: behind a writer of `outbound_messages` (which attaching a month
+ * of `message_events` must wait for) it gives up instead of holding up the writers queued behind it.
+ */
+describe.runIf(hasPostgres())("partitions made ahead beside a long writer (PostgreSQL)", () => {
+  let t: TestDatabase;
+  let raw: postgres.Sql;
+
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+    raw = postgres(t.url!, { max: 3, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await raw?.end();
+    await t?.drop();
+  });
+
+  it("gives way to a transaction writing outbound_messages, and makes the month once it is over", async () => {
+    const now = new Date("2050-06-15T00:00:00Z");
+    const exists = async (name: string) => (await raw`select to_regclass(${name}) is not null as f`)[0]?.f;
+    const writer = await raw.reserve();
+    await writer`begin`;
+    await writer`lock table outbound_messages in row exclusive mode`; // as an insert holds it
+    try {
+      const started = Date.now();
+      const upkeep = ensureMonthsAhead(t.database.db, {
+        months: 1,
+        now,
+        lockTimeoutMs: 100,
+        attempts: 3,
+      }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      // Another writer arriving meanwhile queues behind the upkeep's wait, never longer than it lasts.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const queued = Date.now();
+      await raw.begin(async (tx) => {
+        await tx`set local lock_timeout = 2000`;
+        await tx`lock table outbound_messages in row exclusive mode`;
+      });
+      expect(Date.now() - queued).toBeLessThan(1000);
+      expect(errorCode(await upkeep)).toBe("55P03");
+      expect(Date.now() - started).toBeLessThan(5000);
+      for (const m of ["2050_05", "2050_06", "2050_07"]) expect(await exists(`events_${m}`)).toBe(true);
+      expect(await exists("message_events_2050_05")).toBe(false);
+    } finally {
+      await writer`commit`;
+      writer.release();
+    }
+    const made = await ensureMonthsAhead(t.database.db, { months: 1, now, lockTimeoutMs: 100 });
+    expect(made.flatMap((m) => m.made)).toEqual([
+      "message_events_2050_05",
+      "message_events_2050_06",
+      "message_events_2050_07",
+    ]);
+  }, 30_000);
+});
