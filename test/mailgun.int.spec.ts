@@ -167,6 +167,16 @@ for (const backend of backends()) {
         "delivered",
         "open",
       ]);
+      // One view across providers: the canonical type, and Mailgun's own beside it.
+      expect(
+        events.body.events
+          .map((e: { type: string; provider_type: string }) => [e.type, e.provider_type])
+          .sort(),
+      ).toEqual([
+        ["deferred", "failed"],
+        ["delivered", "delivered"],
+        ["open", "opened"],
+      ]);
       const deferred = events.body.events.find((e: { type: string }) => e.type === "deferred");
       expect(deferred.reason).toBe("452 4.2.2 The email account that you tried to reach is over quota.");
       expect(deferred.provider_message_id).toBe(messageId);

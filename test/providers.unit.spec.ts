@@ -56,6 +56,8 @@ describe.each(webhookProviderNames())("provider module %s", (name) => {
         expect(event.dedupeKey.length).toBeGreaterThan(0);
         expect(provider.normalize(raw, receivedAt).dedupeKey).toBe(event.dedupeKey);
         expect(event.payload).toBe(raw);
+        // The provider's own name of the type, shown beside the canonical one.
+        expect(provider.rawType(raw), `${file}: raw type`).toMatch(/\S/);
         if (event.providerMessageId !== null)
           expect(provider.linkCandidates(event.providerMessageId)[0]).toBe(event.providerMessageId);
       }

@@ -3,6 +3,7 @@ import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
 import { epochMs } from "../db/timestamps.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
+import { providerFor } from "../providers/registry.js";
 
 export interface MessageEventView {
   id: string;
@@ -10,7 +11,10 @@ export interface MessageEventView {
   provider: string;
   provider_event_id: string | null;
   provider_message_id: string | null;
+  /** Herald's canonical type, the same for every provider. */
   type: string;
+  /** The provider's own name of the event's type (SendGrid's `event`, Postmark's `RecordType`…). */
+  provider_type: string | null;
   event_at: string;
   recipient: string | null;
   url: string | null;
@@ -29,10 +33,16 @@ const columns =
 
 const view = (r: Record<string, unknown>): MessageEventView => {
   const { event_ms, ...rest } = r;
+  const payload = typeof r.payload === "string" ? JSON.parse(r.payload) : r.payload;
+  const module = providerFor(String(r.provider));
   return {
     ...(rest as unknown as MessageEventView),
+    provider_type:
+      module && payload !== null && typeof payload === "object"
+        ? module.rawType(payload as Record<string, unknown>)
+        : null,
     event_at: new Date(Number(event_ms)).toISOString(),
-    payload: typeof r.payload === "string" ? JSON.parse(r.payload) : r.payload,
+    payload,
   };
 };
 

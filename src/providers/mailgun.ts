@@ -8,6 +8,7 @@ import type { CanonicalEventType } from "../domain/messageStatus.js";
 import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
 import { deliveryAnswer } from "./answer.js";
+import { rawTypeField } from "./rawType.js";
 import { missingFields } from "./settings.js";
 import type {
   AuthContext,
@@ -360,6 +361,7 @@ export const mailgun: ProviderModule = {
   eventsAreBodyItems: false,
   eventTime,
   normalize: normalizeEvent,
+  rawType: rawTypeField("event"),
   // Its ids hold dots (`20240101120000.1.ABC@mg.example.com`): the shared rule's prefixes could only link an
   // id registered as such a prefix, which Mailgun never returns (storeEvents.ts applies that same rule).
   linkCandidates,

@@ -7,6 +7,7 @@ import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
 import { deliveryAnswer } from "./answer.js";
 import { indexable, parseJsonEvent, plausibleTime, str } from "./jsonEventBody.js";
+import { rawTypeField } from "./rawType.js";
 import { missingFields } from "./settings.js";
 import type { CanonicalEvent, IncomingRequest, ProviderModule, VerificationSettings } from "./types.js";
 
@@ -246,6 +247,7 @@ export const postmark: ProviderModule = {
   eventsAreBodyItems: false,
   eventTime,
   normalize: normalizeEvent,
+  rawType: rawTypeField("RecordType"),
   linkCandidates,
   answer: deliveryAnswer,
 };

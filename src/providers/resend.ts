@@ -7,6 +7,7 @@ import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
 import { deliveryAnswer } from "./answer.js";
 import { indexable, parseJsonEvent, plausibleTime, str } from "./jsonEventBody.js";
+import { rawTypeField } from "./rawType.js";
 import { missingFields } from "./settings.js";
 import type {
   AuthContext,
@@ -245,6 +246,7 @@ export const resend: ProviderModule = {
   eventsAreBodyItems: false,
   eventTime,
   normalize: normalizeEvent,
+  rawType: rawTypeField("type"),
   linkCandidates,
   answer: deliveryAnswer,
 };

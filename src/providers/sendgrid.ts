@@ -7,6 +7,7 @@ import { type CanonicalEventType, emailEventTypes } from "../domain/messageStatu
 import { isUuid } from "../domain/uuid.js";
 import { HeraldError } from "../errors.js";
 import { deliveryAnswer } from "./answer.js";
+import { rawTypeField } from "./rawType.js";
 import { missingFields } from "./settings.js";
 import type {
   CanonicalEvent,
@@ -266,6 +267,7 @@ export const sendgrid: ProviderModule = {
   eventsAreBodyItems: true,
   eventTime,
   normalize: normalizeEvent,
+  rawType: rawTypeField("event"),
   linkCandidates,
   answer: deliveryAnswer,
 };

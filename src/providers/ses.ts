@@ -519,6 +519,10 @@ export const ses: ProviderModule = {
   eventsAreBodyItems: false,
   eventTime,
   normalize: normalizeEvent,
+  rawType: (raw) => {
+    const ses = sesOf(raw);
+    return ses ? kindOf(ses) : null;
+  },
   linkCandidates,
   answer: deliveryAnswer,
 };

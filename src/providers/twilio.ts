@@ -4,6 +4,7 @@ import { maxProviderMessageIdLength } from "../domain/messageIds.js";
 import { type CanonicalEventType, smsEventTypes } from "../domain/messageStatus.js";
 import { type SmsKeyword, type SmsKeywordAction, smsKeyword } from "../domain/optOut.js";
 import { HeraldError } from "../errors.js";
+import { rawTypeField } from "./rawType.js";
 import { missingFields } from "./settings.js";
 import { formEntries } from "./twilioForm.js";
 import { verifySignature } from "./twilioSignature.js";
@@ -294,6 +295,7 @@ export const twilio: ProviderModule = {
   eventsAreBodyItems: false,
   eventTime,
   normalize: normalizeEvent,
+  rawType: rawTypeField("MessageStatus", "SmsStatus"),
   linkCandidates,
   answer,
 };

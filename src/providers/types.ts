@@ -152,6 +152,11 @@ export interface ProviderModule extends SourceProvider {
   eventTime(raw: Record<string, unknown>, receivedAt: Date): Date;
   /** A raw event in the canonical shape; `receivedAt` stands in for a missing or implausible time. */
   normalize(raw: Record<string, unknown>, receivedAt: Date): CanonicalEvent;
+  /**
+   * The provider's own name of a raw event's type (SendGrid's `event`, Postmark's `RecordType`, SES's
+   * `eventType`…), shown beside the canonical type; null when it has none.
+   */
+  rawType(raw: Record<string, unknown>): string | null;
   /** The registered provider message ids that could link an event's id, longest first (`domain/messageIds.ts`). */
   linkCandidates(messageId: string): string[];
   /**
