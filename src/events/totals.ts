@@ -101,6 +101,37 @@ const afterCheckpoint = (hint: LogPosition) =>
   sql`(e.transaction_id, e.position) > (${hint.transactionId}::xid8, ${hint.position}::bigint)
     and (e.transaction_id, e.position) > ((select transaction_id from checkpoint), (select position from checkpoint))`;
 
+/**
+ * The times of the events matching `filter` (its whole range) that the projection has not counted yet, read
+ * once per statement (needs `checkpointCtes`): a total's tail and both bounds of its time range take theirs
+ * from it, so the partitioned log is planned once for the three rather than three times (planning a
+ * statement over the log costs more than running it: 23 ms against 6 at 1M events, with five mentions).
+ */
+const tailCte = (filter: EventFilter, hint: LogPosition) => {
+  // What the total's tail (whole rollup pieces: hours or days, beyond the range's own ends) and the bounds'
+  // whole hours ask of it, at once.
+  const tail = countPlan(filter.start, filter.end).tail;
+  const { whole } = splitByHour(filter.start, filter.end);
+  const spans = [tail, whole].filter((span): span is Span => span !== undefined);
+  const start = spans.some((span) => !span.start)
+    ? undefined
+    : spans.reduce<Date | undefined>((at, span) => (at && at <= span.start! ? at : span.start), undefined);
+  const end = spans.some((span) => !span.end)
+    ? undefined
+    : spans.reduce<Date | undefined>((at, span) => (at && at >= span.end! ? at : span.end), undefined);
+  return sql`tail as materialized (
+    select e.ts from events e where ${eventCondition(filter, { start, end })} and ${afterCheckpoint(hint)}
+  )`;
+};
+
+/** The rows of `tail t` within `span`. */
+const tailIn = (span: Span) => {
+  const conditions = [sql`true`];
+  if (span.start) conditions.push(sql`t.ts >= ${span.start.toISOString()}::timestamptz`);
+  if (span.end) conditions.push(sql`t.ts < ${span.end.toISOString()}::timestamptz`);
+  return sql.join(conditions, sql` and `);
+};
+
 /** The filter without its time range: what both the rollups and the log have columns for. */
 const untimed = (filter: EventFilter): EventFilter => ({
   tenantId: filter.tenantId,
@@ -123,17 +154,14 @@ const fromRollups = (columns: SQL, filter: EventFilter, piece: RollupPiece) =>
 const eventCondition = (filter: EventFilter, span: Span) =>
   filterCondition("e", { ...untimed(filter), start: span.start, end: span.end });
 
-/** The exact number of matching events, as one SQL expression (needs `checkpointCtes`). */
-function totalSql(filter: EventFilter, hint: LogPosition): SQL {
+/** The exact number of matching events, as one SQL expression (needs `checkpointCtes` and `tailCte`). */
+function totalSql(filter: EventFilter): SQL {
   const plan = countPlan(filter.start, filter.end);
   const parts: SQL[] = [
     sql`0`,
     ...plan.rollups.map((piece) => sql`+ (${fromRollups(sql`coalesce(sum(r.count), 0)`, filter, piece)})`),
   ];
-  if (plan.tail)
-    parts.push(
-      sql`+ (select count(*) from events e where ${eventCondition(filter, plan.tail)} and ${afterCheckpoint(hint)})`,
-    );
+  if (plan.tail) parts.push(sql`+ (select count(*) from tail t where ${tailIn(plan.tail)})`);
   for (const { span, sign } of plan.events)
     parts.push(
       sql`${sign === 1 ? sql`+` : sql`-`} (select count(*) from events e where ${eventCondition(filter, span)})`,
@@ -144,10 +172,10 @@ function totalSql(filter: EventFilter, hint: LogPosition): SQL {
 /**
  * The time of the oldest (`first`) or newest matching event, as one SQL expression. Without a scan: the
  * first (last) hour the rollups have events in, searched exactly through the index, and the events after the
- * checkpoint, which may be older or newer than it; the partial hours at the ends are searched exactly, and
+ * checkpoint (`tailCte`), which may be older or newer than it; the partial hours at the ends are searched exactly, and
  * one that has an event answers alone (COALESCE evaluates the rest only when it has none).
  */
-function boundSql(filter: EventFilter, hint: LogPosition, end: "first" | "last"): SQL {
+function boundSql(filter: EventFilter, end: "first" | "last"): SQL {
   const { lead, whole, trail } = splitByHour(filter.start, filter.end);
   const [pick, pickAll, near, far] =
     end === "first" ? [sql`min`, sql`least`, lead, trail] : [sql`max`, sql`greatest`, trail, lead];
@@ -159,7 +187,7 @@ function boundSql(filter: EventFilter, hint: LogPosition, end: "first" | "last")
       sql`${pickAll}(
         (select ${pick}(e.ts) from events e where ${eventCondition(filter, whole)}
           and e.ts >= ${hour} and e.ts < ${hour} + interval '1 hour'),
-        (select ${pick}(e.ts) from events e where ${eventCondition(filter, whole)} and ${afterCheckpoint(hint)})
+        (select ${pick}(t.ts) from tail t where ${tailIn(whole)})
       )`,
     );
   }
@@ -179,11 +207,11 @@ export async function eventTotals(executor: Executor, filter: EventFilter): Prom
     : await withTailHint(executor, (hint) =>
         query<TotalsRow & HintColumns>(
           executor,
-          sql`with ${checkpointCtes(hint)}
+          sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
             select pg_current_snapshot()::text as snapshot, hint.*,
-              ${totalSql(filter, hint)}::float8 as total,
-              ${epochMs(boundSql(filter, hint, "first"))} as first_ms,
-              ${epochMs(boundSql(filter, hint, "last"))} as last_ms
+              ${totalSql(filter)}::float8 as total,
+              ${epochMs(boundSql(filter, "first"))} as first_ms,
+              ${epochMs(boundSql(filter, "last"))} as last_ms
             from hint`,
         ),
       );
@@ -331,7 +359,8 @@ export async function countEvents(executor: Executor, filter: EventFilter): Prom
     : await withTailHint(executor, (hint) =>
         query<{ count: number } & HintColumns>(
           executor,
-          sql`with ${checkpointCtes(hint)} select hint.*, ${totalSql(filter, hint)}::float8 as count from hint`,
+          sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
+            select hint.*, ${totalSql(filter)}::float8 as count from hint`,
         ),
       );
   return Number(row!.count);
