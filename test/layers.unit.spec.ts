@@ -17,7 +17,7 @@ import { describe, expect, it } from "vitest";
  * - queue: the claim engine, the outbox's enqueue rules, the hand-over of rows claimed by a writer.
  * - events: the log (its append queues the outbox rows through queue/).
  * - messages: outbound messages, their events and statuses, suppressions.
- * - capabilities: ingest, inbound, bus, scheduler, and tenancy (tenants, API keys, webhook sources: it needs
+ * - capabilities: ingest, inbound, bus, scheduler, retention, and tenancy (tenants, API keys, webhook sources: it needs
  *   only db and domain, and only the API, the CLI and the runtime use it). None imports another.
  * - config.ts: read and validated once, at the edge: by the API, the CLI and the runtime, never below.
  * - api (and metricsServer.ts, the metrics endpoint): the HTTP face over the capabilities.
@@ -33,7 +33,7 @@ const layers: { name: string; holds: string[]; peers?: "independent" }[] = [
   { name: "messages", holds: ["messages"] },
   {
     name: "capabilities",
-    holds: ["ingest", "inbound", "bus", "scheduler", "tenancy"],
+    holds: ["ingest", "inbound", "bus", "scheduler", "tenancy", "retention"],
     peers: "independent",
   },
   { name: "config", holds: ["config.ts"] },

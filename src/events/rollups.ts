@@ -57,7 +57,8 @@ export async function projectRollups(
 }
 
 /**
- * Count the whole log into the rollups again: empty them and move the checkpoint back to the start (one
+ * Count the whole log into the rollups again: empty them (but for months archived and dropped by retention,
+ * which the log no longer holds) and move the checkpoint back to the start (one
  * transaction, so readers see either the old rollups or none, exact both ways), then project in batches
  * until the projection has caught up. `onProgress(read, total)` after each batch; `total` is the number of
  * events when the rebuild began (events written meanwhile may take `read` past it).
@@ -79,8 +80,12 @@ export async function rebuildRollups(
   await executor.transaction(async (tx) => {
     // Waits for a projection step in progress; the next one starts from the beginning.
     await tx.execute(sql`select 1 from event_rollup_checkpoint for update`);
-    await tx.execute(sql`delete from event_rollups`);
-    await tx.execute(sql`delete from event_rollups_daily`);
+    // Months archived and dropped (src/retention/) are no longer in the log: their counts are kept, the only
+    // record of them totals and stats have.
+    await tx.execute(sql`delete from event_rollups r where not exists (select 1 from archives a
+      where a.table_name = 'events' and a.state = 'dropped' and r.hour >= a.month and r.hour < a.month + interval '1 month')`);
+    await tx.execute(sql`delete from event_rollups_daily r where not exists (select 1 from archives a
+      where a.table_name = 'events' and a.state = 'dropped' and r.day >= a.month and r.day < a.month + interval '1 month')`);
     await tx.execute(sql`update event_rollup_checkpoint set transaction_id = '0', position = 0`);
   });
   onProgress?.(0, total);

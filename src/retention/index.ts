@@ -1,0 +1,2 @@
+/** Retention: archive, verify and drop months past `HERALD_RETENTION_MONTHS`; import archives back. */
+export * from "./archive.js";
