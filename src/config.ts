@@ -45,6 +45,10 @@ export interface WorkerConfig {
 export interface Config {
   /** postgres:// URL; absent → embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
+  /** Months kept by retention (src/retention/); undefined = retention off (the default). */
+  retentionMonths: number | undefined;
+  /** Where retention writes its archives. @defaultValue ./archives */
+  archiveDir: string;
   /** Optional second URL for cross-tenant work (workers, key lookup), e.g. a BYPASSRLS role. */
   systemDatabaseUrl: string | undefined;
   dataDir: string;
@@ -297,6 +301,19 @@ export const variables: Variable[] = [
     min: 1,
     max: 120,
   },
+  {
+    name: "HERALD_RETENTION_MONTHS",
+    description:
+      "months of events and message_events kept; older months are archived and dropped; `off` = none",
+    default: "off",
+    min: 1,
+    max: 1200,
+  },
+  {
+    name: "HERALD_ARCHIVE_DIR",
+    description: "where retention writes its archive files",
+    default: "./archives",
+  },
 ];
 
 export class ConfigError extends Error {
@@ -431,6 +448,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultPhoneRegion: phoneRegion("HERALD_DEFAULT_PHONE_REGION"),
     runWorkers: onOff("HERALD_SERVE_WORKERS"),
     partitionsAhead: int("HERALD_PARTITIONS_AHEAD"),
+    retentionMonths:
+      (text("HERALD_RETENTION_MONTHS") ?? "off").toLowerCase() === "off"
+        ? undefined
+        : int("HERALD_RETENTION_MONTHS"),
+    archiveDir: text("HERALD_ARCHIVE_DIR") ?? "./archives",
     worker: {
       batchSize: int("HERALD_WORKER_BATCH_SIZE"),
       concurrency: int("HERALD_WORKER_CONCURRENCY"),

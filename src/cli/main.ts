@@ -9,6 +9,7 @@ import { registerBusCommands } from "./bus.js";
 import { registerExportCommand } from "./export.js";
 import { registerInboundCommands } from "./inbound.js";
 import { registerPartitionCommands } from "./partitions.js";
+import { registerArchiveCommands } from "./partitionsArchive.js";
 import { registerRollupCommands } from "./rollups.js";
 
 const environmentHelp = `\nEnvironment variables:\n${variables
@@ -121,7 +122,7 @@ registerBusCommands(program, withDatabase);
 registerRollupCommands(program, withDatabase);
 registerInboundCommands(program, withDatabase);
 registerExportCommand(program, withDatabase);
-registerPartitionCommands(program, withDatabase);
+registerArchiveCommands(registerPartitionCommands(program, withDatabase), program);
 
 program.parseAsync().catch((error: unknown) => {
   // Errors an operator fixes from their message alone: printed as they are, no prefix or stack.
