@@ -25,6 +25,7 @@ import { serveMetrics } from "./metricsServer.js";
 import { inboundEventsQueue, scheduledActionsQueue, webhookDeliveriesQueue } from "./queue/definitions.js";
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
 import type { Worker } from "./queue/worker.js";
+import { startRetention } from "./retention/index.js";
 import { startPartitionUpkeep } from "./scheduler/maintenance.js";
 import { createSchedulerMetrics, registerSchedulerDue } from "./scheduler/metrics.js";
 import { createSchedulerWorker } from "./scheduler/processor.js";
@@ -335,10 +336,29 @@ export async function startWorkers(
     },
     onError: (error) => log.error({ err: error }, "partition upkeep failed"),
   });
+  // Retention (HERALD_RETENTION_MONTHS, PostgreSQL only): a timer, a minute after the start, then hourly.
+  const retentionUrl = config.systemDatabaseUrl ?? config.databaseUrl;
+  const retention =
+    config.retentionMonths !== undefined && retentionUrl && system.kind === "postgres"
+      ? startRetention({
+          url: retentionUrl,
+          retentionMonths: config.retentionMonths,
+          archiveDir: config.archiveDir,
+          onRun: (result) => {
+            if (result.months.length > 0)
+              log.info(
+                { partitions: result.months.map((m) => m.partition), rows: result.rows, bytes: result.bytes },
+                "months archived and dropped",
+              );
+          },
+          onError: (error) => log.error({ err: error }, "retention failed"),
+        })
+      : undefined;
   return {
     handlers,
     async stop() {
       await Promise.all([
+        retention?.stop(),
         upkeep.stop(),
         dispatcher.stop(),
         processor.stop(),

@@ -175,7 +175,9 @@ export async function copyOut<T>(
   statement: string,
   consume: (source: Readable) => Promise<T>,
 ): Promise<T> {
-  const own = postgres({ ...sql.options, max: 1, onnotice: () => {} } as unknown as postgres.Options<{}>);
+  const own = postgres({ ...sql.options, max: 1, onnotice: () => {} } as unknown as postgres.Options<
+    Record<string, never>
+  >);
   try {
     return await consume(await own.unsafe(statement).readable());
   } finally {

@@ -1,2 +1,3 @@
 /** Retention: archive, verify and drop months past `HERALD_RETENTION_MONTHS`; import archives back. */
 export * from "./archive.js";
+export * from "./schedule.js";
