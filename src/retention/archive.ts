@@ -160,7 +160,23 @@ class RowMeter extends Transform {
       this.lastReport = this.rows;
       this.report(this.rows);
     }
-    done(null, chunk);
+    // postgres.js gives a chunk per row: passed on in batches, gzip and the file see few large writes.
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= 1 << 20) this.push(this.takeBatch());
+    done();
+  }
+  override _flush(done: TransformCallback) {
+    if (this.pendingBytes > 0) this.push(this.takeBatch());
+    done();
+  }
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private takeBatch(): Buffer {
+    const batch = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return batch;
   }
 }
 
@@ -440,6 +456,8 @@ export async function importArchive(
   const inserted = await sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext('herald_partitions'))`;
     await tx`select id from archives where id = ${row.id} for update`;
+    // Attaching builds the parent's indexes on the new table: sorted in memory, with parallel workers.
+    await tx`select set_config('maintenance_work_mem', '256MB', true), set_config('max_parallel_maintenance_workers', '4', true)`;
     const [exists] = await tx<
       { exists: boolean }[]
     >`select to_regclass(${`"${partition}"`}) is not null as exists`;
