@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../src/db/client.js";
 import { resetPartitionCache } from "../src/db/partitions.js";
 import { rebuildRollups } from "../src/events/rollups.js";
+import { eventStats } from "../src/events/totals.js";
 import {
   copyOut,
   importArchive,
@@ -151,6 +152,21 @@ describe.runIf(hasPostgres())("retention on postgres", () => {
 
     // Totals keep the month: its rollups stay, through a rebuild too.
     expect(await rollupTotal(sql, tenant, old)).toEqual(counted);
+    // Stats still count it, and say which range comes from an archived month.
+    const range = { from: old.toISOString(), to: monthStart(4).toISOString() };
+    const stats = await eventStats(database.db, { tenantId: tenant, start: old, end: monthStart(4) }, [
+      "type",
+    ]);
+    expect(stats.total).toBe(3000);
+    expect(stats.archived).toEqual([{ ...range, counted: true }]);
+    const byContact = await eventStats(
+      database.db,
+      { tenantId: tenant, contactId: "contact-1", start: old, end: monthStart(4) },
+      ["type"],
+    );
+    expect(byContact).toMatchObject({ total: 0, archived: [{ ...range, counted: false }] });
+    const recent = await eventStats(database.db, { tenantId: tenant, start: monthStart(1) }, ["type"]);
+    expect(recent.archived).toBeUndefined();
     await rebuildRollups(database.db);
     expect(await rollupTotal(sql, tenant, old)).toEqual(counted);
 

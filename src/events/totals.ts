@@ -311,7 +311,7 @@ export async function eventStats(
   executor: Executor,
   filter: EventFilter,
   groupBy: StatsDimension[],
-): Promise<{ buckets: StatsBucket[]; total: number }> {
+): Promise<{ buckets: StatsBucket[]; total: number; archived?: ArchivedRange[] }> {
   const order = sql.join(
     groupBy.map((_, i) => sql.raw(`buckets.k${i}`)),
     sql`, `,
@@ -346,7 +346,39 @@ export async function eventStats(
             count: Number(row.count),
           };
     });
-  return { buckets, total: buckets.reduce((sum, b) => sum + b.count, 0) };
+  const archived = await archivedRanges(executor, filter);
+  const answer = { buckets, total: buckets.reduce((sum, b) => sum + b.count, 0) };
+  if (archived.length === 0) return answer;
+  // Counted from the rollups, dropped months are in the answer; by contact, session, message or correlation,
+  // they are not (the log no longer holds them): said either way.
+  return { ...answer, archived: archived.map((range) => ({ ...range, counted: !beyondRollups(filter) })) };
+}
+
+/** A month of the log that retention archived and dropped (src/retention/): its events live on in the rollups. */
+export interface ArchivedRange {
+  /** The month's first instant (UTC, ISO 8601). */
+  from: string;
+  /** The next month's first instant. */
+  to: string;
+  /** Whether the answer counts the range's events (from the rollups) or leaves them out (filters they cannot answer). */
+  counted: boolean;
+}
+
+/** The dropped months of `events` that `filter`'s time range overlaps (none when nothing was archived). */
+async function archivedRanges(
+  executor: Executor,
+  filter: EventFilter,
+): Promise<Omit<ArchivedRange, "counted">[]> {
+  const rows = await query<{ from: string; to: string }>(
+    executor,
+    sql`select to_char(month at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as from,
+        to_char((month + interval '1 month') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as to
+      from archives where table_name = 'events' and state = 'dropped'
+        ${filter.end === undefined ? sql`` : sql`and month < ${filter.end.toISOString()}::timestamptz`}
+        ${filter.start === undefined ? sql`` : sql`and month + interval '1 month' > ${filter.start.toISOString()}::timestamptz`}
+      order by month`,
+  );
+  return rows.map((r) => ({ from: r.from, to: r.to }));
 }
 
 /** The exact number of events matching `filter` (counts by contact or session go through their index). */
