@@ -112,10 +112,10 @@ export function registerArchiveCommands(partitions: Command, program: Command) {
       const started = Date.now();
       let shown = false;
       try {
-        const result = await importArchive(sql, file, (rows) => {
+        const result = await importArchive(sql, file, (rows, total) => {
           const rate = Math.round(rows / Math.max((Date.now() - started) / 1000, 0.001));
           if (!shown) {
-            bar.start(rows, 0, { rate, what: file });
+            bar.start(total, 0, { rate, what: file });
             shown = true;
           }
           if (rows > bar.getTotal()) bar.setTotal(rows);

@@ -435,7 +435,8 @@ export interface ImportResult {
 export async function importArchive(
   sql: postgres.Sql,
   file: string,
-  onProgress?: (rows: number) => void,
+  /** Rows read from the file so far, and how many it holds. */
+  onProgress?: (rows: number, total: number) => void,
 ): Promise<ImportResult> {
   const path = resolve(file);
   const match = /^(events|message_events)_(\d{4})_(\d{2})\.copy\.gz$/.exec(basename(path));
@@ -461,7 +462,7 @@ export async function importArchive(
     const [exists] = await tx<
       { exists: boolean }[]
     >`select to_regclass(${`"${partition}"`}) is not null as exists`;
-    const meter = new RowMeter(onProgress);
+    const meter = new RowMeter(onProgress && ((rows) => onProgress(rows, row.rows)));
     let added: number;
     if (!exists?.exists) {
       await tx.unsafe(
