@@ -6,11 +6,11 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
 import { query } from "../src/db/client.js";
-import { createProcessor } from "../src/ingest/processor.js";
 import { reprocess } from "../src/ingest/reprocess.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { count } from "./support/fixtures.js";
 import { bearer, call, expectProblem } from "./support/http.js";
+import { processAllDeliveries } from "./support/ingestHarness.js";
 import {
   type Envelope,
   notification,
@@ -20,7 +20,6 @@ import {
   subscriptionConfirmation,
   topicArn,
 } from "./support/sns.js";
-import { eventually } from "./support/wait.js";
 
 const adminToken = "ses-admin-token-0123456789abcdef";
 const keys = snsKeys();
@@ -89,17 +88,7 @@ for (const backend of backends()) {
         headers: { "content-type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "Notification" },
       });
 
-    async function processAll() {
-      const worker = createProcessor({ db: t.database.db, listen: t.database.listen, pollIntervalMs: 50 });
-      await worker.start();
-      await eventually(
-        async () =>
-          (await count(t.database.db, "webhook_deliveries", "status in ('pending', 'processing')")) === 0,
-        15_000,
-        "deliveries processed",
-      );
-      await worker.stop();
-    }
+    const processAll = () => processAllDeliveries(t.database);
 
     const stored = (tenantId: string) =>
       query<{

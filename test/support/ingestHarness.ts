@@ -11,6 +11,18 @@ import { eventually } from "./wait.js";
 
 export const adminToken = "ingest-admin-token-0123456789";
 
+/** Run a webhook processor on `database` until no delivery is pending or in flight. */
+export async function processAllDeliveries(database: TestDatabase["database"]) {
+  const worker = createProcessor({ db: database.db, listen: database.listen, pollIntervalMs: 50 });
+  await worker.start();
+  await eventually(
+    async () => (await count(database.db, "webhook_deliveries", "status in ('pending', 'processing')")) === 0,
+    15_000,
+    "deliveries processed",
+  );
+  await worker.stop();
+}
+
 /**
  * A Herald app on a fresh database of `backend` for the ingestion and messages specs (created before the
  * describe's tests, dropped after), with the helpers they share: tenants with a SendGrid source, signed
@@ -69,17 +81,7 @@ export function ingestHarness(backend: Backend) {
   }
 
   /** Run the processor until every delivery is processed. */
-  async function processAll() {
-    const worker = createProcessor({ db: t.database.db, listen: t.database.listen, pollIntervalMs: 50 });
-    await worker.start();
-    await eventually(
-      async () =>
-        (await count(t.database.db, "webhook_deliveries", "status in ('pending', 'processing')")) === 0,
-      15_000,
-      "deliveries processed",
-    );
-    await worker.stop();
-  }
+  const processAll = () => processAllDeliveries(t.database);
 
   /** Each stored event of a tenant with the message it is linked to, by provider event id. */
   const linkedEvents = (tenantId: string) =>
