@@ -309,11 +309,15 @@ describe.each(backends())("inbound messages on %s", (backend) => {
     const dead: unknown[] = [];
     worker.on("job:dead", (row) => dead.push(row.id));
     await worker.start();
-    await eventually(async () => (await count(db(), "inbound_events", "status = 'dead'")) === 1, 15_000);
+    await eventually(
+      async () => (await count(db(), "inbound_events", `tenant_id = '${tenantId}' and status = 'dead'`)) === 1,
+      15_000,
+    );
     await worker.stop();
     const [row] = await query<{ id: string; attempts: number; last_error: string }>(
       db(),
-      sql`select id, attempts, last_error from inbound_events where tenant_id = ${tenantId}`,
+      sql`select id, attempts, last_error from inbound_events
+        where tenant_id = ${tenantId} and status = 'dead'`,
     );
     expect(row).toMatchObject({ attempts: 3, last_error: expect.stringMatching(/uuid/i) });
     expect(dead).toHaveLength(1);
