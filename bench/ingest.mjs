@@ -6,7 +6,8 @@
 // `herald serve` that processes nothing, so the request latency of the door alone shows beside the run's.
 // CPU: each process's CPU time (from /proc) over the timed window, per event, beside the CPU per event that
 // 0.5 × the ceiling allows on this machine's cores. Storage: bytes on disk per stored event, by table, after
-// VACUUM. One JSON line per result. `--provider <name>|all`: each provider's own requests instead (see below).
+// VACUUM, with one subscription to `message.*` delivering to a local receiver (as a team runs it). One JSON line
+// per result. KEEP=1 keeps the database (herald_ingest_bench) for a look afterwards. `--provider <name>|all`: each provider's own requests instead (see below).
 
 import { execFileSync, spawn } from "node:child_process";
 import { createHmac, generateKeyPairSync, randomBytes, sign } from "node:crypto";
@@ -55,6 +56,15 @@ async function tableSizes(sql) {
     left join lateral pg_partition_tree(c.oid) p on true
     where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition
     group by c.relname`;
+  return Object.fromEntries(rows.map((r) => [r.name, Number(r.bytes)]));
+}
+/** Bytes on disk of each heap and index, a partition's counted under its table's (and its index's) name. */
+async function relationSizes(sql) {
+  const rows = await sql`select regexp_replace(c.relname, '_[0-9]{4}_[0-9]{2}|_default', '') as name,
+      sum(pg_relation_size(c.oid))::bigint as bytes
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind in ('r', 'i')
+    group by 1`;
   return Object.fromEntries(rows.map((r) => [r.name, Number(r.bytes)]));
 }
 /** A process's /proc/PID/stat fields after the command name; undefined once it is gone (or not local). */
@@ -113,7 +123,14 @@ const perUnit = (cpu, units, scale) =>
 
 const url = await freshDatabase("herald_ingest_bench");
 const admin = "bench-admin-token-0123456789";
-const env = { ...process.env, DATABASE_URL: url, HERALD_ADMIN_TOKEN: admin, LOG_LEVEL: "warn" };
+const env = {
+  ...process.env,
+  DATABASE_URL: url,
+  HERALD_ADMIN_TOKEN: admin,
+  LOG_LEVEL: "warn",
+  // The storage line's subscription delivers to a receiver in this process.
+  HERALD_WEBHOOK_ALLOWED_NETWORKS: "127.0.0.1/32",
+};
 /** Herald's processes: stopped in `finally`, so a failed run leaves none behind. */
 const children = [];
 /** Start `herald <command>` and wait until it listens (serve) or has had a moment to start (worker). */
@@ -725,6 +742,24 @@ try {
     })
   ).json();
 
+  // One subscription to every message event, delivered to a receiver here that answers at once: the outbox
+  // rows it costs count in the storage line.
+  const receiver = http.createServer((request, response) => {
+    request.resume();
+    request.on("end", () => response.writeHead(204).end());
+  });
+  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  const subscribed = await fetch(`${door.base}/api/v1/subscriptions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${tenant.api_key}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      name: "bench",
+      event_types: ["message.*"],
+      sink: { type: "webhook", url: `http://127.0.0.1:${receiver.address().port}/hook` },
+    }),
+  });
+  if (subscribed.status !== 201) throw new Error(`subscription: ${subscribed.status} ${await subscribed.text()}`);
+
   /** Post every body to `base` from CLIENTS concurrent clients; each request's milliseconds, sorted. */
   async function postAll(base) {
     const latencies = [];
@@ -773,6 +808,7 @@ try {
   await sql`vacuum full webhook_deliveries`;
   await sql`vacuum`; // and every table's free-space and visibility maps made, so they do not count as the run's
   const sizesBefore = await tableSizes(sql);
+  const relationsBefore = await relationSizes(sql);
 
   // End to end: a server that also processes (or, split, one beside a worker).
   const server = await startHerald("serve", { HERALD_SERVE_WORKERS: split ? "off" : "on" });
@@ -830,7 +866,15 @@ try {
     cpu_us_per_event_at_target: Math.round((cores * 1e6) / (0.5 * ceiling)),
   });
   // Bytes on disk per unique event the run stored, after VACUUM: every table (all its partitions, indexes and
-  // TOAST) the run grew, from their sizes before it. The number later storage work is measured against.
+  // TOAST) the run grew, from their sizes before it, once the subscription has had every event. The number
+  // later storage work is measured against.
+  for (let i = 0; ; i++) {
+    const [{ n }] = await sql`select count(*)::int as n from outbox where status in ('pending', 'processing')`;
+    if (n === 0) break;
+    if (i > 6000) throw new Error(`the subscription still has ${n} events to deliver after 5 minutes`);
+    await sleep(50);
+  }
+  receiver.close();
   await sql`vacuum`;
   const sizesAfter = await tableSizes(sql);
   const byTable = Object.fromEntries(
@@ -839,14 +883,23 @@ try {
       .filter(([, bytes]) => bytes > 0)
       .sort((a, b) => b[1] - a[1]),
   );
+  const relationsAfter = await relationSizes(sql);
+  // The same per heap and per index (TOAST left out), the largest first: where each table's bytes go.
+  const byRelation = Object.fromEntries(
+    Object.entries(relationsAfter)
+      .map(([name, bytes]) => [name, Math.round((bytes - (relationsBefore[name] ?? 0)) / unique)])
+      .filter(([, bytes]) => bytes > 0)
+      .sort((a, b) => b[1] - a[1]),
+  );
   print({
     bench: "storage",
     unique_events: unique,
     bytes_per_event: Object.values(byTable).reduce((a, b) => a + b, 0),
     by_table: byTable,
+    by_relation: byRelation,
   });
   await sql.end();
 } finally {
   await Promise.all(children.map(stopHerald));
-  await dropDatabase("herald_ingest_bench").catch(() => undefined);
+  if (!process.env.KEEP) await dropDatabase("herald_ingest_bench").catch(() => undefined);
 }

@@ -3,6 +3,7 @@ import {
   bigint,
   bigserial,
   boolean,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -177,5 +178,38 @@ export const deadLetters = pgTable(
   (t) => [
     index("dead_letters_list_idx").on(t.tenantId, t.failedAt.desc(), t.id.desc()),
     uniqueIndex("dead_letters_outbox_key").on(t.outboxId),
+  ],
+);
+
+/**
+ * What the bus delivered, per tenant × UTC minute × subscription × event type: a delivered outbox row is
+ * deleted in the transaction that counts it here (`queue/complete.ts`), so the outbox holds only work in
+ * flight and dead rows, and delivery health (`bus/stats.ts`) reads these few rows. Latency (event stored →
+ * delivered) as a histogram: `latency_buckets[k]` counts deliveries in bucket k of `bus/latencyBuckets.ts`.
+ */
+export const deliveryRollups = pgTable(
+  "delivery_rollups",
+  {
+    /** No foreign key of its own: the subscription's goes with the tenant. */
+    tenantId: appendOnlyTenantId(),
+    subscriptionId: uuid("subscription_id")
+      .notNull()
+      .references(() => subscriptions.id, { onDelete: "cascade" }),
+    minute: timestamptz("minute").notNull(),
+    eventType: text("event_type").notNull(),
+    delivered: bigint("delivered", { mode: "number" }).notNull().default(0),
+    /** Delivered on a later attempt than the first. */
+    retried: bigint("retried", { mode: "number" }).notNull().default(0),
+    latencyMsSum: doublePrecision("latency_ms_sum").notNull().default(0),
+    latencyMsMax: doublePrecision("latency_ms_max").notNull().default(0),
+    latencyBuckets: bigint("latency_buckets", { mode: "number" }).array().notNull(),
+    lastDeliveredAt: timestamptz("last_delivered_at").notNull(),
+  },
+  (t) => [
+    primaryKey({
+      name: "delivery_rollups_pkey",
+      columns: [t.tenantId, t.minute, t.subscriptionId, t.eventType],
+    }),
+    index("delivery_rollups_subscription_idx").on(t.subscriptionId, t.minute),
   ],
 );

@@ -100,7 +100,13 @@ export const messageEvents = pgTable(
     bounceClassification: text("bounce_classification"),
     machineOpen: boolean("machine_open"),
     groupId: integer("group_id"),
-    payload: jsonb("payload").notNull(),
+    /**
+     * The provider's event as JSON, only where it is not a slice of its archived delivery (`raw_offset`,
+     * `raw_length`: where its bytes sit in `webhook_deliveries.body`), and in rows stored before 0030.
+     */
+    payload: jsonb("payload"),
+    rawOffset: integer("raw_offset"),
+    rawLength: integer("raw_length"),
     /** Its `message.<type>` event in the log (same `ts` as `event_at`), given its message when linked later. */
     logEventId: uuid("log_event_id"),
     ...timestamps(),
