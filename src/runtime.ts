@@ -189,6 +189,7 @@ export async function serve(config: Config): Promise<RunningServer> {
       : "New API key: herald tenants create NAME (or set HERALD_ADMIN_TOKEN to use the admin API)\n",
   );
   process.stdout.write(`API docs: ${url}/docs\n`);
+  process.stdout.write(`Console: ${url}/console\n`);
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

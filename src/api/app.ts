@@ -12,6 +12,7 @@ import { createIngestMetrics } from "../ingest/metrics.js";
 import type { ReceiveOptions } from "../ingest/receive.js";
 import { snsCertificates } from "../ingest/snsCertificates.js";
 import { builtInActions, type ScheduledActionRegistry } from "../scheduler/registry.js";
+import { consoleRoutes } from "./console.js";
 import type { Foreground } from "./foreground.js";
 import { onClientError, onFrameworkError, refuseLongUrls, registerNotFound } from "./httpErrors.js";
 import { registerJsonBody } from "./jsonBody.js";
@@ -106,9 +107,10 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   registerNotFound(app);
   refuseLongUrls(app);
   // API.md: unknown query parameters are refused, also on routes that take none. Not on provider webhooks
-  // (a provider's URL may carry parameters of the user's own) nor on the documentation pages.
+  // (a provider's URL may carry parameters of the user's own) nor on the documentation and console pages
+  // (a console screen's filters are in its URL's query).
   app.addHook("onRoute", (route) => {
-    if (/^\/(docs|api\/v1\/webhooks)\b/.test(route.url)) return;
+    if (/^\/(docs|console|api\/v1\/webhooks)\b/.test(route.url)) return;
     route.schema = { ...route.schema, querystring: route.schema?.querystring ?? NoQuery };
   });
   registerRequestMetrics(app, registry);
@@ -125,6 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
+  consoleRoutes(app);
 
   healthRoutes(app, db, registry, { timeoutMs: deps.config.databaseTimeoutMs });
   if (deps.config.adminToken) adminRoutes(app, systemDb, deps.config.adminToken);

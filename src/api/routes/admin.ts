@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../../db/client.js";
 import { notFound } from "../../errors.js";
 import { issueApiKey, revokeApiKey } from "../../tenancy/apiKeys.js";
-import { createTenant, getTenant } from "../../tenancy/tenants.js";
+import { createTenant, getTenant, listTenants } from "../../tenancy/tenants.js";
 import { adminAuth } from "../auth.js";
 import { IdParams, NoContent, problemResponses } from "../schemas.js";
 
@@ -36,6 +36,23 @@ export function adminRoutes(app: FastifyInstance, systemDb: Db, adminToken: stri
           api_key: apiKey,
         });
       },
+    );
+
+    admin.get(
+      "/api/v1/admin/tenants",
+      {
+        schema: {
+          tags: ["admin"],
+          response: { 200: Type.Object({ tenants: Type.Array(TenantView) }), ...problemResponses },
+        },
+      },
+      async () => ({
+        tenants: (await listTenants(systemDb)).map((t) => ({
+          id: t.id,
+          name: t.name,
+          created_at: t.createdAt.toISOString(),
+        })),
+      }),
     );
 
     admin.post(

@@ -1,0 +1,240 @@
+import { useMemo } from "preact/hooks";
+import { useLocation } from "preact-iso";
+import { queryOf } from "../api.js";
+import { TimeChart } from "../chart.js";
+import { useTitle } from "../layout.js";
+import { href } from "../paths.js";
+import { Empty, Fetched, figure, useApi } from "../ui.js";
+
+/** GET /api/v1/bus/stats */
+interface BusStats {
+  outbox: { pending: number; processing: number; completed: number; failed: number };
+  dead_letters: number;
+  latency_ms: { p50: number | null; p95: number | null; p99: number | null; max: number | null };
+  throughput_per_s: number;
+  success_rate: number | null;
+  retry_rate: number | null;
+  failure_rate: number | null;
+  slow_events?: number;
+  window_seconds?: number;
+  by_type: Record<string, { delivered: number; failed: number; p95_ms: number | null }>;
+}
+
+/** GET /api/v1/events/stats */
+interface Stats {
+  buckets: { key: string; count: number }[];
+  total: number;
+}
+
+export const ranges = {
+  hour: { label: "Last hour", seconds: 3600, groupBy: "hour" },
+  day: { label: "Last day", seconds: 86_400, groupBy: "hour" },
+  week: { label: "Last week", seconds: 7 * 86_400, groupBy: "hour" },
+} as const;
+type Range = keyof typeof ranges;
+
+const refreshMs = 10_000;
+
+/** The start of a range ending now, to the second (what the API is asked for). */
+const startOf = (seconds: number) => new Date(Math.floor(Date.now() / 1000 - seconds) * 1000).toISOString();
+
+export function Overview() {
+  useTitle("Overview");
+  const { query, route } = useLocation();
+  const range: Range = query.range && query.range in ranges ? (query.range as Range) : "hour";
+  const { seconds, groupBy } = ranges[range];
+  const start = useMemo(() => startOf(seconds), [seconds]);
+
+  const perHour = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: groupBy, start })}`, refreshMs);
+  const bySource = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "source", start })}`, refreshMs);
+  const byType = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "type", start })}`, refreshMs);
+  const bus = useApi<BusStats>(`/api/v1/bus/stats${queryOf({ window_seconds: seconds })}`, refreshMs);
+
+  return (
+    <section>
+      <h1>Overview</h1>
+      <div class="toolbar">
+        <label for="range">Range</label>
+        <select
+          id="range"
+          value={range}
+          onChange={(e) => route(`${href("/")}${queryOf({ range: e.currentTarget.value })}`)}
+        >
+          {Object.entries(ranges).map(([value, r]) => (
+            <option key={value} value={value}>
+              {r.label}
+            </option>
+          ))}
+        </select>
+        <span class="hint" aria-live="polite">
+          Refreshed every {refreshMs / 1000} s{bus.at ? `, last at ${bus.at.toLocaleTimeString()}` : ""}.
+        </span>
+      </div>
+
+      <h2>Events</h2>
+      <Fetched state={perHour}>
+        {(stats) => (
+          <>
+            <dl class="figures">
+              <div>
+                <dt>Events in range</dt>
+                <dd data-figure="events.total">{figure(stats.total)}</dd>
+              </div>
+              <div>
+                <dt>Events per second</dt>
+                <dd data-figure="events.per_second">{figure(Number((stats.total / seconds).toFixed(3)))}</dd>
+              </div>
+            </dl>
+            {stats.buckets.length === 0 ? (
+              <Empty>No events in this range.</Empty>
+            ) : (
+              <HourChart stats={stats} />
+            )}
+          </>
+        )}
+      </Fetched>
+
+      <div class="columns">
+        <Breakdown title="By source" state={bySource} name="Source" />
+        <Breakdown title="By type" state={byType} name="Event type" link />
+      </div>
+
+      <h2>Delivery (the bus)</h2>
+      <Fetched state={bus}>
+        {(b) => (
+          <>
+            <dl class="figures">
+              {(
+                [
+                  ["Latency p50 (ms)", "latency_ms.p50", b.latency_ms.p50],
+                  ["Latency p95 (ms)", "latency_ms.p95", b.latency_ms.p95],
+                  ["Latency p99 (ms)", "latency_ms.p99", b.latency_ms.p99],
+                  ["Latency max (ms)", "latency_ms.max", b.latency_ms.max],
+                  ["Deliveries per second", "throughput_per_s", b.throughput_per_s],
+                  ["Success rate", "success_rate", b.success_rate],
+                  ["Retry rate", "retry_rate", b.retry_rate],
+                  ["Failure rate", "failure_rate", b.failure_rate],
+                  ["Queue: pending", "outbox.pending", b.outbox.pending],
+                  ["Queue: processing", "outbox.processing", b.outbox.processing],
+                  ["Queue: completed", "outbox.completed", b.outbox.completed],
+                  ["Queue: failed", "outbox.failed", b.outbox.failed],
+                  ["Dead letters", "dead_letters", b.dead_letters],
+                ] as const
+              ).map(([label, key, value]) => (
+                <div key={key}>
+                  <dt>{label}</dt>
+                  <dd data-figure={`bus.${key}`}>{figure(value)}</dd>
+                </div>
+              ))}
+            </dl>
+            <p>
+              <a href={href("/dead-letters")}>Dead letters</a> ·{" "}
+              <a href={href("/subscriptions")}>Subscriptions</a>
+            </p>
+            {Object.keys(b.by_type).length > 0 && (
+              <table>
+                <caption>Deliveries by event type</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Event type</th>
+                    <th scope="col">Delivered</th>
+                    <th scope="col">Failed</th>
+                    <th scope="col">p95 (ms)</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {Object.entries(b.by_type).map(([type, t]) => (
+                    <tr key={type}>
+                      <th scope="row">{type}</th>
+                      <td>{figure(t.delivered)}</td>
+                      <td>{figure(t.failed)}</td>
+                      <td>{figure(t.p95_ms)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </>
+        )}
+      </Fetched>
+    </section>
+  );
+}
+
+function HourChart({ stats }: { stats: Stats }) {
+  const { times, series } = useMemo(() => {
+    const sorted = [...stats.buckets].sort((a, b) => a.key.localeCompare(b.key));
+    return {
+      times: sorted.map((b) => Date.parse(b.key) / 1000),
+      series: [{ label: "Events per hour", values: sorted.map((b) => b.count) }],
+    };
+  }, [stats]);
+  return (
+    <>
+      <TimeChart label="Events per hour over the range" times={times} series={series} />
+      <details>
+        <summary>Events per hour as a table</summary>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Hour (UTC)</th>
+              <th scope="col">Events</th>
+            </tr>
+          </thead>
+          <tbody>
+            {stats.buckets.map((b) => (
+              <tr key={b.key}>
+                <td>{b.key}</td>
+                <td>{figure(b.count)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </>
+  );
+}
+
+function Breakdown({
+  title,
+  name,
+  state,
+  link,
+}: {
+  title: string;
+  name: string;
+  state: ReturnType<typeof useApi<Stats>>;
+  link?: boolean;
+}) {
+  return (
+    <div>
+      <h2>{title}</h2>
+      <Fetched state={state}>
+        {(stats) =>
+          stats.buckets.length === 0 ? (
+            <Empty>No events in this range.</Empty>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{name}</th>
+                  <th scope="col">Events</th>
+                </tr>
+              </thead>
+              <tbody>
+                {stats.buckets.map((b) => (
+                  <tr key={b.key}>
+                    <th scope="row">
+                      {link ? <a href={`${href("/events")}${queryOf({ type: b.key })}`}>{b.key}</a> : b.key}
+                    </th>
+                    <td>{figure(b.count)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Fetched>
+    </div>
+  );
+}
