@@ -42,7 +42,13 @@ function Timeline({ kind }: { kind: "contact" | "session" }) {
           Filter the event list by this {kind}
         </a>
       </p>
-      <Fetched state={count}>{(c) => <p data-figure="timeline.count">{figure(c.count)} events</p>}</Fetched>
+      <Fetched state={count}>
+        {(c) => (
+          <p>
+            <span data-figure="timeline.count">{figure(c.count)}</span> {c.count === 1 ? "event" : "events"}
+          </p>
+        )}
+      </Fetched>
       <Fetched state={first}>
         {(p) =>
           p.events.length === 0 ? (

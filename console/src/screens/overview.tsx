@@ -171,7 +171,7 @@ function HourChart({ stats }: { stats: Stats }) {
   }, [stats]);
   return (
     <>
-      <TimeChart label="Events per hour over the range" times={times} series={series} />
+      <TimeChart label="Chart of events per hour over the range" times={times} series={series} />
       <details>
         <summary>Events per hour as a table</summary>
         <table>

@@ -91,7 +91,7 @@ export function Tenants() {
                       <button
                         type="button"
                         onClick={() => issue(tenant)}
-                        aria-label={`Issue an API key for ${tenant.name}`}
+                        aria-label={`Issue API key for ${tenant.name}`}
                       >
                         Issue API key
                       </button>
