@@ -45,7 +45,7 @@ describe("message status rules", () => {
       { event: "open", sg_event_id: "across", email: "a@x.io", timestamp: 1706745600 },
       new Date(),
     ); // 2024-02-01
-    const base = { tenantId, provider: "sendgrid", deliveryId: null, item: null };
+    const base = { tenantId, provider: "sendgrid", deliveryId: null, raw: null };
     expect(await storeMessageEvents(t.database.db, [{ ...first, ...base }])).toHaveLength(1);
     expect(await storeMessageEvents(t.database.db, [{ ...again, ...base }])).toHaveLength(0);
     expect(await count(t.database.db, "message_events", "dedupe_key = 'across'")).toBe(1);

@@ -1,5 +1,6 @@
 import type { Executor } from "../db/client.js";
 import { parseDbTimestamp } from "../db/timestamps.js";
+import { jsonArrayItems } from "../domain/jsonArrayItems.js";
 import { stopCampaigns } from "../messages/campaigns.js";
 import { advanceStatuses } from "../messages/status.js";
 import { type IngestEvent, type StoredMessageEvent, storeMessageEvents } from "../messages/storeEvents.js";
@@ -34,22 +35,24 @@ function eventsOfDeliveries(deliveries: QueueRow[]): {
     // Archived by a Herald that took this provider's webhooks: failed (so retried, then a dead letter to
     // reprocess with a Herald that has its module), never marked as unreadable.
     if (!provider) throw new Error(`No module for provider ${String(d.provider)} (delivery ${d.id})`);
-    const parsed = provider.parse(asBuffer(d.body), headersOf(d.headers));
+    const body = asBuffer(d.body);
+    const parsed = provider.parse(body, headersOf(d.headers));
     if (!parsed.ok) {
       unreadable.push({ id: d.id, reason: parsed.detail });
       return [];
     }
     const receivedAt = parseDbTimestamp(d.received_at);
     const fallback = Number.isNaN(receivedAt.getTime()) ? new Date() : receivedAt;
-    // Fields added to each fresh object rather than spread into a copy: this runs for every event. An event's
-    // place in the body only where the body is the array of events (its payload is then read from there).
-    const inBody = provider.eventsAreBodyItems;
+    // Fields added to each fresh object rather than spread into a copy: this runs for every event. Where the
+    // body is the array of events, each event's bytes in it: the payload is then read from there.
+    const ranges = provider.eventsAreBodyItems ? jsonArrayItems(body) : undefined;
+    const inBody = ranges?.length === parsed.events.length ? ranges : undefined;
     return parsed.events.map((raw, item) =>
       Object.assign(provider.normalize(raw, fallback), {
         tenantId: d.tenant_id as string,
         provider: d.provider as string,
         deliveryId: d.id,
-        item: inBody ? item : null,
+        raw: inBody?.[item] ?? null,
       }),
     );
   });

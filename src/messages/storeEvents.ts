@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from "uuid";
 import { pgArray, type Scalar, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
+import type { ByteRange } from "../domain/jsonArrayItems.js";
 import { linkPrefixLengths } from "../domain/messageIds.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
 import { appendFresh } from "../events/append.js";
@@ -15,8 +16,11 @@ export interface IngestEvent extends CanonicalEvent {
   tenantId: string;
   provider: string;
   deliveryId: number | null;
-  /** Its place (from 0) in the archived delivery's array; null when it came from no delivery. */
-  item: number | null;
+  /**
+   * Where its bytes sit in the archived delivery's body, when they are its raw payload (an item of the body's
+   * array): stored instead of a copy. Null when it came from no delivery, or its delivery is not such an array.
+   */
+  raw: ByteRange | null;
 }
 
 /** An event stored for the first time, with the message it was linked to. */
@@ -45,8 +49,8 @@ export interface StoredMessageEvent {
  * with followed by "." (see `linkPrefixLengths`); where several messages have that id, only the one sent to
  * the event's recipient — and append each new one to the event log as `message.<type>`, so subscribers get
  * it. One statement; returns only the events stored now, so every effect downstream happens once. An
- * event's raw payload is read from its archived delivery by the server (the body is parsed once there, and
- * keeps its numbers exactly as sent); only events that came from no delivery send theirs.
+ * event whose bytes are an item of its archived delivery's array keeps where they sit, not a copy (readers
+ * slice the body: `messages/events.ts`); only the others send their payload.
  */
 export async function storeMessageEvents(
   executor: Executor,
@@ -102,22 +106,16 @@ export async function storeMessageEvents(
         { name: "bounce_classification", type: "text", values: column((e) => e.bounceClassification) },
         { name: "machine_open", type: "boolean", values: column((e) => e.machineOpen) },
         { name: "group_id", type: "int", values: column((e) => e.groupId) },
-        { name: "item", type: "int", values: column((e) => e.item) },
+        { name: "raw_offset", type: "int", values: column((e) => e.raw?.offset ?? null) },
+        { name: "raw_length", type: "int", values: column((e) => e.raw?.length ?? null) },
         {
           name: "payload",
           type: "json",
-          json: events.some((e) => e.item === null)
-            ? events.map((e) => (e.item === null ? e.payload : null))
+          json: events.some((e) => e.raw === null)
+            ? events.map((e) => (e.raw === null ? e.payload : null))
             : null,
         },
       ])}
-    ), archived as materialized (
-      -- Materialized: each body is parsed once per statement, whatever join the planner picks (inlined, a
-      -- nested loop would parse it again for every event: seconds per delivery).
-      select d.id as delivery_id, e.i - 1 as item, e.payload
-      from webhook_deliveries d,
-        jsonb_array_elements(ltrim(convert_from(d.body, 'UTF8'), chr(65279))::jsonb) with ordinality as e(payload, i)
-      where d.id in (select delivery_id from input where item is not null)
     ), keyed as (
       -- In key order: two deliveries holding the same events in different orders would otherwise each wait
       -- for the other's uncommitted key (a deadlock, and a wasted attempt).
@@ -127,20 +125,20 @@ export async function storeMessageEvents(
       on conflict do nothing
       returning message_event_id
     ), linked as (
-      select i.*, coalesce(a.payload, i.payload::jsonb) as event_payload, coalesce(
+      select i.*, coalesce(
         (select m.id from outbound_messages m where m.id = i.herald_message_id and m.tenant_id = i.tenant_id),
         -- Else by its provider message id (see messages/linking.ts).
         ${messageOfProviderId}
       ) as message_id
-      from input i left join archived a on a.delivery_id = i.delivery_id and a.item = i.item
+      from input i
       where i.id in (select message_event_id from keyed)
     ), stored as (
       insert into message_events (id, tenant_id, outbound_message_id, delivery_id, provider, provider_event_id,
         provider_message_id, dedupe_key, type, event_at, recipient, url, ip, user_agent, reason,
-        bounce_classification, machine_open, group_id, payload, log_event_id)
+        bounce_classification, machine_open, group_id, payload, raw_offset, raw_length, log_event_id)
       select id, tenant_id, message_id, delivery_id, provider, provider_event_id, provider_message_id, dedupe_key,
         type, event_at, recipient, url, ip, user_agent, reason, bounce_classification, machine_open, group_id,
-        event_payload, log_id
+        payload::jsonb, raw_offset, raw_length, log_id
       from linked
       returning id
     ), new as (

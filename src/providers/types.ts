@@ -143,9 +143,9 @@ export interface ProviderModule extends SourceProvider {
    */
   parse(body: Buffer, headers?: IncomingRequest["headers"]): ParseResult;
   /**
-   * Whether the body is a JSON array whose items are the raw events, in order (SendGrid's): the processor
-   * then reads each stored payload from the archived body in SQL rather than sending it again. Otherwise
-   * (Twilio's form body) the payload is the raw event `parse` made.
+   * Whether the body is a JSON array whose items are the raw events, in order (SendGrid's): each stored event
+   * then keeps where its bytes sit in the archived body instead of a copy of them. Otherwise (Twilio's form
+   * body) the payload stored is the raw event `parse` made.
    */
   readonly eventsAreBodyItems: boolean;
   /** When a raw event happened (the month partition its rows go to), cheaply: `normalize(...).eventAt`. */

@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { jsonWithRaw } from "../../domain/rawJson.js";
 import { notFound } from "../../errors.js";
 import { eventsOfMessage, listMessageEvents } from "../../messages/events.js";
 import { getMessage } from "../../messages/outbound.js";
@@ -8,15 +9,19 @@ import { ListQuery, pageOf } from "../paging.js";
 import { timeRange } from "../ranges.js";
 import { DateTime, IdParams, Text, Uuid } from "../schemas.js";
 
-/** What providers reported about outbound messages: of one message, or of the tenant's, filtered. */
+/**
+ * What providers reported about outbound messages: of one message, or of the tenant's, filtered. Each event's
+ * `payload` is the provider's event byte for byte where its bytes were kept (`jsonWithRaw`).
+ */
 export function messageEventRoutes(scope: FastifyInstance) {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
 
   app.get(
     "/api/v1/messages/:id/events",
     { schema: { tags: ["messages"], params: IdParams } },
-    async (request) => {
+    async (request, reply) => {
       const { id } = request.params;
+      reply.type("application/json; charset=utf-8").serializer(jsonWithRaw);
       return request.inTenant(async (tx) => {
         if (!(await getMessage(tx, request.tenantId, id))) throw notFound("Message");
         return { events: await eventsOfMessage(tx, request.tenantId, id) };
@@ -41,7 +46,7 @@ export function messageEventRoutes(scope: FastifyInstance) {
         ),
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = request.query;
       const { from: since, to: until } = timeRange(q.since, q.until, {
         in: "querystring",
@@ -59,6 +64,7 @@ export function messageEventRoutes(scope: FastifyInstance) {
           cursor,
         ),
       );
+      reply.type("application/json; charset=utf-8").serializer(jsonWithRaw);
       return { events: page.items, next_cursor: page.nextCursor };
     },
   );
