@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { latencyBucketCount, latencyBucketOf } from "../src/bus/latencyBuckets.js";
 import { outboxQueue } from "../src/bus/outboxQueue.js";
 import { createSubscription } from "../src/bus/subscriptions.js";
 import { type Db, query } from "../src/db/client.js";
@@ -39,20 +40,67 @@ for (const backend of backends()) {
     });
     afterAll(() => t?.drop());
 
-    async function freshRows(n: number) {
+    async function freshRows(n: number, eventTypes = ["q.test"]) {
       await db.execute(sql`delete from outbox`);
+      await db.execute(sql`delete from delivery_rollups`);
       await writeEvents(
         db,
         Array.from({ length: n }, (_, i) => ({
           tenantId: tenant,
-          eventType: "q.test",
+          eventType: eventTypes[i % eventTypes.length]!,
           source: "system" as const,
           payload: { i },
         })),
       );
-      // Make them due at t0 exactly.
-      await db.execute(sql`update outbox set next_attempt_at = ${t0.toISOString()}::timestamptz`);
+      // Make them due at t0 exactly, written then (so a row's latency is its completion's time after t0).
+      await db.execute(
+        sql`update outbox set next_attempt_at = ${t0.toISOString()}::timestamptz, created_at = ${t0.toISOString()}::timestamptz`,
+      );
     }
+
+    interface Rollup {
+      minute: string;
+      subscription_id: string;
+      event_type: string;
+      delivered: number;
+      retried: number;
+      latency_ms_sum: number;
+      latency_ms_max: number;
+      latency_buckets: number[];
+      last_delivered_at: string;
+    }
+
+    /** The rollup rows, in key order, with readable times and numbers on both drivers. */
+    async function rollups(): Promise<Rollup[]> {
+      const rows = await query<Record<string, unknown>>(
+        db,
+        sql`select to_char(minute at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as minute, subscription_id,
+          event_type, delivered, retried, latency_ms_sum, latency_ms_max, array_to_json(latency_buckets) as latency_buckets,
+          to_char(last_delivered_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as last_delivered_at
+        from delivery_rollups order by tenant_id, minute, subscription_id, event_type`,
+      );
+      return rows.map((r) => ({
+        minute: r.minute as string,
+        subscription_id: r.subscription_id as string,
+        event_type: r.event_type as string,
+        delivered: Number(r.delivered),
+        retried: Number(r.retried),
+        latency_ms_sum: Number(r.latency_ms_sum),
+        latency_ms_max: Number(r.latency_ms_max),
+        latency_buckets: (typeof r.latency_buckets === "string"
+          ? JSON.parse(r.latency_buckets)
+          : (r.latency_buckets as number[])
+        ).map(Number),
+        last_delivered_at: r.last_delivered_at as string,
+      }));
+    }
+
+    /** A 72-bucket histogram with `n` in bucket `k` (and so on for more pairs). */
+    const histogram = (...pairs: [number, number][]) => {
+      const buckets = new Array<number>(latencyBucketCount).fill(0);
+      for (const [k, n] of pairs) buckets[k] = n;
+      return buckets;
+    };
 
     it("claims due rows once, with a lease, and counts the attempt", async () => {
       await freshRows(5);
@@ -114,10 +162,115 @@ for (const backend of backends()) {
       expect(await completeBatch(db, outboxQueue, "late", [mine!], at(1500))).toEqual([]);
       // Same worker id but the old attempt: also refused.
       expect(await completeBatch(db, outboxQueue, "new", [mine!], at(1500))).toEqual([]);
-      expect(await completeBatch(db, outboxQueue, "new", [theirs!], at(1500))).toEqual([mine!.id]);
+      // Refused means not counted either: the row is still the new owner's, and nothing was delivered.
       expect(
-        await count(db, "outbox", `id = ${mine!.id} and status = 'completed' and delivered_at is not null`),
+        await count(db, "outbox", `id = ${mine!.id} and status = 'processing' and locked_by = 'new'`),
       ).toBe(1);
+      expect(await rollups()).toEqual([]);
+      expect(await completeBatch(db, outboxQueue, "new", [theirs!], at(1500))).toEqual([mine!.id]);
+      expect(await count(db, "outbox", `id = ${mine!.id}`)).toBe(0);
+      expect(await rollups()).toMatchObject([{ delivered: 1, retried: 1 }]);
+      // Completing again (a duplicate acknowledgement) finds nothing and counts nothing.
+      expect(await completeBatch(db, outboxQueue, "new", [theirs!], at(1600))).toEqual([]);
+      expect(await rollups()).toMatchObject([{ delivered: 1, retried: 1 }]);
+    });
+
+    it("deletes a delivered row and counts it into its minute's rollup, in the same statement", async () => {
+      await freshRows(4, ["q.one", "q.two"]);
+      const [subscription] = await query<{ id: string }>(
+        db,
+        sql`select id from subscriptions where tenant_id = ${tenant}`,
+      );
+      const rows = await claimBatch(db, outboxQueue, { workerId: "w", limit: 4, leaseMs: 60_000, now: t0 });
+      const ofType = (type: string) => rows.filter((r) => r.event_type === type);
+      // Two rows of q.one after 1.5 s, in one statement; then one of q.two after 3 ms.
+      expect(await completeBatch(db, outboxQueue, "w", ofType("q.one"), at(1500))).toHaveLength(2);
+      expect(await completeBatch(db, outboxQueue, "w", ofType("q.two").slice(0, 1), at(3))).toHaveLength(1);
+      const eventIds = rows.slice(0, 3).map((r) => `'${r.event_id}'`);
+      expect(await count(db, "outbox", `event_id in (${eventIds.join(", ")})`)).toBe(0);
+      // 1,500 ms is in bucket 32 ([2^(31/3), 2^(32/3)) ≈ [1290, 1625) ms), 3 ms in bucket 5 ([2.52, 3.17) ms).
+      expect([latencyBucketOf(1500), latencyBucketOf(3)]).toEqual([32, 5]);
+      const minute = "2030-01-01T00:00:00Z";
+      expect(await rollups()).toEqual([
+        {
+          minute,
+          subscription_id: subscription!.id,
+          event_type: "q.one",
+          delivered: 2,
+          retried: 0,
+          latency_ms_sum: 3000,
+          latency_ms_max: 1500,
+          latency_buckets: histogram([32, 2]),
+          last_delivered_at: "2030-01-01T00:00:01.500Z",
+        },
+        {
+          minute,
+          subscription_id: subscription!.id,
+          event_type: "q.two",
+          delivered: 1,
+          retried: 0,
+          latency_ms_sum: 3,
+          latency_ms_max: 3,
+          latency_buckets: histogram([5, 1]),
+          last_delivered_at: "2030-01-01T00:00:00.003Z",
+        },
+      ]);
+      // The last row in the same minute adds to its key's counts, histogram included; a row completed a
+      // minute later starts the next minute's rollup.
+      const last = ofType("q.two")[1]!;
+      expect(await completeBatch(db, outboxQueue, "w", [last], at(59_000))).toEqual([last.id]);
+      const [, two] = await rollups();
+      expect(two).toMatchObject({
+        delivered: 2,
+        latency_ms_sum: 59_003,
+        latency_ms_max: 59_000,
+        latency_buckets: histogram([5, 1], [latencyBucketOf(59_000), 1]),
+        last_delivered_at: "2030-01-01T00:00:59.000Z",
+      });
+      // In a transaction that rolls back, a completion neither deletes nor counts.
+      await freshRows(1);
+      const [row] = await claimBatch(db, outboxQueue, { workerId: "w", limit: 1, leaseMs: 60_000, now: t0 });
+      await expect(
+        db.transaction(async (tx) => {
+          expect(await completeBatch(tx, outboxQueue, "w", [row!], at(61_000))).toEqual([row!.id]);
+          throw new Error("rolled back");
+        }),
+      ).rejects.toThrow("rolled back");
+      expect(await count(db, "outbox", `id = ${row!.id} and status = 'processing'`)).toBe(1);
+      expect(await rollups()).toEqual([]);
+      expect(await completeBatch(db, outboxQueue, "w", [row!], at(61_000))).toEqual([row!.id]);
+      expect(await rollups()).toMatchObject([
+        { minute: "2030-01-01T00:01:00Z", event_type: "q.test", delivered: 1 },
+      ]);
+    });
+
+    it("counts every row once when workers complete rows of the same rollup keys at once", async () => {
+      const types = ["q.a", "q.b", "q.c"];
+      await freshRows(240, types);
+      const a = await claimBatch(db, outboxQueue, { workerId: "a", limit: 120, leaseMs: 60_000, now: t0 });
+      const b = await claimBatch(db, outboxQueue, { workerId: "b", limit: 120, leaseMs: 60_000, now: t0 });
+      expect(a.length + b.length).toBe(240);
+      // Each worker acknowledges in batches of 8 rows of all three types (so every statement upserts the
+      // same three keys), a worker's batches in reverse order, all at once: on PostgreSQL they run on
+      // separate connections and wait on each other's rollup rows.
+      const batches = (rows: typeof a, worker: string, reverse: boolean) => {
+        const chunks = Array.from({ length: Math.ceil(rows.length / 8) }, (_, i) =>
+          rows.slice(i * 8, i * 8 + 8),
+        );
+        if (reverse) for (const chunk of chunks) chunk.reverse();
+        return chunks.map((chunk) => () => completeBatch(db, outboxQueue, worker, chunk, at(2000)));
+      };
+      const all = [...batches(a, "a", false), ...batches(b, "b", true)];
+      const done = (await Promise.all(all.map((run) => run()))).flat();
+      expect(done).toHaveLength(240);
+      expect(new Set(done).size).toBe(240);
+      expect(await count(db, "outbox")).toBe(0);
+      const counted = await rollups();
+      expect(counted.map((r) => [r.event_type, r.delivered])).toEqual(types.map((t) => [t, 80]));
+      for (const r of counted) {
+        expect(r.latency_buckets).toEqual(histogram([latencyBucketOf(2000), 80]));
+        expect(r.latency_ms_sum).toBe(160_000);
+      }
     });
 
     it("retries on the backoff schedule and dead-letters after max_attempts, in the same statement", async () => {

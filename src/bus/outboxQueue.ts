@@ -1,9 +1,42 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { outbox } from "../db/schema/index.js";
 import { storedEventColumns } from "../events/columns.js";
 import type { QueueDefinition } from "../queue/definitions.js";
 import { releaseHeld } from "../queue/hold.js";
 import { outboxChannel } from "../queue/outbox.js";
+
+/**
+ * Count delivered outbox rows (`completed`, completed at `now`) into `delivery_rollups`: per tenant, UTC
+ * minute of the completion, subscription and event type, with the latency from the row's creation (in the
+ * transaction of its event, or of its replay) to its completion as a histogram (`herald_latency_bucket`,
+ * see `latencyBuckets.ts`). The rows are grouped first (an upsert takes each key once) and upserted in key
+ * order, so completions racing on the same keys wait on each other and never deadlock.
+ */
+function countDelivered(completed: SQL, now: SQL): SQL {
+  return sql`insert into delivery_rollups as r (tenant_id, minute, subscription_id, event_type, delivered, retried,
+      latency_ms_sum, latency_ms_max, latency_buckets, last_delivered_at)
+    select g.tenant_id, g.minute, g.subscription_id, g.event_type, g.n, g.retried, g.ms_sum, g.ms_max,
+      array(select count(b.k) from generate_series(0, 71) k left join unnest(g.buckets) b(k) on b.k = k.k
+        group by k.k order by k.k),
+      g.at
+    from (
+      select d.tenant_id, date_trunc('minute', ${now}, 'UTC') as minute, d.subscription_id, d.event_type,
+        count(*) as n, count(*) filter (where d.attempts > 1) as retried, sum(d.ms) as ms_sum, max(d.ms) as ms_max,
+        array_agg(herald_latency_bucket(d.ms)) as buckets, ${now} as at
+      from (select c.tenant_id, c.subscription_id, c.event_type, c.attempts,
+          greatest(0, extract(epoch from (${now} - c.created_at)) * 1000)::double precision as ms
+        from ${completed} c) d
+      group by d.tenant_id, d.subscription_id, d.event_type
+    ) g
+    order by g.tenant_id, g.minute, g.subscription_id, g.event_type
+    on conflict (tenant_id, minute, subscription_id, event_type) do update set
+      delivered = r.delivered + excluded.delivered, retried = r.retried + excluded.retried,
+      latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum,
+      latency_ms_max = greatest(r.latency_ms_max, excluded.latency_ms_max),
+      latency_buckets = array(select r.latency_buckets[i] + excluded.latency_buckets[i]
+        from generate_subscripts(r.latency_buckets, 1) i order by i),
+      last_delivered_at = greatest(r.last_delivered_at, excluded.last_delivered_at)`;
+}
 
 /** The `handlers` claim value of a process that runs no in-process handlers: it claims no handler lane. */
 export const noHandlers = "{}";
@@ -19,7 +52,10 @@ export const outboxQueue: QueueDefinition = {
   name: "outbox",
   table: outbox,
   channel: outboxChannel,
-  completeSet: (now) => sql`, delivered_at = ${now}`,
+  // A delivered row is deleted and counted into its minute's rollup in the same statement: the outbox holds
+  // only work to do, in flight and dead, and delivery health reads the rollups (`bus/stats.ts`).
+  completeDeletes: true,
+  onComplete: countDelivered,
   // The claim hands back each row's event too: a delivery needs no further query (its subscription comes
   // from the dispatcher's cache).
   claimReturning: sql`, (select row_to_json(x) from (select ${storedEventColumns("e")} from events e

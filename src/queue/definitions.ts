@@ -42,8 +42,20 @@ export interface QueueDefinition {
    * @defaultValue `'completed'`
    */
   completeStatus?: SQL;
-  /** Extra assignments when a row completes (e.g. the time it was delivered). */
+  /** Extra assignments when a row completes (e.g. the time it was processed). */
   completeSet?: (now: SQL) => SQL;
+  /**
+   * A completed row is deleted instead of kept as `completed` (`completeStatus` and `completeSet` then do not
+   * apply): the table holds only work to do, in flight and dead. What must outlive the row goes in
+   * `onComplete`, in the same statement. @defaultValue false
+   */
+  completeDeletes?: boolean;
+  /**
+   * Statement run (as a CTE over the `completed` rows — all their columns, as deleted or as updated — and
+   * `now`, the completion time) when rows complete: in the completion's statement, so whatever it records
+   * is recorded exactly when, and only if, the row completes.
+   */
+  onComplete?: (completed: SQL, now: SQL) => SQL;
   /** Statement run (as a CTE over the `dead` rows) when rows become dead letters. */
   onDead?: (dead: SQL) => SQL;
 }
