@@ -56,7 +56,7 @@ export function EventTable({ events, caption }: { events: HeraldEvent[]; caption
             </td>
             <td>
               <a href={href(`/events/${e.id}`)} aria-label={`Event ${e.id}`}>
-                <code>{e.id.slice(0, 8)}…</code>
+                <code>…{e.id.slice(-12)}</code>
               </a>
             </td>
           </tr>

@@ -1,4 +1,4 @@
-import { useMemo } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { queryOf } from "../api.js";
 import { TimeChart } from "../chart.js";
@@ -22,14 +22,15 @@ interface BusStats {
 
 /** GET /api/v1/events/stats */
 interface Stats {
-  buckets: { key: string; count: number }[];
+  /** `keys` names each dimension's value when grouped by two (`hour,source`). */
+  buckets: { key: string; keys?: Record<string, string>; count: number }[];
   total: number;
 }
 
 export const ranges = {
-  hour: { label: "Last hour", seconds: 3600, groupBy: "hour" },
-  day: { label: "Last day", seconds: 86_400, groupBy: "hour" },
-  week: { label: "Last week", seconds: 7 * 86_400, groupBy: "hour" },
+  hour: { label: "Last hour", seconds: 3600 },
+  day: { label: "Last day", seconds: 86_400 },
+  week: { label: "Last week", seconds: 7 * 86_400 },
 } as const;
 type Range = keyof typeof ranges;
 
@@ -42,10 +43,13 @@ export function Overview() {
   useTitle("Overview");
   const { query, route } = useLocation();
   const range: Range = query.range && query.range in ranges ? (query.range as Range) : "hour";
-  const { seconds, groupBy } = ranges[range];
+  const { seconds } = ranges[range];
   const start = useMemo(() => startOf(seconds), [seconds]);
 
-  const perHour = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: groupBy, start })}`, refreshMs);
+  const perHour = useApi<Stats>(
+    `/api/v1/events/stats${queryOf({ group_by: "hour,source", start })}`,
+    refreshMs,
+  );
   const bySource = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "source", start })}`, refreshMs);
   const byType = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "type", start })}`, refreshMs);
   const bus = useApi<BusStats>(`/api/v1/bus/stats${queryOf({ window_seconds: seconds })}`, refreshMs);
@@ -127,6 +131,7 @@ export function Overview() {
                 </div>
               ))}
             </dl>
+            <BusSamples stats={b} at={bus.at} range={range} />
             <p>
               <a href={href("/dead-letters")}>Dead letters</a> ·{" "}
               <a href={href("/subscriptions")}>Subscriptions</a>
@@ -161,37 +166,112 @@ export function Overview() {
   );
 }
 
+/** Events per hour, one line for all and one per source (webhook: provider events, message.*). */
 function HourChart({ stats }: { stats: Stats }) {
-  const { times, series } = useMemo(() => {
-    const sorted = [...stats.buckets].sort((a, b) => a.key.localeCompare(b.key));
+  const { times, series, rows } = useMemo(() => {
+    const hours = [...new Set(stats.buckets.map((b) => b.keys?.hour ?? b.key))].sort();
+    const sources = [...new Set(stats.buckets.map((b) => b.keys?.source ?? ""))]
+      .filter((s) => s !== "")
+      .sort();
+    const count = (hour: string, source?: string) =>
+      stats.buckets
+        .filter(
+          (b) => (b.keys?.hour ?? b.key) === hour && (source === undefined || b.keys?.source === source),
+        )
+        .reduce((sum, b) => sum + b.count, 0);
     return {
-      times: sorted.map((b) => Date.parse(b.key) / 1000),
-      series: [{ label: "Events per hour", values: sorted.map((b) => b.count) }],
+      times: hours.map((h) => Date.parse(h) / 1000),
+      series: [
+        { label: "All events", values: hours.map((h) => count(h)) },
+        ...sources.map((source) => ({ label: source, values: hours.map((h) => count(h, source)) })),
+      ],
+      rows: hours.map((hour) => ({ hour, all: count(hour), bySource: sources.map((s) => count(hour, s)) })),
     };
   }, [stats]);
+  const sources = series.slice(1).map((s) => s.label);
   return (
     <>
-      <TimeChart label="Chart of events per hour over the range" times={times} series={series} />
+      <TimeChart label="Chart of events per hour over the range, by source" times={times} series={series} />
       <details>
         <summary>Events per hour as a table</summary>
         <table>
           <thead>
             <tr>
               <th scope="col">Hour (UTC)</th>
-              <th scope="col">Events</th>
+              <th scope="col">All events</th>
+              {sources.map((s) => (
+                <th scope="col" key={s}>
+                  {s}
+                </th>
+              ))}
             </tr>
           </thead>
           <tbody>
-            {stats.buckets.map((b) => (
-              <tr key={b.key}>
-                <td>{b.key}</td>
-                <td>{figure(b.count)}</td>
+            {rows.map((r) => (
+              <tr key={r.hour}>
+                <th scope="row">{r.hour}</th>
+                <td>{r.all}</td>
+                {r.bySource.map((n, i) => (
+                  <td key={sources[i]}>{n}</td>
+                ))}
               </tr>
             ))}
           </tbody>
         </table>
       </details>
     </>
+  );
+}
+
+interface Sample {
+  at: number;
+  pending: number;
+  processing: number;
+  deadLetters: number;
+  p95: number | null;
+}
+
+/**
+ * The bus's figures are one aggregate per window (GET /api/v1/bus/stats has no time series), so the live chart
+ * is drawn from the answers of each refresh since the page opened (or the range changed).
+ */
+function BusSamples({ stats, at, range }: { stats: BusStats; at: Date | undefined; range: string }) {
+  const [samples, setSamples] = useState<Sample[]>([]);
+  useEffect(() => setSamples([]), [range]);
+  useEffect(() => {
+    if (!at) return;
+    setSamples((list) =>
+      [
+        ...list,
+        {
+          at: at.getTime() / 1000,
+          pending: stats.outbox.pending,
+          processing: stats.outbox.processing,
+          deadLetters: stats.dead_letters,
+          p95: stats.latency_ms.p95,
+        },
+      ].slice(-360),
+    );
+  }, [stats, at]);
+  const chart = useMemo(
+    () => ({
+      times: samples.map((s) => s.at),
+      series: [
+        { label: "Queue: pending", values: samples.map((s) => s.pending) },
+        { label: "Queue: processing", values: samples.map((s) => s.processing) },
+        { label: "Dead letters", values: samples.map((s) => s.deadLetters) },
+        { label: "Latency p95 (ms)", values: samples.map((s) => s.p95) },
+      ],
+    }),
+    [samples],
+  );
+  if (samples.length < 2) return <p class="hint">The live chart starts with the next refresh.</p>;
+  return (
+    <TimeChart
+      label="Chart of queue depth, dead letters and p95 latency since this page opened"
+      times={chart.times}
+      series={chart.series}
+    />
   );
 }
 
