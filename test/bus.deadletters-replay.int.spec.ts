@@ -10,6 +10,7 @@ import { writeEvents } from "../src/events/write.js";
 import { fast, useBusDatabase } from "./support/bus.js";
 import { backends } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
+import { delivered as deliveredCount } from "./support/rollups.js";
 import { eventually } from "./support/wait.js";
 
 /** Deliveries that failed for good (dead letters and their retry) and deliveries asked for again (replay). */
@@ -52,14 +53,23 @@ for (const backend of backends()) {
       fixed = true;
       expect(await retryDeadLetters(db, tenant, { subscriptionId: sub.id })).toBe(1);
       await eventually(() => delivered.includes("2"), 10_000, "the retried delivery");
-      // Once every row of the subscription is acknowledged, none can be delivered again.
+      // Once every row of the subscription is acknowledged — deleted and counted, the retried dead row too —
+      // none can be delivered again.
       await eventually(
-        async () =>
-          (await count(db, "outbox", `subscription_id = '${sub.id}' and status <> 'completed'`)) === 0,
+        async () => (await count(db, "outbox", `subscription_id = '${sub.id}'`)) === 0,
         10_000,
         "the retried delivery acknowledged",
       );
       expect(delivered.filter((n) => n === "2")).toHaveLength(1);
+      expect(await deliveredCount(db, `subscription_id = '${sub.id}'`)).toBe(3);
+      // The dead letter stays as history, marked retried, still naming its (now deleted) outbox row.
+      expect(
+        await count(
+          db,
+          "dead_letters",
+          `subscription_id = '${sub.id}' and retried_at is not null and outbox_id > 0`,
+        ),
+      ).toBe(1);
       expect(await retryDeadLetters(db, tenant, { subscriptionId: sub.id })).toBe(0);
       await worker.stop();
     });
@@ -102,7 +112,8 @@ for (const backend of backends()) {
           correlationId: "x",
         },
       ]);
-      await db.execute(sql`update outbox set status = 'completed' where subscription_id = ${sub.id}`);
+      // As if delivered already: a delivered row is gone from the outbox.
+      await db.execute(sql`delete from outbox where subscription_id = ${sub.id}`);
       const base = { tenantId: tenant, subscriptionId: sub.id };
       expect((await replayEvents(db, { ...base })).events).toBe(3);
       expect((await replayEvents(db, { ...base, eventTypes: ["r.a"] })).events).toBe(2);
@@ -125,11 +136,11 @@ for (const backend of backends()) {
       await eventually(() => seen.length === 8, 10_000, "replayed deliveries");
       // Acknowledgements are written in batches, shortly after the handler returns.
       await eventually(
-        async () =>
-          (await count(db, "outbox", `replay_id = '${ranged.replayId}' and status = 'completed'`)) === 1,
+        async () => (await deliveredCount(db, `subscription_id = '${sub.id}'`)) === 8,
         5_000,
-        "replayed delivery completed",
+        "replayed deliveries completed",
       );
+      expect(await count(db, "outbox", `subscription_id = '${sub.id}'`)).toBe(0);
       await worker.stop();
     });
   });

@@ -13,6 +13,7 @@ import { fast, useBusDatabase, webhookReceiver } from "./support/bus.js";
 import { SteppingClock } from "./support/clock.js";
 import { backends } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
+import { delivered, rollupsOf } from "./support/rollups.js";
 import { eventually } from "./support/wait.js";
 
 /** The bus delivers: to in-process handlers (handed over straight from the writer, or claimed), to signed webhooks. */
@@ -23,7 +24,7 @@ for (const backend of backends()) {
     it("delivers every event once to an in-process handler and reports the lifecycle", async () => {
       const { db } = bus;
       const tenant = await makeTenant(db);
-      await createSubscription(db, tenant, {
+      const subscription = await createSubscription(db, tenant, {
         name: "h",
         eventTypes: ["order.*"],
         sink: { type: "handler", name: "orders" },
@@ -36,6 +37,7 @@ for (const backend of backends()) {
       const worker = await bus.start(createDispatcher({ db, listen: bus.listen, handlers, ...fast }));
       const completed: number[] = [];
       worker.on("job:completed", (rows) => completed.push(...rows.map((r) => r.id)));
+      const before = Date.now();
       const written = await writeEvents(
         db,
         Array.from({ length: 50 }, (_, i) => ({
@@ -46,18 +48,34 @@ for (const backend of backends()) {
         })),
       );
       await eventually(() => seen.length >= 50, 10_000, "50 deliveries");
-      await eventually(async () => (await count(db, "outbox", "status = 'completed'")) >= 50);
+      // Each delivered row is deleted as it is counted into its minute's rollup: none is left behind.
+      await eventually(async () => (await count(db, "outbox", `tenant_id = '${tenant}'`)) === 0);
+      const after = Date.now();
       expect(new Set(seen)).toEqual(new Set(written.map((w) => w.event.id)));
       expect(seen).toHaveLength(50);
       await worker.stop(); // job:completed fires after the commit other connections already see
       expect(completed).toHaveLength(50);
+      const rollups = await rollupsOf(db, tenant);
+      expect(rollups.reduce((n, r) => n + r.delivered, 0)).toBe(50);
+      const minute = (ms: number) =>
+        new Date(Math.floor(ms / 60_000) * 60_000).toISOString().replace(".000", "");
+      for (const r of rollups) {
+        expect(r).toMatchObject({ subscription_id: subscription.id, event_type: "order.placed", retried: 0 });
+        expect([minute(before), minute(after)]).toContain(r.minute);
+        expect(Date.parse(r.last_delivered_at)).toBeGreaterThanOrEqual(before - 1000);
+        expect(Date.parse(r.last_delivered_at)).toBeLessThanOrEqual(after + 1000);
+      }
     });
 
     it("hands deliveries of its own handlers from a write that is its own transaction straight to its dispatcher", async () => {
       const { db } = bus;
       const tenant = await makeTenant(db);
       const handler = { type: "handler" as const, name: "direct" };
-      await createSubscription(db, tenant, { name: "direct", eventTypes: ["direct.*"], sink: handler });
+      const direct = await createSubscription(db, tenant, {
+        name: "direct",
+        eventTypes: ["direct.*"],
+        sink: handler,
+      });
       // Ordered and paused subscriptions follow the claim's own rules: never handed over.
       const ordered = await createSubscription(db, tenant, {
         name: "direct-ordered",
@@ -97,14 +115,14 @@ for (const backend of backends()) {
       ]);
       expect((await rowsOf(plain!.event.id)).map((r) => r.status)).toEqual(["pending", "pending", "pending"]);
 
-      const [direct] = await writeEvents(
+      const [handedOver] = await writeEvents(
         db,
         [{ tenantId: tenant, eventType: "direct.x", source: "system" as const }],
         { handOver },
       );
       // Handed over before the write returned: the dispatcher already has the row the write claimed.
-      const rows = await rowsOf(direct!.event.id);
-      const handed = rows.find((r) => r.subscription_id !== ordered.id && r.subscription_id !== paused.id)!;
+      const rows = await rowsOf(handedOver!.event.id);
+      const handed = rows.find((r) => r.subscription_id === direct.id)!;
       expect(claimedIds).toEqual([handed.id]);
       expect(rows.find((r) => r.subscription_id === ordered.id)).toMatchObject({
         status: "pending",
@@ -114,13 +132,16 @@ for (const backend of backends()) {
         status: "pending",
         held: true,
       });
-      await eventually(() => seen.includes(direct!.event.id), 5000, "delivered");
+      await eventually(() => seen.includes(handedOver!.event.id), 5000, "delivered");
+      // Acknowledged: the row is gone, counted as delivered on its first attempt.
       await eventually(
-        async () => (await rowsOf(direct!.event.id)).find((r) => r.id === handed.id)!.status === "completed",
+        async () => !(await rowsOf(handedOver!.event.id)).some((r) => r.id === handed.id),
         5000,
         "acknowledged",
       );
-      expect((await rowsOf(direct!.event.id)).find((r) => r.id === handed.id)!.attempts).toBe(1);
+      expect(await rollupsOf(db, tenant)).toMatchObject([
+        { subscription_id: direct.id, event_type: "direct.x", delivered: 1, retried: 0 },
+      ]);
 
       // Written inside a caller's transaction: claimed the ordinary way once it commits, not handed over.
       // No wait is needed to prove it: a hand-over is a claim made by the write's own statement, so a row
@@ -242,10 +263,8 @@ describe("event bus delivery: leases", () => {
       })),
     );
     await eventually(() => deliveries.size === 10, 20_000, "every event delivered");
-    await eventually(
-      async () => (await count(db, "outbox", "event_type = 'slow.job' and status = 'completed'")) === 10,
-      10_000,
-    );
+    await eventually(async () => (await count(db, "outbox", "event_type = 'slow.job'")) === 0, 10_000);
+    expect(await delivered(db, "event_type = 'slow.job'")).toBe(10);
     await worker.stop();
     expect(lost.length).toBeGreaterThan(0); // some rows outlived their lease in the buffer…
     expect([...deliveries.values()].every((n) => n === 1)).toBe(true); // …and still none ran twice

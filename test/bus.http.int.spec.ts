@@ -1,9 +1,13 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp, type HeraldApp } from "../src/api/app.js";
+import { latencyBucketCount, latencyBucketOf, latencyPercentiles } from "../src/bus/latencyBuckets.js";
 import { outboxQueue } from "../src/bus/outboxQueue.js";
+import { query } from "../src/db/client.js";
 import { claimBatch } from "../src/queue/claim.js";
+import { completeBatch } from "../src/queue/complete.js";
 import { failBatch } from "../src/queue/fail.js";
+import { releaseBatch } from "../src/queue/release.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { bearer, call, expectProblem } from "./support/http.js";
 
@@ -266,6 +270,153 @@ for (const backend of backends()) {
       const integrity = await get(keyA, "/api/v1/bus/integrity");
       expect(integrity.body.ok).toBe(true);
       expect(integrity.body.checks.map((c: { name: string }) => c.name)).toContain("outbox_without_event");
+    });
+
+    it("reports bus stats and a subscription's health from the delivery rollups and the dead rows", async () => {
+      const created = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/admin/tenants",
+        headers: bearer(adminToken),
+        payload: { name: "stats" },
+      });
+      const key: string = created.body.api_key;
+      const tenantId: string = created.body.tenant.id;
+      const subscribe = async (name: string, types: string[]) =>
+        (
+          await post(key, "/api/v1/subscriptions", {
+            name,
+            event_types: types,
+            sink: { type: "nats", subject: "s.t" },
+            max_attempts: 1,
+          })
+        ).body.id as string;
+      const sub = await subscribe("stats", ["st.*"]);
+      const other = await subscribe("other", ["other.*"]);
+      const fresh = (await get(key, `/api/v1/subscriptions/${sub}`)).body;
+      expect(fresh.health).toEqual({
+        window_seconds: 3600,
+        delivered: 0,
+        failed: 0,
+        success_rate: null,
+        latency_ms: { p50: null, p95: null },
+        last_delivered_at: null,
+        last_error: null,
+      });
+      // Delivered after these many ms (each row's creation moved back by it); the last st.b row fails.
+      const plan = [
+        { type: "st.a", ms: 10 },
+        { type: "st.a", ms: 10 },
+        { type: "st.a", ms: 10 },
+        { type: "st.a", ms: 5000 },
+        { type: "st.b", ms: 100 },
+        { type: "st.b", ms: null },
+        { type: "other.x", ms: 20 },
+      ];
+      for (const [i, p] of plan.entries())
+        await post(key, "/api/v1/events", { event_type: p.type, source: "system", payload: { i } });
+      const db = t.database.db;
+      const now = new Date();
+      await db.execute(
+        sql`update outbox set next_attempt_at = now() - interval '1 second' where tenant_id = ${tenantId}`,
+      );
+      const claimed = await claimBatch(db, outboxQueue, { workerId: "s", limit: 100, leaseMs: 60_000, now });
+      // Other tenants' rows (of the tests before) go back untouched.
+      await releaseBatch(
+        db,
+        outboxQueue,
+        "s",
+        claimed.filter((r) => r.tenant_id !== tenantId),
+        now,
+      );
+      const rows = claimed.filter((r) => r.tenant_id === tenantId);
+      expect(rows).toHaveLength(plan.length);
+      const planOf = (row: (typeof rows)[number]) => {
+        const event = (typeof row.event === "string" ? JSON.parse(row.event) : row.event) as {
+          payload: { i: number };
+        };
+        return plan[event.payload.i]!;
+      };
+      for (const row of rows) {
+        const ms = planOf(row).ms ?? 0;
+        await db.execute(
+          sql`update outbox set created_at = ${now.toISOString()}::timestamptz - ${ms} * interval '1 millisecond' where id = ${row.id}`,
+        );
+      }
+      const failing = rows.filter((r) => planOf(r).ms === null);
+      await failBatch(
+        db,
+        outboxQueue,
+        "s",
+        failing.map((r) => ({ id: r.id, attempts: r.attempts, error: "sink down", delayMs: 0 })),
+        now,
+      );
+      const delivering = rows.filter((r) => planOf(r).ms !== null);
+      expect(await completeBatch(db, outboxQueue, "s", delivering, now)).toHaveLength(delivering.length);
+
+      const histogramOf = (latencies: number[]) => {
+        const buckets = new Array<number>(latencyBucketCount).fill(0);
+        for (const ms of latencies) buckets[latencyBucketOf(ms)]! += 1;
+        return buckets;
+      };
+      const mine = [10, 10, 10, 5000, 100];
+      const all = latencyPercentiles(histogramOf([...mine, 20]), 5000);
+      const stats = await get(key, "/api/v1/bus/stats?slow_ms=1000");
+      expect(stats.status).toBe(200);
+      const [{ n: rolledUp }] = (await query<{ n: number }>(
+        db,
+        sql`select sum(delivered)::int as n from delivery_rollups where tenant_id = ${tenantId}`,
+      )) as [{ n: number }];
+      expect(rolledUp).toBe(6);
+      expect(stats.body).toEqual({
+        outbox: { pending: 0, processing: 0, completed: 6, failed: 1 },
+        dead_letters: 1,
+        latency_ms: { p50: all.p50, p95: all.p95, p99: all.p99, max: 5000 },
+        throughput_per_s: 6 / 3600,
+        success_rate: 6 / 7,
+        retry_rate: 0,
+        failure_rate: 1 / 7,
+        slow_events: 1,
+        window_seconds: 3600,
+        slow_threshold_ms: 1000,
+        by_type: {
+          "st.a": {
+            delivered: 4,
+            failed: 0,
+            p95_ms: latencyPercentiles(histogramOf([10, 10, 10, 5000]), 5000).p95,
+          },
+          "st.b": { delivered: 1, failed: 1, p95_ms: latencyPercentiles(histogramOf([100]), 100).p95 },
+          "other.x": { delivered: 1, failed: 0, p95_ms: latencyPercentiles(histogramOf([20]), 20).p95 },
+        },
+      });
+      // The median of 10 ms latencies is 10 ms within one bucket (its geometric midpoint, ~9 ms).
+      expect(all.p50! / 10).toBeGreaterThan(0.74);
+      expect(all.p50! / 10).toBeLessThan(1.26);
+      // One subscription's figures.
+      const filtered = await get(key, `/api/v1/bus/stats?subscription_id=${sub}`);
+      expect(filtered.body.outbox).toEqual({ pending: 0, processing: 0, completed: 5, failed: 1 });
+      expect(filtered.body.latency_ms).toEqual({ ...latencyPercentiles(histogramOf(mine), 5000), max: 5000 });
+      expect(Object.keys(filtered.body.by_type).sort()).toEqual(["st.a", "st.b"]);
+      // Another tenant sees none of it.
+      expect((await get(keyB, "/api/v1/bus/stats")).body.by_type).not.toHaveProperty("st.a");
+
+      const health = (await get(key, `/api/v1/subscriptions/${sub}`)).body;
+      expect(health).toMatchObject({ id: sub, name: "stats", paused: false });
+      const percentiles = latencyPercentiles(histogramOf(mine), 5000);
+      expect(health.health).toEqual({
+        window_seconds: 3600,
+        delivered: 5,
+        failed: 1,
+        success_rate: 5 / 6,
+        latency_ms: { p50: percentiles.p50, p95: percentiles.p95 },
+        last_delivered_at: now.toISOString(),
+        last_error: { message: "sink down", at: now.toISOString() },
+      });
+      expect((await get(key, `/api/v1/subscriptions/${other}`)).body.health).toMatchObject({
+        delivered: 1,
+        failed: 0,
+        success_rate: 1,
+        last_error: null,
+      });
     });
   });
 }

@@ -14,6 +14,6 @@ export {
 export { type EventHandler, HandlerRegistry } from "./sinks/handlers.js";
 export { NatsPublisher } from "./sinks/nats.js";
 export { signWebhook } from "./sinks/webhook.js";
-export { busStats } from "./stats.js";
+export { type BusStats, busStats, type SubscriptionHealth, subscriptionHealth } from "./stats.js";
 export { subscribe } from "./subscribe.js";
 export * from "./subscriptions.js";

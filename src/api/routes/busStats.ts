@@ -3,6 +3,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { checkIntegrity } from "../../bus/integrity.js";
 import { busStats } from "../../bus/stats.js";
+import { Uuid } from "../schemas.js";
 
 /** How the tenant's bus is doing: delivery figures over a window, and the log/outbox integrity check. */
 export function busStatsRoutes(scope: FastifyInstance) {
@@ -17,15 +18,20 @@ export function busStatsRoutes(scope: FastifyInstance) {
           {
             window_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 86400 })),
             slow_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+            subscription_id: Type.Optional(Uuid),
           },
           { additionalProperties: false },
         ),
       },
     },
     async (request) => {
-      const { window_seconds, slow_ms } = request.query;
+      const { window_seconds, slow_ms, subscription_id } = request.query;
       return request.inTenant((tx) =>
-        busStats(tx, request.tenantId, { windowSeconds: window_seconds, slowThresholdMs: slow_ms }),
+        busStats(tx, request.tenantId, {
+          windowSeconds: window_seconds,
+          slowThresholdMs: slow_ms,
+          subscriptionId: subscription_id,
+        }),
       );
     },
   );

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { type DestinationPolicy, denyAll, webhookUrlProblem } from "../../bus/sinks/destination.js";
+import { subscriptionHealth } from "../../bus/stats.js";
 import {
   createSubscription,
   deleteSubscription,
@@ -52,6 +53,18 @@ const SubscriptionView = Type.Object({
   created_at: Type.String(),
   secret: Type.Optional(Type.String()),
 });
+
+/** How the subscription is doing over the last hour (`bus/stats.ts`, `subscriptionHealth`). */
+const Health = Type.Object({
+  window_seconds: Type.Integer(),
+  delivered: Type.Integer(),
+  failed: Type.Integer(),
+  success_rate: Nullable(Type.Number()),
+  latency_ms: Type.Object({ p50: Nullable(Type.Number()), p95: Nullable(Type.Number()) }),
+  last_delivered_at: Nullable(Type.String()),
+  last_error: Nullable(Type.Object({ message: Type.String(), at: Type.String() })),
+});
+const SubscriptionWithHealth = Type.Object({ ...SubscriptionView.properties, health: Health });
 
 const view = (s: Subscription) => ({
   id: s.id,
@@ -129,11 +142,21 @@ export function subscriptionRoutes(
 
   app.get(
     "/api/v1/subscriptions/:id",
-    { schema: { tags: ["bus"], params: IdParams, response: { 200: SubscriptionView, ...problemResponses } } },
+    {
+      schema: {
+        tags: ["bus"],
+        params: IdParams,
+        response: { 200: SubscriptionWithHealth, ...problemResponses },
+      },
+    },
     async (request) => {
-      const found = await request.inTenant((tx) => getSubscription(tx, request.tenantId, request.params.id));
+      const { id } = request.params;
+      const found = await request.inTenant(async (tx) => {
+        const subscription = await getSubscription(tx, request.tenantId, id);
+        return subscription && { subscription, health: await subscriptionHealth(tx, request.tenantId, id) };
+      });
       if (!found) throw notFound("Subscription");
-      return view(found);
+      return { ...view(found.subscription), health: found.health };
     },
   );
 
