@@ -285,6 +285,15 @@ describe.skipIf(!hasPostgres() || !hasChromium())("operator console (Chromium)",
     await page.getByRole("button", { name: "Sign in" }).click();
     // Signed in on the screen whose URL was opened.
     await expect.poll(() => page.getByRole("heading", { name: "Events", level: 1 }).count()).toBe(1);
+    // The keyboard starts at "Skip to content", which leads to the screen.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate<string>("document.activeElement.textContent")).toBe("Skip to content");
+    // A filter the API refuses: its problem, readably.
+    await page.getByLabel("Event type").fill("Not A Type");
+    await page.getByRole("button", { name: "Search" }).click();
+    await expect
+      .poll(() => page.getByRole("alert").textContent())
+      .toContain("Validation failed (400, validation_failed)");
     await page.getByRole("button", { name: "Sign out" }).click();
     await expect.poll(() => page.getByLabel("API key").count()).toBe(1);
     expect(await page.evaluate<number>("sessionStorage.length")).toBe(0);

@@ -1,5 +1,5 @@
 import { type ComponentChildren, createContext } from "preact";
-import { useContext, useEffect } from "preact/hooks";
+import { useContext, useEffect, useRef } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import type { Session } from "./api.js";
 import { href } from "./paths.js";
@@ -24,6 +24,13 @@ export function useTitle(title: string) {
 export function Layout({ routes, children }: { routes: ConsoleRoute[]; children: ComponentChildren }) {
   const { session, signOut } = useSession();
   const { path } = useLocation();
+  // Another screen: focus moves to its content, so keyboard and screen-reader users start there (not on load).
+  const shown = useRef(path);
+  useEffect(() => {
+    if (shown.current === path) return;
+    shown.current = path;
+    document.getElementById("main")?.focus();
+  }, [path]);
   const current = (route: ConsoleRoute) => {
     const target = href(route.path);
     return path === target || (route.path !== "/" && path.startsWith(`${target}/`));
