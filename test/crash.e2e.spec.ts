@@ -11,6 +11,7 @@ import { completeBatch } from "../src/queue/complete.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
 import { count, makeTenant } from "./support/fixtures.js";
 import { cleanEnv, spawnProcess } from "./support/process.js";
+import { delivered as deliveredCount } from "./support/rollups.js";
 import { eventually } from "./support/wait.js";
 
 const script = fileURLToPath(new URL("./support/crash-worker.mjs", import.meta.url));
@@ -79,18 +80,14 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     expect(inFlight[0]!.n).toBeGreaterThan(0);
 
     const rescuer = await startRescuer();
+    // A completed row is deleted as it is counted: every row gone, each counted once.
     await eventually(
-      async () =>
-        (
-          await query<{ n: number }>(
-            db,
-            sql`select count(*)::int as n from outbox where status = 'completed'`,
-          )
-        )[0]!.n === 60,
+      async () => (await count(db, "outbox", `tenant_id = '${tenant}'`)) === 0,
       20_000,
       "every outbox row completed",
     );
     await rescuer.stop();
+    expect(await deliveredCount(db, `tenant_id = '${tenant}'`)).toBe(60);
 
     const delivered = await query<{ event_id: string }>(
       db,
@@ -99,6 +96,7 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
     expect(new Set(delivered.map((d) => d.event_id))).toEqual(new Set(written.map((w) => w.event.id)));
     // The victim's claims were taken over; completing them now with its old lease does nothing.
     expect(await completeBatch(db, outboxQueue, "victim", claimed, new Date())).toEqual([]);
+    expect(await deliveredCount(db, `tenant_id = '${tenant}'`)).toBe(60);
     const rescued = await query<{ n: number }>(
       db,
       sql`select count(*)::int as n from crash_deliveries where worker = 'rescuer'`,
@@ -163,17 +161,19 @@ describe.skipIf(!hasPostgres())("a killed worker", () => {
 
     const rescuer = await startRescuer();
     await eventually(
-      async () => (await count(db, "outbox", `tenant_id = '${tenant}' and status <> 'completed'`)) === 0,
+      async () => (await count(db, "outbox", `tenant_id = '${tenant}'`)) === 0,
       20_000,
       "every outbox row completed",
     );
     await rescuer.stop();
+    expect(await deliveredCount(db, `tenant_id = '${tenant}'`)).toBe(written.length);
     const delivered = await query<{ event_id: string }>(
       db,
       sql`select distinct event_id from crash_deliveries`,
     );
     expect(new Set(delivered.map((d) => d.event_id))).toEqual(new Set(written.map((w) => w.id)));
-    // The victim's late completion of what it held is refused.
+    // The victim's late completion of what it held is refused, and counts nothing.
     expect(await completeBatch(db, outboxQueue, "victim", held, new Date())).toEqual([]);
+    expect(await deliveredCount(db, `tenant_id = '${tenant}'`)).toBe(written.length);
   }, 60_000);
 });
