@@ -1,7 +1,9 @@
 import { sql } from "drizzle-orm";
+import { Registry } from "prom-client";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { createDispatcher } from "../src/bus/dispatcher.js";
+import { outboxQueue } from "../src/bus/outboxQueue.js";
 import { destinationPolicy } from "../src/bus/sinks/destination.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
 import { createSubscription, setPaused } from "../src/bus/subscriptions.js";
@@ -9,6 +11,7 @@ import { query } from "../src/db/client.js";
 import type { StoredEvent } from "../src/events/types.js";
 import { writeEvents } from "../src/events/write.js";
 import { LocalHandOver } from "../src/queue/handOver.js";
+import { instrumentWorker } from "../src/queue/metrics.js";
 import { fast, useBusDatabase, webhookReceiver } from "./support/bus.js";
 import { SteppingClock } from "./support/clock.js";
 import { backends } from "./support/databases.js";
@@ -37,6 +40,8 @@ for (const backend of backends()) {
       const worker = await bus.start(createDispatcher({ db, listen: bus.listen, handlers, ...fast }));
       const completed: number[] = [];
       worker.on("job:completed", (rows) => completed.push(...rows.map((r) => r.id)));
+      const registry = new Registry();
+      instrumentWorker(worker, outboxQueue, registry);
       const before = Date.now();
       const written = await writeEvents(
         db,
@@ -55,6 +60,10 @@ for (const backend of backends()) {
       expect(seen).toHaveLength(50);
       await worker.stop(); // job:completed fires after the commit other connections already see
       expect(completed).toHaveLength(50);
+      // The metrics see the completions too: processed, and the latency from each row's creation.
+      const text = await registry.metrics();
+      expect(text).toContain('herald_queue_processed_total{queue="outbox"} 50\n');
+      expect(text).toContain('herald_queue_latency_seconds_count{queue="outbox"} 50\n');
       const rollups = await rollupsOf(db, tenant);
       expect(rollups.reduce((n, r) => n + r.delivered, 0)).toBe(50);
       const minute = (ms: number) =>
