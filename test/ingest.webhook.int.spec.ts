@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { query } from "../src/db/client.js";
+import { payloadSql } from "../src/events/columns.js";
 import { createIngestMetrics } from "../src/ingest/metrics.js";
 import { createProcessor } from "../src/ingest/processor.js";
 import { reprocess } from "../src/ingest/reprocess.js";
@@ -139,9 +140,10 @@ for (const backend of backends()) {
       ).toBe(11);
       const logged = await query<Record<string, unknown>>(
         k.t.database.db,
-        sql`select e.event_type, e.source, e.message_id, e.ts = m.event_at as same_time, e.payload, m.id as event_id,
+        sql`select e.event_type, e.source, e.message_id, e.ts = m.event_at as same_time,
+            ${sql.raw(payloadSql("e"))} as payload, e.payload is null as no_copy, m.id as event_id,
             m.type, m.outbound_message_id, m.provider_event_id, m.recipient
-          from events e join message_events m on m.id = (e.payload->>'message_event_id')::uuid
+          from events e join message_events m on m.id = e.id
           where e.tenant_id = ${a.tenantId} and e.event_type like 'message.%'`,
       );
       expect(logged).toHaveLength(11);
@@ -151,6 +153,7 @@ for (const backend of backends()) {
           source: "webhook",
           message_id: row.outbound_message_id,
           same_time: true,
+          no_copy: true,
           payload: expect.objectContaining({
             message_event_id: row.event_id,
             provider: "sendgrid",
@@ -160,6 +163,29 @@ for (const backend of backends()) {
         });
       }
       expect(logged.some((r) => r.message_id === ada.body.id)).toBe(true);
+      // The log's readers show each one's payload: its list, an event by id, and an export.
+      const byId = new Map(logged.map((r) => [r.event_id as string, r.payload]));
+      const page = await call(k.h.app, {
+        method: "GET",
+        url: "/api/v1/events?type=message.*&limit=100",
+        headers: bearer(a.key),
+      });
+      expect(page.body.total).toBe(11);
+      for (const e of page.body.events) expect(e.payload).toEqual(byId.get(e.id));
+      const one = await call(k.h.app, {
+        method: "GET",
+        url: `/api/v1/events/${logged[0]!.event_id}`,
+        headers: bearer(a.key),
+      });
+      expect(one.body.payload).toEqual(logged[0]!.payload);
+      const exported = await k.h.app.inject({
+        method: "GET",
+        url: "/api/v1/events/export?type=message.*&format=ndjson",
+        headers: bearer(a.key),
+      });
+      const lines = exported.body.trim().split("\n").map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(11);
+      for (const e of lines) expect(e.payload).toEqual(byId.get(e.id));
     });
 
     it("archives every body byte for byte (multibyte text, a leading BOM, a rejected non-UTF-8 body) and stores its events as sent", async () => {

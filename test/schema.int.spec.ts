@@ -134,9 +134,9 @@ for (const backend of backends()) {
           `insert into outbound_messages (tenant_id, channel, provider, to_address, dedupe_key) values ('${i.tenant}', 'email', 'sendgrid', 'a@x.io', 'd1')`,
       ],
       [
-        "message_event_keys tenant+provider+dedupe_key",
+        "message_event_keys tenant+hash of provider and dedupe_key",
         (i) =>
-          `insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at) values ('${i.tenant}', 'sendgrid', 'k1', herald_uuidv7(), now())`,
+          `insert into message_event_keys (tenant_id, key_hash) values ('${i.tenant}', md5('sendgrid:k1')::uuid)`,
       ],
       [
         "event_keys tenant+event_key",
@@ -294,7 +294,7 @@ for (const backend of backends()) {
       );
       await db.execute(
         sql.raw(
-          `insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at) values ('${doomed}', 'sendgrid', 'd1', herald_uuidv7(), now())`,
+          `insert into message_event_keys (tenant_id, key_hash) values ('${doomed}', md5('sendgrid:d1')::uuid)`,
         ),
       );
       const source = (

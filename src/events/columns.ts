@@ -3,6 +3,18 @@ import { epochMs } from "../db/timestamps.js";
 import type { StoredEvent } from "./types.js";
 
 /**
+ * An event's payload (the row aliased `alias`), as SQL text: the stored one, or for a `message.*` event the
+ * webhook processor appended since migration 0031 (payload null), the one made from its message event — same
+ * id, same time, so one primary-key probe of `message_events` — with the fields, and so the jsonb text, the
+ * stored ones had. The log keeps one copy of a provider event's facts, in `message_events`.
+ */
+export const payloadSql = (alias: string) =>
+  `coalesce(${alias}.payload, (select jsonb_build_object('message_event_id', m.id, 'provider', m.provider,
+    'provider_event_id', m.provider_event_id, 'provider_message_id', m.provider_message_id,
+    'recipient', m.recipient, 'url', m.url, 'reason', m.reason, 'group_id', m.group_id)
+    from message_events m where m.id = ${alias}.id and m.event_at = ${alias}.ts))`;
+
+/**
  * The select list that turns an `events` row (alias `alias`) into a StoredEvent, written once. With
  * `withBodies: false` the payload and metadata come back null (the writer already holds them).
  */
@@ -10,7 +22,7 @@ export const storedEventColumns = (alias: string, withBodies = true): SQL =>
   sql.raw(`${alias}.id, ${alias}.tenant_id, ${alias}.event_type, ${alias}.source,
     ${epochMs(`${alias}.ts`)} as ts_ms, ${epochMs(`${alias}.created_at`)} as created_ms,
     ${alias}.contact_id, ${alias}.session_id, ${alias}.message_id,
-    ${withBodies ? `${alias}.payload, ${alias}.metadata` : "null::jsonb as payload, null::jsonb as metadata"},
+    ${withBodies ? `${payloadSql(alias)} as payload, ${alias}.metadata` : "null::jsonb as payload, null::jsonb as metadata"},
     ${alias}.event_key, ${alias}.correlation_id, ${alias}.causation_id, ${alias}.schema_version,
     ${alias}.sequence_number::float8 as sequence_number, ${alias}.position::float8 as position,
     ${alias}.transaction_id::text as transaction_id`);

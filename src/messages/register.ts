@@ -278,11 +278,12 @@ async function linkWaiting(
       update message_events e set outbound_message_id = c.message_id, updated_at = now()
       from chosen c
       where e.id = c.id and e.event_at = c.event_at and c.message_id = any(${pgArray(newIds)}::uuid[])
-      returning e.outbound_message_id, e.type, e.dedupe_key, e.provider, e.log_event_id, e.event_at
+      returning e.id, e.outbound_message_id, e.type, e.dedupe_key, e.provider, e.log_event_id, e.event_at
     ), logged as (
       update events v set message_id = m.id, contact_id = coalesce(v.contact_id, m.contact_id)
       from linked l join outbound_messages m on m.id = l.outbound_message_id
-      where v.id = l.log_event_id and v.ts = l.event_at
+      -- Its log event: named by \`log_event_id\` before migration 0031, since then its own id.
+      where v.id = coalesce(l.log_event_id, l.id) and v.ts = l.event_at
       returning 1
     )
     select l.outbound_message_id as message_id, m.campaign_id, l.type, l.dedupe_key, l.provider,

@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from "uuid";
 import { pgArray, type Scalar, unnestColumns } from "../db/arrays.js";
 import { type Executor, query } from "../db/client.js";
 import { ensurePartitions, forgetPartitionsOnError } from "../db/partitions.js";
+import { dedupeHash } from "../domain/dedupeHash.js";
 import type { ByteRange } from "../domain/jsonArrayItems.js";
 import { linkPrefixLengths } from "../domain/messageIds.js";
 import type { CanonicalEventType } from "../domain/messageStatus.js";
@@ -65,9 +66,8 @@ export async function storeMessageEvents(
     events.map((e) => orphanBucket(e.tenantId, e.provider, e.providerMessageId)),
     "shared",
   );
-  // Ids made here (UUIDv7, as the columns' default): the message event's, and its log event's if it is new.
+  // Ids made here (UUIDv7, as the columns' default): the message event's, which its log event shares.
   const ids = events.map(() => uuidv7());
-  const logIds = events.map(() => uuidv7());
   const column = <T>(pick: (e: IngestEvent) => T) => events.map(pick) as Scalar[];
   const rows = await query<{
     ord: number;
@@ -80,11 +80,11 @@ export async function storeMessageEvents(
       select x.*
       from ${unnestColumns("x", [
         { name: "id", type: "uuid", values: ids },
-        { name: "log_id", type: "uuid", values: logIds },
         { name: "tenant_id", type: "uuid", values: column((e) => e.tenantId) },
         { name: "provider", type: "text", values: column((e) => e.provider) },
         { name: "delivery_id", type: "bigint", values: column((e) => e.deliveryId) },
         { name: "dedupe_key", type: "text", values: column((e) => e.dedupeKey) },
+        { name: "key_hash", type: "uuid", values: column((e) => dedupeHash(e.provider, e.dedupeKey)) },
         { name: "provider_event_id", type: "text", values: column((e) => e.providerEventId) },
         { name: "provider_message_id", type: "text", values: column((e) => e.providerMessageId) },
         // The lengths of the registered ids that could link it, longest first (an int[] literal per event).
@@ -116,40 +116,41 @@ export async function storeMessageEvents(
             : null,
         },
       ])}
+    ), firsts as (
+      -- An event repeated within the batch: its first.
+      select distinct on (tenant_id, key_hash) * from input order by tenant_id, key_hash, ord
     ), keyed as (
       -- In key order: two deliveries holding the same events in different orders would otherwise each wait
       -- for the other's uncommitted key (a deadlock, and a wasted attempt).
-      insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at)
-      select tenant_id, provider, dedupe_key, id, event_at from input
-      order by tenant_id, provider, dedupe_key, ord
+      insert into message_event_keys (tenant_id, key_hash)
+      select tenant_id, key_hash from firsts order by tenant_id, key_hash
       on conflict do nothing
-      returning message_event_id
+      returning tenant_id, key_hash
     ), linked as (
       select i.*, coalesce(
         (select m.id from outbound_messages m where m.id = i.herald_message_id and m.tenant_id = i.tenant_id),
         -- Else by its provider message id (see messages/linking.ts).
         ${messageOfProviderId}
       ) as message_id
-      from input i
-      where i.id in (select message_event_id from keyed)
+      from firsts i
+      where (i.tenant_id, i.key_hash) in (select tenant_id, key_hash from keyed)
     ), stored as (
       insert into message_events (id, tenant_id, outbound_message_id, delivery_id, provider, provider_event_id,
         provider_message_id, dedupe_key, type, event_at, recipient, url, ip, user_agent, reason,
-        bounce_classification, machine_open, group_id, payload, raw_offset, raw_length, log_event_id)
+        bounce_classification, machine_open, group_id, payload, raw_offset, raw_length)
       select id, tenant_id, message_id, delivery_id, provider, provider_event_id, provider_message_id, dedupe_key,
         type, event_at, recipient, url, ip, user_agent, reason, bounce_classification, machine_open, group_id,
-        payload::jsonb, raw_offset, raw_length, log_id
+        payload::jsonb, raw_offset, raw_length
       from linked
       returning id
     ), new as (
       select l.*, m.contact_id, m.campaign_id
       from linked l join stored n on n.id = l.id left join outbound_messages m on m.id = l.message_id
     ), fresh as (
-      select log_id as id, tenant_id, 'message.' || type as event_type, 'webhook'::event_source as source,
-        contact_id, null::text as session_id, message_id,
-        jsonb_build_object('message_event_id', id, 'provider', provider, 'provider_event_id', provider_event_id,
-          'provider_message_id', provider_message_id, 'recipient', recipient, 'url', url, 'reason', reason,
-          'group_id', group_id) as payload,
+      -- Its log event: the message event's id and time, and no payload of its own (the log's readers make it
+      -- from the message event: \`events/columns.ts\`).
+      select id, tenant_id, 'message.' || type as event_type, 'webhook'::event_source as source,
+        contact_id, null::text as session_id, message_id, null::jsonb as payload,
         '{}'::jsonb as metadata, null::text as event_key, null::text as correlation_id, null::text as causation_id,
         1 as schema_version, null::bigint as sequence_number, event_at as ts, ord
       from new

@@ -44,7 +44,11 @@ export const events = pgTable(
     contactId: text("contact_id"),
     sessionId: text("session_id"),
     messageId: uuid("message_id"),
-    payload: jsonb("payload").$type<Record<string, unknown>>().notNull().default({}),
+    /**
+     * Null on a `message.*` event appended by the webhook processor since migration 0031: its payload is made
+     * from its message event (same id and time) as it is read (`events/columns.ts`), not stored twice.
+     */
+    payload: jsonb("payload").$type<Record<string, unknown>>().default({}),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
     eventKey: text("event_key"),
     correlationId: text("correlation_id"),

@@ -107,7 +107,10 @@ export const messageEvents = pgTable(
     payload: jsonb("payload"),
     rawOffset: integer("raw_offset"),
     rawLength: integer("raw_length"),
-    /** Its `message.<type>` event in the log (same `ts` as `event_at`), given its message when linked later. */
+    /**
+     * Its `message.<type>` event in the log (same `ts` as `event_at`), given its message when linked later:
+     * named here before migration 0031; since then null, the log event having this event's own id.
+     */
     logEventId: uuid("log_event_id"),
     ...timestamps(),
   },
@@ -131,19 +134,19 @@ export const messageEvents = pgTable(
   ],
 );
 
-/** One row per stored provider event: the dedupe rule that must hold across `message_events` partitions. */
+/**
+ * One row per stored provider event: the dedupe rule that must hold across `message_events` partitions. The
+ * key is the MD5 of `provider:dedupe_key` as a UUID (`domain/dedupeHash.ts`; migration 0031 made it from the
+ * text columns): 16 bytes whatever the provider's ids, where the text key cost ~100 bytes a row and an entry.
+ */
 export const messageEventKeys = pgTable(
   "message_event_keys",
   {
     /** No foreign key (see appendOnlyTenantId). */
     tenantId: appendOnlyTenantId(),
-    provider: text("provider").notNull(),
-    dedupeKey: text("dedupe_key").notNull(),
-    messageEventId: uuid("message_event_id").notNull(),
-    eventAt: timestamptz("event_at").notNull(),
-    createdAt: createdAt(),
+    keyHash: uuid("key_hash").notNull(),
   },
-  (t) => [primaryKey({ name: "message_event_keys_pkey", columns: [t.tenantId, t.provider, t.dedupeKey] })],
+  (t) => [primaryKey({ name: "message_event_keys_pkey", columns: [t.tenantId, t.keyHash] })],
 );
 
 /** Every provider webhook request as received: the raw bytes, kept and processed through the queue. */

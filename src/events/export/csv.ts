@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { payloadSql } from "../columns.js";
 import { exportColumns, isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
 
@@ -17,7 +18,7 @@ const line = sql`e.id || ',' || e.event_type || ',' || e.source || ',' || ${isoT
   || ${isoText("created_at")} || ',' || ${quoted("e.contact_id")} || ',' || ${quoted("e.session_id")} || ','
   || coalesce(e.message_id::text, '') || ',' || ${quoted("e.event_key")} || ',' || ${quoted("e.correlation_id")}
   || ',' || ${quoted("e.causation_id")} || ',' || e.schema_version || ',' || coalesce(e.sequence_number::text, '')
-  || ',' || ${quoted("e.payload::text")} || ',' || ${quoted("e.metadata::text")} || ${"\r\n"}::text`;
+  || ',' || ${quoted(`${payloadSql("e")}::text`)} || ',' || ${quoted("e.metadata::text")} || ${"\r\n"}::text`;
 
 /** CSV with a header line of the export columns, CRLF line ends (RFC 4180), payload and metadata as JSON text. */
 export function csvEncoder(): ExportEncoder {

@@ -1,9 +1,12 @@
 import { sql } from "drizzle-orm";
+import { payloadSql } from "../columns.js";
 import { isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
 
 /** A nullable text column of `events e` as a JSON value. */
 const json = (column: string) => sql.raw(`coalesce(to_json(e.${column})::text, 'null')`);
+
+const payload = sql.raw(payloadSql("e"));
 
 /**
  * One event as a JSON line, its fields in the export columns' order, written by the database: the row
@@ -17,7 +20,7 @@ const line = sql`'{"id":"' || e.id || '","event_type":"' || e.event_type || '","
   || ',"message_id":' || coalesce('"' || e.message_id || '"', 'null') || ',"event_key":' || ${json("event_key")}
   || ',"correlation_id":' || ${json("correlation_id")} || ',"causation_id":' || ${json("causation_id")}
   || ',"schema_version":' || e.schema_version || ',"sequence_number":' || coalesce(e.sequence_number::text, 'null')
-  || ',"payload":' || e.payload::text || ',"metadata":' || e.metadata::text || ${"}\n"}::text`;
+  || ',"payload":' || ${payload}::text || ',"metadata":' || e.metadata::text || ${"}\n"}::text`;
 
 /** Newline-delimited JSON: one event per line. */
 export function ndjsonEncoder(): ExportEncoder {

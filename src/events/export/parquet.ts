@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { ByteWriter, type ColumnSource, ParquetWriter, type SchemaElement } from "hyparquet-writer";
 import { epochMs } from "../../db/timestamps.js";
 import type { EventSource } from "../../domain/vocabularies.js";
+import { payloadSql } from "../columns.js";
 import { type ExportColumn, exportColumns } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
 import type { BatchRow } from "./read.js";
@@ -76,7 +77,7 @@ interface ParquetRow extends BatchRow {
 const columns =
   sql.raw(`e.id, e.event_type, e.source, ${epochMs("e.ts")} as ts_ms, ${epochMs("e.created_at")} as created_ms,
   e.contact_id, e.session_id, e.message_id, e.event_key, e.correlation_id, e.causation_id, e.schema_version,
-  e.sequence_number::text as sequence_number, e.payload::text as payload, e.metadata::text as metadata`);
+  e.sequence_number::text as sequence_number, ${payloadSql("e")}::text as payload, e.metadata::text as metadata`);
 
 /** Each column's value of an event, as the writer takes it for the schema above. */
 const columnValue: Record<ExportColumn, (e: ParquetRow) => unknown> = {
