@@ -52,7 +52,13 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
           problem={
             error instanceof ApiError && error.problem.status === 401
               ? { ...error.problem, detail: "This key was refused: check it and try again." }
-              : problemOf(error)
+              : error instanceof ApiError && error.problem.status === 404 && !key.trim().startsWith("hk_")
+                ? {
+                    ...error.problem,
+                    detail:
+                      "This is not a tenant's API key (hk_…), and this Herald has no admin API (HERALD_ADMIN_TOKEN is not set).",
+                  }
+                : problemOf(error)
           }
         />
       )}

@@ -20,11 +20,18 @@ const problemFrom = (error: unknown): Problem =>
         detail: error instanceof Error ? error.message : String(error),
       };
 
+export interface UseApiOptions {
+  /** Ask again this often (while the tab is visible). */
+  refreshMs?: number;
+  /** Keep the data on screen while another path loads (a path that moves with the clock). */
+  keep?: boolean;
+}
+
 /**
- * GET `path` (nothing while it is null) and again whenever it changes, and every `refreshMs` when given. A
- * refresh keeps the data on screen; an answer to an older path is dropped.
+ * GET `path` (nothing while it is null) and again whenever it changes. A refresh keeps the data on screen; an
+ * answer to an older path is dropped.
  */
-export function useApi<T>(path: string | null, refreshMs?: number): Loaded<T> {
+export function useApi<T>(path: string | null, { refreshMs, keep = false }: UseApiOptions = {}): Loaded<T> {
   const [state, setState] = useState<Omit<Loaded<T>, "reload">>({
     data: undefined,
     error: undefined,
@@ -38,7 +45,7 @@ export function useApi<T>(path: string | null, refreshMs?: number): Loaded<T> {
 
   useEffect(() => {
     if (path === null) return;
-    const fresh = previous.current !== path;
+    const fresh = previous.current !== path && !keep;
     previous.current = path;
     setState((s) => ({ ...s, loading: true, ...(fresh ? { data: undefined, error: undefined } : {}) }));
     api<T>(path).then(
@@ -50,7 +57,7 @@ export function useApi<T>(path: string | null, refreshMs?: number): Loaded<T> {
           setState((s) => ({ ...s, error: problemFrom(error), loading: false, at: new Date() }));
       },
     );
-  }, [path, tick]);
+  }, [path, tick, keep]);
 
   useEffect(() => {
     if (!refreshMs || path === null) return;
@@ -87,6 +94,18 @@ export function ProblemView({ problem }: { problem: Problem }) {
 }
 
 export const problemOf = problemFrom;
+
+/** Now, in whole seconds, moving every `everyMs` while the tab is visible: for ranges that end now. */
+export function useClock(everyMs: number): number {
+  const [now, setNow] = useState(() => Math.floor(Date.now() / 1000));
+  useEffect(() => {
+    const timer = setInterval(() => {
+      if (document.visibilityState === "visible") setNow(Math.floor(Date.now() / 1000));
+    }, everyMs);
+    return () => clearInterval(timer);
+  }, [everyMs]);
+  return now;
+}
 
 export function Loading({ what = "Loading" }: { what?: string }) {
   return <output class="loading">{what}…</output>;

@@ -141,7 +141,8 @@ export function Events() {
         )}
       </Fetched>
 
-      <Stats filter={applied} />
+      {/* A filter the list refused is refused by the stats too: its problem is shown once, above. */}
+      {!page.error && <Stats filter={applied} />}
     </section>
   );
 }

@@ -4,7 +4,7 @@ import { queryOf } from "../api.js";
 import { TimeChart } from "../chart.js";
 import { useTitle } from "../layout.js";
 import { href } from "../paths.js";
-import { Empty, Fetched, figure, useApi } from "../ui.js";
+import { Empty, Fetched, figure, useApi, useClock } from "../ui.js";
 
 /** GET /api/v1/bus/stats */
 interface BusStats {
@@ -36,23 +36,22 @@ type Range = keyof typeof ranges;
 
 const refreshMs = 10_000;
 
-/** The start of a range ending now, to the second (what the API is asked for). */
-const startOf = (seconds: number) => new Date(Math.floor(Date.now() / 1000 - seconds) * 1000).toISOString();
-
 export function Overview() {
   useTitle("Overview");
   const { query, route } = useLocation();
   const range: Range = query.range && query.range in ranges ? (query.range as Range) : "hour";
   const { seconds } = ranges[range];
-  const start = useMemo(() => startOf(seconds), [seconds]);
+  // The range ends now and moves with each refresh (to the second: what the API is asked for).
+  const now = useClock(refreshMs);
+  const start = new Date((now - seconds) * 1000).toISOString();
+  const live = { keep: true };
 
-  const perHour = useApi<Stats>(
-    `/api/v1/events/stats${queryOf({ group_by: "hour,source", start })}`,
+  const perHour = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "hour,source", start })}`, live);
+  const bySource = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "source", start })}`, live);
+  const byType = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "type", start })}`, live);
+  const bus = useApi<BusStats>(`/api/v1/bus/stats${queryOf({ window_seconds: seconds })}`, {
     refreshMs,
-  );
-  const bySource = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "source", start })}`, refreshMs);
-  const byType = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "type", start })}`, refreshMs);
-  const bus = useApi<BusStats>(`/api/v1/bus/stats${queryOf({ window_seconds: seconds })}`, refreshMs);
+  });
 
   return (
     <section>
