@@ -656,37 +656,40 @@ try {
   const posted = BATCHES * PER_BATCH;
 
   // The writes the run below requires, server-side like the ceiling and so a lower bound for Herald's
-  // processing (no request, no parsing, no linking, no Node.js, a smaller log payload), per event posted:
-  // for each unique event its dedupe key, its message event and its `message.*` log event, and the run's
-  // suppressions (one per address, reason and group) — in the same proportions to the events posted.
+  // processing (no request, no parsing, no linking, no Node.js), per event posted: for each unique event its
+  // dedupe key (the hash of provider and key), its message event (where its bytes sit in the delivery, no
+  // copy), its `message.*` log event (the message event's id, no payload of its own) and its outbox row for
+  // the one subscription, and the run's suppressions (one per address, reason and group) — in the same
+  // proportions to the events posted.
+  const [{ id: floorSubscription }] =
+    await sql`insert into subscriptions (tenant_id, name, event_types, sink, secret)
+    values (${tenantForCeiling}, 'floor', '{message.*}', '{"type":"webhook","url":"https://example.com/"}', 'whsec_floor')
+    returning id`;
   const requiredWrites = (sql, from, count) =>
     sql`with b as (
         select ${tenantForCeiling}::uuid as tenant_id, i, 'req-' || i as key, 'MSG' || (i % 1000) || '.filter' as pmid,
           now() - (i % 3600) * interval '1 second' as at, 'user' || (i % 5000) || '@example.com' as recipient,
-          jsonb_build_object('email', 'user' || i || '@example.com', 'timestamp', 1763800000 + i, 'event', 'delivered',
-            'sg_event_id', 'req-' || i, 'sg_message_id', 'MSG' || (i % 1000) || '.filter-' || i,
-            'response', '250 2.0.0 OK', 'ip', '149.72.10.11') as payload,
           -- Ids in time order as Herald's are, made cheaply: Herald sends them (the ceiling's default costs
           -- ~4.6 µs per row, more than the rest of some of these inserts).
-          lpad(to_hex(i * 4), 32, '0')::uuid as id, lpad(to_hex(i * 4 + 1), 32, '0')::uuid as log_id,
-          lpad(to_hex(i * 4 + 2), 32, '0')::uuid as cause_id
+          lpad(to_hex(i * 4), 32, '0')::uuid as id, lpad(to_hex(i * 4 + 2), 32, '0')::uuid as cause_id
         from generate_series(${from}::int, ${from + Math.round((count * unique) / posted) - 1}::int) i
       ), keyed as (
-        insert into message_event_keys (tenant_id, provider, dedupe_key, message_event_id, event_at)
-        select tenant_id, 'sendgrid', key, id, at from b
-        returning message_event_id, dedupe_key
+        insert into message_event_keys (tenant_id, key_hash)
+        select tenant_id, md5('sendgrid:' || key)::uuid from b
       ), stored as (
         insert into message_events (id, tenant_id, provider, provider_event_id, provider_message_id, dedupe_key, type,
-          event_at, recipient, ip, reason, payload, log_event_id)
-        select k.message_event_id, tenant_id, 'sendgrid', key, pmid, key, 'delivered', at, recipient, '149.72.10.11',
-          '250 OK', payload, log_id
-        from b join keyed k on k.dedupe_key = b.key
-        returning id, tenant_id, log_event_id, type, event_at, recipient, provider_message_id
+          event_at, recipient, ip, reason, delivery_id, raw_offset, raw_length)
+        select id, tenant_id, 'sendgrid', key, pmid, key, 'delivered', at, recipient, '149.72.10.11',
+          '250 OK', 1, i % 500 * 340, 340
+        from b
+        returning id, tenant_id, type, event_at
       ), logged as (
         insert into events (id, tenant_id, event_type, source, payload, ts)
-        select log_event_id, tenant_id, 'message.' || type, 'webhook', jsonb_build_object('message_event_id', id,
-          'provider', 'sendgrid', 'provider_message_id', provider_message_id, 'recipient', recipient), event_at
-        from stored
+        select id, tenant_id, 'message.' || type, 'webhook', null, event_at from stored
+        returning id, tenant_id, event_type, ts
+      ), queued as (
+        insert into outbox (tenant_id, subscription_id, event_id, event_ts, event_type)
+        select tenant_id, ${floorSubscription}, id, ts, event_type from logged
       )
       insert into communication_suppressions (tenant_id, channel, address, reason, source_event_id, source_event_at)
       select tenant_id, 'email', 'req-' || i || '@example.com', 'bounce', cause_id, at from b
@@ -721,6 +724,9 @@ try {
       ratio: round(runs[1] / ceiling),
     });
   }
+
+  // The floor's outbox rows are not for delivery: gone with their subscription.
+  await sql`delete from subscriptions where id = ${floorSubscription}`;
 
   // A tenant with a signed source, through the API.
   const tenant = await (
@@ -758,7 +764,8 @@ try {
       sink: { type: "webhook", url: `http://127.0.0.1:${receiver.address().port}/hook` },
     }),
   });
-  if (subscribed.status !== 201) throw new Error(`subscription: ${subscribed.status} ${await subscribed.text()}`);
+  if (subscribed.status !== 201)
+    throw new Error(`subscription: ${subscribed.status} ${await subscribed.text()}`);
 
   /** Post every body to `base` from CLIENTS concurrent clients; each request's milliseconds, sorted. */
   async function postAll(base) {
@@ -869,7 +876,8 @@ try {
   // TOAST) the run grew, from their sizes before it, once the subscription has had every event. The number
   // later storage work is measured against.
   for (let i = 0; ; i++) {
-    const [{ n }] = await sql`select count(*)::int as n from outbox where status in ('pending', 'processing')`;
+    const [{ n }] =
+      await sql`select count(*)::int as n from outbox where status in ('pending', 'processing')`;
     if (n === 0) break;
     if (i > 6000) throw new Error(`the subscription still has ${n} events to deliver after 5 minutes`);
     await sleep(50);
