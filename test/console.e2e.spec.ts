@@ -299,6 +299,51 @@ describe.skipIf(!hasPostgres() || !hasChromium())("operator console (Chromium)",
     expect(await page.evaluate<number>("sessionStorage.length")).toBe(0);
   });
 
+  it("shows provider webhook events per provider on the Overview, as the API counts them", async () => {
+    // Last: their message.* events join the log, which the tests above count.
+    const source = await harness.api<{ url: string }>("/api/v1/sources", {
+      method: "POST",
+      body: { provider: "sendgrid" },
+    });
+    const sent = Math.floor((now - 10 * minute) / 1000);
+    const delivery = ["delivered", "open", "delivered", "bounce"].map((event, i) => ({
+      email: `person${i}@example.com`,
+      timestamp: sent + i,
+      event,
+      sg_event_id: `console-test-${i}`,
+      sg_message_id: `console-msg-${i}.filter`,
+      ...(event === "bounce" ? { type: "bounce", reason: "550 no such user" } : {}),
+    }));
+    const answer = await fetch(`${harness.url}${source.url}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(delivery),
+    });
+    expect(answer.status).toBe(200);
+    const start = at(3600_000);
+    await expect
+      .poll(
+        async () =>
+          (await harness.api<{ total: number }>(`/api/v1/message-events/stats?start=${start}`)).total,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBe(4);
+    const stats = await harness.api<{ buckets: { provider: string; hour: string; count: number }[] }>(
+      `/api/v1/message-events/stats?start=${start}`,
+    );
+    expect(stats.buckets.map((b) => [b.provider, b.count])).toEqual([["sendgrid", 4]]);
+
+    const watched = await signedIn();
+    const { page } = watched;
+    await expect.poll(() => figure(page, "webhooks.total").textContent()).toBe("4");
+    const bucket = stats.buckets[0]!;
+    expect(await figure(page, `webhooks.sendgrid.${bucket.hour}`).textContent()).toBe("4");
+    await expectAccessible(watched, "Overview with provider events");
+    expect(watched.problems()).toEqual([]);
+  });
+
   afterAll(() => {
     // Every page's record, so a failure above names what the browser saw.
     for (const watched of pages) if (watched.problems().length > 0) console.log(watched.problems());

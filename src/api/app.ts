@@ -28,6 +28,7 @@ import { eventRoutes } from "./routes/events.js";
 import { eventExportRoutes } from "./routes/eventsExport.js";
 import { healthRoutes } from "./routes/health.js";
 import { inboundRoutes } from "./routes/inbound.js";
+import { messageEventStatsRoutes } from "./routes/messageEventStats.js";
 import { messageEventRoutes } from "./routes/messageEvents.js";
 import { messageRoutes } from "./routes/messages.js";
 import { replayRoutes } from "./routes/replays.js";
@@ -157,6 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
     busStatsRoutes(scope);
     messageRoutes(scope);
     messageEventRoutes(scope);
+    messageEventStatsRoutes(scope);
     suppressionRoutes(scope);
     inboundRoutes(scope, {
       db: systemDb,

@@ -27,6 +27,12 @@ interface Stats {
   total: number;
 }
 
+/** GET /api/v1/message-events/stats */
+interface ProviderStats {
+  buckets: { provider: string; hour: string; count: number }[];
+  total: number;
+}
+
 export const ranges = {
   hour: { label: "Last hour", seconds: 3600 },
   day: { label: "Last day", seconds: 86_400 },
@@ -49,6 +55,7 @@ export function Overview() {
   const perHour = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "hour,source", start })}`, live);
   const bySource = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "source", start })}`, live);
   const byType = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "type", start })}`, live);
+  const webhooks = useApi<ProviderStats>(`/api/v1/message-events/stats${queryOf({ start })}`, live);
   const bus = useApi<BusStats>(`/api/v1/bus/stats${queryOf({ window_seconds: seconds })}`, {
     refreshMs,
   });
@@ -101,6 +108,25 @@ export function Overview() {
         <Breakdown title="By source" state={bySource} name="Source" />
         <Breakdown title="By type" state={byType} name="Event type" link />
       </div>
+
+      <h2>Webhook events by provider</h2>
+      <Fetched state={webhooks}>
+        {(w) => (
+          <>
+            <dl class="figures">
+              <div>
+                <dt>Provider events in range</dt>
+                <dd data-figure="webhooks.total">{figure(w.total)}</dd>
+              </div>
+            </dl>
+            {w.buckets.length === 0 ? (
+              <Empty>No provider events in this range.</Empty>
+            ) : (
+              <ProviderChart stats={w} />
+            )}
+          </>
+        )}
+      </Fetched>
 
       <h2>Delivery (the bus)</h2>
       <Fetched state={bus}>
@@ -212,6 +238,55 @@ function HourChart({ stats }: { stats: Stats }) {
                 <td>{r.all}</td>
                 {r.bySource.map((n, i) => (
                   <td key={sources[i]}>{n}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </>
+  );
+}
+
+/** Provider events per hour, one line per provider, and the same figures as a table. */
+function ProviderChart({ stats }: { stats: ProviderStats }) {
+  const { hours, providers, count } = useMemo(() => {
+    const counts = new Map(stats.buckets.map((b) => [`${b.hour} ${b.provider}`, b.count]));
+    return {
+      hours: [...new Set(stats.buckets.map((b) => b.hour))].sort(),
+      providers: [...new Set(stats.buckets.map((b) => b.provider))].sort(),
+      count: (hour: string, provider: string) => counts.get(`${hour} ${provider}`) ?? 0,
+    };
+  }, [stats]);
+  const series = useMemo(
+    () => providers.map((p) => ({ label: p, values: hours.map((h) => count(h, p)) })),
+    [providers, hours, count],
+  );
+  const times = useMemo(() => hours.map((h) => Date.parse(h) / 1000), [hours]);
+  return (
+    <>
+      <TimeChart label="Chart of provider events per hour, by provider" times={times} series={series} />
+      <details>
+        <summary>Provider events per hour as a table</summary>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Hour (UTC)</th>
+              {providers.map((p) => (
+                <th scope="col" key={p}>
+                  {p}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {hours.map((h) => (
+              <tr key={h}>
+                <th scope="row">{h}</th>
+                {providers.map((p) => (
+                  <td key={p} data-figure={`webhooks.${p}.${h}`}>
+                    {count(h, p)}
+                  </td>
                 ))}
               </tr>
             ))}
