@@ -6,10 +6,11 @@ import { noHandlers, outboxQueue } from "../src/bus/outboxQueue.js";
 import { replayEvents } from "../src/bus/replay.js";
 import { destinationPolicy } from "../src/bus/sinks/destination.js";
 import { HandlerRegistry } from "../src/bus/sinks/handlers.js";
-import { createSubscription, setPaused } from "../src/bus/subscriptions.js";
+import { createSubscription, deleteSubscription, setPaused } from "../src/bus/subscriptions.js";
 import { query } from "../src/db/client.js";
 import { writeEvents } from "../src/events/write.js";
 import { claimBatch, explainClaim } from "../src/queue/claim.js";
+import { completeBatch } from "../src/queue/complete.js";
 import { webhookDeliveriesQueue } from "../src/queue/definitions.js";
 import { queueDepthQuery, registerQueueDepth } from "../src/queue/metrics.js";
 import { fast, useBusDatabase, webhookReceiver } from "./support/bus.js";
@@ -213,6 +214,61 @@ for (const backend of backends()) {
         expect(text, queue.name).toMatch(/Index Only Scan|Index Scan|Bitmap/);
       }
     });
+
+    // Only PostgreSQL has two sessions to interleave.
+    it.skipIf(backend !== "postgres")(
+      "deletes a subscription while one of its rows is being acknowledged, without a deadlock",
+      async () => {
+        const { db } = bus;
+        const tenant = await makeTenant(db);
+        const sub = await createSubscription(db, tenant, {
+          name: "going",
+          eventTypes: ["going.*"],
+          sink: { type: "handler", name: "going" },
+        });
+        const [written] = await writeEvents(db, [
+          { tenantId: tenant, eventType: "going.x", source: "system" },
+        ]);
+        await db.execute(sql`update outbox set next_attempt_at = now() - interval '1 second'
+          where event_id = ${written!.event.id}`);
+        const claimed = await claimBatch(db, outboxQueue, {
+          workerId: "acker",
+          limit: 100,
+          leaseMs: 60_000,
+          now: new Date(),
+        });
+        const row = claimed.find((r) => r.event_id === written!.event.id)!;
+        // The acknowledgement's transaction holds the row (as its statement does once it has deleted it)
+        // until the delete is waiting, then counts it into the rollups, which needs the subscription.
+        let proceed!: () => void;
+        const go = new Promise<void>((resolve) => {
+          proceed = resolve;
+        });
+        const ack = db.transaction(async (tx) => {
+          await tx.execute(sql`select id from outbox where id = ${row.id} for update`);
+          await go;
+          return completeBatch(tx, outboxQueue, "acker", [row], new Date());
+        });
+        const deleting = deleteSubscription(db, tenant, sub.id);
+        await eventually(
+          async () =>
+            (
+              await query<{ n: number }>(
+                db,
+                sql`select count(*)::int as n from pg_stat_activity
+                  where datname = current_database() and wait_event_type = 'Lock'`,
+              )
+            )[0]!.n > 0,
+          5000,
+          "the delete waiting",
+        );
+        proceed();
+        expect(await ack).toEqual([row.id]);
+        expect(await deleting).toBe(true);
+        expect(await count(db, "outbox", `subscription_id = '${sub.id}'`)).toBe(0);
+        expect(await count(db, "delivery_rollups", `subscription_id = '${sub.id}'`)).toBe(0);
+      },
+    );
 
     it("holds a paused subscription's deliveries out of the claims' way and delivers them on resume", async () => {
       const { db } = bus;

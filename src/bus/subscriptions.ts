@@ -8,6 +8,7 @@ import type { Page } from "../domain/cursor.js";
 import { HeraldError } from "../errors.js";
 import { notifyQueue } from "../queue/enqueue.js";
 import { holdPending, releaseHeld } from "../queue/hold.js";
+import { deleteSubscriptionRows } from "../queue/outbox.js";
 import { outboxQueue } from "./outboxQueue.js";
 
 export interface NewSubscription {
@@ -79,13 +80,19 @@ export async function listSubscriptions(
   return pageOf(rows, limit);
 }
 
-/** Delete a subscription with its pending deliveries and dead letters (cascade). */
+/**
+ * Delete a subscription with its undelivered and dead deliveries, dead letters and delivery rollups
+ * (cascade; its outbox rows first, see `deleteSubscriptionRows`), in one transaction (the caller's, if any).
+ */
 export async function deleteSubscription(executor: Executor, tenantId: string, id: string): Promise<boolean> {
-  const rows = await executor
-    .delete(subscriptions)
-    .where(and(eq(subscriptions.tenantId, tenantId), eq(subscriptions.id, id)))
-    .returning({ id: subscriptions.id });
-  return rows.length > 0;
+  return executor.transaction(async (tx) => {
+    await tx.execute(deleteSubscriptionRows(tenantId, id));
+    const rows = await tx
+      .delete(subscriptions)
+      .where(and(eq(subscriptions.tenantId, tenantId), eq(subscriptions.id, id)))
+      .returning({ id: subscriptions.id });
+    return rows.length > 0;
+  });
 }
 
 /**
