@@ -310,7 +310,8 @@ describe.each(backends())("inbound messages on %s", (backend) => {
     worker.on("job:dead", (row) => dead.push(row.id));
     await worker.start();
     await eventually(
-      async () => (await count(db(), "inbound_events", `tenant_id = '${tenantId}' and status = 'dead'`)) === 1,
+      async () =>
+        (await count(db(), "inbound_events", `tenant_id = '${tenantId}' and status = 'dead'`)) === 1,
       15_000,
     );
     await worker.stop();

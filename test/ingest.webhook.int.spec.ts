@@ -183,7 +183,10 @@ for (const backend of backends()) {
         url: "/api/v1/events/export?type=message.*&format=ndjson",
         headers: bearer(a.key),
       });
-      const lines = exported.body.trim().split("\n").map((l) => JSON.parse(l));
+      const lines = exported.body
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       expect(lines).toHaveLength(11);
       for (const e of lines) expect(e.payload).toEqual(byId.get(e.id));
     });

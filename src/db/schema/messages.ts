@@ -15,7 +15,6 @@ import { channels, messageStatuses, threadReasons } from "../../domain/vocabular
 import { contactCampaigns } from "./campaigns.js";
 import {
   bytea,
-  createdAt,
   queueColumns,
   queueIndexes,
   queuePk,
