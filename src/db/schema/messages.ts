@@ -13,15 +13,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { channels, messageStatuses, threadReasons } from "../../domain/vocabularies.js";
 import { contactCampaigns } from "./campaigns.js";
-import {
-  bytea,
-  queueColumns,
-  queueIndexes,
-  queuePk,
-  timestamps,
-  timestamptz,
-  uuidPk,
-} from "./columns.js";
+import { bytea, queueColumns, queueIndexes, queuePk, timestamps, timestamptz, uuidPk } from "./columns.js";
 import { appendOnlyTenantId, tenantId } from "./tenancy.js";
 
 /** A message the tenant sent through a provider; provider events link to it. */
