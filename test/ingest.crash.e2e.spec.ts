@@ -70,7 +70,12 @@ async function snapshot(db: Db) {
       db,
       sql`select address, reason, group_id from communication_suppressions order by 1, 2, 3`,
     ),
-    log: await query(db, sql`select payload->>'provider_event_id' as key, event_type from events order by 1`),
+    // A webhook's log event is its message event's (same id): the log as provider event ids and types.
+    log: await query(
+      db,
+      sql`select m.provider_event_id as key, e.event_type, e.payload is null as no_copy
+        from events e join message_events m on m.id = e.id and m.event_at = e.ts order by 1`,
+    ),
     deliveries: await query(
       db,
       sql`select status, count(*)::int from webhook_deliveries group by 1 order by 1`,
