@@ -138,7 +138,6 @@ export const outbox = pgTable(
     /** The in-process handler's name when the subscription's sink is a handler (a subscription's sink is fixed). */
     handler: text("handler"),
     replayId: uuid("replay_id"),
-    deliveredAt: timestamptz("delivered_at"),
     ...queueColumns(),
     ...timestamps(),
   },
@@ -206,7 +205,7 @@ export const deliveryRollups = pgTable(
     retried: bigint("retried", { mode: "number" }).notNull().default(0),
     latencyMsSum: doublePrecision("latency_ms_sum").notNull().default(0),
     latencyMsMax: doublePrecision("latency_ms_max").notNull().default(0),
-    latencyBuckets: bigint("latency_buckets", { mode: "number" }).array().notNull(),
+    latencyBuckets: integer("latency_buckets").array().notNull(),
     lastDeliveredAt: timestamptz("last_delivered_at").notNull(),
   },
   (t) => [
