@@ -1,7 +1,7 @@
 import type { ComponentType } from "preact";
 import type { Role } from "./api.js";
 import { ContactTimeline, SessionTimeline } from "./screens/contactTimeline.js";
-import { Conversations } from "./screens/conversations.js";
+import { ConversationDetail, Conversations } from "./screens/conversations.js";
 import { DeadLetters } from "./screens/deadLetters.js";
 import { EventDetail } from "./screens/eventDetail.js";
 import { Events } from "./screens/events.js";
@@ -39,6 +39,7 @@ export const routes: ConsoleRoute[] = [
   { path: "/dead-letters", component: DeadLetters, nav: "Dead letters" },
   { path: "/sources", component: Sources, nav: "Sources" },
   { path: "/conversations", component: Conversations, nav: "Conversations" },
+  { path: "/conversations/:id", component: ConversationDetail },
   { path: "/suppressions", component: Suppressions, nav: "Suppressions" },
   { path: "/scheduled-actions", component: ScheduledActions, nav: "Scheduled actions" },
   { path: "/", component: Tenants, nav: "Tenants", role: "admin" },

@@ -1,9 +1,18 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
 import { type OutboundMessage, outboundMessages } from "../db/schema/index.js";
 import type { Page } from "../domain/cursor.js";
-import type { MessageStatus } from "../domain/vocabularies.js";
+import { type Channel, channels, type MessageStatus } from "../domain/vocabularies.js";
+
+export interface MessageFilter {
+  status?: MessageStatus | undefined;
+  contactId?: string | undefined;
+  /** The recipient (`to_address`), exactly as registered. */
+  to?: string | undefined;
+  channel?: Channel | undefined;
+  campaignId?: string | undefined;
+}
 
 export async function getMessage(executor: Executor, tenantId: string, id: string) {
   const [row] = await executor
@@ -16,7 +25,7 @@ export async function getMessage(executor: Executor, tenantId: string, id: strin
 export async function listMessages(
   executor: Executor,
   tenantId: string,
-  filter: { status?: MessageStatus | undefined; contactId?: string | undefined },
+  filter: MessageFilter,
   limit: number,
   cursor: string | undefined,
 ): Promise<Page<OutboundMessage>> {
@@ -28,6 +37,15 @@ export async function listMessages(
         eq(outboundMessages.tenantId, tenantId),
         filter.status ? eq(outboundMessages.status, filter.status) : undefined,
         filter.contactId ? eq(outboundMessages.contactId, filter.contactId) : undefined,
+        filter.channel ? eq(outboundMessages.channel, filter.channel) : undefined,
+        // A recipient without a channel names both: `channel in (…)` keeps outbound_messages_recipient_idx
+        // (tenant, channel, to_address, …) usable; the recipient's messages are then sorted, few as they are.
+        filter.to !== undefined && !filter.channel
+          ? inArray(outboundMessages.channel, [...channels])
+          : undefined,
+        filter.to !== undefined ? eq(outboundMessages.toAddress, filter.to) : undefined,
+        // No index of its own: the list index is walked newest first and the campaign's rows kept.
+        filter.campaignId ? eq(outboundMessages.campaignId, filter.campaignId) : undefined,
         createdBefore(outboundMessages.createdAt, outboundMessages.id, cursor),
       ),
     )

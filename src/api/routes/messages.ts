@@ -123,6 +123,9 @@ export function messageRoutes(scope: FastifyInstance) {
             ...ListQuery,
             status: Type.Optional(literals(messageStatuses)),
             contact_id: Type.Optional(Text(200)),
+            to: Type.Optional(Text(320)),
+            channel: Type.Optional(literals(channels)),
+            campaign_id: Type.Optional(Uuid),
           },
           { additionalProperties: false },
         ),
@@ -132,7 +135,19 @@ export function messageRoutes(scope: FastifyInstance) {
       const q = request.query;
       const { limit, cursor } = pageOf(q);
       const page = await request.inTenant((tx) =>
-        listMessages(tx, request.tenantId, { status: q.status, contactId: q.contact_id }, limit, cursor),
+        listMessages(
+          tx,
+          request.tenantId,
+          {
+            status: q.status,
+            contactId: q.contact_id,
+            to: q.to,
+            channel: q.channel,
+            campaignId: q.campaign_id,
+          },
+          limit,
+          cursor,
+        ),
       );
       return { messages: page.items.map(view), next_cursor: page.nextCursor };
     },
