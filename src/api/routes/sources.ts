@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import type { WebhookSource } from "../../db/schema/index.js";
 import { providers } from "../../domain/vocabularies.js";
 import { notFound } from "../../errors.js";
+import { lastReceived, listDeliveries } from "../../ingest/deliveries.js";
 import {
   checkVerification,
   createSource,
@@ -22,6 +23,17 @@ const SourceView = Type.Object({
   verified: Type.Boolean(),
   url: Type.String(),
   created_at: Type.String(),
+  /** The last delivery received (accepted or rejected); null when none yet. */
+  last_received_at: Nullable(Type.String()),
+});
+
+const DeliveryView = Type.Object({
+  id: Type.String(),
+  received_at: Type.String(),
+  event_count: Type.Integer(),
+  status: Type.String(),
+  rejected_reason: Nullable(Type.String()),
+  remote_ip: Nullable(Type.String()),
 });
 
 const CreateSource = Type.Object(
@@ -33,13 +45,14 @@ const CreateSource = Type.Object(
   { additionalProperties: false },
 );
 
-const view = (source: WebhookSource) => ({
+const view = (source: WebhookSource, lastReceivedAt: string | null = null) => ({
   id: source.id,
   provider: source.provider,
   name: source.name,
   verified: source.verification !== null,
   url: sourceUrl(source),
   created_at: source.createdAt.toISOString(),
+  last_received_at: lastReceivedAt,
 });
 
 /** Webhook sources: where a provider sends its events, with how its requests are verified. */
@@ -70,8 +83,15 @@ export function sourceRoutes(scope: FastifyInstance) {
     },
     async (request) => {
       const { limit, cursor } = pageOf(request.query);
-      const page = await request.inTenant((tx) => listSources(tx, request.tenantId, limit, cursor));
-      return { sources: page.items.map(view), next_cursor: page.nextCursor };
+      const { page, last } = await request.inTenant(async (tx) => {
+        const page = await listSources(tx, request.tenantId, limit, cursor);
+        const ids = page.items.map((s) => s.id);
+        return { page, last: await lastReceived(tx, request.tenantId, ids) };
+      });
+      return {
+        sources: page.items.map((s) => view(s, last.get(s.id) ?? null)),
+        next_cursor: page.nextCursor,
+      };
     },
   );
 
@@ -80,9 +100,46 @@ export function sourceRoutes(scope: FastifyInstance) {
     { schema: { tags: ["sources"], params: IdParams, response: { 200: SourceView, ...problemResponses } } },
     async (request) => {
       const { id } = request.params;
-      const source = await request.inTenant((tx) => getSource(tx, request.tenantId, id));
-      if (!source) throw notFound("Source");
-      return view(source);
+      const found = await request.inTenant(async (tx) => {
+        const source = await getSource(tx, request.tenantId, id);
+        return source && { source, last: await lastReceived(tx, request.tenantId, [id]) };
+      });
+      if (!found) throw notFound("Source");
+      return view(found.source, found.last.get(id) ?? null);
+    },
+  );
+
+  app.get(
+    "/api/v1/sources/:id/deliveries",
+    {
+      schema: {
+        tags: ["sources"],
+        params: IdParams,
+        querystring: Type.Object(
+          { ...ListQuery, rejected: Type.Optional(Type.Boolean()) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ deliveries: Type.Array(DeliveryView), next_cursor: Nullable(Type.String()) }),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { limit, cursor } = pageOf(request.query);
+      const page = await request.inTenant(async (tx) => {
+        if (!(await getSource(tx, request.tenantId, id))) return undefined;
+        return listDeliveries(
+          tx,
+          request.tenantId,
+          { sourceId: id, rejected: request.query.rejected },
+          limit,
+          cursor,
+        );
+      });
+      if (!page) throw notFound("Source");
+      return { deliveries: page.items, next_cursor: page.nextCursor };
     },
   );
 
