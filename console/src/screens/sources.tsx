@@ -1,6 +1,268 @@
-import { ComingSoon } from "./comingSoon.js";
+import { useEffect, useState } from "preact/hooks";
+import { useLocation, useRoute } from "preact-iso";
+import { queryOf } from "../api.js";
+import { useTitle } from "../layout.js";
+import { href } from "../paths.js";
+import { Empty, Fetched, Time, useApi } from "../ui.js";
 
-/** Placeholder until the Sources screen is built (see docs/console.md, "Adding a screen"). */
+/** GET /api/v1/sources (one of its items) */
+interface Source {
+  id: string;
+  provider: string;
+  name: string;
+  verified: boolean;
+  /** The path the provider calls: `/api/v1/webhooks/{provider}/{id}`. */
+  url: string;
+  created_at: string;
+  last_received_at: string | null;
+}
+
+/** GET /api/v1/sources/{id}/deliveries (one of its items) */
+interface Delivery {
+  id: string;
+  received_at: string;
+  event_count: number;
+  status: string;
+  rejected_reason: string | null;
+  remote_ip: string | null;
+}
+
+const pageSize = 50;
+
+/**
+ * The URL to paste into the provider's settings. The API gives a path; the console is served by the same
+ * Herald, so its origin is Herald's (behind a proxy that rewrites the host, HERALD_PUBLIC_URL is the one
+ * providers see; the API does not expose it).
+ */
+const webhookUrl = (source: Source) => `${location.origin}${source.url}`;
+
+const verification = (source: Source) =>
+  source.verified ? "Verified: signature checked" : "Not verified: accepts unsigned requests";
+
+/** The Sources screen (`/sources`) and one source with its deliveries (`/sources/{id}?show=rejected|all`). */
 export function Sources() {
-  return <ComingSoon title="Sources" />;
+  const { params } = useRoute();
+  return params.id ? <SourceDetail id={params.id} /> : <SourceList />;
+}
+
+function SourceList() {
+  useTitle("Sources");
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [cursor, setCursor] = useState<string | undefined>();
+  const page = useApi<{ sources: Source[]; next_cursor: string | null }>(
+    `/api/v1/sources${queryOf({ limit: pageSize, cursor })}`,
+  );
+  return (
+    <section>
+      <h1>Sources</h1>
+      <p class="hint">
+        One per provider connection: paste its webhook URL into the provider's settings. A verified source
+        checks each request's signature.
+      </p>
+      <Fetched state={page}>
+        {(p) => (
+          <>
+            {p.sources.length === 0 ? (
+              <Empty>
+                No sources yet: create one with <code>POST /api/v1/sources</code>.
+              </Empty>
+            ) : (
+              <table class="sources">
+                <caption>Webhook sources, newest first</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Provider</th>
+                    <th scope="col">Webhook URL</th>
+                    <th scope="col">Verification</th>
+                    <th scope="col">Last delivery received</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {p.sources.map((s) => (
+                    <tr key={s.id}>
+                      <th scope="row">
+                        <a href={href(`/sources/${s.id}`)}>{s.name}</a>
+                      </th>
+                      <td>{s.provider}</td>
+                      <td>
+                        <code>{webhookUrl(s)}</code>
+                      </td>
+                      <td>{verification(s)}</td>
+                      <td>
+                        <Time value={s.last_received_at} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            <div class="pager">
+              <button
+                type="button"
+                disabled={cursor === undefined}
+                onClick={() => {
+                  setCursor(cursors.at(-1));
+                  setCursors(cursors.slice(0, -1));
+                }}
+              >
+                Previous
+              </button>
+              <button
+                type="button"
+                disabled={!p.next_cursor}
+                onClick={() => {
+                  if (cursor !== undefined) setCursors([...cursors, cursor]);
+                  setCursor(p.next_cursor ?? undefined);
+                }}
+              >
+                Next
+              </button>
+            </div>
+          </>
+        )}
+      </Fetched>
+    </section>
+  );
+}
+
+function SourceDetail({ id }: { id: string }) {
+  const source = useApi<Source>(`/api/v1/sources/${id}`);
+  useTitle(source.data ? `Source ${source.data.name}` : "Source");
+  return (
+    <section>
+      <p>
+        <a href={href("/sources")}>All sources</a>
+      </p>
+      <h1>Source {source.data?.name ?? ""}</h1>
+      <Fetched state={source}>
+        {(s) => (
+          <>
+            <dl class="facts">
+              <dt>Provider</dt>
+              <dd>{s.provider}</dd>
+              <dt>Webhook URL</dt>
+              <dd>
+                <code data-figure="source.url">{webhookUrl(s)}</code>
+              </dd>
+              <dt>Verification</dt>
+              <dd data-figure="source.verified">{verification(s)}</dd>
+              <dt>Last delivery received</dt>
+              <dd data-figure="source.last_received_at">
+                <Time value={s.last_received_at} />
+              </dd>
+              <dt>Created</dt>
+              <dd>
+                <Time value={s.created_at} />
+              </dd>
+            </dl>
+            <Deliveries sourceId={s.id} />
+          </>
+        )}
+      </Fetched>
+    </section>
+  );
+}
+
+const shows = { rejected: "Rejected only", all: "All deliveries" } as const;
+type Show = keyof typeof shows;
+
+function Deliveries({ sourceId }: { sourceId: string }) {
+  const { query, route, path } = useLocation();
+  const show: Show = query.show === "all" ? "all" : "rejected";
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [cursor, setCursor] = useState<string | undefined>();
+  useEffect(() => {
+    setCursors([]);
+    setCursor(undefined);
+  }, [show]);
+  const page = useApi<{ deliveries: Delivery[]; next_cursor: string | null }>(
+    `/api/v1/sources/${sourceId}/deliveries${queryOf({
+      rejected: show === "rejected" ? "true" : undefined,
+      limit: pageSize,
+      cursor,
+    })}`,
+  );
+  return (
+    <section aria-labelledby="deliveries">
+      <h2 id="deliveries">Deliveries</h2>
+      <p class="hint">
+        A rejected delivery passed its signature check but its body was refused (answered 400, kept with the
+        reason, never processed). Requests with a missing or wrong signature are answered 401 and not stored,
+        so they are not listed; <code>/metrics</code> counts them (
+        <code>herald_webhook_deliveries_rejected_total</code>, reason <code>invalid_signature</code>).
+      </p>
+      <div class="toolbar">
+        <label for="deliveries-show">Show</label>
+        <select
+          id="deliveries-show"
+          value={show}
+          onChange={(e) => route(`${path}${queryOf({ show: e.currentTarget.value })}`)}
+        >
+          {Object.entries(shows).map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </div>
+      <Fetched state={page}>
+        {(p) => (
+          <>
+            {p.deliveries.length === 0 ? (
+              <Empty>{show === "rejected" ? "No rejected deliveries." : "No deliveries received yet."}</Empty>
+            ) : (
+              <table class="deliveries">
+                <caption>{show === "rejected" ? "Rejected deliveries" : "Deliveries"}, newest first</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Received</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Reason</th>
+                    <th scope="col">Events</th>
+                    <th scope="col">From IP</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {p.deliveries.map((d) => (
+                    <tr key={d.id}>
+                      <th scope="row">
+                        <Time value={d.received_at} />
+                      </th>
+                      <td>{d.status}</td>
+                      <td>{d.rejected_reason ?? "—"}</td>
+                      <td>{d.event_count}</td>
+                      <td>{d.remote_ip ?? "—"}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            <div class="pager">
+              <button
+                type="button"
+                disabled={cursor === undefined}
+                onClick={() => {
+                  setCursor(cursors.at(-1));
+                  setCursors(cursors.slice(0, -1));
+                }}
+              >
+                Previous
+              </button>
+              <button
+                type="button"
+                disabled={!p.next_cursor}
+                onClick={() => {
+                  if (cursor !== undefined) setCursors([...cursors, cursor]);
+                  setCursor(p.next_cursor ?? undefined);
+                }}
+              >
+                Next
+              </button>
+            </div>
+          </>
+        )}
+      </Fetched>
+    </section>
+  );
 }

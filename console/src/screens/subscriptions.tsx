@@ -1,6 +1,532 @@
-import { ComingSoon } from "./comingSoon.js";
+import { useEffect, useState } from "preact/hooks";
+import { useLocation, useRoute } from "preact-iso";
+import { api, type Problem, queryOf } from "../api.js";
+import { useTitle } from "../layout.js";
+import { href } from "../paths.js";
+import { Empty, Fetched, figure, ProblemView, problemOf, Time, useApi } from "../ui.js";
 
-/** Placeholder until the Subscriptions screen is built (see docs/console.md, "Adding a screen"). */
+/** GET /api/v1/subscriptions (one of its items) */
+export interface SubscriptionItem {
+  id: string;
+  name: string;
+  event_types: string[];
+  sink: Record<string, string>;
+  ordered: boolean;
+  max_attempts: number;
+  paused: boolean;
+  created_at: string;
+}
+
+/** GET /api/v1/subscriptions/{id}: how the endpoint did over the last hour (bus/stats.ts). */
+interface Health {
+  window_seconds: number;
+  delivered: number;
+  failed: number;
+  success_rate: number | null;
+  latency_ms: { p50: number | null; p95: number | null };
+  last_delivered_at: string | null;
+  last_error: { message: string; at: string } | null;
+}
+type SubscriptionDetail = SubscriptionItem & { health: Health };
+
+interface SubscriptionPage {
+  subscriptions: SubscriptionItem[];
+  next_cursor: string | null;
+}
+
+const pageSize = 50;
+const healthRefreshMs = 5000;
+
+/** The sink as one line: a webhook's URL or a NATS subject. */
+export const sinkText = (sink: Record<string, string>) =>
+  sink.type === "webhook" ? (sink.url ?? "") : `NATS ${sink.subject ?? ""}`;
+
+const percent = (rate: number | null) => (rate === null ? "—" : `${(rate * 100).toFixed(1)} %`);
+
+/** The Subscriptions screen (`/subscriptions`) and one subscription (`/subscriptions/{id}`). */
 export function Subscriptions() {
-  return <ComingSoon title="Subscriptions" />;
+  const { params } = useRoute();
+  return params.id ? <Subscription id={params.id} /> : <SubscriptionList />;
+}
+
+function SubscriptionList() {
+  useTitle("Subscriptions");
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [cursor, setCursor] = useState<string | undefined>();
+  const page = useApi<SubscriptionPage>(`/api/v1/subscriptions${queryOf({ limit: pageSize, cursor })}`);
+
+  return (
+    <section>
+      <h1>Subscriptions</h1>
+      <p class="hint">
+        Which event types go to which endpoint. Health is over the last hour and refreshed every{" "}
+        {healthRefreshMs / 1000} s.
+      </p>
+      <Fetched state={page}>
+        {(p) => (
+          <>
+            {p.subscriptions.length === 0 ? (
+              <Empty>No subscriptions yet: create one below.</Empty>
+            ) : (
+              <table class="subscriptions">
+                <caption>Subscriptions, newest first, with their endpoint's health</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Event types</th>
+                    <th scope="col">Endpoint</th>
+                    <th scope="col">State</th>
+                    <th scope="col">Success rate</th>
+                    <th scope="col">Last delivered</th>
+                    <th scope="col">Latency p95 (ms)</th>
+                    <th scope="col">Last error</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {p.subscriptions.map((s) => (
+                    <tr key={s.id}>
+                      <th scope="row">
+                        <a href={href(`/subscriptions/${s.id}`)}>{s.name}</a>
+                      </th>
+                      <td>{s.event_types.join(", ")}</td>
+                      <td>
+                        <code>{sinkText(s.sink)}</code>
+                      </td>
+                      <td>{s.paused ? "Paused" : "Active"}</td>
+                      <HealthCells id={s.id} />
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            <div class="pager">
+              <button
+                type="button"
+                disabled={cursor === undefined}
+                onClick={() => {
+                  setCursor(cursors.at(-1));
+                  setCursors(cursors.slice(0, -1));
+                }}
+              >
+                Previous
+              </button>
+              <button
+                type="button"
+                disabled={!p.next_cursor}
+                onClick={() => {
+                  if (cursor !== undefined) setCursors([...cursors, cursor]);
+                  setCursor(p.next_cursor ?? undefined);
+                }}
+              >
+                Next
+              </button>
+            </div>
+          </>
+        )}
+      </Fetched>
+      <CreateSubscription onCreated={page.reload} />
+    </section>
+  );
+}
+
+/** The list has no health: each row asks for its subscription (GET /api/v1/subscriptions/{id}). */
+function HealthCells({ id }: { id: string }) {
+  const state = useApi<SubscriptionDetail>(`/api/v1/subscriptions/${id}`, { refreshMs: healthRefreshMs });
+  const h = state.data?.health;
+  if (!h)
+    return (
+      <td colSpan={4} class="hint">
+        {state.error ? state.error.title : "Loading…"}
+      </td>
+    );
+  return (
+    <>
+      <td>{percent(h.success_rate)}</td>
+      <td>
+        <Time value={h.last_delivered_at} />
+      </td>
+      <td>{figure(h.latency_ms.p95)}</td>
+      <td>{h.last_error ? h.last_error.message : "—"}</td>
+    </>
+  );
+}
+
+/** A refusal of the webhook's URL (the SSRF rule, or not an http(s) URL) is explained, not only shown. */
+const urlRefused = (problem: Problem) => problem.errors?.some((e) => e.path === "/body/sink/url") ?? false;
+
+function CreateSubscription({ onCreated }: { onCreated: () => void }) {
+  const empty = { name: "", eventTypes: "", url: "", ordered: false, maxAttempts: "" };
+  const [draft, setDraft] = useState(empty);
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem>();
+  const [created, setCreated] = useState<{ id: string; name: string; secret: string }>();
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setProblem(undefined);
+    setCreated(undefined);
+    try {
+      const answer = await api<SubscriptionItem & { secret: string }>("/api/v1/subscriptions", {
+        method: "POST",
+        body: {
+          name: draft.name.trim(),
+          event_types: draft.eventTypes
+            .split(/[\s,]+/)
+            .map((t) => t.trim())
+            .filter((t) => t !== ""),
+          sink: { type: "webhook", url: draft.url.trim() },
+          ordered: draft.ordered,
+          ...(draft.maxAttempts.trim() === "" ? {} : { max_attempts: Number(draft.maxAttempts) }),
+        },
+      });
+      setCreated({ id: answer.id, name: answer.name, secret: answer.secret });
+      setDraft(empty);
+      onCreated();
+    } catch (error) {
+      setProblem(problemOf(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="create-subscription">
+      <h2 id="create-subscription">Create a subscription</h2>
+      <form class="filters" onSubmit={submit} aria-label="New subscription">
+        <div class="field">
+          <label for="sub-name">Name</label>
+          <input
+            id="sub-name"
+            required
+            value={draft.name}
+            onInput={(e) => setDraft({ ...draft, name: e.currentTarget.value })}
+          />
+        </div>
+        <div class="field">
+          <label for="sub-types">Event types</label>
+          <input
+            id="sub-types"
+            required
+            value={draft.eventTypes}
+            aria-describedby="sub-types-hint"
+            onInput={(e) => setDraft({ ...draft, eventTypes: e.currentTarget.value })}
+          />
+          <small id="sub-types-hint" class="hint">
+            comma-separated; a prefix such as message.* matches a family
+          </small>
+        </div>
+        <div class="field">
+          <label for="sub-url">Webhook URL</label>
+          <input
+            id="sub-url"
+            type="url"
+            required
+            value={draft.url}
+            aria-describedby="sub-url-hint"
+            onInput={(e) => setDraft({ ...draft, url: e.currentTarget.value })}
+          />
+          <small id="sub-url-hint" class="hint">
+            http or https, reaching a public address
+          </small>
+        </div>
+        <div class="field">
+          <label for="sub-attempts">Max attempts</label>
+          <input
+            id="sub-attempts"
+            type="number"
+            min={1}
+            max={100}
+            value={draft.maxAttempts}
+            aria-describedby="sub-attempts-hint"
+            onInput={(e) => setDraft({ ...draft, maxAttempts: e.currentTarget.value })}
+          />
+          <small id="sub-attempts-hint" class="hint">
+            before a delivery becomes a dead letter; empty: Herald's default
+          </small>
+        </div>
+        <div class="field">
+          <span>
+            <input
+              id="sub-ordered"
+              type="checkbox"
+              checked={draft.ordered}
+              onChange={(e) => setDraft({ ...draft, ordered: e.currentTarget.checked })}
+            />{" "}
+            <label for="sub-ordered">Ordered</label>
+          </span>
+          <small class="hint">events with the same key are delivered in order</small>
+        </div>
+        <div class="actions">
+          <button type="submit" disabled={busy}>
+            Create subscription
+          </button>
+        </div>
+      </form>
+      {problem && (
+        <>
+          <ProblemView problem={problem} />
+          {urlRefused(problem) && (
+            <p class="notice" data-testid="ssrf-rule">
+              Herald delivers webhooks only to public addresses: URLs naming a loopback, private, link-local
+              (cloud metadata), unique-local, CGNAT or multicast address are refused, so that a subscription
+              cannot reach inside the network Herald runs in. An operator can allow such a network by listing
+              it in <code>HERALD_WEBHOOK_ALLOWED_NETWORKS</code> (CIDRs, e.g. <code>10.20.0.0/16</code>).
+            </p>
+          )}
+        </>
+      )}
+      {created && (
+        <output class="notice">
+          Created <a href={href(`/subscriptions/${created.id}`)}>{created.name}</a>. Its signing secret, shown
+          once: <code>{created.secret}</code>
+        </output>
+      )}
+    </section>
+  );
+}
+
+function Subscription({ id }: { id: string }) {
+  const state = useApi<SubscriptionDetail>(`/api/v1/subscriptions/${id}`, { refreshMs: healthRefreshMs });
+  useTitle(state.data ? `Subscription ${state.data.name}` : "Subscription");
+  return (
+    <section>
+      <p>
+        <a href={href("/subscriptions")}>All subscriptions</a>
+      </p>
+      <h1>Subscription {state.data?.name ?? ""}</h1>
+      <Fetched state={state}>{(s) => <SubscriptionView subscription={s} reload={state.reload} />}</Fetched>
+    </section>
+  );
+}
+
+function SubscriptionView({
+  subscription: s,
+  reload,
+}: {
+  subscription: SubscriptionDetail;
+  reload: () => void;
+}) {
+  const { route } = useLocation();
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem>();
+  const [confirming, setConfirming] = useState(false);
+  const h = s.health;
+
+  const act = async (run: () => Promise<unknown>, then: () => void = reload) => {
+    setBusy(true);
+    setProblem(undefined);
+    try {
+      await run();
+      then();
+    } catch (error) {
+      setProblem(problemOf(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <>
+      <dl class="facts">
+        <dt>Id</dt>
+        <dd>
+          <code>{s.id}</code>
+        </dd>
+        <dt>Event types</dt>
+        <dd>{s.event_types.join(", ")}</dd>
+        <dt>Endpoint</dt>
+        <dd>
+          <code>{sinkText(s.sink)}</code>
+        </dd>
+        <dt>Ordered</dt>
+        <dd>{s.ordered ? "Yes" : "No"}</dd>
+        <dt>Max attempts</dt>
+        <dd>{s.max_attempts}</dd>
+        <dt>State</dt>
+        <dd data-figure="subscription.state">{s.paused ? "Paused" : "Active"}</dd>
+        <dt>Created</dt>
+        <dd>
+          <Time value={s.created_at} />
+        </dd>
+      </dl>
+
+      <div class="inline">
+        <h2>Actions</h2>
+        {s.paused ? (
+          <button
+            type="button"
+            disabled={busy}
+            onClick={() => act(() => api(`/api/v1/subscriptions/${s.id}/resume`, { method: "POST" }))}
+          >
+            Resume
+          </button>
+        ) : (
+          <button
+            type="button"
+            disabled={busy}
+            onClick={() => act(() => api(`/api/v1/subscriptions/${s.id}/pause`, { method: "POST" }))}
+          >
+            Pause
+          </button>
+        )}
+        <a href={`${href("/dead-letters")}${queryOf({ subscription_id: s.id })}`}>Its dead letters</a>
+        {confirming ? (
+          <span class="confirm">
+            <span>Delete “{s.name}”? Its pending deliveries are dropped; this cannot be undone.</span>
+            <button
+              type="button"
+              class="danger"
+              disabled={busy}
+              onClick={() =>
+                act(
+                  () => api(`/api/v1/subscriptions/${s.id}`, { method: "DELETE" }),
+                  () => route(href("/subscriptions")),
+                )
+              }
+            >
+              Confirm delete
+            </button>
+            <button type="button" class="secondary" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </span>
+        ) : (
+          <button type="button" class="danger" onClick={() => setConfirming(true)}>
+            Delete
+          </button>
+        )}
+      </div>
+      {problem && <ProblemView problem={problem} />}
+
+      <h2>Endpoint health (last {Math.round(h.window_seconds / 60)} minutes)</h2>
+      <dl class="figures">
+        {(
+          [
+            ["Delivered", "delivered", figure(h.delivered)],
+            ["Failed (dead letters)", "failed", figure(h.failed)],
+            ["Success rate", "success_rate", percent(h.success_rate)],
+            ["Latency p50 (ms)", "latency_ms.p50", figure(h.latency_ms.p50)],
+            ["Latency p95 (ms)", "latency_ms.p95", figure(h.latency_ms.p95)],
+          ] as const
+        ).map(([label, key, value]) => (
+          <div key={key}>
+            <dt>{label}</dt>
+            <dd data-figure={`health.${key}`}>{value}</dd>
+          </div>
+        ))}
+      </dl>
+      <dl class="facts">
+        <dt>Last delivered</dt>
+        <dd data-figure="health.last_delivered_at">
+          <Time value={h.last_delivered_at} />
+        </dd>
+        <dt>Last error</dt>
+        <dd data-figure="health.last_error">
+          {h.last_error ? (
+            <>
+              {h.last_error.message} (<Time value={h.last_error.at} />)
+            </>
+          ) : (
+            "—"
+          )}
+        </dd>
+      </dl>
+
+      <Replay subscriptionId={s.id} />
+    </>
+  );
+}
+
+/** POST /api/v1/replays: the log's events of a range sent again to this subscription. */
+function Replay({ subscriptionId }: { subscriptionId: string }) {
+  const [draft, setDraft] = useState({ start: "", end: "", eventTypes: "" });
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem>();
+  const [done, setDone] = useState<{ replay_id: string; events: number }>();
+  useEffect(() => setDone(undefined), [subscriptionId]);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setProblem(undefined);
+    setDone(undefined);
+    const types = draft.eventTypes
+      .split(/[\s,]+/)
+      .map((t) => t.trim())
+      .filter((t) => t !== "");
+    try {
+      setDone(
+        await api("/api/v1/replays", {
+          method: "POST",
+          body: {
+            subscription_id: subscriptionId,
+            ...(draft.start.trim() ? { start: draft.start.trim() } : {}),
+            ...(draft.end.trim() ? { end: draft.end.trim() } : {}),
+            ...(types.length > 0 ? { event_types: types } : {}),
+          },
+        }),
+      );
+    } catch (error) {
+      setProblem(problemOf(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="replay">
+      <h2 id="replay">Replay a range</h2>
+      <p class="hint">The log's events in the range are sent again to this subscription.</p>
+      <form class="filters" onSubmit={submit} aria-label="Replay">
+        <div class="field">
+          <label for="replay-start">From</label>
+          <input
+            id="replay-start"
+            value={draft.start}
+            aria-describedby="replay-start-hint"
+            onInput={(e) => setDraft({ ...draft, start: e.currentTarget.value })}
+          />
+          <small id="replay-start-hint" class="hint">
+            inclusive: 2025-10-01 or 2025-10-01T12:00:00Z
+          </small>
+        </div>
+        <div class="field">
+          <label for="replay-end">To</label>
+          <input
+            id="replay-end"
+            value={draft.end}
+            aria-describedby="replay-end-hint"
+            onInput={(e) => setDraft({ ...draft, end: e.currentTarget.value })}
+          />
+          <small id="replay-end-hint" class="hint">
+            exclusive; a date covers its whole day
+          </small>
+        </div>
+        <div class="field">
+          <label for="replay-types">Replay event types</label>
+          <input
+            id="replay-types"
+            value={draft.eventTypes}
+            aria-describedby="replay-types-hint"
+            onInput={(e) => setDraft({ ...draft, eventTypes: e.currentTarget.value })}
+          />
+          <small id="replay-types-hint" class="hint">
+            optional, comma-separated; empty: the subscription's own
+          </small>
+        </div>
+        <div class="actions">
+          <button type="submit" disabled={busy}>
+            Replay
+          </button>
+        </div>
+      </form>
+      {problem && <ProblemView problem={problem} />}
+      {done && (
+        <output class="notice" data-figure="replay.events">
+          Replay {done.replay_id}: {done.events} {done.events === 1 ? "event" : "events"} queued.
+        </output>
+      )}
+    </section>
+  );
 }
