@@ -275,7 +275,7 @@ async function linkWaiting(
     ), chosen as (
       select i.id, i.event_at, ${messageOfProviderId} as message_id from i
     ), linked as (
-      update message_events e set outbound_message_id = c.message_id, updated_at = now()
+      update message_events e set outbound_message_id = c.message_id
       from chosen c
       where e.id = c.id and e.event_at = c.event_at and c.message_id = any(${pgArray(newIds)}::uuid[])
       returning e.id, e.outbound_message_id, e.type, e.dedupe_key, e.provider, e.log_event_id, e.event_at

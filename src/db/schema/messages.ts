@@ -103,7 +103,6 @@ export const messageEvents = pgTable(
      * named here before migration 0031; since then null, the log event having this event's own id.
      */
     logEventId: uuid("log_event_id"),
-    ...timestamps(),
   },
   (t) => [
     primaryKey({ name: "message_events_pkey", columns: [t.id, t.eventAt] }),
