@@ -90,3 +90,192 @@ export async function timeDrain(worker, jobs, warm) {
   await worker.stop();
   return { ms, peakRssMb: rss() };
 }
+
+/** A seeded pseudo-random sequence, so two runs seed the same data. */
+export function random(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** One line of progress on stderr, rewritten in place. */
+export const progress = (text) => process.stderr.write(`\r${text}`.padEnd(70));
+
+const messageEventTypes = [
+  "sent",
+  "delivered",
+  "open",
+  "click",
+  "bounce",
+  "deferred",
+  "dropped",
+  "spam_report",
+].map((t) => `message.${t}`);
+const otherEventTypes = [
+  "contact.created",
+  "contact.updated",
+  "order.placed",
+  "order.shipped",
+  "order.refunded",
+  "session.started",
+  "session.ended",
+  "page.viewed",
+  "cart.updated",
+  "login.succeeded",
+  "login.failed",
+  "invoice.paid",
+];
+const eventSources = ["system", "webhook", "manual", "cron", "workflow"];
+
+/**
+ * The event log of bench:query and bench:console, in a fresh database `database` (needs `npm run build`):
+ * `events` events over `tenantCount` tenants, the first holding `bigShare` of them, spread over the last `days`
+ * days, through Herald's bulk path (`writeEvents`, batches of 2,000, two writers), with `message.*` and a dozen
+ * other types, contacts (~100 events each, ≤ 200) and sessions (~20); then `vacuum analyze` and the rollups
+ * brought up to date. Returns the open database (`herald`, to close), its URL, the tenants (`big` first), the
+ * time span and the shape helpers, and the seconds it took.
+ */
+export async function seedEventLog({
+  database,
+  events,
+  tenantCount = 100,
+  bigShare = 0.3,
+  days = 30,
+  label,
+}) {
+  const BATCH = 2000;
+  const WRITERS = 2;
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const { openDatabase } = await import("../dist/db/client.js");
+  const { migrate } = await import("../dist/db/migrate.js");
+  const { preparePartitions } = await import("../dist/db/partitions.js");
+  const { createTenant } = await import("../dist/tenancy/tenants.js");
+  const { writeEvents } = await import("../dist/events/write.js");
+  const rollups = await import("../dist/events/rollups.js").catch(() => undefined);
+
+  const url = await freshDatabase(database);
+  const herald = await openDatabase({ url, poolSize: WRITERS + 2 });
+  await migrate(herald.db);
+  const now = Date.now();
+  const first = now - days * 86_400_000;
+  await preparePartitions(herald.db, ["events"], [new Date(first), new Date(now)]);
+  const tenants = [];
+  for (let i = 0; i < tenantCount; i++) tenants.push(await createTenant(herald.db, `tenant-${i}`));
+  const perTenant = (i) => (i === 0 ? events * bigShare : (events * (1 - bigShare)) / (tenantCount - 1));
+  // Contacts of ~100 events each (at most 200), sessions of ~20.
+  const contactsOf = (i) => Math.max(1, Math.round(perTenant(i) / 100));
+  const sessionsOf = (i) => Math.max(1, Math.round(perTenant(i) / 20));
+
+  // Seeding: the log in time order (jittered), each batch spread over the tenants by their share.
+  const next = random(42);
+  const pickTenant = () => (next() < bigShare ? 0 : 1 + Math.floor(next() * (tenantCount - 1)));
+  let written = 0;
+  const started = performance.now();
+  const batches = Math.ceil(events / BATCH);
+  let issued = 0;
+  const writer = async () => {
+    while (issued < batches) {
+      const b = issued++;
+      const size = Math.min(BATCH, events - b * BATCH);
+      const rows = Array.from({ length: size }, (_, j) => {
+        const t = pickTenant();
+        const at = first + ((b * BATCH + j) / events) * (now - first - 60_000) + Math.floor(next() * 1000);
+        const message = next() < 0.6;
+        return {
+          tenantId: tenants[t].tenant.id,
+          eventType: message
+            ? messageEventTypes[Math.floor(next() * messageEventTypes.length)]
+            : otherEventTypes[Math.floor(next() * otherEventTypes.length)],
+          source: message ? "webhook" : eventSources[Math.floor(next() * eventSources.length)],
+          timestamp: new Date(at),
+          contactId: next() < 0.9 ? `c${Math.floor(next() * contactsOf(t))}` : null,
+          sessionId: next() < 0.5 ? `s${Math.floor(next() * sessionsOf(t))}` : null,
+          correlationId: next() < 0.2 ? `corr-${Math.floor(next() * 1e6)}` : null,
+          payload: { n: b * BATCH + j, note: `seeded by ${label}` },
+        };
+      });
+      await writeEvents(herald.db, rows);
+      written += size;
+      if (b % 25 === 0) {
+        const s = (performance.now() - started) / 1000;
+        progress(
+          `seeding ${written.toLocaleString()} / ${events.toLocaleString()} (${Math.round(written / s)} events/s)`,
+        );
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: WRITERS }, writer));
+  const seedS = (performance.now() - started) / 1000;
+  process.stderr.write("\n");
+
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  progress("vacuum analyze");
+  await admin.unsafe("vacuum analyze");
+  let rollupS = 0;
+  if (rollups?.rebuildRollups) {
+    const t = performance.now();
+    await rollups.rebuildRollups(herald.db, (done) => progress(`rollups: ${done.toLocaleString()} events`));
+    // The projection reads only transactions older than every one running on the server (any database):
+    // a rebuild can stop short while another transaction is open. Project until the checkpoint is the end.
+    const end = async () => {
+      const [row] = await admin`select (select position from event_rollup_checkpoint) as at,
+        (select max(position) from events) as last`;
+      return Number(row.at) >= Number(row.last);
+    };
+    while (!(await end())) {
+      const read = await rollups.projectRollups(herald.db, 10_000);
+      if (read === 0) await sleep(200);
+    }
+    rollupS = (performance.now() - t) / 1000;
+    await admin.unsafe("vacuum analyze");
+  }
+  await admin.end();
+  process.stderr.write("\n");
+  return {
+    url,
+    herald,
+    tenants,
+    big: tenants[0],
+    first,
+    now,
+    perTenant,
+    contactsOf,
+    sessionsOf,
+    seedS,
+    rollupS,
+  };
+}
+
+/**
+ * `herald serve` (the built CLI) on database `url` in its own process, as deployed, on a free port; resolves
+ * once it listens. `stop()` ends it.
+ */
+export async function serveHerald(url, env = {}) {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const child = spawn(process.execPath, ["dist/cli/main.js", "serve"], {
+    env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: "warn", PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout.on("data", (d) => {
+    out += d;
+  });
+  const listening = () => /Herald listening on (http:\/\/\S+)/.exec(out);
+  for (let i = 0; i < 600 && !listening(); i++) {
+    if (child.exitCode !== null) throw new Error(`herald serve exited (${child.exitCode}):\n${out}`);
+    await sleep(50);
+  }
+  const match = listening();
+  if (!match) throw new Error(`herald serve did not start:\n${out}`);
+  return {
+    url: match[1],
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.on("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}

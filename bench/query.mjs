@@ -6,10 +6,9 @@
 // tenant, one at a time: p50 and p95 per query. Beside each stats query, the same numbers computed the naive
 // way (a GROUP BY over the rows, a few runs) for comparison. One JSON line per result.
 
-import { spawn } from "node:child_process";
 import http from "node:http";
 import postgres from "postgres";
-import { dropDatabase, freshDatabase, percentile, round } from "./lib.mjs";
+import { dropDatabase, percentile, random, round, seedEventLog, serveHerald } from "./lib.mjs";
 
 const argEvents = process.argv.indexOf("--events");
 const EVENTS = Number(argEvents > 0 ? process.argv[argEvents + 1] : (process.env.EVENTS ?? 10_000_000));
@@ -17,135 +16,21 @@ const RUNS = Number(process.env.RUNS ?? 200);
 const TENANTS = 100;
 const BIG_SHARE = 0.3;
 const DAYS = 30;
-const BATCH = 2000;
-const WRITERS = 2;
 const database = "herald_query_bench";
 const print = (line) => console.log(JSON.stringify(line));
-const progress = (text) => process.stderr.write(`\r${text}`.padEnd(70));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const { openDatabase } = await import("../dist/db/client.js");
-const { migrate } = await import("../dist/db/migrate.js");
-const { preparePartitions } = await import("../dist/db/partitions.js");
-const { createTenant } = await import("../dist/tenancy/tenants.js");
-const { writeEvents } = await import("../dist/events/write.js");
-const rollups = await import("../dist/events/rollups.js").catch(() => undefined);
-
-const messageTypes = [
-  "sent",
-  "delivered",
-  "open",
-  "click",
-  "bounce",
-  "deferred",
-  "dropped",
-  "spam_report",
-].map((t) => `message.${t}`);
-const otherTypes = [
-  "contact.created",
-  "contact.updated",
-  "order.placed",
-  "order.shipped",
-  "order.refunded",
-  "session.started",
-  "session.ended",
-  "page.viewed",
-  "cart.updated",
-  "login.succeeded",
-  "login.failed",
-  "invoice.paid",
-];
-const sources = ["system", "webhook", "manual", "cron", "workflow"];
-
-/** A seeded pseudo-random sequence, so two runs seed the same log. */
-function random(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
-const url = await freshDatabase(database);
-const herald = await openDatabase({ url, poolSize: WRITERS + 2 });
-let child;
+const seeded = await seedEventLog({
+  database,
+  events: EVENTS,
+  tenantCount: TENANTS,
+  bigShare: BIG_SHARE,
+  days: DAYS,
+  label: "bench:query",
+});
+const { url, herald, big, first, now, perTenant, contactsOf, seedS, rollupS } = seeded;
+let server;
 try {
-  await migrate(herald.db);
-  const now = Date.now();
-  const first = now - DAYS * 86_400_000;
-  await preparePartitions(herald.db, ["events"], [new Date(first), new Date(now)]);
-  const tenants = [];
-  for (let i = 0; i < TENANTS; i++) tenants.push(await createTenant(herald.db, `tenant-${i}`));
-  const big = tenants[0];
-  const perTenant = (i) => (i === 0 ? EVENTS * BIG_SHARE : (EVENTS * (1 - BIG_SHARE)) / (TENANTS - 1));
-  // Contacts of ~100 events each (at most 200), sessions of ~20.
-  const contactsOf = (i) => Math.max(1, Math.round(perTenant(i) / 100));
-  const sessionsOf = (i) => Math.max(1, Math.round(perTenant(i) / 20));
-
-  // Seeding: the log in time order (jittered), each batch spread over the tenants by their share.
-  const next = random(42);
-  const pickTenant = () => (next() < BIG_SHARE ? 0 : 1 + Math.floor(next() * (TENANTS - 1)));
-  let written = 0;
-  const started = performance.now();
-  const batches = Math.ceil(EVENTS / BATCH);
-  let issued = 0;
-  const writer = async () => {
-    while (issued < batches) {
-      const b = issued++;
-      const size = Math.min(BATCH, EVENTS - b * BATCH);
-      const events = Array.from({ length: size }, (_, j) => {
-        const t = pickTenant();
-        const at = first + ((b * BATCH + j) / EVENTS) * (now - first - 60_000) + Math.floor(next() * 1000);
-        const message = next() < 0.6;
-        return {
-          tenantId: tenants[t].tenant.id,
-          eventType: message
-            ? messageTypes[Math.floor(next() * messageTypes.length)]
-            : otherTypes[Math.floor(next() * otherTypes.length)],
-          source: message ? "webhook" : sources[Math.floor(next() * sources.length)],
-          timestamp: new Date(at),
-          contactId: next() < 0.9 ? `c${Math.floor(next() * contactsOf(t))}` : null,
-          sessionId: next() < 0.5 ? `s${Math.floor(next() * sessionsOf(t))}` : null,
-          correlationId: next() < 0.2 ? `corr-${Math.floor(next() * 1e6)}` : null,
-          payload: { n: b * BATCH + j, note: "seeded by bench:query" },
-        };
-      });
-      await writeEvents(herald.db, events);
-      written += size;
-      if (b % 25 === 0) {
-        const s = (performance.now() - started) / 1000;
-        progress(
-          `seeding ${written.toLocaleString()} / ${EVENTS.toLocaleString()} (${Math.round(written / s)} events/s)`,
-        );
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: WRITERS }, writer));
-  const seedS = (performance.now() - started) / 1000;
-  process.stderr.write("\n");
-
   const admin = postgres(url, { max: 1, onnotice: () => {} });
-  progress("vacuum analyze");
-  await admin.unsafe("vacuum analyze");
-  let rollupS = 0;
-  if (rollups?.rebuildRollups) {
-    const t = performance.now();
-    await rollups.rebuildRollups(herald.db, (done) => progress(`rollups: ${done.toLocaleString()} events`));
-    // The projection reads only transactions older than every one running on the server (any database):
-    // a rebuild can stop short while another transaction is open. Project until the checkpoint is the end.
-    const end = async () => {
-      const [row] = await admin`select (select position from event_rollup_checkpoint) as at,
-        (select max(position) from events) as last`;
-      return Number(row.at) >= Number(row.last);
-    };
-    while (!(await end())) {
-      const read = await rollups.projectRollups(herald.db, 10_000);
-      if (read === 0) await sleep(200);
-    }
-    rollupS = (performance.now() - t) / 1000;
-    await admin.unsafe("vacuum analyze");
-  }
-  process.stderr.write("\n");
   print({
     bench: "query_seed",
     events: EVENTS,
@@ -157,22 +42,8 @@ try {
   });
 
   // The API in its own process, as deployed (no workers: the rollups are current and nothing is written).
-  const port = 3800 + Math.floor(Math.random() * 90);
-  child = spawn(process.execPath, ["dist/cli/main.js", "serve"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url,
-      HERALD_SERVE_WORKERS: "off",
-      LOG_LEVEL: "warn",
-      PORT: String(port),
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  child.stdout.on("data", (d) => {
-    out += d;
-  });
-  for (let i = 0; i < 400 && !out.includes("API docs"); i++) await sleep(50);
+  server = await serveHerald(url, { HERALD_SERVE_WORKERS: "off" });
+  const port = new URL(server.url).port;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const get = (path) =>
     new Promise((resolve, reject) => {
@@ -264,11 +135,7 @@ try {
   agent.destroy();
   await admin.end();
 } finally {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child.on("exit", r));
-    child.kill("SIGTERM");
-    await exited;
-  }
+  await server?.stop();
   await herald.close();
   if (!process.env.KEEP) await dropDatabase(database);
 }
