@@ -35,11 +35,11 @@ const print = (line) => console.log(JSON.stringify(line));
 // The load generator shares the machine's two cores with Herald and PostgreSQL: plain node:http with
 // keep-alive (undici's fetch costs several times more CPU per request).
 const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-function post(url, body, headers) {
+function post(url, body, headers, through = agent) {
   return new Promise((resolve, reject) => {
     const request = http.request(
       url,
-      { method: "POST", agent, headers: { ...headers, "content-length": body.length } },
+      { method: "POST", agent: through, headers: { ...headers, "content-length": body.length } },
       (response) => {
         response.resume();
         response.on("end", () => resolve(response.statusCode));
@@ -634,19 +634,22 @@ try {
   // Events of the last hour, as SendGrid posts them (seconds to minutes after they happen), so their month's
   // partitions exist as they do in production: a fixed old timestamp made every run create that month's first.
   const now = Math.floor(Date.now() / 1000);
+  /** Event n of the run, as SendGrid would post it. */
+  const eventOf = (n) => {
+    const e = sample[n % sample.length];
+    return {
+      ...e,
+      email: `user${n % 5000}@example.com`,
+      sg_event_id: `b-${n}`,
+      timestamp: now - (n % 3600),
+      sg_message_id: `M${n % 5000}.f-${n}`,
+    };
+  };
   const bodies = Array.from({ length: BATCHES }, (_, b) => {
     const events = Array.from({ length: PER_BATCH }, (_, j) => {
       // 10% of each batch repeats events of the previous batch (from its fresh part, so they are real repeats).
       const repeats = PER_BATCH / 10;
-      const n = j < repeats && b > 0 ? (b - 1) * PER_BATCH + repeats + j : b * PER_BATCH + j;
-      const e = sample[n % sample.length];
-      return {
-        ...e,
-        email: `user${n % 5000}@example.com`,
-        sg_event_id: `b-${n}`,
-        timestamp: now - (n % 3600),
-        sg_message_id: `M${n % 5000}.f-${n}`,
-      };
+      return eventOf(j < repeats && b > 0 ? (b - 1) * PER_BATCH + repeats + j : b * PER_BATCH + j);
     });
     unique += b === 0 ? PER_BATCH : PER_BATCH - PER_BATCH / 10;
     for (const e of events) {
@@ -770,6 +773,25 @@ try {
   if (subscribed.status !== 201)
     throw new Error(`subscription: ${subscribed.status} ${await subscribed.text()}`);
 
+  /** Post one body to `base`, signed now; resolves when it was answered 200. */
+  async function postSigned(base, body, through) {
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = sign("sha256", Buffer.concat([Buffer.from(timestamp), body]), privateKey).toString(
+      "base64",
+    );
+    const status = await post(
+      `${base}${source.url}`,
+      body,
+      {
+        "content-type": "application/json",
+        "x-twilio-email-event-webhook-signature": signature,
+        "x-twilio-email-event-webhook-timestamp": timestamp,
+      },
+      through,
+    );
+    if (status !== 200) throw new Error(`HTTP ${status}`);
+  }
+
   /** Post every body to `base` from CLIENTS concurrent clients; each request's milliseconds, sorted. */
   async function postAll(base) {
     const latencies = [];
@@ -778,20 +800,9 @@ try {
       Array.from({ length: CLIENTS }, async () => {
         while (next < bodies.length) {
           const body = bodies[next++];
-          const timestamp = String(Math.floor(Date.now() / 1000));
-          const signature = sign(
-            "sha256",
-            Buffer.concat([Buffer.from(timestamp), body]),
-            privateKey,
-          ).toString("base64");
           const s = performance.now();
-          const status = await post(`${base}${source.url}`, body, {
-            "content-type": "application/json",
-            "x-twilio-email-event-webhook-signature": signature,
-            "x-twilio-email-event-webhook-timestamp": timestamp,
-          });
+          await postSigned(base, body);
           latencies.push(performance.now() - s);
-          if (status !== 200) throw new Error(`HTTP ${status}`);
         }
       }),
     );
@@ -885,7 +896,6 @@ try {
     if (i > 6000) throw new Error(`the subscription still has ${n} events to deliver after 5 minutes`);
     await sleep(50);
   }
-  receiver.close();
   await sql`vacuum`;
   const sizesAfter = await tableSizes(sql);
   const byTable = Object.fromEntries(
@@ -909,6 +919,38 @@ try {
     by_table: byTable,
     by_relation: byRelation,
   });
+
+  // Open loop: requests sent at a fixed rate, half the capacity the run above measured, each timed from when
+  // it was due rather than from when a client got round to it — a server falling behind shows as latency
+  // (a closed loop hides it: its clients wait, and so send less). New events, the same shape of batch.
+  const openSeconds = Number(process.env.OPEN_LOOP_SECONDS ?? 20);
+  const perSecond = (0.5 * eventsPerS) / PER_BATCH;
+  const openRequests = Math.max(10, Math.round(perSecond * openSeconds));
+  const first = 2 * BATCHES * PER_BATCH;
+  const openBodies = Array.from({ length: openRequests }, (_, b) =>
+    Buffer.from(
+      JSON.stringify(Array.from({ length: PER_BATCH }, (_, j) => eventOf(first + b * PER_BATCH + j))),
+    ),
+  );
+  const openAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const start = performance.now() + 200;
+  const openLatencies = await Promise.all(
+    openBodies.map(async (body, k) => {
+      const due = start + (k * 1000) / perSecond;
+      await sleep(Math.max(0, due - performance.now()));
+      await postSigned(server.base, body, openAgent);
+      return performance.now() - due;
+    }),
+  );
+  openLatencies.sort((a, b) => a - b);
+  print({
+    bench: "ingest_open_loop",
+    offered_per_s: Math.round(perSecond * PER_BATCH),
+    requests: openRequests,
+    http_p50_ms: round(percentile(openLatencies, 0.5)),
+    http_p99_ms: round(percentile(openLatencies, 0.99)),
+  });
+  receiver.close();
   await sql.end();
 } finally {
   await Promise.all(children.map(stopHerald));
