@@ -1,14 +1,15 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, or, sql } from "drizzle-orm";
 import type { Executor } from "../db/client.js";
 import { createdBefore, pageOf } from "../db/keyset.js";
 import { type OutboundMessage, outboundMessages } from "../db/schema/index.js";
+import { normalizeAddress } from "../domain/address.js";
 import type { Page } from "../domain/cursor.js";
 import { type Channel, channels, type MessageStatus } from "../domain/vocabularies.js";
 
 export interface MessageFilter {
   status?: MessageStatus | undefined;
   contactId?: string | undefined;
-  /** The recipient (`to_address`), exactly as registered. */
+  /** The recipient, compared as stored (normalized for its channel, or for each channel without one). */
   to?: string | undefined;
   channel?: Channel | undefined;
   campaignId?: string | undefined;
@@ -21,6 +22,17 @@ export async function getMessage(executor: Executor, tenantId: string, id: strin
     .where(and(eq(outboundMessages.tenantId, tenantId), eq(outboundMessages.id, id)));
   return row;
 }
+
+/**
+ * Messages to `address`: per channel, `(channel, to_address)` equal to the address as that channel stores it,
+ * so outbound_messages_recipient_idx (tenant, channel, to_address, …) finds them; they are few, then sorted.
+ */
+const recipientIs = (address: string, channel: Channel | undefined) =>
+  or(
+    ...(channel ? [channel] : channels).map((c) =>
+      and(eq(outboundMessages.channel, c), eq(outboundMessages.toAddress, normalizeAddress(c, address))),
+    ),
+  );
 
 export async function listMessages(
   executor: Executor,
@@ -38,12 +50,7 @@ export async function listMessages(
         filter.status ? eq(outboundMessages.status, filter.status) : undefined,
         filter.contactId ? eq(outboundMessages.contactId, filter.contactId) : undefined,
         filter.channel ? eq(outboundMessages.channel, filter.channel) : undefined,
-        // A recipient without a channel names both: `channel in (…)` keeps outbound_messages_recipient_idx
-        // (tenant, channel, to_address, …) usable; the recipient's messages are then sorted, few as they are.
-        filter.to !== undefined && !filter.channel
-          ? inArray(outboundMessages.channel, [...channels])
-          : undefined,
-        filter.to !== undefined ? eq(outboundMessages.toAddress, filter.to) : undefined,
+        filter.to !== undefined ? recipientIs(filter.to, filter.channel) : undefined,
         // No index of its own: the list index is walked newest first and the campaign's rows kept.
         filter.campaignId ? eq(outboundMessages.campaignId, filter.campaignId) : undefined,
         createdBefore(outboundMessages.createdAt, outboundMessages.id, cursor),
