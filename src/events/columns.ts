@@ -6,13 +6,14 @@ import type { StoredEvent } from "./types.js";
  * An event's payload (the row aliased `alias`), as SQL text: the stored one, or for a `message.*` event the
  * webhook processor appended since migration 0031 (payload null), the one made from its message event — same
  * id, same time, so one primary-key probe of `message_events` — with the fields, and so the jsonb text, the
- * stored ones had. The log keeps one copy of a provider event's facts, in `message_events`.
+ * stored ones had. The log keeps one copy of a provider event's facts, in `message_events`. Should that row
+ * be gone (only one of a month's two archives imported), `{}`: an export's line is never lost to a null.
  */
 export const payloadSql = (alias: string) =>
   `coalesce(${alias}.payload, (select jsonb_build_object('message_event_id', m.id, 'provider', m.provider,
     'provider_event_id', m.provider_event_id, 'provider_message_id', m.provider_message_id,
     'recipient', m.recipient, 'url', m.url, 'reason', m.reason, 'group_id', m.group_id)
-    from message_events m where m.id = ${alias}.id and m.event_at = ${alias}.ts))`;
+    from message_events m where m.id = ${alias}.id and m.event_at = ${alias}.ts), '{}'::jsonb)`;
 
 /**
  * The select list that turns an `events` row (alias `alias`) into a StoredEvent, written once. With
