@@ -66,7 +66,12 @@ async function startHerald(env: NodeJS.ProcessEnv): Promise<{ child: ChildProces
   return { child, url };
 }
 
-export async function startConsole(): Promise<ConsoleHarness> {
+export interface ConsoleOptions {
+  /** More environment for `herald serve` (e.g. HERALD_WEBHOOK_ALLOWED_NETWORKS for a local receiver). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startConsole({ env = {} }: ConsoleOptions = {}): Promise<ConsoleHarness> {
   const database = await createServerDatabase();
   const adminToken = "console-test-admin-token-0123456789abcdef";
   const { child, url } = await startHerald(
@@ -76,6 +81,7 @@ export async function startConsole(): Promise<ConsoleHarness> {
       LOG_LEVEL: "fatal",
       HERALD_ADMIN_TOKEN: adminToken,
       HERALD_POLL_INTERVAL_MS: "200",
+      ...env,
     }),
   );
   let browser: Browser | undefined;

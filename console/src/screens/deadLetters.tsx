@@ -169,10 +169,7 @@ function DeadLetterList() {
                     {shown.map((d) => (
                       <tr key={d.id}>
                         <th scope="row">
-                          <a
-                            href={href(`/dead-letters/${d.id}`)}
-                            aria-label={`Dead letter of ${d.event_type} at ${d.failed_at}`}
-                          >
+                          <a href={href(`/dead-letters/${d.id}`)}>
                             <Time value={d.failed_at} />
                           </a>
                         </th>
