@@ -11,6 +11,9 @@ import { sendgridKeys } from "./support/sendgrid.js";
  * suppression, scheduled actions due later and due now.
  */
 
+/** The browser and the server share two cores with other work: give each screen time to answer. */
+const wait = { timeout: 15_000, interval: 100 };
+
 interface Message {
   id: string;
   status: string;
@@ -151,7 +154,9 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
       await page.goto(`${harness.url}/console`);
       await page.getByLabel("API key").fill(harness.apiKey);
       await page.getByRole("button", { name: "Sign in" }).click();
-      await expect.poll(() => page.getByRole("heading", { name: "Overview", level: 1 }).count()).toBe(1);
+      await expect
+        .poll(() => page.getByRole("heading", { name: "Overview", level: 1 }).count(), wait)
+        .toBe(1);
       return watched;
     }
 
@@ -171,38 +176,38 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
       const watched = await signedIn();
       const { page } = watched;
       await page.getByRole("navigation").getByRole("link", { name: "Messages", exact: true }).click();
-      await expect.poll(() => heading(page, "Messages").count()).toBe(1);
-      await expect.poll(() => rows(page, "Messages, newest first").count()).toBe(4);
+      await expect.poll(() => heading(page, "Messages").count(), wait).toBe(1);
+      await expect.poll(() => rows(page, "Messages, newest first").count(), wait).toBe(4);
       await expectAccessible(watched, "Messages");
 
       await page.getByLabel("Recipient", { exact: true }).fill("ada@example.com");
       await page.getByRole("button", { name: "Search" }).click();
-      await expect.poll(() => page.url()).toContain("to=ada%40example.com");
-      await expect.poll(() => rows(page, "Messages, newest first").count()).toBe(2);
+      await expect.poll(() => page.url(), wait).toContain("to=ada%40example.com");
+      await expect.poll(() => rows(page, "Messages, newest first").count(), wait).toBe(2);
 
       await page.getByLabel("Status", { exact: true }).selectOption("bounced");
       await page.getByRole("button", { name: "Search" }).click();
-      await expect.poll(() => new URL(page.url()).searchParams.get("status")).toBe("bounced");
-      await expect.poll(() => rows(page, "Messages, newest first").count()).toBe(1);
+      await expect.poll(() => new URL(page.url()).searchParams.get("status"), wait).toBe("bounced");
+      await expect.poll(() => rows(page, "Messages, newest first").count(), wait).toBe(1);
       // A reload (or a shared link) keeps the filter.
       await page.reload();
-      await expect.poll(() => rows(page, "Messages, newest first").count()).toBe(1);
+      await expect.poll(() => rows(page, "Messages, newest first").count(), wait).toBe(1);
       expect(await page.getByLabel("Recipient", { exact: true }).inputValue()).toBe("ada@example.com");
       expect(await page.getByLabel("Status", { exact: true }).inputValue()).toBe("bounced");
       // The empty state.
       await page.goto(`${harness.url}/console/messages?to=nobody%40example.com`);
-      await expect.poll(() => page.getByText("No messages match this filter.").count()).toBe(1);
+      await expect.poll(() => page.getByText("No messages match this filter.").count(), wait).toBe(1);
       await page.goBack();
-      await expect.poll(() => rows(page, "Messages, newest first").count()).toBe(1);
+      await expect.poll(() => rows(page, "Messages, newest first").count(), wait).toBe(1);
 
       await page.getByRole("link", { name: `Message to ada@example.com, ${ada.id}` }).click();
-      await expect.poll(() => heading(page, "Message").count()).toBe(1);
+      await expect.poll(() => heading(page, "Message").count(), wait).toBe(1);
       expect(page.url()).toBe(`${harness.url}/console/messages/${ada.id}`);
       await expect
         .poll(() => page.locator('[data-figure="message.status"]').textContent())
         .toMatch(/^bounced/);
       const events = rows(page, "Provider events");
-      await expect.poll(() => events.count()).toBe(4);
+      await expect.poll(() => events.count(), wait).toBe(4);
       const transitions = await events
         .locator("td[data-transition]")
         .evaluateAll((cells) => cells.map((c) => c.getAttribute("data-transition")));
@@ -216,10 +221,12 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
       expect(types).toEqual(["processed", "deferred", "bounce", "deferred"]);
       // The provider's raw event, opened.
       await events.nth(2).getByText("JSON").click();
-      await expect.poll(() => events.nth(2).locator("pre").textContent()).toContain("550 5.1.1 unknown user");
+      await expect
+        .poll(() => events.nth(2).locator("pre").textContent(), wait)
+        .toContain("550 5.1.1 unknown user");
       // The bounce suppressed the recipient.
       const suppressions = rows(page, "Suppressions of ada@example.com");
-      await expect.poll(() => suppressions.count()).toBe(1);
+      await expect.poll(() => suppressions.count(), wait).toBe(1);
       expect(await suppressions.first().textContent()).toContain("bounce");
       await expectAccessible(watched, "Message");
       expect(watched.problems()).toEqual([]);
@@ -229,21 +236,23 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
       const watched = await signedIn();
       const { page } = watched;
       await page.getByRole("navigation").getByRole("link", { name: "Conversations", exact: true }).click();
-      await expect.poll(() => heading(page, "Conversations").count()).toBe(1);
-      await expect.poll(() => rows(page, "Conversations").count()).toBeGreaterThan(0);
+      await expect.poll(() => heading(page, "Conversations").count(), wait).toBe(1);
+      await expect.poll(() => rows(page, "Conversations").count(), wait).toBeGreaterThan(0);
       await expectAccessible(watched, "Conversations");
 
       await page.getByLabel("Channel", { exact: true }).selectOption("sms");
       await page.getByLabel("Participant", { exact: true }).fill("+15551230001");
       await page.getByRole("button", { name: "Search" }).click();
-      await expect.poll(() => new URL(page.url()).searchParams.get("participant")).toBe("+15551230001");
-      await expect.poll(() => rows(page, "Conversations").count()).toBe(1);
+      await expect.poll(() => new URL(page.url()).searchParams.get("participant"), wait).toBe("+15551230001");
+      await expect.poll(() => rows(page, "Conversations").count(), wait).toBe(1);
       await rows(page, "Conversations").first().getByRole("link").click();
-      await expect.poll(() => heading(page, "Conversation").count()).toBe(1);
+      await expect.poll(() => heading(page, "Conversation").count(), wait).toBe(1);
       expect(page.url()).toBe(`${harness.url}/console/conversations/${conversationId}`);
-      await expect.poll(() => page.locator('[data-figure="conversation.total"]').textContent()).toBe("3");
+      await expect
+        .poll(() => page.locator('[data-figure="conversation.total"]').textContent(), wait)
+        .toBe("3");
       const messages = rows(page, "Messages of this conversation");
-      await expect.poll(() => messages.count()).toBe(3);
+      await expect.poll(() => messages.count(), wait).toBe(3);
       const bodies = await messages.locator("td:nth-child(5)").allTextContents();
       expect(bodies).toContain("Is my order on its way?");
       expect(bodies).toContain("Thanks!");
@@ -256,31 +265,31 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
       const watched = await signedIn();
       const { page } = watched;
       await page.getByRole("navigation").getByRole("link", { name: "Suppressions", exact: true }).click();
-      await expect.poll(() => heading(page, "Suppressions").count()).toBe(1);
+      await expect.poll(() => heading(page, "Suppressions").count(), wait).toBe(1);
       // carol (manual) and ada (the bounce).
-      await expect.poll(() => rows(page, "Suppressions, newest first").count()).toBe(2);
+      await expect.poll(() => rows(page, "Suppressions, newest first").count(), wait).toBe(2);
       await expectAccessible(watched, "Suppressions");
 
       await page.getByLabel("New suppression's channel").selectOption("email");
       await page.getByLabel("Address to suppress").fill("dave@example.com");
       await page.getByRole("button", { name: "Add suppression" }).click();
-      await expect.poll(() => page.getByText("Suppressed dave@example.com (email).").count()).toBe(1);
-      await expect.poll(() => rows(page, "Suppressions, newest first").count()).toBe(3);
+      await expect.poll(() => page.getByText("Suppressed dave@example.com (email).").count(), wait).toBe(1);
+      await expect.poll(() => rows(page, "Suppressions, newest first").count(), wait).toBe(3);
       // A refused address is shown as the API's problem.
       await page.getByLabel("Address to suppress").fill("not an address");
       await page.getByRole("button", { name: "Add suppression" }).click();
-      await expect.poll(() => page.getByRole("alert").count()).toBe(1);
+      await expect.poll(() => page.getByRole("alert").count(), wait).toBe(1);
 
       await page.getByLabel("Address", { exact: true }).fill("dave@example.com");
       await page.getByRole("button", { name: "Search" }).click();
-      await expect.poll(() => new URL(page.url()).searchParams.get("address")).toBe("dave@example.com");
-      await expect.poll(() => rows(page, "Suppressions, newest first").count()).toBe(1);
+      await expect.poll(() => new URL(page.url()).searchParams.get("address"), wait).toBe("dave@example.com");
+      await expect.poll(() => rows(page, "Suppressions, newest first").count(), wait).toBe(1);
       await page.getByRole("button", { name: "Remove dave@example.com" }).click();
       // Nothing is removed until confirmed; Keep backs out.
       await page.getByRole("button", { name: "Keep" }).click();
       await page.getByRole("button", { name: "Remove dave@example.com" }).click();
       await page.getByRole("button", { name: "Confirm removal" }).click();
-      await expect.poll(() => page.getByText("No suppression matches this filter.").count()).toBe(1);
+      await expect.poll(() => page.getByText("No suppression matches this filter.").count(), wait).toBe(1);
       const left = await harness.api<{ suppressions: unknown[] }>(
         "/api/v1/suppressions?address=dave@example.com",
       );
@@ -298,27 +307,29 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
         .getByRole("navigation")
         .getByRole("link", { name: "Scheduled actions", exact: true })
         .click();
-      await expect.poll(() => heading(page, "Scheduled actions").count()).toBe(1);
-      await expect.poll(() => rows(page, "Scheduled actions").count()).toBe(2);
+      await expect.poll(() => heading(page, "Scheduled actions").count(), wait).toBe(1);
+      await expect.poll(() => rows(page, "Scheduled actions").count(), wait).toBe(2);
       await expectAccessible(watched, "Scheduled actions");
 
       await page.getByLabel("State", { exact: true }).selectOption("scheduled");
       await page.getByLabel("Action", { exact: true }).fill("emit_event");
       await page.getByRole("button", { name: "Search" }).click();
-      await expect.poll(() => new URL(page.url()).searchParams.get("state")).toBe("scheduled");
-      await expect.poll(() => rows(page, "Scheduled actions").count()).toBe(1);
+      await expect.poll(() => new URL(page.url()).searchParams.get("state"), wait).toBe("scheduled");
+      await expect.poll(() => rows(page, "Scheduled actions").count(), wait).toBe(1);
       await page.getByRole("button", { name: `Cancel emit_event ${later.id}` }).click();
-      await expect.poll(() => page.getByText(`Cancelled emit_event (${later.id}).`).count()).toBe(1);
-      await expect.poll(() => page.getByText("No scheduled actions match this filter.").count()).toBe(1);
+      await expect.poll(() => page.getByText(`Cancelled emit_event (${later.id}).`).count(), wait).toBe(1);
+      await expect
+        .poll(() => page.getByText("No scheduled actions match this filter.").count(), wait)
+        .toBe(1);
       expect((await harness.api<{ state: string }>(`/api/v1/scheduled-actions/${later.id}`)).state).toBe(
         "cancelled",
       );
 
       await page.goto(`${harness.url}/console/scheduled-actions?state=completed`);
-      await expect.poll(() => rows(page, "Scheduled actions").count()).toBe(1);
+      await expect.poll(() => rows(page, "Scheduled actions").count(), wait).toBe(1);
       await page.getByRole("button", { name: `Cancel emit_event ${ran.id}` }).click();
       const alert = page.getByRole("alert");
-      await expect.poll(() => alert.count()).toBe(1);
+      await expect.poll(() => alert.count(), wait).toBe(1);
       expect(await alert.textContent()).toContain("409");
       await expectAccessible(watched, "Scheduled actions with a problem");
       // The only error answers are the refused cancel (and Chromium's console line about it).
