@@ -163,6 +163,12 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
     const heading = (page: Page, name: string) => page.getByRole("heading", { name, level: 1 });
 
     async function expectAccessible(watched: WatchedPage, screen: string) {
+      // CONSOLE_SCREENSHOTS=dir keeps a picture of each screen scanned (for docs and for a look).
+      if (process.env.CONSOLE_SCREENSHOTS)
+        await watched.page.screenshot({
+          path: `${process.env.CONSOLE_SCREENSHOTS}/${screen.replaceAll(" ", "-").toLowerCase()}.png`,
+          fullPage: true,
+        });
       expect(
         await watched.accessibilityViolations(),
         `${screen}: serious or critical axe violations`,

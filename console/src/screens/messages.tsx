@@ -48,7 +48,7 @@ interface ProviderEvent {
 
 /** The filters of GET /api/v1/messages, by their query parameter. */
 const fields = [
-  { name: "to", label: "Recipient", hint: "the address exactly as registered" },
+  { name: "to", label: "Recipient", hint: "an email address or a phone number (+1 415 555 0100)" },
   { name: "channel", label: "Channel", options: channels },
   { name: "status", label: "Status", options: messageStatuses },
   { name: "campaign_id", label: "Campaign", hint: "a campaign's id" },

@@ -19,7 +19,7 @@ export interface Suppression {
 }
 
 const fields = [
-  { name: "address", label: "Address", hint: "an email address or a phone number, exactly" },
+  { name: "address", label: "Address", hint: "an email address or a phone number (+1 415 555 0100)" },
   { name: "channel", label: "Channel", options: channels },
   { name: "reason", label: "Reason", options: suppressionReasons },
 ] as const;
