@@ -41,7 +41,7 @@ for (const backend of backends()) {
 
     beforeAll(async () => {
       t = await createTestDatabase(backend);
-      h = await buildApp({ database: t.database, config: { adminToken } });
+      h = await buildApp({ database: t.database, config: { adminToken, bodyLimitBytes: 1 << 20 } });
       const created = await call(h.app, {
         method: "POST",
         url: "/api/v1/admin/tenants",
