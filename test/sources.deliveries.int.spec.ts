@@ -1,12 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { backends } from "./support/databases.js";
-import { bearer, call, expectProblem } from "./support/http.js";
-import { ingestHarness } from "./support/ingestHarness.js";
+import { buildApp } from "../src/api/app.js";
+import { backends, createTestDatabase } from "./support/databases.js";
+import { bearer, call, expectProblem, newTenantKey } from "./support/http.js";
+import { adminToken, ingestHarness } from "./support/ingestHarness.js";
 import { sampleBatch } from "./support/sendgrid.js";
 
 /**
  * `GET /api/v1/sources/{id}/deliveries`: a source's archived deliveries newest first, the rejected ones with
- * their reason, paged by a cursor; and `last_received_at` on the source. Another tenant sees none of it.
+ * their reason, paged by a cursor; and `last_received_at` and the full `webhook_url` on the source. Another
+ * tenant sees none of it.
  */
 for (const backend of backends()) {
   describe(`source deliveries on ${backend}`, () => {
@@ -18,7 +20,10 @@ for (const backend of backends()) {
     it("lists accepted and rejected deliveries newest first, filters the rejected, and pages", async () => {
       const a = await k.tenantWithSource("deliveries-a");
       const id = idOf(a.url);
-      expect((await get(a.key, `/api/v1/sources/${id}`)).body.last_received_at).toBeNull();
+      const fresh = (await get(a.key, `/api/v1/sources/${id}`)).body;
+      expect(fresh.last_received_at).toBeNull();
+      // The full URL to give the provider: this request's scheme and host (no HERALD_PUBLIC_URL here).
+      expect(fresh.webhook_url).toBe(`http://localhost:80${a.url}`);
       expect((await get(a.key, `/api/v1/sources/${id}/deliveries`)).body).toEqual({
         deliveries: [],
         next_cursor: null,
@@ -109,3 +114,32 @@ for (const backend of backends()) {
     });
   });
 }
+
+describe("a source's webhook URL with HERALD_PUBLIC_URL", () => {
+  it("is Herald's public URL followed by the source's path", async () => {
+    const t = await createTestDatabase("pglite");
+    const { app } = await buildApp({
+      database: t.database,
+      config: { adminToken, bodyLimitBytes: 1024 * 1024, publicUrl: "https://herald.example.com/hooks" },
+    });
+    try {
+      const key = await newTenantKey(app, adminToken, "public-url");
+      const created = await call(app, {
+        method: "POST",
+        url: "/api/v1/sources",
+        headers: bearer(key),
+        payload: { provider: "sendgrid" },
+      });
+      expect(created.body.webhook_url).toBe(`https://herald.example.com/hooks${created.body.url}`);
+      const read = await call(app, {
+        method: "GET",
+        url: created.body.url.replace(/^.*\//, "/api/v1/sources/"),
+        headers: bearer(key),
+      });
+      expect(read.body.webhook_url).toBe(created.body.webhook_url);
+    } finally {
+      await app.close();
+      await t.drop();
+    }
+  });
+});

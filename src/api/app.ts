@@ -145,7 +145,7 @@ export async function buildApp(deps: AppDeps): Promise<HeraldApp> {
   const cursorKey = await instanceSecret(systemDb, "cursor");
   await app.register(async (scope) => {
     tenantScope(scope, { db, systemDb, cursorKey });
-    sourceRoutes(scope);
+    sourceRoutes(scope, { publicUrl: deps.config.publicUrl, trustProxy: deps.config.trustProxy });
     eventRoutes(scope, db);
     eventReadRoutes(scope);
     eventExportRoutes(scope);

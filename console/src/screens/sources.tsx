@@ -13,6 +13,8 @@ interface Source {
   verified: boolean;
   /** The path the provider calls: `/api/v1/webhooks/{provider}/{id}`. */
   url: string;
+  /** The full URL (HERALD_PUBLIC_URL, else the scheme and host this request came by). */
+  webhook_url: string;
   created_at: string;
   last_received_at: string | null;
 }
@@ -29,12 +31,8 @@ interface Delivery {
 
 const pageSize = 50;
 
-/**
- * The URL to paste into the provider's settings. The API gives a path; the console is served by the same
- * Herald, so its origin is Herald's (behind a proxy that rewrites the host, HERALD_PUBLIC_URL is the one
- * providers see; the API does not expose it).
- */
-const webhookUrl = (source: Source) => `${location.origin}${source.url}`;
+/** The URL to paste into the provider's settings: HERALD_PUBLIC_URL's, else as this page reached Herald. */
+const webhookUrl = (source: Source) => source.webhook_url;
 
 const verification = (source: Source) =>
   source.verified ? "Verified: signature checked" : "Not verified: accepts unsigned requests";

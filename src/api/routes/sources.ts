@@ -1,6 +1,6 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { WebhookSource } from "../../db/schema/index.js";
 import { providers } from "../../domain/vocabularies.js";
 import { notFound } from "../../errors.js";
@@ -14,6 +14,7 @@ import {
   sourceUrl,
 } from "../../tenancy/sources.js";
 import { ListQuery, pageOf } from "../paging.js";
+import { type PublicUrlOptions, publicUrlOf } from "../publicUrl.js";
 import { IdParams, literals, NoContent, Nullable, problemResponses } from "../schemas.js";
 
 const SourceView = Type.Object({
@@ -22,6 +23,8 @@ const SourceView = Type.Object({
   name: Type.String(),
   verified: Type.Boolean(),
   url: Type.String(),
+  /** `url` as the provider must call it: HERALD_PUBLIC_URL, else this request's scheme and host. */
+  webhook_url: Type.String(),
   created_at: Type.String(),
   /** The last delivery received (accepted or rejected); null when none yet. */
   last_received_at: Nullable(Type.String()),
@@ -45,18 +48,25 @@ const CreateSource = Type.Object(
   { additionalProperties: false },
 );
 
-const view = (source: WebhookSource, lastReceivedAt: string | null = null) => ({
-  id: source.id,
-  provider: source.provider,
-  name: source.name,
-  verified: source.verification !== null,
-  url: sourceUrl(source),
-  created_at: source.createdAt.toISOString(),
-  last_received_at: lastReceivedAt,
-});
+/** A source as the API shows it; `request` and `urls` make its full webhook URL. */
+const viewOf =
+  (request: FastifyRequest, urls: PublicUrlOptions) =>
+  (source: WebhookSource, lastReceivedAt: string | null = null) => ({
+    id: source.id,
+    provider: source.provider,
+    name: source.name,
+    verified: source.verification !== null,
+    url: sourceUrl(source),
+    webhook_url: publicUrlOf(
+      { protocol: request.protocol, host: request.host, headers: request.headers, url: sourceUrl(source) },
+      urls,
+    ),
+    created_at: source.createdAt.toISOString(),
+    last_received_at: lastReceivedAt,
+  });
 
 /** Webhook sources: where a provider sends its events, with how its requests are verified. */
-export function sourceRoutes(scope: FastifyInstance) {
+export function sourceRoutes(scope: FastifyInstance, urls: PublicUrlOptions = {}) {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
 
   app.post(
@@ -66,7 +76,7 @@ export function sourceRoutes(scope: FastifyInstance) {
       const { body } = request;
       if (body.verification) checkVerification(body.provider, body.verification);
       const source = await request.inTenant((tx) => createSource(tx, request.tenantId, body));
-      return reply.status(201).send(view(source));
+      return reply.status(201).send(viewOf(request, urls)(source));
     },
   );
 
@@ -89,7 +99,7 @@ export function sourceRoutes(scope: FastifyInstance) {
         return { page, last: await lastReceived(tx, request.tenantId, ids) };
       });
       return {
-        sources: page.items.map((s) => view(s, last.get(s.id) ?? null)),
+        sources: page.items.map((s) => viewOf(request, urls)(s, last.get(s.id) ?? null)),
         next_cursor: page.nextCursor,
       };
     },
@@ -105,7 +115,7 @@ export function sourceRoutes(scope: FastifyInstance) {
         return source && { source, last: await lastReceived(tx, request.tenantId, [id]) };
       });
       if (!found) throw notFound("Source");
-      return view(found.source, found.last.get(id) ?? null);
+      return viewOf(request, urls)(found.source, found.last.get(id) ?? null);
     },
   );
 
