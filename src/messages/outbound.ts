@@ -51,7 +51,7 @@ export async function listMessages(
         filter.contactId ? eq(outboundMessages.contactId, filter.contactId) : undefined,
         filter.channel ? eq(outboundMessages.channel, filter.channel) : undefined,
         filter.to !== undefined ? recipientIs(filter.to, filter.channel) : undefined,
-        // No index of its own: the list index is walked newest first and the campaign's rows kept.
+        // Its own index (campaign, then the list's order): a sparse campaign is not a walk of the tenant.
         filter.campaignId ? eq(outboundMessages.campaignId, filter.campaignId) : undefined,
         createdBefore(outboundMessages.createdAt, outboundMessages.id, cursor),
       ),

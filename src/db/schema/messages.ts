@@ -57,6 +57,11 @@ export const outboundMessages = pgTable(
     index("outbound_messages_recipient_idx").on(t.tenantId, t.channel, t.toAddress, t.sentAt, t.id),
     index("outbound_messages_list_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     index("outbound_messages_contact_idx").on(t.tenantId, t.contactId),
+    // A campaign's messages newest first (`GET /api/v1/messages?campaign_id=`, the console): partial, so
+    // messages of no campaign cost no entry.
+    index("outbound_messages_campaign_idx")
+      .on(t.tenantId, t.campaignId, t.createdAt.desc(), t.id.desc())
+      .where(sql`${t.campaignId} is not null`),
     index("outbound_messages_email_message_id_idx")
       .on(t.tenantId, t.emailMessageId)
       .where(sql`${t.emailMessageId} is not null`),

@@ -1,0 +1,1 @@
+CREATE INDEX "outbound_messages_campaign_idx" ON "outbound_messages" USING btree ("tenant_id","campaign_id","created_at" DESC NULLS LAST,"id" DESC NULLS LAST) WHERE "outbound_messages"."campaign_id" is not null;

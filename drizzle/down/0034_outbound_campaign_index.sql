@@ -1,0 +1,1 @@
+DROP INDEX "outbound_messages_campaign_idx";
