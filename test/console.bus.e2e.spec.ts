@@ -70,6 +70,12 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
     }
 
     async function expectAccessible(watched: WatchedPage, screen: string) {
+      // CONSOLE_SCREENSHOTS=dir keeps a picture of each screen scanned (for docs and for a look).
+      if (process.env.CONSOLE_SCREENSHOTS)
+        await watched.page.screenshot({
+          path: `${process.env.CONSOLE_SCREENSHOTS}/${screen.replace(/[^A-Za-z]+/g, "-").toLowerCase()}.png`,
+          fullPage: true,
+        });
       expect(
         await watched.accessibilityViolations(),
         `${screen}: serious or critical axe violations`,
