@@ -228,13 +228,20 @@ for (const backend of backends()) {
         }),
       ]);
       expect((await get(keyB, "/api/v1/dead-letters")).body.dead_letters).toEqual([]);
-      expectProblem(
-        await post(keyB, `/api/v1/dead-letters/${list.body.dead_letters[0].id}/retry`, {}),
-        404,
-        "not_found",
-      );
-      const retried = await post(keyA, `/api/v1/dead-letters/${list.body.dead_letters[0].id}/retry`, {});
+      const letterId = list.body.dead_letters[0].id;
+      expect((await get(keyA, "/api/v1/dead-letters?event_type=dl.one")).body.dead_letters).toHaveLength(1);
+      expect((await get(keyA, "/api/v1/dead-letters?event_type=dl.other")).body.dead_letters).toEqual([]);
+      expect((await get(keyA, `/api/v1/dead-letters/${letterId}`)).body).toEqual({
+        ...list.body.dead_letters[0],
+        retried_at: null,
+      });
+      expectProblem(await get(keyB, `/api/v1/dead-letters/${letterId}`), 404, "not_found");
+      expectProblem(await post(keyB, `/api/v1/dead-letters/${letterId}/retry`, {}), 404, "not_found");
+      const retried = await post(keyA, `/api/v1/dead-letters/${letterId}/retry`, {});
       expect(retried.status).toBe(202);
+      expect((await get(keyA, `/api/v1/dead-letters/${letterId}`)).body.retried_at).toEqual(
+        expect.any(String),
+      );
       expect((await post(keyA, "/api/v1/dead-letters/retry", { subscription_id: sub.body.id })).body).toEqual(
         { retried: 0 },
       );

@@ -48,6 +48,21 @@ export async function listDeadLetters(
   return pageFrom(rows, limit, (row) => ({ at: row.failed_at, id: row.id }));
 }
 
+/** One dead letter of the tenant, retried or not (`retried_at`), or undefined. */
+export async function getDeadLetter(
+  executor: Executor,
+  tenantId: string,
+  id: string,
+): Promise<(DeadLetterView & { retried_at: string | null }) | undefined> {
+  const [row] = await query<DeadLetterView & { retried_at: string | null }>(
+    executor,
+    sql`select id, subscription_id, event_id, event_type, attempts, last_error, ${iso("failed_at")} as failed_at,
+      ${iso("retried_at")} as retried_at
+    from dead_letters where tenant_id = ${tenantId} and id = ${id}`,
+  );
+  return row;
+}
+
 /**
  * Send dead letters back to their subscription: the outbox row is pending again with fresh attempts, and the
  * dead letter is marked retried (kept as history). One statement for one or many.

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { listDeadLetters, retryDeadLetters } from "../../bus/deadLetters.js";
+import { getDeadLetter, listDeadLetters, retryDeadLetters } from "../../bus/deadLetters.js";
 import { notFound } from "../../errors.js";
 import { ListQuery, pageOf } from "../paging.js";
 import { IdParams, Nullable, problemResponses, Uuid } from "../schemas.js";
@@ -28,7 +28,11 @@ export function deadLetterRoutes(scope: FastifyInstance) {
       schema: {
         tags: ["bus"],
         querystring: Type.Object(
-          { ...ListQuery, subscription_id: Type.Optional(Uuid) },
+          {
+            ...ListQuery,
+            subscription_id: Type.Optional(Uuid),
+            event_type: Type.Optional(Type.String({ maxLength: 200 })),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -43,9 +47,34 @@ export function deadLetterRoutes(scope: FastifyInstance) {
       const q = request.query;
       const { limit, cursor } = pageOf(q);
       const page = await request.inTenant((tx) =>
-        listDeadLetters(tx, request.tenantId, { subscriptionId: q.subscription_id }, limit, cursor),
+        listDeadLetters(
+          tx,
+          request.tenantId,
+          { subscriptionId: q.subscription_id, eventType: q.event_type },
+          limit,
+          cursor,
+        ),
       );
       return { dead_letters: page.items, next_cursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    "/api/v1/dead-letters/:id",
+    {
+      schema: {
+        tags: ["bus"],
+        params: IdParams,
+        response: {
+          200: Type.Composite([DeadLetterView, Type.Object({ retried_at: Nullable(Type.String()) })]),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const found = await request.inTenant((tx) => getDeadLetter(tx, request.tenantId, request.params.id));
+      if (!found) throw notFound("Dead letter");
+      return found;
     },
   );
 
