@@ -1,4 +1,12 @@
+import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { useLocation } from "preact-iso";
+import { queryOf } from "./api.js";
+import { href } from "./paths.js";
+import { Empty } from "./ui.js";
+
+/** How many rows a list screen asks for at a time. */
+export const pageSize = 50;
 
 /**
  * Next/Previous over a keyset-paged list: the cursor of the page shown and those before it (Previous pops
@@ -44,12 +52,42 @@ export function Pager({
   );
 }
 
+/**
+ * One page of a list: its rows (`children`), or the `empty` sentence when it has none, then Next/Previous.
+ */
+export function Paged<T>({
+  items,
+  nextCursor,
+  paging,
+  empty,
+  children,
+}: {
+  items: T[];
+  nextCursor: string | null;
+  paging: ReturnType<typeof useCursor>;
+  empty: ComponentChildren;
+  children: (items: T[]) => ComponentChildren;
+}) {
+  return (
+    <>
+      {items.length === 0 ? <Empty>{empty}</Empty> : children(items)}
+      <Pager paging={paging} nextCursor={nextCursor} />
+    </>
+  );
+}
+
+/** A choice of a select: its value, or a value shown by another label (a subscription's id by its name). */
+export type FilterOption = string | { value: string; label: string };
+
 export interface FilterField {
   name: string;
   label: string;
   hint?: string;
-  options?: readonly string[];
+  options?: readonly FilterOption[];
 }
+
+const optionValue = (o: FilterOption) => (typeof o === "string" ? o : o.value);
+const optionLabel = (o: FilterOption) => (typeof o === "string" ? o : o.label);
 
 /** The filter form of a list: each field labelled by what it filters; Search puts the filter in the URL. */
 export function FilterForm({
@@ -59,6 +97,7 @@ export function FilterForm({
   onSubmit,
   clearHref,
   label,
+  submitLabel = "Search",
 }: {
   fields: readonly FilterField[];
   values: Record<string, string>;
@@ -66,6 +105,8 @@ export function FilterForm({
   onSubmit: () => void;
   clearHref: string;
   label: string;
+  /** The submit button's name. @defaultValue "Search" */
+  submitLabel?: string;
 }) {
   return (
     <form
@@ -87,8 +128,8 @@ export function FilterForm({
             >
               <option value="">Any</option>
               {f.options.map((o) => (
-                <option key={o} value={o}>
-                  {o}
+                <option key={optionValue(o)} value={optionValue(o)}>
+                  {optionLabel(o)}
                 </option>
               ))}
             </select>
@@ -108,7 +149,7 @@ export function FilterForm({
         </div>
       ))}
       <div class="actions">
-        <button type="submit">Search</button>
+        <button type="submit">{submitLabel}</button>
         <a href={clearHref}>Clear</a>
       </div>
     </form>
@@ -121,3 +162,31 @@ export const filterFrom = (fields: readonly FilterField[], query: Record<string,
     string,
     string
   >;
+
+/**
+ * A list screen's filter, kept in the URL of `path`: the applied filter (from the URL), the draft the form edits
+ * (reset when the URL's filter changes), `search` to apply a filter, and the paging, back to the first page
+ * whenever the applied filter changes. `form` is what `<FilterForm>` needs besides its label.
+ */
+export function useListFilter(fields: readonly FilterField[], path: string) {
+  const { query, route } = useLocation();
+  const applied = filterFrom(fields, query);
+  const appliedQuery = queryOf(applied);
+  const [draft, setDraft] = useState(applied);
+  useEffect(() => setDraft(filterFrom(fields, query)), [appliedQuery]);
+  const paging = useCursor(appliedQuery);
+  const search = (values: Record<string, string>) => route(`${href(path)}${queryOf(values)}`);
+  return {
+    applied,
+    paging,
+    draft,
+    search,
+    form: {
+      fields,
+      values: draft,
+      onChange: setDraft,
+      onSubmit: () => search(draft),
+      clearHref: href(path),
+    },
+  };
+}

@@ -147,3 +147,65 @@ export function Time({ value }: { value: string | null | undefined }) {
   if (!value) return <>—</>;
   return <time dateTime={value}>{value.replace("T", " ").replace("Z", " UTC")}</time>;
 }
+
+/**
+ * A button's or form's request: `run(work)` marks it busy, clears the previous problem, and keeps the problem
+ * of a refusal for `<ProblemView>`.
+ */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem>();
+  const run = async (work: () => Promise<unknown>) => {
+    setBusy(true);
+    setProblem(undefined);
+    try {
+      await work();
+    } catch (error) {
+      setProblem(problemFrom(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, problem, run };
+}
+
+/** A labelled text input of a form, with its hint (`{id}-hint`) when it has one. */
+export function TextField({
+  id,
+  label,
+  hint,
+  value,
+  onInput,
+  type,
+  ...input
+}: {
+  id: string;
+  label: string;
+  hint?: string;
+  value: string;
+  onInput: (value: string) => void;
+  type?: "text" | "url" | "number";
+  required?: boolean;
+  min?: number;
+  max?: number;
+}) {
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <input
+        id={id}
+        // preact types each input type's attributes apart; these few are valid for all three.
+        type={type as "text" | undefined}
+        {...input}
+        value={value}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        onInput={(e) => onInput(e.currentTarget.value)}
+      />
+      {hint && (
+        <small id={`${id}-hint`} class="hint">
+          {hint}
+        </small>
+      )}
+    </div>
+  );
+}

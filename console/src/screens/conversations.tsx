@@ -1,9 +1,8 @@
-import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { channels } from "../../../src/domain/vocabularies.js";
 import { queryOf } from "../api.js";
 import { useTitle } from "../layout.js";
-import { FilterForm, filterFrom, Pager, useCursor } from "../pager.js";
+import { FilterForm, Paged, pageSize, useListFilter } from "../pager.js";
 import { href } from "../paths.js";
 import { Empty, Fetched, figure, Time, useApi } from "../ui.js";
 
@@ -35,36 +34,25 @@ const fields = [
   },
 ] as const;
 
-const pageSize = 50;
-
 export function Conversations() {
   useTitle("Conversations");
-  const { query, route } = useLocation();
-  const applied = filterFrom(fields, query);
-  const appliedQuery = queryOf(applied);
-  const [draft, setDraft] = useState(applied);
-  useEffect(() => setDraft(filterFrom(fields, query)), [appliedQuery]);
-  const paging = useCursor(appliedQuery);
+  const { applied, paging, form } = useListFilter(fields, "/conversations");
   const page = useApi<{ items: Conversation[]; next_cursor: string | null }>(
     `/api/v1/conversations${queryOf({ ...applied, limit: pageSize, cursor: paging.cursor })}`,
   );
   return (
     <section>
       <h1>Conversations</h1>
-      <FilterForm
-        label="Conversation filters"
-        fields={fields}
-        values={draft}
-        onChange={setDraft}
-        onSubmit={() => route(`${href("/conversations")}${queryOf(draft)}`)}
-        clearHref={href("/conversations")}
-      />
+      <FilterForm label="Conversation filters" {...form} />
       <Fetched state={page}>
         {(p) => (
-          <>
-            {p.items.length === 0 ? (
-              <Empty>No conversations match this filter.</Empty>
-            ) : (
+          <Paged
+            items={p.items}
+            nextCursor={p.next_cursor}
+            paging={paging}
+            empty="No conversations match this filter."
+          >
+            {(items) => (
               <table>
                 <caption>Conversations, latest activity first</caption>
                 <thead>
@@ -77,7 +65,7 @@ export function Conversations() {
                   </tr>
                 </thead>
                 <tbody>
-                  {p.items.map((c) => (
+                  {items.map((c) => (
                     <tr key={c.id}>
                       <th scope="row">
                         <a href={href(`/conversations/${c.id}`)}>{c.participants.join(", ")}</a>
@@ -93,8 +81,7 @@ export function Conversations() {
                 </tbody>
               </table>
             )}
-            <Pager paging={paging} nextCursor={p.next_cursor} />
-          </>
+          </Paged>
         )}
       </Fetched>
     </section>

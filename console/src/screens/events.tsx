@@ -1,9 +1,8 @@
-import { useEffect, useState } from "preact/hooks";
-import { useLocation } from "preact-iso";
+import { useState } from "preact/hooks";
 import { download, queryOf } from "../api.js";
 import { useTitle } from "../layout.js";
-import { href } from "../paths.js";
-import { Empty, Fetched, figure, ProblemView, problemOf, useApi } from "../ui.js";
+import { FilterForm, Paged, pageSize, useListFilter } from "../pager.js";
+import { Empty, Fetched, figure, ProblemView, useAction, useApi } from "../ui.js";
 import { EventTable, type HeraldEvent } from "./eventList.js";
 
 /** The filters of GET /api/v1/events, by their query parameter, with their labels. */
@@ -17,10 +16,8 @@ const filters = [
   { name: "start", label: "From", hint: "inclusive: 2025-10-01 or 2025-10-01T12:00:00Z" },
   { name: "end", label: "To", hint: "exclusive; a date covers its whole day" },
 ] as const;
-type FilterName = (typeof filters)[number]["name"];
-type FilterValues = Partial<Record<FilterName, string>>;
-
-const pageSize = 50;
+/** The applied filter: the non-empty values by query parameter. */
+type FilterValues = Record<string, string>;
 
 interface EventPage {
   events: HeraldEvent[];
@@ -29,71 +26,17 @@ interface EventPage {
   next_cursor: string | null;
 }
 
-const filterOf = (query: Record<string, string>): FilterValues =>
-  Object.fromEntries(filters.map((f) => [f.name, query[f.name] ?? ""]).filter(([, v]) => v !== ""));
-
 export function Events() {
   useTitle("Events");
-  const { query, route } = useLocation();
-  const applied = filterOf(query);
-  const appliedQuery = queryOf(applied);
-  const [draft, setDraft] = useState<FilterValues>(applied);
-  // The cursors of the pages before the one shown (Previous pops one); reset when the filter changes.
-  const [cursors, setCursors] = useState<string[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>();
-  useEffect(() => {
-    setDraft(filterOf(query));
-    setCursors([]);
-    setCursor(undefined);
-  }, [appliedQuery]);
-
-  const page = useApi<EventPage>(`/api/v1/events${queryOf({ ...applied, limit: pageSize, cursor })}`);
-
-  const submit = (event: Event) => {
-    event.preventDefault();
-    route(`${href("/events")}${queryOf(draft)}`);
-  };
+  const { applied, paging, form } = useListFilter(filters, "/events");
+  const page = useApi<EventPage>(
+    `/api/v1/events${queryOf({ ...applied, limit: pageSize, cursor: paging.cursor })}`,
+  );
 
   return (
     <section>
       <h1>Events</h1>
-      <form class="filters" onSubmit={submit} aria-label="Event filters">
-        {filters.map((f) => (
-          <div class="field" key={f.name}>
-            <label for={`filter-${f.name}`}>{f.label}</label>
-            {"options" in f ? (
-              <select
-                id={`filter-${f.name}`}
-                value={draft[f.name] ?? ""}
-                onChange={(e) => setDraft({ ...draft, [f.name]: e.currentTarget.value })}
-              >
-                <option value="">Any</option>
-                {f.options.map((o) => (
-                  <option key={o} value={o}>
-                    {o}
-                  </option>
-                ))}
-              </select>
-            ) : (
-              <input
-                id={`filter-${f.name}`}
-                value={draft[f.name] ?? ""}
-                onInput={(e) => setDraft({ ...draft, [f.name]: e.currentTarget.value })}
-                aria-describedby={"hint" in f ? `hint-${f.name}` : undefined}
-              />
-            )}
-            {"hint" in f && (
-              <small id={`hint-${f.name}`} class="hint">
-                {f.hint}
-              </small>
-            )}
-          </div>
-        ))}
-        <div class="actions">
-          <button type="submit">Search</button>
-          <a href={href("/events")}>Clear</a>
-        </div>
-      </form>
+      <FilterForm label="Event filters" {...form} />
 
       <Fetched state={page}>
         {(p) => (
@@ -109,34 +52,14 @@ export function Events() {
               )}
             </p>
             <Export filter={applied} />
-            {p.events.length === 0 ? (
-              <Empty>No events match this filter.</Empty>
-            ) : (
-              <EventTable events={p.events} caption="Events, newest first" />
-            )}
-            <div class="pager">
-              <button
-                type="button"
-                disabled={cursors.length === 0 && cursor === undefined}
-                onClick={() => {
-                  setCursor(cursors.at(-1));
-                  setCursors(cursors.slice(0, -1));
-                }}
-              >
-                Previous
-              </button>
-              <button
-                type="button"
-                disabled={!p.next_cursor}
-                onClick={() => {
-                  if (cursor !== undefined) setCursors([...cursors, cursor]);
-                  else setCursors([]);
-                  setCursor(p.next_cursor ?? undefined);
-                }}
-              >
-                Next
-              </button>
-            </div>
+            <Paged
+              items={p.events}
+              nextCursor={p.next_cursor}
+              paging={paging}
+              empty="No events match this filter."
+            >
+              {(events) => <EventTable events={events} caption="Events, newest first" />}
+            </Paged>
           </>
         )}
       </Fetched>
@@ -148,28 +71,18 @@ export function Events() {
 }
 
 function Export({ filter }: { filter: FilterValues }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const run = async (format: "ndjson" | "csv") => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await download(`/api/v1/events/export${queryOf({ format, ...filter })}`, `events.${format}`);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, problem, run } = useAction();
+  const exportAs = (format: "ndjson" | "csv") =>
+    run(() => download(`/api/v1/events/export${queryOf({ format, ...filter })}`, `events.${format}`));
   return (
     <div class="export">
-      <button type="button" disabled={busy} onClick={() => run("ndjson")}>
+      <button type="button" disabled={busy} onClick={() => exportAs("ndjson")}>
         Export NDJSON
       </button>
-      <button type="button" disabled={busy} onClick={() => run("csv")}>
+      <button type="button" disabled={busy} onClick={() => exportAs("csv")}>
         Export CSV
       </button>
-      {error !== undefined && <ProblemView problem={problemOf(error)} />}
+      {problem && <ProblemView problem={problem} />}
     </div>
   );
 }

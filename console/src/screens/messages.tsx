@@ -1,5 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
-import { useLocation, useRoute } from "preact-iso";
+import { useRoute } from "preact-iso";
 import {
   type CanonicalEventType,
   replacesStatus,
@@ -9,7 +8,7 @@ import {
 import { channels, type MessageStatus, messageStatuses } from "../../../src/domain/vocabularies.js";
 import { queryOf } from "../api.js";
 import { useTitle } from "../layout.js";
-import { FilterForm, filterFrom, Pager, useCursor } from "../pager.js";
+import { FilterForm, Paged, pageSize, useListFilter } from "../pager.js";
 import { href } from "../paths.js";
 import { Empty, Fetched, figure, Time, useApi } from "../ui.js";
 import { type Suppression, SuppressionTable } from "./suppressions.js";
@@ -55,8 +54,6 @@ const fields = [
   { name: "contact_id", label: "Contact" },
 ] as const;
 
-const pageSize = 50;
-
 /** `/messages` (the search) and `/messages/{id}` (one message). */
 export function Messages() {
   const { params } = useRoute();
@@ -65,36 +62,24 @@ export function Messages() {
 
 function MessageList() {
   useTitle("Messages");
-  const { query, route } = useLocation();
-  const applied = filterFrom(fields, query);
-  const appliedQuery = queryOf(applied);
-  const [draft, setDraft] = useState(applied);
-  useEffect(() => setDraft(filterFrom(fields, query)), [appliedQuery]);
-  const paging = useCursor(appliedQuery);
+  const { applied, paging, form } = useListFilter(fields, "/messages");
   const page = useApi<{ messages: Message[]; next_cursor: string | null }>(
     `/api/v1/messages${queryOf({ ...applied, limit: pageSize, cursor: paging.cursor })}`,
   );
   return (
     <section>
       <h1>Messages</h1>
-      <FilterForm
-        label="Message filters"
-        fields={fields}
-        values={draft}
-        onChange={setDraft}
-        onSubmit={() => route(`${href("/messages")}${queryOf(draft)}`)}
-        clearHref={href("/messages")}
-      />
+      <FilterForm label="Message filters" {...form} />
       <Fetched state={page}>
         {(p) => (
-          <>
-            {p.messages.length === 0 ? (
-              <Empty>No messages match this filter.</Empty>
-            ) : (
-              <MessageTable messages={p.messages} caption="Messages, newest first" />
-            )}
-            <Pager paging={paging} nextCursor={p.next_cursor} />
-          </>
+          <Paged
+            items={p.messages}
+            nextCursor={p.next_cursor}
+            paging={paging}
+            empty="No messages match this filter."
+          >
+            {(messages) => <MessageTable messages={messages} caption="Messages, newest first" />}
+          </Paged>
         )}
       </Fetched>
     </section>

@@ -1,24 +1,11 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
+import type { BusStats } from "../../../src/bus/stats.js";
 import { queryOf } from "../api.js";
 import { TimeChart } from "../chart.js";
 import { useTitle } from "../layout.js";
 import { href } from "../paths.js";
 import { Empty, Fetched, figure, useApi, useClock } from "../ui.js";
-
-/** GET /api/v1/bus/stats */
-interface BusStats {
-  outbox: { pending: number; processing: number; completed: number; failed: number };
-  dead_letters: number;
-  latency_ms: { p50: number | null; p95: number | null; p99: number | null; max: number | null };
-  throughput_per_s: number;
-  success_rate: number | null;
-  retry_rate: number | null;
-  failure_rate: number | null;
-  slow_events?: number;
-  window_seconds?: number;
-  by_type: Record<string, { delivered: number; failed: number; p95_ms: number | null }>;
-}
 
 /** GET /api/v1/events/stats */
 interface Stats {

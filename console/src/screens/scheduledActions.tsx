@@ -1,30 +1,12 @@
-import { useEffect, useState } from "preact/hooks";
-import { useLocation } from "preact-iso";
+import { useState } from "preact/hooks";
+import type { ScheduledActionView } from "../../../src/scheduler/actions.js";
 import { api, type Problem, queryOf } from "../api.js";
 import { useTitle } from "../layout.js";
-import { FilterForm, filterFrom, Pager, useCursor } from "../pager.js";
-import { href } from "../paths.js";
-import { Empty, Fetched, figure, ProblemView, problemOf, Time, useApi } from "../ui.js";
+import { FilterForm, Paged, pageSize, useListFilter } from "../pager.js";
+import { Fetched, figure, ProblemView, problemOf, Time, useApi } from "../ui.js";
 
-interface ScheduledAction {
-  id: string;
-  action: string;
-  state: string;
-  run_at: string;
-  next_run_at: string | null;
-  every: string | null;
-  cron: string | null;
-  time_zone: string | null;
-  missed: string;
-  payload: Record<string, unknown>;
-  key: string | null;
-  attempts: number;
-  max_attempts: number;
-  last_error: string | null;
-  last_run_at: string | null;
-  cancelled_at: string | null;
-  created_at: string;
-}
+/** GET /api/v1/scheduled-actions (one of its items): the server's own type, erased at build. */
+type ScheduledAction = ScheduledActionView;
 
 /** src/domain/schedule.ts's states (not imported: that module brings the cron parser along). */
 const states = ["scheduled", "running", "retrying", "completed", "dead", "cancelled"] as const;
@@ -34,16 +16,9 @@ const fields = [
   { name: "state", label: "State", options: states },
 ] as const;
 
-const pageSize = 50;
-
 export function ScheduledActions() {
   useTitle("Scheduled actions");
-  const { query, route } = useLocation();
-  const applied = filterFrom(fields, query);
-  const appliedQuery = queryOf(applied);
-  const [draft, setDraft] = useState(applied);
-  useEffect(() => setDraft(filterFrom(fields, query)), [appliedQuery]);
-  const paging = useCursor(appliedQuery);
+  const { applied, paging, form } = useListFilter(fields, "/scheduled-actions");
   const page = useApi<{ scheduled_actions: ScheduledAction[]; next_cursor: string | null }>(
     `/api/v1/scheduled-actions${queryOf({ ...applied, limit: pageSize, cursor: paging.cursor })}`,
   );
@@ -69,14 +44,7 @@ export function ScheduledActions() {
   return (
     <section>
       <h1>Scheduled actions</h1>
-      <FilterForm
-        label="Scheduled action filters"
-        fields={fields}
-        values={draft}
-        onChange={setDraft}
-        onSubmit={() => route(`${href("/scheduled-actions")}${queryOf(draft)}`)}
-        clearHref={href("/scheduled-actions")}
-      />
+      <FilterForm label="Scheduled action filters" {...form} />
       <output class="notice-slot">{notice && <span class="notice">{notice}</span>}</output>
       {problem && (
         <>
@@ -88,10 +56,13 @@ export function ScheduledActions() {
       )}
       <Fetched state={page}>
         {(p) => (
-          <>
-            {p.scheduled_actions.length === 0 ? (
-              <Empty>No scheduled actions match this filter.</Empty>
-            ) : (
+          <Paged
+            items={p.scheduled_actions}
+            nextCursor={p.next_cursor}
+            paging={paging}
+            empty="No scheduled actions match this filter."
+          >
+            {(actions) => (
               <table>
                 <caption>Scheduled actions, newest first</caption>
                 <thead>
@@ -109,7 +80,7 @@ export function ScheduledActions() {
                   </tr>
                 </thead>
                 <tbody>
-                  {p.scheduled_actions.map((a) => (
+                  {actions.map((a) => (
                     <tr key={a.id} data-id={a.id}>
                       <th scope="row">
                         {a.action}
@@ -157,8 +128,7 @@ export function ScheduledActions() {
                 </tbody>
               </table>
             )}
-            <Pager paging={paging} nextCursor={p.next_cursor} />
-          </>
+          </Paged>
         )}
       </Fetched>
     </section>

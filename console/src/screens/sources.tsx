@@ -1,9 +1,9 @@
-import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
 import { queryOf } from "../api.js";
 import { useTitle } from "../layout.js";
+import { Paged, pageSize, useCursor } from "../pager.js";
 import { href } from "../paths.js";
-import { Empty, Fetched, Time, useApi } from "../ui.js";
+import { Fetched, Time, useApi } from "../ui.js";
 
 /** GET /api/v1/sources (one of its items) */
 interface Source {
@@ -29,8 +29,6 @@ interface Delivery {
   remote_ip: string | null;
 }
 
-const pageSize = 50;
-
 /** The URL to paste into the provider's settings: HERALD_PUBLIC_URL's, else as this page reached Herald. */
 const webhookUrl = (source: Source) => source.webhook_url;
 
@@ -45,10 +43,9 @@ export function Sources() {
 
 function SourceList() {
   useTitle("Sources");
-  const [cursors, setCursors] = useState<string[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>();
+  const paging = useCursor("");
   const page = useApi<{ sources: Source[]; next_cursor: string | null }>(
-    `/api/v1/sources${queryOf({ limit: pageSize, cursor })}`,
+    `/api/v1/sources${queryOf({ limit: pageSize, cursor: paging.cursor })}`,
   );
   return (
     <section>
@@ -59,12 +56,17 @@ function SourceList() {
       </p>
       <Fetched state={page}>
         {(p) => (
-          <>
-            {p.sources.length === 0 ? (
-              <Empty>
+          <Paged
+            items={p.sources}
+            nextCursor={p.next_cursor}
+            paging={paging}
+            empty={
+              <>
                 No sources yet: create one with <code>POST /api/v1/sources</code>.
-              </Empty>
-            ) : (
+              </>
+            }
+          >
+            {(sources) => (
               <table class="sources">
                 <caption>Webhook sources, newest first</caption>
                 <thead>
@@ -77,7 +79,7 @@ function SourceList() {
                   </tr>
                 </thead>
                 <tbody>
-                  {p.sources.map((s) => (
+                  {sources.map((s) => (
                     <tr key={s.id}>
                       <th scope="row">
                         <a href={href(`/sources/${s.id}`)}>{s.name}</a>
@@ -95,29 +97,7 @@ function SourceList() {
                 </tbody>
               </table>
             )}
-            <div class="pager">
-              <button
-                type="button"
-                disabled={cursor === undefined}
-                onClick={() => {
-                  setCursor(cursors.at(-1));
-                  setCursors(cursors.slice(0, -1));
-                }}
-              >
-                Previous
-              </button>
-              <button
-                type="button"
-                disabled={!p.next_cursor}
-                onClick={() => {
-                  if (cursor !== undefined) setCursors([...cursors, cursor]);
-                  setCursor(p.next_cursor ?? undefined);
-                }}
-              >
-                Next
-              </button>
-            </div>
-          </>
+          </Paged>
         )}
       </Fetched>
     </section>
@@ -168,17 +148,12 @@ type Show = keyof typeof shows;
 function Deliveries({ sourceId }: { sourceId: string }) {
   const { query, route, path } = useLocation();
   const show: Show = query.show === "all" ? "all" : "rejected";
-  const [cursors, setCursors] = useState<string[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>();
-  useEffect(() => {
-    setCursors([]);
-    setCursor(undefined);
-  }, [show]);
+  const paging = useCursor(show);
   const page = useApi<{ deliveries: Delivery[]; next_cursor: string | null }>(
     `/api/v1/sources/${sourceId}/deliveries${queryOf({
       rejected: show === "rejected" ? "true" : undefined,
       limit: pageSize,
-      cursor,
+      cursor: paging.cursor,
     })}`,
   );
   return (
@@ -206,10 +181,13 @@ function Deliveries({ sourceId }: { sourceId: string }) {
       </div>
       <Fetched state={page}>
         {(p) => (
-          <>
-            {p.deliveries.length === 0 ? (
-              <Empty>{show === "rejected" ? "No rejected deliveries." : "No deliveries received yet."}</Empty>
-            ) : (
+          <Paged
+            items={p.deliveries}
+            nextCursor={p.next_cursor}
+            paging={paging}
+            empty={show === "rejected" ? "No rejected deliveries." : "No deliveries received yet."}
+          >
+            {(deliveries) => (
               <table class="deliveries">
                 <caption>{show === "rejected" ? "Rejected deliveries" : "Deliveries"}, newest first</caption>
                 <thead>
@@ -222,7 +200,7 @@ function Deliveries({ sourceId }: { sourceId: string }) {
                   </tr>
                 </thead>
                 <tbody>
-                  {p.deliveries.map((d) => (
+                  {deliveries.map((d) => (
                     <tr key={d.id}>
                       <th scope="row">
                         <Time value={d.received_at} />
@@ -236,29 +214,7 @@ function Deliveries({ sourceId }: { sourceId: string }) {
                 </tbody>
               </table>
             )}
-            <div class="pager">
-              <button
-                type="button"
-                disabled={cursor === undefined}
-                onClick={() => {
-                  setCursor(cursors.at(-1));
-                  setCursors(cursors.slice(0, -1));
-                }}
-              >
-                Previous
-              </button>
-              <button
-                type="button"
-                disabled={!p.next_cursor}
-                onClick={() => {
-                  if (cursor !== undefined) setCursors([...cursors, cursor]);
-                  setCursor(p.next_cursor ?? undefined);
-                }}
-              >
-                Next
-              </button>
-            </div>
-          </>
+          </Paged>
         )}
       </Fetched>
     </section>

@@ -1,9 +1,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
+import type { SubscriptionHealth } from "../../../src/bus/stats.js";
 import { api, type Problem, queryOf } from "../api.js";
+import { Confirm } from "../confirm.js";
 import { useTitle } from "../layout.js";
+import { Paged, pageSize, useCursor } from "../pager.js";
 import { href } from "../paths.js";
-import { Empty, Fetched, figure, ProblemView, problemOf, Time, useApi } from "../ui.js";
+import { Fetched, figure, ProblemView, TextField, Time, useAction, useApi } from "../ui.js";
 
 /** GET /api/v1/subscriptions (one of its items) */
 export interface SubscriptionItem {
@@ -17,29 +20,26 @@ export interface SubscriptionItem {
   created_at: string;
 }
 
-/** GET /api/v1/subscriptions/{id}: how the endpoint did over the last hour (bus/stats.ts). */
-interface Health {
-  window_seconds: number;
-  delivered: number;
-  failed: number;
-  success_rate: number | null;
-  latency_ms: { p50: number | null; p95: number | null };
-  last_delivered_at: string | null;
-  last_error: { message: string; at: string } | null;
-}
-type SubscriptionDetail = SubscriptionItem & { health: Health };
+/** GET /api/v1/subscriptions/{id}: the subscription and how its endpoint did over the last hour. */
+type SubscriptionDetail = SubscriptionItem & { health: SubscriptionHealth };
 
 interface SubscriptionPage {
   subscriptions: SubscriptionItem[];
   next_cursor: string | null;
 }
 
-const pageSize = 50;
 const healthRefreshMs = 5000;
 
 /** The sink as one line: a webhook's URL or a NATS subject. */
 export const sinkText = (sink: Record<string, string>) =>
   sink.type === "webhook" ? (sink.url ?? "") : `NATS ${sink.subject ?? ""}`;
+
+/** Event types typed comma- or space-separated. */
+const eventTypesOf = (text: string) =>
+  text
+    .split(/[\s,]+/)
+    .map((t) => t.trim())
+    .filter((t) => t !== "");
 
 const percent = (rate: number | null) => (rate === null ? "—" : `${(rate * 100).toFixed(1)} %`);
 
@@ -51,9 +51,10 @@ export function Subscriptions() {
 
 function SubscriptionList() {
   useTitle("Subscriptions");
-  const [cursors, setCursors] = useState<string[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>();
-  const page = useApi<SubscriptionPage>(`/api/v1/subscriptions${queryOf({ limit: pageSize, cursor })}`);
+  const paging = useCursor("");
+  const page = useApi<SubscriptionPage>(
+    `/api/v1/subscriptions${queryOf({ limit: pageSize, cursor: paging.cursor })}`,
+  );
 
   return (
     <section>
@@ -64,10 +65,13 @@ function SubscriptionList() {
       </p>
       <Fetched state={page}>
         {(p) => (
-          <>
-            {p.subscriptions.length === 0 ? (
-              <Empty>No subscriptions yet: create one below.</Empty>
-            ) : (
+          <Paged
+            items={p.subscriptions}
+            nextCursor={p.next_cursor}
+            paging={paging}
+            empty="No subscriptions yet: create one below."
+          >
+            {(subscriptions) => (
               <table class="subscriptions">
                 <caption>Subscriptions, newest first, with their endpoint's health</caption>
                 <thead>
@@ -83,7 +87,7 @@ function SubscriptionList() {
                   </tr>
                 </thead>
                 <tbody>
-                  {p.subscriptions.map((s) => (
+                  {subscriptions.map((s) => (
                     <tr key={s.id}>
                       <th scope="row">
                         <a href={href(`/subscriptions/${s.id}`)}>{s.name}</a>
@@ -99,29 +103,7 @@ function SubscriptionList() {
                 </tbody>
               </table>
             )}
-            <div class="pager">
-              <button
-                type="button"
-                disabled={cursor === undefined}
-                onClick={() => {
-                  setCursor(cursors.at(-1));
-                  setCursors(cursors.slice(0, -1));
-                }}
-              >
-                Previous
-              </button>
-              <button
-                type="button"
-                disabled={!p.next_cursor}
-                onClick={() => {
-                  if (cursor !== undefined) setCursors([...cursors, cursor]);
-                  setCursor(p.next_cursor ?? undefined);
-                }}
-              >
-                Next
-              </button>
-            </div>
-          </>
+          </Paged>
         )}
       </Fetched>
       <CreateSubscription onCreated={page.reload} />
@@ -157,24 +139,18 @@ const urlRefused = (problem: Problem) => problem.errors?.some((e) => e.path === 
 function CreateSubscription({ onCreated }: { onCreated: () => void }) {
   const empty = { name: "", eventTypes: "", url: "", ordered: false, maxAttempts: "" };
   const [draft, setDraft] = useState(empty);
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem>();
+  const { busy, problem, run } = useAction();
   const [created, setCreated] = useState<{ id: string; name: string; secret: string }>();
 
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setProblem(undefined);
     setCreated(undefined);
-    try {
+    run(async () => {
       const answer = await api<SubscriptionItem & { secret: string }>("/api/v1/subscriptions", {
         method: "POST",
         body: {
           name: draft.name.trim(),
-          event_types: draft.eventTypes
-            .split(/[\s,]+/)
-            .map((t) => t.trim())
-            .filter((t) => t !== ""),
+          event_types: eventTypesOf(draft.eventTypes),
           sink: { type: "webhook", url: draft.url.trim() },
           ordered: draft.ordered,
           ...(draft.maxAttempts.trim() === "" ? {} : { max_attempts: Number(draft.maxAttempts) }),
@@ -183,68 +159,47 @@ function CreateSubscription({ onCreated }: { onCreated: () => void }) {
       setCreated({ id: answer.id, name: answer.name, secret: answer.secret });
       setDraft(empty);
       onCreated();
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
     <section aria-labelledby="create-subscription">
       <h2 id="create-subscription">Create a subscription</h2>
       <form class="filters" onSubmit={submit} aria-label="New subscription">
-        <div class="field">
-          <label for="sub-name">Name</label>
-          <input
-            id="sub-name"
-            required
-            value={draft.name}
-            onInput={(e) => setDraft({ ...draft, name: e.currentTarget.value })}
-          />
-        </div>
-        <div class="field">
-          <label for="sub-types">Event types</label>
-          <input
-            id="sub-types"
-            required
-            value={draft.eventTypes}
-            aria-describedby="sub-types-hint"
-            onInput={(e) => setDraft({ ...draft, eventTypes: e.currentTarget.value })}
-          />
-          <small id="sub-types-hint" class="hint">
-            comma-separated; a prefix such as message.* matches a family
-          </small>
-        </div>
-        <div class="field">
-          <label for="sub-url">Webhook URL</label>
-          <input
-            id="sub-url"
-            type="url"
-            required
-            value={draft.url}
-            aria-describedby="sub-url-hint"
-            onInput={(e) => setDraft({ ...draft, url: e.currentTarget.value })}
-          />
-          <small id="sub-url-hint" class="hint">
-            http or https, reaching a public address
-          </small>
-        </div>
-        <div class="field">
-          <label for="sub-attempts">Max attempts</label>
-          <input
-            id="sub-attempts"
-            type="number"
-            min={1}
-            max={100}
-            value={draft.maxAttempts}
-            aria-describedby="sub-attempts-hint"
-            onInput={(e) => setDraft({ ...draft, maxAttempts: e.currentTarget.value })}
-          />
-          <small id="sub-attempts-hint" class="hint">
-            before a delivery becomes a dead letter; empty: Herald's default
-          </small>
-        </div>
+        <TextField
+          id="sub-name"
+          label="Name"
+          required
+          value={draft.name}
+          onInput={(value) => setDraft({ ...draft, name: value })}
+        />
+        <TextField
+          id="sub-types"
+          label="Event types"
+          hint="comma-separated; a prefix such as message.* matches a family"
+          required
+          value={draft.eventTypes}
+          onInput={(value) => setDraft({ ...draft, eventTypes: value })}
+        />
+        <TextField
+          id="sub-url"
+          label="Webhook URL"
+          hint="http or https, reaching a public address"
+          type="url"
+          required
+          value={draft.url}
+          onInput={(value) => setDraft({ ...draft, url: value })}
+        />
+        <TextField
+          id="sub-attempts"
+          label="Max attempts"
+          hint="before a delivery becomes a dead letter; empty: Herald's default"
+          type="number"
+          min={1}
+          max={100}
+          value={draft.maxAttempts}
+          onInput={(value) => setDraft({ ...draft, maxAttempts: value })}
+        />
         <div class="field">
           <span>
             <input
@@ -308,23 +263,15 @@ function SubscriptionView({
   reload: () => void;
 }) {
   const { route } = useLocation();
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem>();
+  const { busy, problem, run } = useAction();
   const [confirming, setConfirming] = useState(false);
   const h = s.health;
 
-  const act = async (run: () => Promise<unknown>, then: () => void = reload) => {
-    setBusy(true);
-    setProblem(undefined);
-    try {
-      await run();
+  const act = (work: () => Promise<unknown>, then: () => void = reload) =>
+    run(async () => {
+      await work();
       then();
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   return (
     <>
@@ -371,31 +318,23 @@ function SubscriptionView({
           </button>
         )}
         <a href={`${href("/dead-letters")}${queryOf({ subscription_id: s.id })}`}>Its dead letters</a>
-        {confirming ? (
-          <span class="confirm">
-            <span>Delete “{s.name}”? Its pending deliveries are dropped; this cannot be undone.</span>
-            <button
-              type="button"
-              class="danger"
-              disabled={busy}
-              onClick={() =>
-                act(
-                  () => api(`/api/v1/subscriptions/${s.id}`, { method: "DELETE" }),
-                  () => route(href("/subscriptions")),
-                )
-              }
-            >
-              Confirm delete
-            </button>
-            <button type="button" class="secondary" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </span>
-        ) : (
-          <button type="button" class="danger" onClick={() => setConfirming(true)}>
-            Delete
-          </button>
-        )}
+        <Confirm
+          open={confirming}
+          onOpen={() => setConfirming(true)}
+          onKeep={() => setConfirming(false)}
+          onConfirm={() =>
+            act(
+              () => api(`/api/v1/subscriptions/${s.id}`, { method: "DELETE" }),
+              () => route(href("/subscriptions")),
+            )
+          }
+          ask="Delete"
+          askClass="danger"
+          question={`Delete “${s.name}”? Its pending deliveries are dropped; this cannot be undone.`}
+          confirm="Confirm delete"
+          keep="Cancel"
+          busy={busy}
+        />
       </div>
       {problem && <ProblemView problem={problem} />}
 
@@ -441,21 +380,15 @@ function SubscriptionView({
 /** POST /api/v1/replays: the log's events of a range sent again to this subscription. */
 function Replay({ subscriptionId }: { subscriptionId: string }) {
   const [draft, setDraft] = useState({ start: "", end: "", eventTypes: "" });
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem>();
+  const { busy, problem, run } = useAction();
   const [done, setDone] = useState<{ replay_id: string; events: number }>();
   useEffect(() => setDone(undefined), [subscriptionId]);
 
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setProblem(undefined);
     setDone(undefined);
-    const types = draft.eventTypes
-      .split(/[\s,]+/)
-      .map((t) => t.trim())
-      .filter((t) => t !== "");
-    try {
+    const types = eventTypesOf(draft.eventTypes);
+    run(async () =>
       setDone(
         await api("/api/v1/replays", {
           method: "POST",
@@ -466,12 +399,8 @@ function Replay({ subscriptionId }: { subscriptionId: string }) {
             ...(types.length > 0 ? { event_types: types } : {}),
           },
         }),
-      );
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
+      ),
+    );
   };
 
   return (
@@ -479,42 +408,27 @@ function Replay({ subscriptionId }: { subscriptionId: string }) {
       <h2 id="replay">Replay a range</h2>
       <p class="hint">The log's events in the range are sent again to this subscription.</p>
       <form class="filters" onSubmit={submit} aria-label="Replay">
-        <div class="field">
-          <label for="replay-start">From</label>
-          <input
-            id="replay-start"
-            value={draft.start}
-            aria-describedby="replay-start-hint"
-            onInput={(e) => setDraft({ ...draft, start: e.currentTarget.value })}
-          />
-          <small id="replay-start-hint" class="hint">
-            inclusive: 2025-10-01 or 2025-10-01T12:00:00Z
-          </small>
-        </div>
-        <div class="field">
-          <label for="replay-end">To</label>
-          <input
-            id="replay-end"
-            value={draft.end}
-            aria-describedby="replay-end-hint"
-            onInput={(e) => setDraft({ ...draft, end: e.currentTarget.value })}
-          />
-          <small id="replay-end-hint" class="hint">
-            exclusive; a date covers its whole day
-          </small>
-        </div>
-        <div class="field">
-          <label for="replay-types">Replay event types</label>
-          <input
-            id="replay-types"
-            value={draft.eventTypes}
-            aria-describedby="replay-types-hint"
-            onInput={(e) => setDraft({ ...draft, eventTypes: e.currentTarget.value })}
-          />
-          <small id="replay-types-hint" class="hint">
-            optional, comma-separated; empty: the subscription's own
-          </small>
-        </div>
+        <TextField
+          id="replay-start"
+          label="From"
+          hint="inclusive: 2025-10-01 or 2025-10-01T12:00:00Z"
+          value={draft.start}
+          onInput={(value) => setDraft({ ...draft, start: value })}
+        />
+        <TextField
+          id="replay-end"
+          label="To"
+          hint="exclusive; a date covers its whole day"
+          value={draft.end}
+          onInput={(value) => setDraft({ ...draft, end: value })}
+        />
+        <TextField
+          id="replay-types"
+          label="Replay event types"
+          hint="optional, comma-separated; empty: the subscription's own"
+          value={draft.eventTypes}
+          onInput={(value) => setDraft({ ...draft, eventTypes: value })}
+        />
         <div class="actions">
           <button type="submit" disabled={busy}>
             Replay

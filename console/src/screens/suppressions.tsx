@@ -1,11 +1,10 @@
-import { useEffect, useState } from "preact/hooks";
-import { useLocation } from "preact-iso";
+import { useState } from "preact/hooks";
 import { channels, suppressionReasons } from "../../../src/domain/vocabularies.js";
 import { api, type Problem, queryOf } from "../api.js";
+import { Confirm } from "../confirm.js";
 import { useTitle } from "../layout.js";
-import { FilterForm, filterFrom, Pager, useCursor } from "../pager.js";
-import { href } from "../paths.js";
-import { Empty, Fetched, figure, ProblemView, problemOf, Time, useApi } from "../ui.js";
+import { FilterForm, Paged, pageSize, useListFilter } from "../pager.js";
+import { Fetched, figure, ProblemView, problemOf, Time, useAction, useApi } from "../ui.js";
 
 /** A suppression as the API shows it (GET /api/v1/suppressions). */
 export interface Suppression {
@@ -23,8 +22,6 @@ const fields = [
   { name: "channel", label: "Channel", options: channels },
   { name: "reason", label: "Reason", options: suppressionReasons },
 ] as const;
-
-const pageSize = 50;
 
 /** A table of suppressions; with `onRemove`, each row has a Remove button that asks for confirmation first. */
 export function SuppressionTable({
@@ -62,30 +59,20 @@ export function SuppressionTable({
             </td>
             {onRemove && (
               <td>
-                {confirming === s.id ? (
-                  <div class="confirm">
-                    <span>
-                      Remove {s.address} ({s.reason})? It may be sent to again.
-                    </span>{" "}
-                    <button
-                      type="button"
-                      class="danger"
-                      onClick={async () => {
-                        await onRemove(s);
-                        setConfirming(undefined);
-                      }}
-                    >
-                      Confirm removal
-                    </button>{" "}
-                    <button type="button" class="secondary" onClick={() => setConfirming(undefined)}>
-                      Keep
-                    </button>
-                  </div>
-                ) : (
-                  <button type="button" onClick={() => setConfirming(s.id)}>
-                    Remove {s.address}
-                  </button>
-                )}
+                <Confirm
+                  as="div"
+                  open={confirming === s.id}
+                  onOpen={() => setConfirming(s.id)}
+                  onKeep={() => setConfirming(undefined)}
+                  onConfirm={async () => {
+                    await onRemove(s);
+                    setConfirming(undefined);
+                  }}
+                  ask={`Remove ${s.address}`}
+                  question={`Remove ${s.address} (${s.reason})? It may be sent to again.`}
+                  confirm="Confirm removal"
+                  keep="Keep"
+                />
               </td>
             )}
           </tr>
@@ -97,12 +84,7 @@ export function SuppressionTable({
 
 export function Suppressions() {
   useTitle("Suppressions");
-  const { query, route } = useLocation();
-  const applied = filterFrom(fields, query);
-  const appliedQuery = queryOf(applied);
-  const [draft, setDraft] = useState(applied);
-  useEffect(() => setDraft(filterFrom(fields, query)), [appliedQuery]);
-  const paging = useCursor(appliedQuery);
+  const { applied, paging, form } = useListFilter(fields, "/suppressions");
   const page = useApi<{ suppressions: Suppression[]; next_cursor: string | null }>(
     `/api/v1/suppressions${queryOf({ ...applied, limit: pageSize, cursor: paging.cursor })}`,
   );
@@ -124,30 +106,25 @@ export function Suppressions() {
   return (
     <section>
       <h1>Suppressions</h1>
-      <FilterForm
-        label="Suppression filters"
-        fields={fields}
-        values={draft}
-        onChange={setDraft}
-        onSubmit={() => route(`${href("/suppressions")}${queryOf(draft)}`)}
-        clearHref={href("/suppressions")}
-      />
+      <FilterForm label="Suppression filters" {...form} />
       <output class="notice-slot">{notice && <span class="notice">{notice}</span>}</output>
       {problem && <ProblemView problem={problem} />}
       <Fetched state={page}>
         {(p) => (
-          <>
-            {p.suppressions.length === 0 ? (
-              <Empty>No suppression matches this filter.</Empty>
-            ) : (
+          <Paged
+            items={p.suppressions}
+            nextCursor={p.next_cursor}
+            paging={paging}
+            empty="No suppression matches this filter."
+          >
+            {(suppressions) => (
               <SuppressionTable
-                suppressions={p.suppressions}
+                suppressions={suppressions}
                 caption="Suppressions, newest first"
                 onRemove={remove}
               />
             )}
-            <Pager paging={paging} nextCursor={p.next_cursor} />
-          </>
+          </Paged>
         )}
       </Fetched>
       <AddSuppression
@@ -164,24 +141,17 @@ export function Suppressions() {
 function AddSuppression({ onAdded }: { onAdded: (s: Suppression) => void }) {
   const [channel, setChannel] = useState<string>("email");
   const [address, setAddress] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem | undefined>();
-  const submit = async (event: Event) => {
+  const { busy, problem, run } = useAction();
+  const submit = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setProblem(undefined);
-    try {
+    run(async () => {
       const added = await api<Suppression>("/api/v1/suppressions", {
         method: "POST",
         body: { channel, address: address.trim(), reason: "manual" },
       });
       setAddress("");
       onAdded(added);
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form class="inline" onSubmit={submit} aria-labelledby="add-suppression">
