@@ -202,6 +202,13 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
       await expect.poll(() => figure(watched, "dead_letter.state").textContent(), poll).toContain("Retried");
       await expect.poll(receivedIds, poll).toContain(event.id);
       expect((await deadLetters()).dead_letters).toEqual([]);
+      // Read back by id (GET /dead-letters/{id}): retried, with its time, and no longer offered for a retry.
+      await page.reload();
+      await expect
+        .poll(() => figure(watched, "dead_letter.state").textContent(), poll)
+        .toContain("Retried at");
+      expect(await figure(watched, "dead_letter.retried_at").textContent()).not.toBe("—");
+      expect(await page.getByRole("button", { name: "Retry", exact: true }).count()).toBe(0);
 
       // The subscription's health shows it delivered.
       await page.getByRole("link", { name: "Receiver" }).click();

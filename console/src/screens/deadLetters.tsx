@@ -1,38 +1,29 @@
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import { api, type Problem, queryOf } from "../api.js";
+import type { DeadLetterView } from "../../../src/bus/deadLetters.js";
+import { api, queryOf } from "../api.js";
 import { useTitle } from "../layout.js";
+import { type FilterField, FilterForm, Paged, pageSize, useListFilter } from "../pager.js";
 import { href } from "../paths.js";
-import { Empty, Fetched, ProblemView, problemOf, Time, useApi } from "../ui.js";
+import { Fetched, ProblemView, Time, useAction, useApi } from "../ui.js";
 import type { SubscriptionItem } from "./subscriptions.js";
 
-/** GET /api/v1/dead-letters (one of its items) */
-interface DeadLetter {
-  id: string;
-  subscription_id: string;
-  event_id: string;
-  event_type: string;
-  attempts: number;
-  last_error: string | null;
-  failed_at: string;
-}
-
+/** GET /api/v1/dead-letters (pending ones only, newest first) */
 interface DeadLetterPage {
-  dead_letters: DeadLetter[];
+  dead_letters: DeadLetterView[];
   next_cursor: string | null;
 }
 
-/**
- * GET /api/v1/dead-letters filters by subscription only (its retry takes an event type too), so the event
- * type is applied here to the newest `scanLimit` dead letters of the subscription filter.
- */
-const scanLimit = 1000;
+/** GET /api/v1/dead-letters/{id}: pending or retried (`retried_at`, null until then). */
+type DeadLetter = DeadLetterView & { retried_at: string | null };
 
 /** Subscriptions by id, for their names (the first 1000). */
 function useSubscriptions() {
   const state = useApi<{ subscriptions: SubscriptionItem[] }>("/api/v1/subscriptions?limit=1000");
-  const byId = new Map((state.data?.subscriptions ?? []).map((s) => [s.id, s]));
-  return { list: state.data?.subscriptions ?? [], byId };
+  const list = state.data?.subscriptions ?? [];
+  const byId = new Map(list.map((s) => [s.id, s]));
+  const nameOf = (id: string) => byId.get(id)?.name ?? id;
+  return { list, byId, nameOf };
 }
 
 /** The Dead letters screen (`/dead-letters?subscription_id=&event_type=`) and one (`/dead-letters/{id}`). */
@@ -43,46 +34,38 @@ export function DeadLetters() {
 
 function DeadLetterList() {
   useTitle("Dead letters");
-  const { query, route } = useLocation();
-  const subscriptionId = query.subscription_id ?? "";
-  const eventType = query.event_type ?? "";
-  const [draft, setDraft] = useState({ subscriptionId, eventType });
-  useEffect(() => setDraft({ subscriptionId, eventType }), [subscriptionId, eventType]);
   const subscriptions = useSubscriptions();
+  const filtered = useLocation().query.subscription_id ?? "";
+  // The filters of GET /api/v1/dead-letters (and of its retry), both exact: a subscription by its name (an id
+  // the list does not hold is offered as is) and an event type.
+  const fields: FilterField[] = [
+    {
+      name: "subscription_id",
+      label: "Subscription",
+      options: [
+        ...subscriptions.list.map((s) => ({ value: s.id, label: s.name })),
+        ...(filtered && !subscriptions.byId.has(filtered) ? [filtered] : []),
+      ],
+    },
+    { name: "event_type", label: "Event type", hint: "exact, such as order.placed" },
+  ];
+  const { applied, paging, form, draft, search } = useListFilter(fields, "/dead-letters");
   const page = useApi<DeadLetterPage>(
-    `/api/v1/dead-letters${queryOf({ subscription_id: subscriptionId, limit: scanLimit })}`,
+    `/api/v1/dead-letters${queryOf({ ...applied, limit: pageSize, cursor: paging.cursor })}`,
   );
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem>();
+  const { busy, problem, run } = useAction();
   const [retried, setRetried] = useState<number>();
 
-  const submit = (event: Event) => {
-    event.preventDefault();
+  const retryAll = () => {
     setRetried(undefined);
-    route(
-      `${href("/dead-letters")}${queryOf({ subscription_id: draft.subscriptionId, event_type: draft.eventType.trim() })}`,
-    );
-  };
-
-  const retryAll = async () => {
-    setBusy(true);
-    setProblem(undefined);
-    setRetried(undefined);
-    try {
+    run(async () => {
       const answer = await api<{ retried: number }>("/api/v1/dead-letters/retry", {
         method: "POST",
-        body: {
-          ...(subscriptionId ? { subscription_id: subscriptionId } : {}),
-          ...(eventType ? { event_type: eventType } : {}),
-        },
+        body: applied,
       });
       setRetried(answer.retried);
       page.reload();
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -92,68 +75,43 @@ function DeadLetterList() {
         Deliveries that used up their attempts. A retry sends one back to its subscription with fresh
         attempts; it then leaves this list.
       </p>
-      <form class="filters" onSubmit={submit} aria-label="Dead letter filters">
-        <div class="field">
-          <label for="dl-subscription">Subscription</label>
-          <select
-            id="dl-subscription"
-            value={draft.subscriptionId}
-            onChange={(e) => setDraft({ ...draft, subscriptionId: e.currentTarget.value })}
-          >
-            <option value="">Any</option>
-            {subscriptions.list.map((s) => (
-              <option key={s.id} value={s.id}>
-                {s.name}
-              </option>
-            ))}
-            {subscriptionId && !subscriptions.byId.has(subscriptionId) && (
-              <option value={subscriptionId}>{subscriptionId}</option>
-            )}
-          </select>
-        </div>
-        <div class="field">
-          <label for="dl-type">Event type</label>
-          <input
-            id="dl-type"
-            value={draft.eventType}
-            aria-describedby="dl-type-hint"
-            onInput={(e) => setDraft({ ...draft, eventType: e.currentTarget.value })}
-          />
-          <small id="dl-type-hint" class="hint">
-            exact, such as order.placed
-          </small>
-        </div>
-        <div class="actions">
-          <button type="submit">Filter</button>
-          <a href={href("/dead-letters")}>Clear</a>
-        </div>
-      </form>
+      <FilterForm
+        label="Dead letter filters"
+        submitLabel="Filter"
+        {...form}
+        onSubmit={() => {
+          setRetried(undefined);
+          search({ ...draft, event_type: (draft.event_type ?? "").trim() });
+        }}
+      />
 
       <Fetched state={page}>
-        {(p) => {
-          const shown = eventType ? p.dead_letters.filter((d) => d.event_type === eventType) : p.dead_letters;
-          return (
-            <>
-              <div class="toolbar">
-                <p class="total" aria-live="polite">
-                  <strong data-figure="dead_letters.shown">{shown.length}</strong>{" "}
-                  {shown.length === 1 ? "dead letter" : "dead letters"}
-                  {p.next_cursor ? ` among the newest ${scanLimit}` : ""}
-                </p>
-                <button type="button" disabled={busy || shown.length === 0} onClick={retryAll}>
-                  Retry all matching
-                </button>
-              </div>
-              {problem && <ProblemView problem={problem} />}
-              {retried !== undefined && (
-                <output class="notice" data-figure="dead_letters.retried">
-                  Retried {retried} {retried === 1 ? "dead letter" : "dead letters"}: sent back to their
-                  subscriptions.
-                </output>
-              )}
-              {shown.length === 0 ? (
-                <Empty>No dead letters match this filter.</Empty>
-              ) : (
+        {(p) => (
+          <>
+            <div class="toolbar">
+              <p class="total" aria-live="polite">
+                <strong data-figure="dead_letters.shown">{p.dead_letters.length}</strong>{" "}
+                {p.dead_letters.length === 1 ? "dead letter" : "dead letters"}
+                {p.next_cursor || paging.hasPrevious ? " on this page" : ""}
+              </p>
+              <button type="button" disabled={busy || p.dead_letters.length === 0} onClick={retryAll}>
+                Retry all matching
+              </button>
+            </div>
+            {problem && <ProblemView problem={problem} />}
+            {retried !== undefined && (
+              <output class="notice" data-figure="dead_letters.retried">
+                Retried {retried} {retried === 1 ? "dead letter" : "dead letters"}: sent back to their
+                subscriptions.
+              </output>
+            )}
+            <Paged
+              items={p.dead_letters}
+              nextCursor={p.next_cursor}
+              paging={paging}
+              empty="No dead letters match this filter."
+            >
+              {(deadLetters) => (
                 <table class="dead-letters">
                   <caption>Dead letters, newest first</caption>
                   <thead>
@@ -166,7 +124,7 @@ function DeadLetterList() {
                     </tr>
                   </thead>
                   <tbody>
-                    {shown.map((d) => (
+                    {deadLetters.map((d) => (
                       <tr key={d.id}>
                         <th scope="row">
                           <a href={href(`/dead-letters/${d.id}`)}>
@@ -176,7 +134,7 @@ function DeadLetterList() {
                         <td>{d.event_type}</td>
                         <td>
                           <a href={href(`/subscriptions/${d.subscription_id}`)}>
-                            {subscriptions.byId.get(d.subscription_id)?.name ?? d.subscription_id}
+                            {subscriptions.nameOf(d.subscription_id)}
                           </a>
                         </td>
                         <td>{d.attempts}</td>
@@ -186,113 +144,97 @@ function DeadLetterList() {
                   </tbody>
                 </table>
               )}
-            </>
-          );
-        }}
+            </Paged>
+          </>
+        )}
       </Fetched>
     </section>
   );
 }
 
-/**
- * The API has no `GET /dead-letters/{id}`: the dead letter is found among the newest pending ones. A retried
- * one leaves that list (it is kept, marked retried, but not listed).
- */
+/** One dead letter (`GET /api/v1/dead-letters/{id}`), pending or retried; a pending one can be retried. */
 function DeadLetterDetail({ id }: { id: string }) {
   useTitle("Dead letter");
-  const page = useApi<DeadLetterPage>(`/api/v1/dead-letters${queryOf({ limit: scanLimit })}`);
+  const state = useApi<DeadLetter>(`/api/v1/dead-letters/${id}`);
   const subscriptions = useSubscriptions();
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<Problem>();
-  const [retried, setRetried] = useState<DeadLetter>();
+  const { busy, problem, run } = useAction();
 
-  const retry = async (d: DeadLetter) => {
-    setBusy(true);
-    setProblem(undefined);
-    try {
-      await api(`/api/v1/dead-letters/${d.id}/retry`, { method: "POST" });
-      setRetried(d);
-    } catch (error) {
-      setProblem(problemOf(error));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const retry = () =>
+    run(async () => {
+      await api(`/api/v1/dead-letters/${id}/retry`, { method: "POST" });
+      state.reload();
+    });
 
-  const found = retried ?? page.data?.dead_letters.find((d) => d.id === id);
   return (
     <section>
       <p>
         <a href={href("/dead-letters")}>All dead letters</a>
       </p>
       <h1>Dead letter</h1>
-      {retried && (
-        <output class="notice" data-figure="dead_letter.state">
-          Retried: sent back to its subscription with fresh attempts. It is no longer a dead letter; the
-          subscription's health shows the delivery.
-        </output>
-      )}
-      <Fetched state={page}>
-        {() =>
-          !found ? (
-            <Empty>
-              No pending dead letter has this id: it was retried already, or it does not exist
-              {page.data?.next_cursor ? ` (only the newest ${scanLimit} are searched)` : ""}.
-            </Empty>
-          ) : (
-            <>
-              <dl class="facts">
-                <dt>Id</dt>
-                <dd>
-                  <code>{found.id}</code>
-                </dd>
-                <dt>Event type</dt>
-                <dd>{found.event_type}</dd>
-                <dt>Event</dt>
-                <dd>
-                  <a href={href(`/events/${found.event_id}`)}>{found.event_id}</a>
-                </dd>
-                <dt>Subscription</dt>
-                <dd>
-                  <a href={href(`/subscriptions/${found.subscription_id}`)}>
-                    {subscriptions.byId.get(found.subscription_id)?.name ?? found.subscription_id}
-                  </a>
-                </dd>
-                <dt>Failed at</dt>
-                <dd>
-                  <Time value={found.failed_at} />
-                </dd>
-              </dl>
-              <h2>Attempts</h2>
-              <p class="hint">
-                Herald keeps each delivery's attempt count and its last error, not every attempt's own error.
-              </p>
-              <table>
-                <caption>Delivery attempts</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Attempts made</th>
-                    <th scope="col">Last error</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  <tr>
-                    <th scope="row" data-figure="dead_letter.attempts">
-                      {found.attempts}
-                    </th>
-                    <td data-figure="dead_letter.last_error">{found.last_error ?? "—"}</td>
-                  </tr>
-                </tbody>
-              </table>
-              {!retried && (
-                <button type="button" disabled={busy} onClick={() => retry(found)}>
-                  Retry
-                </button>
-              )}
-              {problem && <ProblemView problem={problem} />}
-            </>
-          )
-        }
+      <Fetched state={state}>
+        {(d) => (
+          <>
+            {d.retried_at && (
+              <output class="notice" data-figure="dead_letter.state">
+                Retried at <Time value={d.retried_at} />: sent back to its subscription with fresh attempts.
+                It is no longer a dead letter; the subscription's health shows the delivery.
+              </output>
+            )}
+            <dl class="facts">
+              <dt>Id</dt>
+              <dd>
+                <code>{d.id}</code>
+              </dd>
+              <dt>Event type</dt>
+              <dd>{d.event_type}</dd>
+              <dt>Event</dt>
+              <dd>
+                <a href={href(`/events/${d.event_id}`)}>{d.event_id}</a>
+              </dd>
+              <dt>Subscription</dt>
+              <dd>
+                <a href={href(`/subscriptions/${d.subscription_id}`)}>
+                  {subscriptions.nameOf(d.subscription_id)}
+                </a>
+              </dd>
+              <dt>Failed at</dt>
+              <dd>
+                <Time value={d.failed_at} />
+              </dd>
+              <dt>Retried at</dt>
+              <dd data-figure="dead_letter.retried_at">
+                <Time value={d.retried_at} />
+              </dd>
+            </dl>
+            <h2>Attempts</h2>
+            <p class="hint">
+              Herald keeps each delivery's attempt count and its last error, not every attempt's own error.
+            </p>
+            <table>
+              <caption>Delivery attempts</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Attempts made</th>
+                  <th scope="col">Last error</th>
+                </tr>
+              </thead>
+              <tbody>
+                <tr>
+                  <th scope="row" data-figure="dead_letter.attempts">
+                    {d.attempts}
+                  </th>
+                  <td data-figure="dead_letter.last_error">{d.last_error ?? "—"}</td>
+                </tr>
+              </tbody>
+            </table>
+            {!d.retried_at && (
+              <button type="button" disabled={busy} onClick={retry}>
+                Retry
+              </button>
+            )}
+            {problem && <ProblemView problem={problem} />}
+          </>
+        )}
       </Fetched>
     </section>
   );
