@@ -102,6 +102,17 @@ for (const backend of backends()) {
       return buckets;
     };
 
+    it("buckets latencies in SQL as latencyBuckets.ts does, edges included", async () => {
+      const values = [0, 0.999, 1, 1.25, 1.26, 2, 3, 8, 16, 1000, 1500, 2 ** (70 / 3), 86_400_000];
+      for (let k = 1; k < latencyBucketCount; k++) values.push(2 ** (k / 3), 2 ** (k / 3) * 0.999999);
+      const rows = await query<{ b: number }>(
+        t.database.db,
+        sql`select herald_latency_bucket(ms) as b from unnest(${`{${values.join(",")}}`}::float8[]) with ordinality
+          as v(ms, i) order by i`,
+      );
+      expect(rows.map((r) => Number(r.b))).toEqual(values.map(latencyBucketOf));
+    });
+
     it("claims due rows once, with a lease, and counts the attempt", async () => {
       await freshRows(5);
       expect(

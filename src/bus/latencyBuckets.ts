@@ -11,10 +11,14 @@
 
 export const latencyBucketCount = 72;
 
-/** The bucket of a latency, as the database's `herald_latency_bucket` computes it. */
+/**
+ * The bucket of a latency, as the database's `herald_latency_bucket` computes it. The 1e-9 puts a value on
+ * a bucket's edge in the bucket it starts whichever way the logarithm rounds (2 ** (2 / 3) gives 1.99…96
+ * here), so that both sides agree.
+ */
 export function latencyBucketOf(ms: number): number {
   if (!(ms >= 1)) return 0;
-  return Math.min(latencyBucketCount - 1, 1 + Math.floor(Math.log2(ms) * 3));
+  return Math.min(latencyBucketCount - 1, 1 + Math.floor(Math.log2(ms) * 3 + 1e-9));
 }
 
 /** Bucket k's bounds in ms: [lowerMs, upperMs), `upperMs` infinite for the last. */
