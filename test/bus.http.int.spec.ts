@@ -274,6 +274,9 @@ for (const backend of backends()) {
       });
       expect(stats.body.outbox.pending).toBeGreaterThanOrEqual(2);
       expect(stats.body).toHaveProperty("latency_ms.p99");
+      // Due deliveries waiting: the lag is the oldest one's wait; a tenant with none waiting has no lag.
+      expect(stats.body.lag_ms).toBeGreaterThanOrEqual(0);
+      expect((await get(keyB, "/api/v1/bus/stats")).body.lag_ms).toBeNull();
       const integrity = await get(keyA, "/api/v1/bus/integrity");
       expect(integrity.body.ok).toBe(true);
       expect(integrity.body.checks.map((c: { name: string }) => c.name)).toContain("outbox_without_event");
@@ -377,6 +380,7 @@ for (const backend of backends()) {
       expect(stats.body).toEqual({
         outbox: { pending: 0, processing: 0, completed: 6, failed: 1 },
         dead_letters: 1,
+        lag_ms: null,
         latency_ms: { p50: all.p50, p95: all.p95, p99: all.p99, max: 5000 },
         throughput_per_s: 6 / 3600,
         success_rate: 6 / 7,

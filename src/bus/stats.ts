@@ -5,6 +5,8 @@ import { addBuckets, countAtLeast, latencyBucketCount, latencyPercentiles } from
 export interface BusStats {
   outbox: { pending: number; processing: number; completed: number; failed: number };
   dead_letters: number;
+  /** How long the oldest delivery that is due has waited (ms, from its event's write): null when none is. */
+  lag_ms: number | null;
   latency_ms: { p50: number | null; p95: number | null; p99: number | null; max: number | null };
   throughput_per_s: number;
   success_rate: number | null;
@@ -127,6 +129,8 @@ export async function busStats(
       (select coalesce(sum(delivered), 0) from delivery_rollups where tenant_id = ${tenantId} ${bySubscription}) as completed,
       (select count(*) from outbox where tenant_id = ${tenantId} ${bySubscription} and status = 'dead') as failed,
       (select count(*) from dead_letters where tenant_id = ${tenantId} ${bySubscription} and retried_at is null) as dead_letters,
+      (select extract(epoch from (now() - min(created_at))) * 1000 from outbox
+        where tenant_id = ${tenantId} ${bySubscription} and status = 'pending' and next_attempt_at <= now()) as lag_ms,
       (select coalesce(json_agg(d), '[]') from delivered d) as delivered,
       (select coalesce(json_agg(d), '[]') from dead d) as dead`,
   );
@@ -158,6 +162,7 @@ export async function busStats(
       failed: Number(r.failed),
     },
     dead_letters: Number(r.dead_letters),
+    lag_ms: r.lag_ms === null || r.lag_ms === undefined ? null : Math.max(0, Math.round(Number(r.lag_ms))),
     latency_ms: { ...latencyPercentiles(all.buckets, all.maxMs), max: all.maxMs },
     throughput_per_s: all.delivered / windowSeconds,
     success_rate: rate(all.delivered),

@@ -135,6 +135,7 @@ export function Overview() {
                   ["Queue: completed", "outbox.completed", b.outbox.completed],
                   ["Queue: failed", "outbox.failed", b.outbox.failed],
                   ["Dead letters", "dead_letters", b.dead_letters],
+                  ["Lag: oldest due delivery (ms)", "lag_ms", b.lag_ms],
                 ] as const
               ).map(([label, key, value]) => (
                 <div key={key}>
