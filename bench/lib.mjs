@@ -218,11 +218,13 @@ export async function seedEventLog({
     const t = performance.now();
     await rollups.rebuildRollups(herald.db, (done) => progress(`rollups: ${done.toLocaleString()} events`));
     // The projection reads only transactions older than every one running on the server (any database):
-    // a rebuild can stop short while another transaction is open. Project until the checkpoint is the end.
+    // a rebuild can stop short while another transaction is open. Project until no event lies past the
+    // checkpoint — in (transaction, position) order: seeded on several connections, the last position may
+    // belong to an older transaction, behind a checkpoint whose own position is lower.
     const end = async () => {
-      const [row] = await admin`select (select position from event_rollup_checkpoint) as at,
-        (select max(position) from events) as last`;
-      return Number(row.at) >= Number(row.last);
+      const [row] = await admin`select not exists (select 1 from events e, event_rollup_checkpoint c
+        where (e.transaction_id, e.position) > (c.transaction_id, c.position)) as done`;
+      return row.done;
     };
     while (!(await end())) {
       const read = await rollups.projectRollups(herald.db, 10_000);
