@@ -234,6 +234,7 @@ for (const backend of backends()) {
       expect((await get(keyA, `/api/v1/dead-letters/${letterId}`)).body).toEqual({
         ...list.body.dead_letters[0],
         retried_at: null,
+        attempt_errors: [{ attempt: 1, error: "sink down", at: expect.stringMatching(/^\d{4}-.*Z$/) }],
       });
       expectProblem(await get(keyB, `/api/v1/dead-letters/${letterId}`), 404, "not_found");
       expectProblem(await post(keyB, `/api/v1/dead-letters/${letterId}/retry`, {}), 404, "not_found");

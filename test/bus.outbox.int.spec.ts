@@ -244,11 +244,18 @@ for (const backend of backends()) {
         const go = new Promise<void>((resolve) => {
           proceed = resolve;
         });
+        let held!: () => void;
+        const locked = new Promise<void>((resolve) => {
+          held = resolve;
+        });
         const ack = db.transaction(async (tx) => {
           await tx.execute(sql`select id from outbox where id = ${row.id} for update`);
+          held();
           await go;
           return completeBatch(tx, outboxQueue, "acker", [row], new Date());
         });
+        // Only once the row is held: a delete that came first would find nothing to wait for.
+        await locked;
         const deleting = deleteSubscription(db, tenant, sub.id);
         await eventually(
           async () =>

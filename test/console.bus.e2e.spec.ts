@@ -192,6 +192,9 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
       await heading(watched, "Dead letter");
       await expect.poll(() => figure(watched, "dead_letter.attempts").textContent(), poll).toBe("2");
       expect(await figure(watched, "dead_letter.last_error").textContent()).toContain("500");
+      // Each of its two attempts with its own error.
+      expect(await page.locator("table.attempts tbody tr").count()).toBe(2);
+      expect(await page.locator("table.attempts tbody tr").first().textContent()).toContain("500");
       expect(await page.getByRole("link", { name: event.id }).count()).toBe(1);
       await page.reload();
       await expect.poll(() => figure(watched, "dead_letter.attempts").textContent(), poll).toBe("2");

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
+import type { AttemptError } from "../db/schema/index.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
 import { retryDeadOutbox } from "../queue/retryDead.js";
@@ -48,19 +49,27 @@ export async function listDeadLetters(
   return pageFrom(rows, limit, (row) => ({ at: row.failed_at, id: row.id }));
 }
 
+/** A dead letter with when it was retried (null until it was) and each failed attempt's error, oldest first. */
+export interface DeadLetterDetail extends DeadLetterView {
+  retried_at: string | null;
+  attempt_errors: AttemptError[];
+}
+
 /** One dead letter of the tenant, retried or not (`retried_at`), or undefined. */
 export async function getDeadLetter(
   executor: Executor,
   tenantId: string,
   id: string,
-): Promise<(DeadLetterView & { retried_at: string | null }) | undefined> {
-  const [row] = await query<DeadLetterView & { retried_at: string | null }>(
+): Promise<DeadLetterDetail | undefined> {
+  const [row] = await query<DeadLetterDetail>(
     executor,
     sql`select id, subscription_id, event_id, event_type, attempts, last_error, ${iso("failed_at")} as failed_at,
-      ${iso("retried_at")} as retried_at
+      ${iso("retried_at")} as retried_at, attempt_errors
     from dead_letters where tenant_id = ${tenantId} and id = ${id}`,
   );
-  return row;
+  if (!row) return undefined;
+  const errors = row.attempt_errors as unknown;
+  return { ...row, attempt_errors: typeof errors === "string" ? JSON.parse(errors) : (errors ?? []) };
 }
 
 /**

@@ -94,10 +94,18 @@ export const outboxQueue: QueueDefinition = {
   // Held rows of subscriptions that are not paused: written by a transaction that still saw the subscription
   // paused and committed after it was resumed.
   onReap: releaseHeld(sql`array(select s.id from subscriptions s where s.paused_at is null)`),
+  // Each failed attempt's error, kept on the row (its first 500 characters; a row that is delivered is
+  // deleted with them) and copied to its dead letter: the console shows them all.
+  failSet: (now) => sql`, attempt_errors = coalesce(t.attempt_errors, '[]'::jsonb)
+    || jsonb_build_array(jsonb_build_object('attempt', t.attempts, 'error', left(f.error, 500),
+      'at', to_char(${now} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))`,
   onDead: (
     dead,
-  ) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error, failed_at)
-    select d.tenant_id, d.subscription_id, d.id, d.event_id, d.event_type, d.attempts, d.last_error, d.updated_at from ${dead} d
+  ) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error,
+      attempt_errors, failed_at)
+    select d.tenant_id, d.subscription_id, d.id, d.event_id, d.event_type, d.attempts, d.last_error,
+      coalesce(d.attempt_errors, '[]'::jsonb), d.updated_at from ${dead} d
     on conflict (outbox_id) do update set attempts = excluded.attempts, last_error = excluded.last_error,
-      failed_at = excluded.failed_at, retried_at = null, updated_at = excluded.failed_at`,
+      attempt_errors = excluded.attempt_errors, failed_at = excluded.failed_at, retried_at = null,
+      updated_at = excluded.failed_at`,
 };

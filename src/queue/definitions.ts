@@ -56,6 +56,11 @@ export interface QueueDefinition {
    * is recorded exactly when, and only if, the row completes.
    */
   onComplete?: (completed: SQL, now: SQL) => SQL;
+  /**
+   * Extra assignments when a row fails (`t` the row before the update, `f.error` the attempt's error, `now`
+   * the time): the outbox records each attempt's error.
+   */
+  failSet?: (now: SQL) => SQL;
   /** Statement run (as a CTE over the `dead` rows) when rows become dead letters. */
   onDead?: (dead: SQL) => SQL;
 }

@@ -55,6 +55,7 @@ export async function failBatch(
         status = case when t.attempts >= t.max_attempts then 'dead' else 'pending' end,
         next_attempt_at = ${now} + f.delay_ms * interval '1 millisecond',
         last_error = f.error, locked_by = null, locked_until = null, updated_at = ${now}
+        ${queue.failSet ? queue.failSet(now) : sql``}
       from f where t.id = f.id and t.attempts = f.attempts and t.locked_by = ${workerId} and t.status = 'processing' ${options.relaxedCommit ? sql`and ${relaxedCommit}` : sql``}
       returning t.*
     )${queue.onDead ? sql`, dead_letters as (${queue.onDead(sql`(select * from failed where status = 'dead')`)})` : sql``}

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
-import type { DeadLetterView } from "../../../src/bus/deadLetters.js";
+import type { DeadLetterDetail as DeadLetterAnswer, DeadLetterView } from "../../../src/bus/deadLetters.js";
 import { api, queryOf } from "../api.js";
 import { useTitle } from "../layout.js";
 import { type FilterField, FilterForm, Paged, pageSize, useListFilter } from "../pager.js";
@@ -15,7 +15,7 @@ interface DeadLetterPage {
 }
 
 /** GET /api/v1/dead-letters/{id}: pending or retried (`retried_at`, null until then). */
-type DeadLetter = DeadLetterView & { retried_at: string | null };
+type DeadLetter = DeadLetterAnswer;
 
 /** Subscriptions by id, for their names (the first 1000). */
 function useSubscriptions() {
@@ -207,26 +207,35 @@ function DeadLetterDetail({ id }: { id: string }) {
               </dd>
             </dl>
             <h2>Attempts</h2>
-            <p class="hint">
-              Herald keeps each delivery's attempt count and its last error, not every attempt's own error.
+            <p>
+              Attempts made: <span data-figure="dead_letter.attempts">{d.attempts}</span>. Last error:{" "}
+              <span data-figure="dead_letter.last_error">{d.last_error ?? "—"}</span>
             </p>
-            <table>
-              <caption>Delivery attempts</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Attempts made</th>
-                  <th scope="col">Last error</th>
-                </tr>
-              </thead>
-              <tbody>
-                <tr>
-                  <th scope="row" data-figure="dead_letter.attempts">
-                    {d.attempts}
-                  </th>
-                  <td data-figure="dead_letter.last_error">{d.last_error ?? "—"}</td>
-                </tr>
-              </tbody>
-            </table>
+            {d.attempt_errors.length === 0 ? (
+              <p class="hint">No attempt's error was recorded (it failed before Herald kept each one).</p>
+            ) : (
+              <table class="attempts">
+                <caption>Each failed attempt, oldest first</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Attempt</th>
+                    <th scope="col">At</th>
+                    <th scope="col">Error</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {d.attempt_errors.map((a, at) => (
+                    <tr key={`${at}-${a.at}`}>
+                      <th scope="row">{a.attempt}</th>
+                      <td>
+                        <Time value={a.at} />
+                      </td>
+                      <td>{a.error}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
             {!d.retried_at && (
               <button type="button" disabled={busy} onClick={retry}>
                 Retry

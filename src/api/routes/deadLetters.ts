@@ -66,7 +66,15 @@ export function deadLetterRoutes(scope: FastifyInstance) {
         tags: ["bus"],
         params: IdParams,
         response: {
-          200: Type.Composite([DeadLetterView, Type.Object({ retried_at: Nullable(Type.String()) })]),
+          200: Type.Composite([
+            DeadLetterView,
+            Type.Object({
+              retried_at: Nullable(Type.String()),
+              attempt_errors: Type.Array(
+                Type.Object({ attempt: Type.Integer(), error: Type.String(), at: Type.String() }),
+              ),
+            }),
+          ]),
           ...problemResponses,
         },
       },

@@ -96,6 +96,13 @@ export const eventKeys = pgTable(
   (t) => [primaryKey({ name: "event_keys_pkey", columns: [t.tenantId, t.eventKey] })],
 );
 
+/** A failed delivery attempt as the outbox records it. */
+export interface AttemptError {
+  attempt: number;
+  error: string;
+  at: string;
+}
+
 export type SubscriptionSink =
   | { type: "webhook"; url: string }
   | { type: "nats"; subject: string }
@@ -138,6 +145,8 @@ export const outbox = pgTable(
     /** The in-process handler's name when the subscription's sink is a handler (a subscription's sink is fixed). */
     handler: text("handler"),
     replayId: uuid("replay_id"),
+    /** Each failed attempt's `{ attempt, error, at }`, oldest first (null until one fails): a dead letter keeps them. */
+    attemptErrors: jsonb("attempt_errors").$type<AttemptError[]>(),
     ...queueColumns(),
     ...timestamps(),
   },
@@ -174,6 +183,8 @@ export const deadLetters = pgTable(
     eventType: text("event_type").notNull(),
     attempts: integer("attempts").notNull(),
     lastError: text("last_error"),
+    /** Every failed attempt of its outbox row, oldest first, as the row recorded them. */
+    attemptErrors: jsonb("attempt_errors").$type<AttemptError[]>().notNull().default([]),
     failedAt: timestamptz("failed_at").notNull().defaultNow(),
     retriedAt: timestamptz("retried_at"),
     ...timestamps(),
