@@ -429,6 +429,29 @@ for (const backend of backends()) {
         success_rate: 1,
         last_error: null,
       });
+
+      // The same figures as a time series: every delivery and failure in some bucket, the latencies of a
+      // bucket from its own histogram.
+      for (const bucket of ["minute", "hour", "day"]) {
+        const series = await get(key, `/api/v1/bus/series?bucket=${bucket}&window_seconds=3600`);
+        expect(series.status).toBe(200);
+        const points = series.body.points as { at: string; delivered: number; failed: number }[];
+        expect(
+          points.reduce((n, p) => n + p.delivered, 0),
+          bucket,
+        ).toBe(stats.body.outbox.completed);
+        expect(
+          points.reduce((n, p) => n + p.failed, 0),
+          bucket,
+        ).toBe(1);
+        expect(points.map((p) => p.at)).toEqual([...points.map((p) => p.at)].sort());
+      }
+      const mineOverTime = await get(key, `/api/v1/bus/series?subscription_id=${sub}`);
+      expect(
+        mineOverTime.body.points.reduce((n: number, p: { delivered: number }) => n + p.delivered, 0),
+      ).toBe(5);
+      expect((await get(keyB, "/api/v1/bus/series")).body.points).toEqual([]);
+      expectProblem(await get(key, "/api/v1/bus/series?bucket=week"), 400, "validation_failed");
     });
   });
 }

@@ -140,6 +140,12 @@ describe.skipIf(!hasPostgres() || !hasChromium())("operator console (Chromium)",
       const outbox = bus.outbox as Record<string, number>;
       for (const key of ["pending", "processing", "completed", "failed"])
         expect(await figure(page, `bus.outbox.${key}`).textContent(), key).toBe(String(outbox[key]));
+      // The bus over the range, as the series route gives it: nothing delivered here (no subscription).
+      const series = await harness.api<{ points: unknown[] }>(
+        `/api/v1/bus/series?window_seconds=${seconds}&bucket=${range === "hour" ? "minute" : "hour"}`,
+      );
+      expect(series.points).toEqual([]);
+      await expect.poll(() => page.getByText("Nothing was delivered in this range.").count()).toBe(1);
     }
     await expect.poll(() => page.locator(".chart canvas").count()).toBeGreaterThan(0);
     await expectAccessible(watched, "Overview");

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
+import type { BusSeriesPoint } from "../../../src/bus/series.js";
 import type { BusStats } from "../../../src/bus/stats.js";
 import { queryOf } from "../api.js";
 import { TimeChart } from "../chart.js";
@@ -20,10 +21,15 @@ interface ProviderStats {
   total: number;
 }
 
+/** GET /api/v1/bus/series */
+interface BusSeries {
+  points: BusSeriesPoint[];
+}
+
 export const ranges = {
-  hour: { label: "Last hour", seconds: 3600 },
-  day: { label: "Last day", seconds: 86_400 },
-  week: { label: "Last week", seconds: 7 * 86_400 },
+  hour: { label: "Last hour", seconds: 3600, bucket: "minute" },
+  day: { label: "Last day", seconds: 86_400, bucket: "hour" },
+  week: { label: "Last week", seconds: 7 * 86_400, bucket: "hour" },
 } as const;
 type Range = keyof typeof ranges;
 
@@ -33,7 +39,7 @@ export function Overview() {
   useTitle("Overview");
   const { query, route } = useLocation();
   const range: Range = query.range && query.range in ranges ? (query.range as Range) : "hour";
-  const { seconds } = ranges[range];
+  const { seconds, bucket } = ranges[range];
   // The range ends now and moves with each refresh (to the second: what the API is asked for).
   const now = useClock(refreshMs);
   const start = new Date((now - seconds) * 1000).toISOString();
@@ -44,6 +50,9 @@ export function Overview() {
   const byType = useApi<Stats>(`/api/v1/events/stats${queryOf({ group_by: "type", start })}`, live);
   const webhooks = useApi<ProviderStats>(`/api/v1/message-events/stats${queryOf({ start })}`, live);
   const bus = useApi<BusStats>(`/api/v1/bus/stats${queryOf({ window_seconds: seconds })}`, {
+    refreshMs,
+  });
+  const busOverTime = useApi<BusSeries>(`/api/v1/bus/series${queryOf({ window_seconds: seconds, bucket })}`, {
     refreshMs,
   });
 
@@ -144,6 +153,15 @@ export function Overview() {
                 </div>
               ))}
             </dl>
+            <Fetched state={busOverTime}>
+              {(series) =>
+                series.points.length === 0 ? (
+                  <p class="hint">Nothing was delivered in this range.</p>
+                ) : (
+                  <DeliveryChart points={series.points} bucket={bucket} />
+                )
+              }
+            </Fetched>
             <BusSamples stats={b} at={bus.at} range={range} />
             <p>
               <a href={href("/dead-letters")}>Dead letters</a> ·{" "}
@@ -291,6 +309,37 @@ interface Sample {
   processing: number;
   deadLetters: number;
   p95: number | null;
+}
+
+/** Deliveries, failures and latency per minute or hour over the range (`GET /api/v1/bus/series`). */
+function DeliveryChart({ points, bucket }: { points: BusSeriesPoint[]; bucket: string }) {
+  const chart = useMemo(
+    () => ({
+      times: points.map((p) => Date.parse(p.at) / 1000),
+      series: [
+        { label: "Delivered", values: points.map((p) => p.delivered) },
+        { label: "Retried", values: points.map((p) => p.retried) },
+        { label: "Failed", values: points.map((p) => p.failed) },
+        { label: "Latency p50 (ms)", values: points.map((p) => p.latency_ms.p50) },
+        { label: "Latency p95 (ms)", values: points.map((p) => p.latency_ms.p95) },
+        { label: "Latency p99 (ms)", values: points.map((p) => p.latency_ms.p99) },
+      ],
+    }),
+    [points],
+  );
+  return (
+    <>
+      <TimeChart
+        label={`Chart of deliveries, failures and latency per ${bucket} over the range`}
+        times={chart.times}
+        series={chart.series}
+      />
+      <p class="hint">
+        <span data-figure="bus.series.delivered">{points.reduce((n, p) => n + p.delivered, 0)}</span>{" "}
+        deliveries over {points.length} {bucket === "minute" ? "minutes" : "hours"} with any.
+      </p>
+    </>
+  );
 }
 
 /**
