@@ -1,5 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { outbox } from "../db/schema/index.js";
+import { isoTextSql } from "../db/timestamps.js";
 import { storedEventColumns } from "../events/columns.js";
 import type { QueueDefinition } from "../queue/definitions.js";
 import { releaseHeld } from "../queue/hold.js";
@@ -98,7 +99,7 @@ export const outboxQueue: QueueDefinition = {
   // deleted with them) and copied to its dead letter: the console shows them all.
   failSet: (now) => sql`, attempt_errors = coalesce(t.attempt_errors, '[]'::jsonb)
     || jsonb_build_array(jsonb_build_object('attempt', t.attempts, 'error', left(f.error, 500),
-      'at', to_char(${now} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))`,
+      'at', ${isoTextSql(now)}))`,
   onDead: (
     dead,
   ) => sql`insert into dead_letters (tenant_id, subscription_id, outbox_id, event_id, event_type, attempts, last_error,

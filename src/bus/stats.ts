@@ -1,5 +1,6 @@
-import { type SQL, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
+import { isoTextSql } from "../db/timestamps.js";
 import { addBuckets, countAtLeast, latencyBucketCount, latencyPercentiles } from "./latencyBuckets.js";
 
 export interface BusStats {
@@ -175,8 +176,6 @@ export async function busStats(
   };
 }
 
-const isoText = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
 /**
  * How subscription `subscriptionId` of `tenantId` is doing: its deliveries, failures and latency over the
  * window (as `busStats` reckons them), its latest delivery and the newest error on record — of a row
@@ -196,11 +195,11 @@ export async function subscriptionHealth(
     select (select coalesce(json_agg(d), '[]') from delivered d) as delivered,
       (select count(*) from outbox where tenant_id = ${tenantId} and subscription_id = ${subscriptionId}
         and status = 'dead' and updated_at > now() - ${windowSeconds} * interval '1 second') as failed,
-      (select ${isoText(sql`max(r.last_delivered_at)`)} from delivery_rollups r
+      (select ${isoTextSql(sql`max(r.last_delivered_at)`)} from delivery_rollups r
         where r.tenant_id = ${tenantId} and r.subscription_id = ${subscriptionId}
           and r.minute = (select max(minute) from delivery_rollups
             where tenant_id = ${tenantId} and subscription_id = ${subscriptionId})) as last_delivered_at,
-      (select json_build_object('message', e.message, 'at', ${isoText(sql`e.at`)}) from (
+      (select json_build_object('message', e.message, 'at', ${isoTextSql(sql`e.at`)}) from (
         (select last_error as message, updated_at as at from outbox
           where tenant_id = ${tenantId} and subscription_id = ${subscriptionId} and last_error is not null
           order by updated_at desc limit 1)

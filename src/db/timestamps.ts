@@ -1,3 +1,5 @@
+import { type SQL, sql } from "drizzle-orm";
+
 /** A timestamptz as the drivers hand raw results back ("2026-11-22 23:17:03.1+00") or as a Date, in ms. */
 export function parseDbTimestamp(value: unknown): Date {
   if (value instanceof Date) return value;
@@ -13,3 +15,7 @@ export function parseDbTimestamp(value: unknown): Date {
  * text, and exact for the millisecond precision the API shows.
  */
 export const epochMs = (expression: string) => `floor(extract(epoch from ${expression}) * 1000)::float8`;
+
+/** SQL for a timestamptz expression as RFC 3339 text in UTC with milliseconds, as the API shows times. */
+export const isoTextSql = (expression: SQL) =>
+  sql`to_char(${expression} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
+import { isoTextSql } from "../db/timestamps.js";
 
 /** How many provider events a tenant's webhooks brought in one UTC hour, from one provider. */
 export interface ProviderHour {
@@ -23,7 +24,7 @@ export async function providerEventsPerHour(
   const rows = await query<{ provider: string; hour: string; count: string | number }>(
     executor,
     sql`select d.provider,
-        to_char(date_trunc('hour', d.received_at, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as hour,
+        ${isoTextSql(sql`date_trunc('hour', d.received_at, 'UTC')`)} as hour,
         sum(d.event_count) as count
       from webhook_sources s join webhook_deliveries d on d.source_id = s.id
       where s.tenant_id = ${tenantId} and d.rejected_reason is null and d.event_count > 0
