@@ -4,7 +4,7 @@ import { openDatabase, query } from "../src/db/client.js";
 import type { WebhookSource } from "../src/db/schema/index.js";
 import { processDeliveries } from "../src/ingest/process.js";
 import { receiveDelivery } from "../src/ingest/receive.js";
-import { registerMessage } from "../src/messages/register.js";
+import { needsTransaction, registerAlone, registerMessage } from "../src/messages/register.js";
 import { toQueueRow } from "../src/queue/row.js";
 import { createSource } from "../src/tenancy/sources.js";
 import { createTestDatabase, hasPostgres, type TestDatabase } from "./support/databases.js";
@@ -35,7 +35,12 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
     return toQueueRow(row!);
   }
 
-  it("links every event, however the two transactions interleave", async () => {
+  // A single registration over HTTP is one statement outside a transaction (`registerAlone`), registered in
+  // one when events wait for it; a batch is registered in its transaction.
+  it.each([
+    "in a transaction",
+    "alone",
+  ])("links every event, however the two interleave (registered %s)", async (mode) => {
     const db = t.database.db;
     const other = await openDatabase({ url: t.url });
     try {
@@ -59,16 +64,23 @@ describe.skipIf(!hasPostgres())("registration racing the processor", () => {
             await processDeliveries(tx, [delivery]);
             await sleep(Math.random() * 4);
           }),
-          other.db.transaction(async (tx) => {
-            await sleep(Math.random() * 4);
-            await registerMessage(tx, tenantId, {
-              channel: "email",
+          (async () => {
+            const message = {
+              channel: "email" as const,
               provider: "sendgrid",
               to: `r${i}@x.io`,
               providerMessageId: `RACE${i}`,
-            });
+            };
             await sleep(Math.random() * 4);
-          }),
+            const alone =
+              mode === "alone" ? await registerAlone(other.db, tenantId, message) : needsTransaction;
+            if (alone === needsTransaction) {
+              await other.db.transaction(async (tx) => {
+                await registerMessage(tx, tenantId, message);
+                await sleep(Math.random() * 4);
+              });
+            }
+          })(),
         ]);
       }
       expect(

@@ -9,7 +9,7 @@ import type { Executor } from "../db/client.js";
  * lost), so both take a transaction-scoped lock on the address's bucket first, before the statement that
  * reads: whichever comes second sees the first.
  */
-const lockNamespace = 0x4852434e; // "HRCN"
+export const conversationLockNamespace = 0x4852434e; // "HRCN"
 const buckets = 256;
 
 /** The bucket of a conversation key; the address is normalized (as stored). */
@@ -18,4 +18,4 @@ export const conversationBucket = (tenantId: string, channel: string, address: s
 
 /** Take the buckets' locks (exclusive: two registrations moving the same conversations take turns). */
 export const lockConversationBuckets = (executor: Executor, keys: number[]) =>
-  lockKeys(executor, lockNamespace, keys, "exclusive");
+  lockKeys(executor, conversationLockNamespace, keys, "exclusive");

@@ -8,7 +8,7 @@ import { messageIdRoot } from "../domain/messageIds.js";
  * transaction-scoped advisory lock on the message id's bucket first — processors shared (they do not block
  * each other), registration exclusive — so whichever commits second sees the first.
  */
-const lockNamespace = 0x48524c4b; // "HRLK"
+export const orphanLockNamespace = 0x48524c4b; // "HRLK"
 const buckets = 256;
 
 /**
@@ -29,4 +29,4 @@ export const lockOrphanBuckets = (
   executor: Executor,
   keys: (number | null)[],
   mode: "shared" | "exclusive",
-) => lockKeys(executor, lockNamespace, keys, mode);
+) => lockKeys(executor, orphanLockNamespace, keys, mode);

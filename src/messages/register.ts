@@ -1,7 +1,8 @@
-import { getTableColumns, sql } from "drizzle-orm";
+import { getTableColumns, type SQL, sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import { pgArray, type Scalar, unnestColumns } from "../db/arrays.js";
-import { type Executor, query } from "../db/client.js";
+import { type Db, type Executor, query } from "../db/client.js";
+import { errorCode } from "../db/errors.js";
 import { type OutboundMessage, outboundMessages } from "../db/schema/index.js";
 import { normalizeAddress } from "../domain/address.js";
 import { linkPrefixLengths, messageIdOf } from "../domain/messageIds.js";
@@ -9,9 +10,9 @@ import type { CanonicalEventType } from "../domain/messageStatus.js";
 import type { Channel } from "../domain/vocabularies.js";
 import { HeraldError } from "../errors.js";
 import { stopCampaigns } from "./campaigns.js";
-import { conversationBucket, lockConversationBuckets } from "./conversationLocks.js";
+import { conversationBucket, conversationLockNamespace } from "./conversationLocks.js";
 import { messageOfProviderId } from "./linking.js";
-import { lockOrphanBuckets, orphanBucket } from "./orphanLocks.js";
+import { orphanBucket, orphanLockNamespace } from "./orphanLocks.js";
 import { advanceStatuses } from "./status.js";
 
 export interface NewMessage {
@@ -39,7 +40,7 @@ export interface Registered {
 /**
  * Register a sent message (idempotent on `dedupe_key`: the same key returns the stored message). Events that
  * arrived before it — stored unlinked — are linked now, its status moved by them, and a campaign it belongs
- * to stopped if one of them says so. The batch path with a batch of one.
+ * to stopped if one of them says so. The batch path with a batch of one, in the caller's transaction.
  */
 export async function registerMessage(
   executor: Executor,
@@ -59,25 +60,53 @@ export async function registerMessages(
   return (await registerBatch(executor, tenantId, inputs)).map((r) => r.message);
 }
 
+/** `registerAlone`'s answer when events wait for the message: register it with `registerMessage` instead. */
+export const needsTransaction = Symbol("needsTransaction");
+
+/**
+ * Register one message as one statement outside any transaction, run only if `onlyIf` holds (undefined when
+ * it did not): the common case, where no event waits for the message, in one round trip. When events wait,
+ * nothing is kept and the answer is `needsTransaction`: linking them must commit with the message.
+ */
+export async function registerAlone(
+  db: Db,
+  tenantId: string,
+  input: NewMessage,
+  onlyIf?: SQL,
+): Promise<Registered | undefined | typeof needsTransaction> {
+  const inputs = [stored(input)];
+  const ids = [uuidv7()];
+  const call = registerCall(tenantId, inputs, ids, true);
+  let answer: Answer | undefined;
+  try {
+    [answer] = await query<Answer>(db, onlyIf === undefined ? call : sql`${call} where ${onlyIf}`, {
+      prepare: true,
+    });
+  } catch (error) {
+    if (errorCode(error) === eventsWaiting) return needsTransaction;
+    throw refusal(error);
+  }
+  if (answer === undefined) return undefined;
+  const { inserted, existing } = rowsOf(answer);
+  return resolve(inputs, ids, inserted, existing)[0];
+}
+
 /**
  * Set-based, in the caller's transaction, a constant number of statements whatever the batch's size:
  *
- * 1. (with campaign ids) one check that the campaigns are the tenant's;
- * 2. the link locks of every message, in ascending order as processors take theirs (so two batches, or a
+ * 1. one call of `herald_register_messages` (migration 0036): the check that the campaigns are the tenant's;
+ *    the link locks of every message, in ascending order as processors take theirs (so two batches, or a
  *    batch and a processor, never wait for each other in a cycle), then the locks of the recipients'
- *    conversations (`conversationLocks.ts`);
- * 3. one insert of the whole batch (`unnest`, in dedupe-key order so concurrent batches sharing keys never
- *    deadlock; a key already stored, or repeated within the batch, inserts nothing), which also moves the
- *    recipients' conversations that exist and returns the
- *    unlinked events waiting for the new messages' ids: every message is stored before any links its events,
- *    so where several messages of one batch share an id, each gets its own recipient's;
- * 4. (with waiting events) one statement linking them, by the same rule as the events' store statement, to
+ *    conversations (`conversationLocks.ts`); one insert of the whole batch (in dedupe-key order so concurrent
+ *    batches sharing keys never deadlock; a key already stored, or repeated within the batch, inserts
+ *    nothing), which also moves the recipients' conversations that exist; the unlinked events waiting for the
+ *    new messages' ids (every message is stored before any links its events, so where several messages of
+ *    one batch share an id, each gets its own recipient's); the stored messages of dedupe keys that inserted
+ *    nothing;
+ * 2. (with waiting events) one statement linking them, by the same rule as the events' store statement, to
  *    the new messages (their `message.*` events in the log too); then one status advance for the batch and,
- *    for a bounce, spam report or unsubscribe of a campaign's message, one campaign stop;
- * 5. only when some were linked or a dedupe key named a stored message, one read of the messages as they
- *    now stand (statuses moved, keys resolved: a new snapshot, so a key committed by a concurrent
- *    registration is seen). Otherwise the insert's own rows are the answer: a single registration is
- *    then the locks and the insert.
+ *    for a bounce, spam report or unsubscribe of a campaign's message, one campaign stop, and one read of
+ *    the messages as they now stand.
  */
 async function registerBatch(
   executor: Executor,
@@ -85,56 +114,86 @@ async function registerBatch(
   given: NewMessage[],
 ): Promise<Registered[]> {
   if (given.length === 0) return [];
-  // A provider id as an RFC 5322 message id (Mailgun's send API answers `<…@domain>`, its events carry it
-  // bare): stored without the angle brackets, as events give it.
-  const inputs = given.map((input) =>
-    input.providerMessageId?.startsWith("<")
-      ? { ...input, providerMessageId: messageIdOf(input.providerMessageId) }
-      : input,
-  );
-  await checkCampaigns(executor, tenantId, inputs);
-  const addresses = inputs.map((input) => normalizeAddress(input.channel, input.to));
-  const lockedOrphans = lockOrphanBuckets(
-    executor,
-    inputs.map((input) => orphanBucket(tenantId, input.provider, input.providerMessageId)),
-    "exclusive",
-  );
-  const lockedConversations = lockConversationBuckets(
-    executor,
-    inputs.map((input, at) => conversationBucket(tenantId, input.channel, addresses[at]!)),
-  );
+  const inputs = given.map(stored);
   const ids = inputs.map(() => uuidv7());
-  // Sent together (postgres.js pipelines a transaction's statements); the server takes the locks first.
-  const [, , { inserted, waiting }] = await Promise.all([
-    lockedOrphans,
-    lockedConversations,
-    insertBatch(executor, tenantId, inputs, addresses, ids),
-  ]);
-  const linked = waiting.length > 0 && (await linkWaiting(executor, tenantId, waiting, [...inserted.keys()]));
-  if (!linked && inserted.size === inputs.length)
-    return ids.map((id) => ({ message: inserted.get(id)!, created: true }));
-  return readBack(executor, tenantId, inputs, ids, new Set(inserted.keys()));
+  let answer: Answer;
+  try {
+    [answer] = (await query<Answer>(executor, registerCall(tenantId, inputs, ids, false), {
+      prepare: true,
+    })) as [Answer];
+  } catch (error) {
+    throw refusal(error);
+  }
+  const { inserted, waiting, existing } = rowsOf(answer);
+  if (
+    waiting.length > 0 &&
+    (await linkWaiting(
+      executor,
+      tenantId,
+      waiting,
+      inserted.map((m) => m.id),
+    ))
+  ) {
+    return readBack(executor, tenantId, inputs, ids, new Set(inserted.map((m) => m.id)));
+  }
+  return resolve(inputs, ids, inserted, existing);
 }
 
-/** A foreign key does not see tenants: make sure each campaign is this tenant's (one statement). */
-async function checkCampaigns(executor: Executor, tenantId: string, inputs: NewMessage[]) {
-  const campaignIds = [...new Set(inputs.flatMap((i) => (i.campaignId ? [i.campaignId] : [])))];
-  if (campaignIds.length === 0) return;
-  const found = await query<{ id: string }>(
-    executor,
-    sql`select id from contact_campaigns where tenant_id = ${tenantId} and id = any(${pgArray(campaignIds)}::uuid[])`,
-  );
-  if (found.length < campaignIds.length) {
-    throw new HeraldError("validation_failed", "campaign_id is not a campaign of this tenant", [
-      { path: "/body/campaign_id", message: "unknown campaign" },
-    ]);
-  }
+/**
+ * A provider id as an RFC 5322 message id (Mailgun's send API answers `<…@domain>`, its events carry it
+ * bare): stored without the angle brackets, as events give it.
+ */
+const stored = (input: NewMessage): NewMessage =>
+  input.providerMessageId?.startsWith("<")
+    ? { ...input, providerMessageId: messageIdOf(input.providerMessageId) }
+    : input;
+
+/** SQLSTATEs `herald_register_messages` raises. */
+const foreignCampaign = "HR001";
+const eventsWaiting = "HR002";
+
+/** The database's refusal of a campaign as the API's error; any other error as it is. */
+function refusal(error: unknown): unknown {
+  if (errorCode(error) !== foreignCampaign) return error;
+  return new HeraldError("validation_failed", "campaign_id is not a campaign of this tenant", [
+    { path: "/body/campaign_id", message: "unknown campaign" },
+  ]);
+}
+
+/** The call of `herald_register_messages` for a batch (one text whatever the batch: prepared). */
+function registerCall(tenantId: string, inputs: NewMessage[], ids: string[], alone: boolean): SQL {
+  const column = (pick: (input: NewMessage) => Scalar) => pgArray(inputs.map(pick));
+  const campaigns = [...new Set(inputs.flatMap((i) => (i.campaignId ? [i.campaignId] : [])))];
+  const addresses = inputs.map((input) => normalizeAddress(input.channel, input.to));
+  return sql`select herald_register_messages(${tenantId}, ${pgArray(campaigns)}::uuid[],
+    ${orphanLockNamespace}::int, ${column((i) => orphanBucket(tenantId, i.provider, i.providerMessageId))}::int[],
+    ${conversationLockNamespace}::int,
+    ${pgArray(inputs.map((i, at) => conversationBucket(tenantId, i.channel, addresses[at]!)))}::int[],
+    ${alone}, ${pgArray(ids)}::uuid[], ${column((i) => i.channel)}::text[], ${column((i) => i.provider)}::text[],
+    ${pgArray(addresses)}::text[], ${column((i) => i.providerMessageId)}::text[], ${column((i) => i.from)}::text[],
+    ${column((i) => i.subject)}::text[], ${column((i) => messageIdOf(i.emailMessageId))}::text[],
+    ${column((i) => i.contactId)}::text[], ${column((i) => i.campaignId)}::uuid[],
+    ${column((i) => i.dedupeKey)}::text[], ${column((i) => i.sentAt?.toISOString())}::timestamptz[],
+    ${JSON.stringify(inputs.map((i) => i.metadata ?? {}))}::json) as answer`;
 }
 
 interface Waiting {
   id: string;
   event_at: string;
   provider_message_id: string;
+}
+
+type Rows<T> = T[] | string | null | undefined;
+
+/** `herald_register_messages`'s answer: JSON, parsed by the driver (postgres.js, PGlite) or text. */
+interface Answer {
+  answer:
+    | {
+        inserted: Rows<Record<string, unknown>>;
+        waiting: Rows<Waiting>;
+        existing: Rows<Record<string, unknown>>;
+      }
+    | string;
 }
 
 /** A row of `outbound_messages` as `row_to_json` gives it, read as Drizzle reads the table's columns. */
@@ -147,95 +206,18 @@ const messageOfJson = (json: Record<string, unknown>) =>
     }),
   ) as OutboundMessage;
 
-/** A JSON column as the driver gives it: parsed (postgres.js, PGlite), or text. */
-const parsed = <T>(value: T[] | string | null | undefined): T[] =>
+/** A JSON array as the driver gives it: parsed, or text. */
+const parsed = <T>(value: Rows<T>): T[] =>
   typeof value === "string" ? (JSON.parse(value) as T[]) : (value ?? []);
 
-/**
- * Insert the batch; the messages inserted (by id), and the unlinked events that a new message's id links
- * (equal, or a prefix followed by "."): found through the unlinked index on their id's root. Both in one
- * row, to spare a round trip.
- */
-async function insertBatch(
-  executor: Executor,
-  tenantId: string,
-  inputs: NewMessage[],
-  addresses: string[],
-  ids: string[],
-): Promise<{ inserted: Map<string, OutboundMessage>; waiting: Waiting[] }> {
-  const column = (pick: (input: NewMessage) => Scalar) => inputs.map(pick);
-  const [row] = await query<{
-    inserted: Record<string, unknown>[] | string | null;
-    waiting: Waiting[] | string | null;
-  }>(
-    executor,
-    sql`with input as (
-      select x.* from ${unnestColumns("x", [
-        { name: "id", type: "uuid", values: ids },
-        { name: "channel", type: "text", values: column((i) => i.channel) },
-        { name: "provider", type: "text", values: column((i) => i.provider) },
-        { name: "to_address", type: "text", values: addresses },
-        { name: "provider_message_id", type: "text", values: column((i) => i.providerMessageId) },
-        { name: "from_address", type: "text", values: column((i) => i.from) },
-        { name: "subject", type: "text", values: column((i) => i.subject) },
-        { name: "email_message_id", type: "text", values: column((i) => messageIdOf(i.emailMessageId)) },
-        { name: "contact_id", type: "text", values: column((i) => i.contactId) },
-        { name: "campaign_id", type: "uuid", values: column((i) => i.campaignId) },
-        { name: "dedupe_key", type: "text", values: column((i) => i.dedupeKey) },
-        { name: "sent_at", type: "timestamptz", values: column((i) => i.sentAt?.toISOString()) },
-        { name: "metadata", type: "json", json: inputs.map((i) => i.metadata ?? {}) },
-      ])}
-    ), moved as (
-      -- The conversations of the batch's recipients that exist (the first inbound message from an address
-      -- creates one), moved to the top and counted. Their buckets' locks are held: no other registration or
-      -- inbound message moves them meanwhile. Messages whose dedupe key is already stored are not counted; a
-      -- registration racing another with the same new key may count one too many.
-      update conversations c set last_activity_at = greatest(c.last_activity_at, r.at),
-        message_count = c.message_count + r.n, updated_at = now()
-      from (
-        select i.channel, i.to_address, max(coalesce(i.sent_at, now())) as at,
-          count(distinct coalesce(i.dedupe_key, i.id::text))::int as n
-        from input i
-        -- A probe of the dedupe key's unique index per message: a scalar subquery, which the planner cannot
-        -- turn into a hash of all the tenant's messages (as it does with "not exists" beside an "or", or an
-        -- anti-join when its statistics think the tenant has few).
-        where i.dedupe_key is null or (select o.id from outbound_messages o
-          where o.tenant_id = ${tenantId} and o.dedupe_key = i.dedupe_key limit 1) is null
-        group by i.channel, i.to_address
-      ) r
-      where c.tenant_id = ${tenantId} and c.channel = r.channel and c.participant_address = r.to_address
-      returning 1
-    ), inserted as (
-      insert into outbound_messages (id, tenant_id, channel, provider, to_address, provider_message_id,
-        from_address, subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata, sent_at, status_at,
-        thread_reason)
-      select input.id, ${tenantId}, input.channel, provider, to_address, provider_message_id, from_address,
-        subject, email_message_id, contact_id, campaign_id, dedupe_key, metadata::jsonb, coalesce(sent_at, now()),
-        coalesce(sent_at, now()), 'outbound'
-      from input
-      -- Key order, as the events' store statement: concurrent batches sharing keys never wait in a cycle. The
-      -- first of a key repeated within the batch is inserted; the others conflict with it and insert nothing.
-      order by dedupe_key, ord
-      on conflict do nothing
-      returning *
-    ), waiting as (
-      select e.id, e.event_at::text as event_at, e.provider_message_id
-      from message_events e
-      where e.tenant_id = ${tenantId} and e.outbound_message_id is null
-        and split_part(e.provider_message_id, '.', 1) in (
-          select split_part(provider_message_id, '.', 1) from inserted where provider_message_id is not null)
-        and exists (select 1 from inserted n where n.provider = e.provider
-          and (e.provider_message_id = n.provider_message_id
-               or starts_with(e.provider_message_id, n.provider_message_id || '.')))
-    )
-    select (select json_agg(row_to_json(m)) from inserted m) as inserted,
-      (select json_agg(row_to_json(w)) from waiting w) as waiting`,
-    { prepare: true },
-  );
-  const inserted = new Map(
-    parsed(row?.inserted).map((json) => [json.id as string, messageOfJson(json)] as const),
-  );
-  return { inserted, waiting: parsed(row?.waiting) };
+function rowsOf({ answer }: Answer) {
+  const json =
+    typeof answer === "string" ? (JSON.parse(answer) as Exclude<Answer["answer"], string>) : answer;
+  return {
+    inserted: parsed(json.inserted).map(messageOfJson),
+    waiting: parsed(json.waiting),
+    existing: parsed(json.existing).map(messageOfJson),
+  };
 }
 
 /**
@@ -310,10 +292,7 @@ async function linkWaiting(
   return true;
 }
 
-/**
- * The batch's messages as they now stand, in input order: each new one by its id, each other by its dedupe
- * key (stored before, or by an earlier message of the batch).
- */
+/** The batch's messages as they now stand (statuses moved by the events just linked), in input order. */
 async function readBack(
   executor: Executor,
   tenantId: string,
@@ -331,13 +310,31 @@ async function readBack(
       sql`${outboundMessages.tenantId} = ${tenantId} and (${outboundMessages.id} = any(${pgArray([...inserted])}::uuid[])
         or ${outboundMessages.dedupeKey} = any(${pgArray(keys)}::text[]))`,
     );
-  const byId = new Map(rows.map((m) => [m.id, m]));
-  const byKey = new Map(rows.flatMap((m) => (m.dedupeKey === null ? [] : [[m.dedupeKey, m] as const])));
+  return resolve(
+    inputs,
+    ids,
+    rows.filter((m) => inserted.has(m.id)),
+    rows,
+  );
+}
+
+/**
+ * The batch's messages in input order: each new one by its id among `inserted`, each other by its dedupe key
+ * among `existing` (stored before, or by an earlier message of the batch).
+ */
+function resolve(
+  inputs: NewMessage[],
+  ids: string[],
+  inserted: OutboundMessage[],
+  existing: OutboundMessage[],
+): Registered[] {
+  const byId = new Map(inserted.map((m) => [m.id, m]));
+  const byKey = new Map(existing.flatMap((m) => (m.dedupeKey === null ? [] : [[m.dedupeKey, m] as const])));
   return inputs.map((input, at) => {
-    const id = ids[at]!;
-    if (inserted.has(id)) return { message: byId.get(id)!, created: true };
-    const existing = input.dedupeKey === undefined ? undefined : byKey.get(input.dedupeKey);
-    if (!existing) throw new Error("message insert conflicted but no message holds its dedupe key");
-    return { message: existing, created: false };
+    const message = byId.get(ids[at]!);
+    if (message) return { message, created: true };
+    const stored = input.dedupeKey === undefined ? undefined : byKey.get(input.dedupeKey);
+    if (!stored) throw new Error("message insert conflicted but no message holds its dedupe key");
+    return { message: stored, created: false };
   });
 }

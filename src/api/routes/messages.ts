@@ -5,7 +5,12 @@ import type { OutboundMessage } from "../../db/schema/index.js";
 import { channels, messageStatuses } from "../../domain/vocabularies.js";
 import { notFound } from "../../errors.js";
 import { getMessage, listMessages } from "../../messages/outbound.js";
-import { registerMessage, registerMessages } from "../../messages/register.js";
+import {
+  needsTransaction,
+  registerAlone,
+  registerMessage,
+  registerMessages,
+} from "../../messages/register.js";
 import { checkAddresses } from "../addresses.js";
 import { ListQuery, pageOf } from "../paging.js";
 import { DateTime, IdParams, literals, problemResponses, Text, Uuid } from "../schemas.js";
@@ -73,9 +78,15 @@ export function messageRoutes(scope: FastifyInstance) {
     async (request, reply) => {
       const { body } = request;
       checkAddresses([{ channel: body.channel, address: body.to, path: "/body/to" }]);
-      const { message, created } = await request.inTenant((tx) =>
-        registerMessage(tx, request.tenantId, toInput(body)),
+      const input = toInput(body);
+      // One statement, the key's liveness checked in it; in a transaction when events wait for the message.
+      const alone = await request.inOneStatement((db, keyLive) =>
+        registerAlone(db, request.tenantId, input, keyLive),
       );
+      const { message, created } =
+        alone === needsTransaction
+          ? await request.inTenant((tx) => registerMessage(tx, request.tenantId, input))
+          : alone;
       return reply.status(created ? 201 : 200).send(view(message));
     },
   );

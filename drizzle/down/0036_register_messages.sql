@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS herald_register_messages(uuid, uuid[], integer, integer[], integer, integer[], boolean, uuid[], text[], text[], text[], text[], text[], text[], text[], text[], uuid[], text[], timestamptz[], json);
