@@ -332,6 +332,91 @@ for (const backend of backends()) {
       expect(counted.body.count).toBe(own);
     });
 
+    it("shows each event in a page and a timeline exactly as GET /events/{id} shows it", async () => {
+      // Its own tenant: the seeded one's references stay as they are.
+      const created = await call(h.app, {
+        method: "POST",
+        url: "/api/v1/admin/tenants",
+        headers: bearer(adminToken),
+        payload: { name: "shapes" },
+      });
+      const shapesKey = created.body.api_key as string;
+      const texts = ['a"b\\c', "日本語 🎉", "", "line\nbreak", "it's", "NULL"];
+      const { length } = await writeEvents(
+        t.database.db,
+        texts.map((text, i) => ({
+          tenantId: created.body.tenant.id,
+          eventType: i % 2 === 0 ? "contact.noted" : "message.delivered",
+          source: sources[i % sources.length]!,
+          payload: {
+            text,
+            nothing: null,
+            big: 12345678901234567890,
+            frac: 0.1 + i,
+            nested: { list: [null, i] },
+          },
+          ...(i % 2 === 0 ? { metadata: { text } } : {}),
+          timestamp: new Date(now - i * 1_234_567 - 0.5),
+          contactId: "shape",
+          sessionId: `${text}|${i}`,
+          ...(i % 3 === 0 ? { correlationId: text, causationId: "cause" } : {}),
+          ...(i % 2 === 1 ? { sequenceNumber: i * 1_000_000_007, eventKey: `key-${text}` } : {}),
+          ...(i === 4 ? { messageId: messageIds[0], schemaVersion: 3 } : {}),
+        })),
+      );
+      expect(length).toBe(texts.length);
+      const list = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/events?limit=100",
+        headers: bearer(shapesKey),
+      });
+      const timeline = await call(h.app, {
+        method: "GET",
+        url: "/api/v1/contacts/shape/events",
+        headers: bearer(shapesKey),
+      });
+      expect(list.headers["content-type"]).toMatch(/^application\/json/);
+      expect(list.body.events).toHaveLength(texts.length);
+      expect(timeline.body.events).toHaveLength(texts.length);
+      for (const shown of [...list.body.events, ...timeline.body.events] as { id: string }[]) {
+        const one = await call(h.app, {
+          method: "GET",
+          url: `/api/v1/events/${shown.id}`,
+          headers: bearer(shapesKey),
+        });
+        expect(one.status).toBe(200);
+        expect(shown).toEqual(one.body);
+      }
+      // Values travel as literals in the statement's text (`query`'s `inline`): quotes, backslashes and the
+      // like find exactly their own events, and a NUL is refused as bad input.
+      for (const [i, text] of texts.entries()) {
+        const session = await call(h.app, {
+          method: "GET",
+          url: `/api/v1/sessions/${encodeURIComponent(`${text}|${i}`)}/events`,
+          headers: bearer(shapesKey),
+        });
+        expect(session.status).toBe(200);
+        expect(session.body.events.map((e: { session_id: string }) => e.session_id)).toEqual([
+          `${text}|${i}`,
+        ]);
+      }
+      const counted = await call(h.app, {
+        method: "GET",
+        url: `/api/v1/events/count?correlation_id=${encodeURIComponent("it's' or '1'='1")}`,
+        headers: bearer(shapesKey),
+      });
+      expect(counted.body).toEqual({ count: 0 });
+      expectProblem(
+        await call(h.app, {
+          method: "GET",
+          url: "/api/v1/contacts/a%00b/events",
+          headers: bearer(shapesKey),
+        }),
+        400,
+        "validation_failed",
+      );
+    });
+
     it("streams a filter in one snapshot and folds it in order (the library)", async () => {
       const filter: EventFilter = { tenantId, type: "order.*" };
       const expected = reference(seeded, filter);

@@ -94,6 +94,28 @@ export async function inOneStatement<T>(
 }
 
 /**
+ * `work`, reads outside a transaction on the system handle, with the request's remembered key confirmed by a
+ * statement sent beside them (on another connection, at the same time): revoked, the answer is 401 and
+ * what was read is dropped. A read keeps nothing, so it need not wait for the key; it writes under no
+ * tenant context, so each of its statements names the tenant (row-level security is not what keeps it to
+ * its tenant).
+ */
+export async function readBesideKeyCheck<T>(
+  request: FastifyRequest,
+  known: KnownKeys,
+  systemDb: Db,
+  work: (db: Db) => Promise<T>,
+): Promise<T> {
+  const keyId = request.unconfirmedKey;
+  if (keyId === undefined) return work(systemDb);
+  const [live, result] = await Promise.all([apiKeyIsLive(systemDb, keyId), work(systemDb)]);
+  request.unconfirmedKey = undefined;
+  if (live) return result;
+  known.forget(keyId);
+  throw revoked();
+}
+
+/**
  * onSend hook: a remembered key no tenant transaction confirmed (the request failed before one, or had none)
  * is confirmed before anything but a server failure is answered; revoked, the answer is 401 instead. An error thrown here would
  * skip the problem handler, so the refusal (or the database's failure) is written as its problem here.

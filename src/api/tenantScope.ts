@@ -3,7 +3,13 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Db, Tx } from "../db/client.js";
 import { withTenant } from "../db/tenant.js";
 import { KnownKeys } from "../tenancy/knownKeys.js";
-import { confirmingKey, confirmKeyBeforeAnswer, inOneStatement, tenantAuth } from "./auth.js";
+import {
+  confirmingKey,
+  confirmKeyBeforeAnswer,
+  inOneStatement,
+  readBesideKeyCheck,
+  tenantAuth,
+} from "./auth.js";
 import { sealListCursors } from "./cursors.js";
 
 declare module "fastify" {
@@ -15,13 +21,19 @@ declare module "fastify" {
      * exception for a door that must be one round trip; set by `tenantScope`.
      */
     inOneStatement<T>(work: (db: Db, keyLive: SQL | undefined) => Promise<T | undefined>): Promise<T>;
+    /**
+     * Run `work`, reads that name the tenant in each statement, outside a transaction, the key confirmed
+     * beside them (`readBesideKeyCheck`); set by `tenantScope`.
+     */
+    read<T>(work: (db: Db) => Promise<T>): Promise<T>;
   }
 }
 
 /**
  * The scope of the tenant API: the API key decides the request's tenant (401 otherwise; a key this process
  * knows is confirmed live within the request, see `tenantAuth`), every database access of a handler goes
- * through `request.inTenant` (or, for a door that must be one round trip, `request.inOneStatement`), and list
+ * through `request.inTenant` (or, for a door that must be one round trip, `request.inOneStatement`; for reads
+ * that name the tenant in every statement, `request.read`), and list
  * cursors are sealed to their list.
  */
 export function tenantScope(
@@ -37,6 +49,9 @@ export function tenantScope(
     T,
   >(this: FastifyRequest, work: (db: Db, keyLive: SQL | undefined) => Promise<T | undefined>) {
     return inOneStatement(this, known, systemDb, work);
+  });
+  scope.decorateRequest("read", function read<T>(this: FastifyRequest, work: (db: Db) => Promise<T>) {
+    return readBesideKeyCheck(this, known, systemDb, work);
   });
   scope.addHook("onRequest", tenantAuth(systemDb, known));
   scope.addHook("onSend", confirmKeyBeforeAnswer(systemDb, known));

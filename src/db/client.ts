@@ -85,6 +85,8 @@ function openPostgres(url: string, options: OpenOptions): Database {
       application_name: "herald",
       // JIT compiles plans for queries it thinks are large; for short queue statements it only adds latency.
       jit: "off",
+      // The default since PostgreSQL 9.1, required: statements sent with `inline` rely on it.
+      standard_conforming_strings: "on",
       ...(statementTimeoutMs === undefined ? {} : { statement_timeout: statementTimeoutMs }),
       ...(lockTimeoutMs === undefined ? {} : { lock_timeout: lockTimeoutMs }),
     },
@@ -144,6 +146,14 @@ export interface QueryOptions {
    * For the hot statements of the queue and the event writer, whose text does not change between calls.
    */
   prepare?: boolean;
+  /**
+   * Send the values as literals in the text (Drizzle's `inlineParams`), with no parameters: one round trip,
+   * where postgres.js first describes an unprepared statement that has parameters (two), and a plan made for
+   * these values. For reads whose best plan depends on the values (a tenant's size, a time range), too
+   * varied to prepare. Safe as Drizzle writes strings (quotes doubled) because every connection has
+   * `standard_conforming_strings` on (set at connect: backslashes are then plain characters).
+   */
+  inline?: boolean;
 }
 
 /** Rows of a raw statement: postgres.js returns an array, PGlite an object with `rows`. */
@@ -154,6 +164,13 @@ export async function query<T = Record<string, unknown>>(
 ): Promise<T[]> {
   // Drizzle's execute() never prepares.
   if (options.prepare) return runCompiled<T>(executor, dialect.sqlToQuery(statement), {}, true);
+  if (options.inline) {
+    const compiled = dialect.sqlToQuery(sql`${statement}`.inlineParams());
+    // A NUL cannot travel in a statement's text (the protocol ends strings with it): sent as a parameter,
+    // the server refuses it as it refuses any such value (22021, invalid input).
+    if (compiled.sql.includes("\u0000")) return rowsOf<T>(await executor.execute(statement));
+    return runCompiled<T>(executor, compiled, {}, false);
+  }
   return rowsOf<T>(await executor.execute(statement));
 }
 

@@ -16,6 +16,12 @@ export function parseDbTimestamp(value: unknown): Date {
  */
 export const epochMs = (expression: string) => `floor(extract(epoch from ${expression}) * 1000)::float8`;
 
-/** SQL for a timestamptz expression as RFC 3339 text in UTC with milliseconds, as the API shows times. */
+/** RFC 3339 in UTC with milliseconds, as the API shows times, as a `to_char` format. */
+const isoFormat = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+
+/** SQL text for a timestamptz expression as RFC 3339 text (`isoFormat`). */
+export const isoText = (expression: string) => `to_char(${expression} at time zone 'UTC', ${isoFormat})`;
+
+/** `isoText` of a Drizzle SQL expression. */
 export const isoTextSql = (expression: SQL) =>
-  sql`to_char(${expression} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  sql`to_char(${expression} at time zone 'UTC', ${sql.raw(isoFormat)})`;

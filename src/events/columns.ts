@@ -1,5 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
-import { epochMs } from "../db/timestamps.js";
+import { epochMs, isoText } from "../db/timestamps.js";
 import type { StoredEvent } from "./types.js";
 
 /**
@@ -27,6 +27,19 @@ export const storedEventColumns = (alias: string, withBodies = true): SQL =>
     ${alias}.event_key, ${alias}.correlation_id, ${alias}.causation_id, ${alias}.schema_version,
     ${alias}.sequence_number::float8 as sequence_number, ${alias}.position::float8 as position,
     ${alias}.transaction_id::text as transaction_id`);
+
+/**
+ * An `events` row (alias `alias`) as the JSON of its `publicEvent`, built by the database: the same fields and
+ * values (times as RFC 3339 with milliseconds, payload and metadata as stored), for answers the API writes
+ * as they come (a page of events, `RawJson`).
+ */
+export const publicEventJson = (alias: string): SQL =>
+  sql.raw(`json_build_object('id', ${alias}.id, 'event_type', ${alias}.event_type, 'source', ${alias}.source,
+    'timestamp', ${isoText(`${alias}.ts`)}, 'created_at', ${isoText(`${alias}.created_at`)},
+    'contact_id', ${alias}.contact_id, 'session_id', ${alias}.session_id, 'message_id', ${alias}.message_id,
+    'payload', ${payloadSql(alias)}, 'metadata', coalesce(${alias}.metadata, '{}'::jsonb),
+    'event_key', ${alias}.event_key, 'correlation_id', ${alias}.correlation_id, 'causation_id', ${alias}.causation_id,
+    'schema_version', ${alias}.schema_version, 'sequence_number', ${alias}.sequence_number::float8)`);
 
 /** A row selected with `storedEventColumns` as a StoredEvent (PGlite may hand jsonb back as text). */
 export function toStoredEvent(row: Record<string, unknown>): StoredEvent {

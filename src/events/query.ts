@@ -1,6 +1,6 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { storedEventColumns, toStoredEvent } from "./columns.js";
+import { publicEventJson, storedEventColumns, toStoredEvent } from "./columns.js";
 import { type EventFilter, filterCondition } from "./filter.js";
 import type { StoredEvent } from "./types.js";
 
@@ -49,6 +49,38 @@ export async function readEvents(
   filter: EventFilter,
   options: ReadOptions,
 ): Promise<ReadPage> {
+  const { limit } = options;
+  const page = pageSql(filter, options);
+  const [row] = await query<{ snapshot: string; rows: Record<string, unknown>[] | string | null }>(
+    executor,
+    sql`select ${page.snapshot} as snapshot,
+      (select json_agg(x) from (${page.rows(sql`${storedEventColumns("e")}, ${tsMicros("e")} as ts_us`)}) x) as rows`,
+    { inline: true },
+  );
+  const rows =
+    typeof row?.rows === "string" ? (JSON.parse(row.rows) as Record<string, unknown>[]) : (row?.rows ?? []);
+  const shown = rows.slice(0, limit);
+  const last = shown.at(-1);
+  return {
+    // The keyset's exact time is the cursor's, not the event's.
+    events: shown.map(({ ts_us: _keyset, ...event }) => toStoredEvent(event)),
+    snapshot: row!.snapshot,
+    next:
+      rows.length > limit && last !== undefined
+        ? { snapshot: row!.snapshot, ts: String(last.ts_us), id: String(last.id) }
+        : undefined,
+  };
+}
+
+/** An event's time (alias `alias`) in epoch microseconds as text: a keyset's exact time. */
+const tsMicros = (alias: string) => sql.raw(`(extract(epoch from ${alias}.ts) * 1000000)::bigint::text`);
+
+/**
+ * A page of `filter`'s events as SQL: `rows(columns)` selects `columns` of the `limit + 1` events of the page
+ * (`e`; the one more says whether a next page exists) in order; `snapshot` is the snapshot it reads in, as
+ * text (the current one on a first page).
+ */
+export function pageSql(filter: EventFilter, options: ReadOptions) {
   const { limit, after } = options;
   const order = options.order ?? "desc";
   const direction = sql.raw(order);
@@ -65,30 +97,70 @@ export async function readEvents(
     // The bound on the time alone is what an index on (tenant, time) can seek to; the pair decides ties.
     conditions.push(sql`e.ts ${past}= ${at} and (e.ts, e.id) ${past} (${at}, ${after.id}::uuid)`);
   }
-  const [row] = await query<{ snapshot: string; rows: Record<string, unknown>[] | string | null }>(
-    executor,
-    sql`select ${snapshot === undefined ? sql`pg_current_snapshot()::text` : sql`${snapshot}::text`} as snapshot,
-      (select json_agg(x) from (
-        select ${storedEventColumns("e")}, (extract(epoch from e.ts) * 1000000)::bigint::text as ts_us
-        from events e
-        where ${sql.join(conditions, sql` and `)}
-        order by e.ts ${direction} ${nulls}, e.id ${direction}
-        limit ${limit + 1}
-      ) x) as rows`,
-  );
-  const rows =
-    typeof row?.rows === "string" ? (JSON.parse(row.rows) as Record<string, unknown>[]) : (row?.rows ?? []);
-  const shown = rows.slice(0, limit);
-  const last = shown.at(-1);
+  const orderBy = (alias: string) =>
+    sql`${sql.raw(alias)}.ts ${direction} ${nulls}, ${sql.raw(alias)}.id ${direction}`;
   return {
-    // The keyset's exact time is the cursor's, not the event's.
-    events: shown.map(({ ts_us: _keyset, ...event }) => toStoredEvent(event)),
-    snapshot: row!.snapshot,
-    next:
-      rows.length > limit && last !== undefined
-        ? { snapshot: row!.snapshot, ts: String(last.ts_us), id: String(last.id) }
-        : undefined,
+    snapshot: snapshot === undefined ? sql`pg_current_snapshot()::text` : sql`${snapshot}::text`,
+    rows: (columns: SQL) => sql`select ${columns} from events e where ${sql.join(conditions, sql` and `)}
+      order by ${orderBy("e")} limit ${limit + 1}`,
+    orderBy,
   };
+}
+
+/** A page as JSON text: the API writes it into its answer as it is (`RawJson`). */
+export interface JsonPage {
+  /** The events shown, as a JSON array of `publicEvent`s. */
+  json: string;
+  snapshot: string;
+  next: ReadPosition | undefined;
+}
+
+/**
+ * The columns of a JSON page (needs the `page` CTE of `jsonPageCte`): `events`, the shown events as JSON
+ * text, and the keyset of the last one when a next page exists.
+ */
+export const jsonPageColumns = (limit: number) => sql`coalesce(
+    (select json_agg(p.doc order by p.n) from page p where p.n <= ${limit})::text, '[]') as events,
+  (select p.ts_us from page p where p.n = ${limit} and exists (select 1 from page q where q.n > ${limit})) as next_ts,
+  (select p.id::text from page p where p.n = ${limit} and exists (select 1 from page q where q.n > ${limit})) as next_id`;
+
+/** `page`: the rows of `pageSql` numbered in order, each with its public JSON (`publicEventJson`). */
+export function jsonPageCte(page: ReturnType<typeof pageSql>): SQL {
+  return sql`page as materialized (
+    select x.id, x.ts_us, x.doc, row_number() over (order by ${page.orderBy("x")}) as n
+    from (${page.rows(sql`e.id, e.ts, ${tsMicros("e")} as ts_us, ${publicEventJson("e")} as doc`)}) x
+  )`;
+}
+
+export interface JsonPageRow {
+  snapshot: string;
+  events: string;
+  next_ts: string | null;
+  next_id: string | null;
+}
+
+export const jsonPageOf = (row: JsonPageRow): JsonPage => ({
+  json: row.events,
+  snapshot: row.snapshot,
+  next:
+    row.next_ts === null || row.next_id === null
+      ? undefined
+      : { snapshot: row.snapshot, ts: row.next_ts, id: row.next_id },
+});
+
+/** `readEvents`, the page as JSON text (for the API: no object per event in between). */
+export async function readEventsJson(
+  executor: Executor,
+  filter: EventFilter,
+  options: ReadOptions,
+): Promise<JsonPage> {
+  const page = pageSql(filter, options);
+  const [row] = await query<JsonPageRow>(
+    executor,
+    sql`with ${jsonPageCte(page)} select ${page.snapshot} as snapshot, ${jsonPageColumns(options.limit)}`,
+    { inline: true },
+  );
+  return jsonPageOf(row!);
 }
 
 /**

@@ -47,7 +47,7 @@ let tailHint: { position: LogPosition; learnedAtMs: number } | undefined;
  */
 const hintFreshMs = 1000;
 
-interface HintColumns {
+export interface HintColumns {
   checkpoint_tx: string;
   checkpoint_position: number;
   hint_ahead: boolean;
@@ -197,33 +197,52 @@ function boundSql(filter: EventFilter, end: "first" | "last"): SQL {
 
 /** The exact total and time range of the events matching `filter`, at one moment. */
 export async function eventTotals(executor: Executor, filter: EventFilter): Promise<EventTotals> {
-  const [row] = beyondRollups(filter)
-    ? await query<TotalsRow>(
-        executor,
-        sql`select pg_current_snapshot()::text as snapshot, count(*)::float8 as total,
+  const [row] = await withHint(executor, filter, (hint) =>
+    query<TotalsRow & Partial<HintColumns>>(executor, totalsSelect(filter, hint), { inline: true }),
+  );
+  return totalsOf(row!);
+}
+
+/**
+ * `eventTotals`' statement: one row of the snapshot it counted in, `total`, `first_ms` and `last_ms` (and,
+ * answered from the rollups, the hint's columns: run it through `withHint`).
+ */
+export function totalsSelect(filter: EventFilter, hint: LogPosition): SQL {
+  return beyondRollups(filter)
+    ? sql`select pg_current_snapshot()::text as snapshot, count(*)::float8 as total,
           ${epochMs(sql`min(e.ts)`)} as first_ms, ${epochMs(sql`max(e.ts)`)} as last_ms
-          from events e where ${filterCondition("e", filter)}`,
-      )
-    : await withTailHint(executor, (hint) =>
-        query<TotalsRow & HintColumns>(
-          executor,
-          sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
-            select pg_current_snapshot()::text as snapshot, hint.*,
-              ${totalSql(filter)}::float8 as total,
-              ${epochMs(boundSql(filter, "first"))} as first_ms,
-              ${epochMs(boundSql(filter, "last"))} as last_ms
-            from hint`,
-        ),
-      );
+          from events e where ${filterCondition("e", filter)}`
+    : sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
+          select pg_current_snapshot()::text as snapshot, hint.*,
+            ${totalSql(filter)}::float8 as total,
+            ${epochMs(boundSql(filter, "first"))} as first_ms,
+            ${epochMs(boundSql(filter, "last"))} as last_ms
+          from hint`;
+}
+
+/** The totals of a `totalsSelect` row. */
+export function totalsOf(row: TotalsRow): EventTotals {
   const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
   return {
-    total: Number(row!.total),
-    timeRange: { start: iso(row!.first_ms), end: iso(row!.last_ms) },
-    snapshot: row!.snapshot,
+    total: Number(row.total),
+    timeRange: { start: iso(row.first_ms), end: iso(row.last_ms) },
+    snapshot: row.snapshot,
   };
 }
 
-interface TotalsRow {
+/**
+ * Run a statement built for `filter` with a tail hint (`run(hint)`): through `withTailHint` when the filter is
+ * answered from the rollups, once otherwise (the statement then has no use for it).
+ */
+export function withHint<T extends Partial<HintColumns>>(
+  executor: Executor,
+  filter: EventFilter,
+  run: (hint: LogPosition) => Promise<T[]>,
+): Promise<T[]> {
+  return beyondRollups(filter) ? run(logStart) : withTailHint(executor, run);
+}
+
+export interface TotalsRow {
   snapshot: string;
   total: number;
   first_ms: number | null;
@@ -317,23 +336,25 @@ export async function eventStats(
     sql`, `,
   );
   type Row = { k0: string | null; k1?: string | null; count: number | null };
-  const rows = beyondRollups(filter)
-    ? await query<Row>(
+  // The archived months are asked beside the counts (a second connection outside a transaction).
+  const [rows, archived] = await Promise.all([
+    withHint(executor, filter, (hint) =>
+      query<Row & Partial<HintColumns>>(
         executor,
-        sql`select buckets.* from (${bucketsSql(groupBy, sql`events e where ${filterCondition("e", filter)}`, sql`count(*)`)}) buckets
-          order by ${order}`,
-      )
-    : await withTailHint(executor, (hint) =>
-        // The hint's row comes first and alone when there are no buckets (a left join on true).
-        query<Row & HintColumns>(
-          executor,
-          sql`with ${checkpointCtes(hint)},
+        beyondRollups(filter)
+          ? sql`select buckets.* from (${bucketsSql(groupBy, sql`events e where ${filterCondition("e", filter)}`, sql`count(*)`)}) buckets
+            order by ${order}`
+          : // The hint's row comes first and alone when there are no buckets (a left join on true).
+            sql`with ${checkpointCtes(hint)},
             buckets as (
               ${bucketsSql(groupBy, sql`(${countedRows(filter, hint, groupBy.includes("hour"))}) e (ts, event_type, source, n)`, sql`sum(e.n)`)}
             )
             select buckets.*, hint.* from hint left join buckets on true order by ${order}`,
-        ),
-      );
+        { inline: true },
+      ),
+    ),
+    archivedRanges(executor, filter),
+  ]);
   const buckets = rows
     .filter((row) => row.k0 !== null && row.k0 !== undefined)
     .map((row): StatsBucket => {
@@ -346,7 +367,6 @@ export async function eventStats(
             count: Number(row.count),
           };
     });
-  const archived = await archivedRanges(executor, filter);
   const answer = { buckets, total: buckets.reduce((sum, b) => sum + b.count, 0) };
   if (archived.length === 0) return answer;
   // Counted from the rollups, dropped months are in the answer; by contact, session, message or correlation,
@@ -377,23 +397,22 @@ async function archivedRanges(
         ${filter.end === undefined ? sql`` : sql`and month < ${filter.end.toISOString()}::timestamptz`}
         ${filter.start === undefined ? sql`` : sql`and month + interval '1 month' > ${filter.start.toISOString()}::timestamptz`}
       order by month`,
+    { inline: true },
   );
   return rows.map((r) => ({ from: r.from, to: r.to }));
 }
 
 /** The exact number of events matching `filter` (counts by contact or session go through their index). */
 export async function countEvents(executor: Executor, filter: EventFilter): Promise<number> {
-  const [row] = beyondRollups(filter)
-    ? await query<{ count: number }>(
-        executor,
-        sql`select count(*)::float8 as count from events e where ${filterCondition("e", filter)}`,
-      )
-    : await withTailHint(executor, (hint) =>
-        query<{ count: number } & HintColumns>(
-          executor,
-          sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
+  const [row] = await withHint(executor, filter, (hint) =>
+    query<{ count: number } & Partial<HintColumns>>(
+      executor,
+      beyondRollups(filter)
+        ? sql`select count(*)::float8 as count from events e where ${filterCondition("e", filter)}`
+        : sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
             select hint.*, ${totalSql(filter)}::float8 as count from hint`,
-        ),
-      );
+      { inline: true },
+    ),
+  );
   return Number(row!.count);
 }

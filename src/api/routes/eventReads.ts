@@ -1,10 +1,11 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { publicEvent } from "../../events/columns.js";
+import { jsonWithRaw, RawJson } from "../../domain/rawJson.js";
 import type { EventFilter } from "../../events/filter.js";
-import { type ReadPosition, readEvents } from "../../events/query.js";
-import { countEvents, eventStats, eventTotals, type StatsDimension } from "../../events/totals.js";
+import { firstPageJson } from "../../events/pages.js";
+import { type ReadPosition, readEventsJson } from "../../events/query.js";
+import { countEvents, eventStats, type StatsDimension } from "../../events/totals.js";
 import { EventFilterQuery, eventFilterOf } from "../eventFilters.js";
 import { defaultLimit } from "../paging.js";
 import { invalidFields } from "../problem.js";
@@ -80,31 +81,37 @@ function groupByOf(value: string | undefined): StatsDimension[] {
 export function eventReadRoutes(scope: FastifyInstance) {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.get("/api/v1/events", { schema: { tags: ["events"], querystring: ListQuery } }, async (request) => {
-    const q = request.query;
-    const filter = eventFilterOf(request.tenantId, q);
-    const after = decodeCursor(q.cursor);
-    const order = q.order ?? "desc";
-    const pageSize = q.limit ?? defaultLimit;
-    return request.inTenant(async (tx) => {
-      // The first page: the total and time range, then the page read in the snapshot they were counted in.
-      const totals = after ? undefined : await eventTotals(tx, filter);
-      const total = totals?.total ?? after?.total ?? 0;
-      const range = totals ? [totals.timeRange.start, totals.timeRange.end] : (after?.range ?? [null, null]);
-      const page = await readEvents(tx, filter, {
-        order,
-        limit: pageSize,
-        after,
-        snapshot: totals?.snapshot,
+  app.get(
+    "/api/v1/events",
+    { schema: { tags: ["events"], querystring: ListQuery } },
+    async (request, reply) => {
+      const q = request.query;
+      const filter = eventFilterOf(request.tenantId, q);
+      const after = decodeCursor(q.cursor);
+      const order = q.order ?? "desc";
+      const limit = q.limit ?? defaultLimit;
+      // The first page: the total and time range, and the page, counted and read in one snapshot (one
+      // statement); a later page reads in that snapshot, and carries the first page's total and range.
+      const { page, total, range } = await request.read(async (db) => {
+        if (after)
+          return {
+            page: await readEventsJson(db, filter, { order, limit, after }),
+            total: after.total ?? 0,
+            range: after.range ?? [null, null],
+          };
+        const first = await firstPageJson(db, filter, { order, limit });
+        const { start, end } = first.totals.timeRange;
+        return { page: first.page, total: first.totals.total, range: [start, end] };
       });
+      reply.type("application/json; charset=utf-8").serializer(jsonWithRaw);
       return {
-        events: page.events.map(publicEvent),
+        events: new RawJson(page.json),
         total,
         time_range: { start: range[0], end: range[1] },
         next_cursor: page.next ? encodeCursor({ ...page.next, total, range: [range[0]!, range[1]!] }) : null,
       };
-    });
-  });
+    },
+  );
 
   for (const [path, field] of [
     ["/api/v1/contacts/:id/events", "contactId"],
@@ -113,17 +120,18 @@ export function eventReadRoutes(scope: FastifyInstance) {
     app.get(
       path,
       { schema: { tags: ["events"], params: TimelineParams, querystring: TimelineQuery } },
-      async (request) => {
+      async (request, reply) => {
         const filter: EventFilter = { tenantId: request.tenantId, [field]: request.params.id };
-        const page = await request.inTenant((tx) =>
-          readEvents(tx, filter, {
+        const page = await request.read((db) =>
+          readEventsJson(db, filter, {
             order: "asc",
             limit: request.query.limit ?? defaultLimit,
             after: decodeCursor(request.query.cursor),
           }),
         );
+        reply.type("application/json; charset=utf-8").serializer(jsonWithRaw);
         return {
-          events: page.events.map(publicEvent),
+          events: new RawJson(page.json),
           next_cursor: page.next ? encodeCursor(page.next) : null,
         };
       },
@@ -135,7 +143,7 @@ export function eventReadRoutes(scope: FastifyInstance) {
     { schema: { tags: ["events"], querystring: Type.Object(Filters, { additionalProperties: false }) } },
     async (request) => {
       const filter = eventFilterOf(request.tenantId, request.query);
-      return { count: await request.inTenant((tx) => countEvents(tx, filter)) };
+      return { count: await request.read((db) => countEvents(db, filter)) };
     },
   );
 
@@ -145,7 +153,7 @@ export function eventReadRoutes(scope: FastifyInstance) {
     async (request) => {
       const groupBy = groupByOf(request.query.group_by);
       const filter = eventFilterOf(request.tenantId, request.query);
-      return request.inTenant((tx) => eventStats(tx, filter, groupBy));
+      return request.read((db) => eventStats(db, filter, groupBy));
     },
   );
 }
