@@ -351,7 +351,7 @@ for (const backend of backends()) {
           payload: {
             text,
             nothing: null,
-            big: 12345678901234567890,
+            big: 2 ** 60,
             frac: 0.1 + i,
             nested: { list: [null, i] },
           },

@@ -80,7 +80,7 @@ const tsMicros = (alias: string) => sql.raw(`(extract(epoch from ${alias}.ts) * 
  * (`e`; the one more says whether a next page exists) in order; `snapshot` is the snapshot it reads in, as
  * text (the current one on a first page).
  */
-export function pageSql(filter: EventFilter, options: ReadOptions) {
+function pageSql(filter: EventFilter, options: ReadOptions) {
   const { limit, after } = options;
   const order = options.order ?? "desc";
   const direction = sql.raw(order);
@@ -116,51 +116,42 @@ export interface JsonPage {
 }
 
 /**
- * The columns of a JSON page (needs the `page` CTE of `jsonPageCte`): `events`, the shown events as JSON
- * text, and the keyset of the last one when a next page exists.
+ * `readEvents`, the page as JSON text (for the API: no object per event in between). The page's rows are
+ * numbered in order, each with its public JSON (`publicEventJson`); the answer is the first `limit` of them
+ * as one JSON array, and the keyset of the last when there is one more.
  */
-export const jsonPageColumns = (limit: number) => sql`coalesce(
-    (select json_agg(p.doc order by p.n) from page p where p.n <= ${limit})::text, '[]') as events,
-  (select p.ts_us from page p where p.n = ${limit} and exists (select 1 from page q where q.n > ${limit})) as next_ts,
-  (select p.id::text from page p where p.n = ${limit} and exists (select 1 from page q where q.n > ${limit})) as next_id`;
-
-/** `page`: the rows of `pageSql` numbered in order, each with its public JSON (`publicEventJson`). */
-export function jsonPageCte(page: ReturnType<typeof pageSql>): SQL {
-  return sql`page as materialized (
-    select x.id, x.ts_us, x.doc, row_number() over (order by ${page.orderBy("x")}) as n
-    from (${page.rows(sql`e.id, e.ts, ${tsMicros("e")} as ts_us, ${publicEventJson("e")} as doc`)}) x
-  )`;
-}
-
-export interface JsonPageRow {
-  snapshot: string;
-  events: string;
-  next_ts: string | null;
-  next_id: string | null;
-}
-
-export const jsonPageOf = (row: JsonPageRow): JsonPage => ({
-  json: row.events,
-  snapshot: row.snapshot,
-  next:
-    row.next_ts === null || row.next_id === null
-      ? undefined
-      : { snapshot: row.snapshot, ts: row.next_ts, id: row.next_id },
-});
-
-/** `readEvents`, the page as JSON text (for the API: no object per event in between). */
 export async function readEventsJson(
   executor: Executor,
   filter: EventFilter,
   options: ReadOptions,
 ): Promise<JsonPage> {
+  const { limit } = options;
   const page = pageSql(filter, options);
-  const [row] = await query<JsonPageRow>(
+  const [row] = await query<{
+    snapshot: string;
+    events: string;
+    next_ts: string | null;
+    next_id: string | null;
+  }>(
     executor,
-    sql`with ${jsonPageCte(page)} select ${page.snapshot} as snapshot, ${jsonPageColumns(options.limit)}`,
+    sql`with page as materialized (
+        select x.id, x.ts_us, x.doc, row_number() over (order by ${page.orderBy("x")}) as n
+        from (${page.rows(sql`e.id, e.ts, ${tsMicros("e")} as ts_us, ${publicEventJson("e")} as doc`)}) x
+      ), last as (
+        select p.ts_us, p.id::text as id from page p
+        where p.n = ${limit} and exists (select 1 from page q where q.n > ${limit})
+      )
+      select ${page.snapshot} as snapshot,
+        coalesce((select json_agg(p.doc order by p.n) from page p where p.n <= ${limit})::text, '[]') as events,
+        (select ts_us from last) as next_ts, (select id from last) as next_id`,
     { inline: true },
   );
-  return jsonPageOf(row!);
+  const { snapshot, events, next_ts, next_id } = row!;
+  return {
+    json: events,
+    snapshot,
+    next: next_ts === null || next_id === null ? undefined : { snapshot, ts: next_ts, id: next_id },
+  };
 }
 
 /**

@@ -47,7 +47,7 @@ let tailHint: { position: LogPosition; learnedAtMs: number } | undefined;
  */
 const hintFreshMs = 1000;
 
-export interface HintColumns {
+interface HintColumns {
   checkpoint_tx: string;
   checkpoint_position: number;
   hint_ahead: boolean;
@@ -207,7 +207,7 @@ export async function eventTotals(executor: Executor, filter: EventFilter): Prom
  * `eventTotals`' statement: one row of the snapshot it counted in, `total`, `first_ms` and `last_ms` (and,
  * answered from the rollups, the hint's columns: run it through `withHint`).
  */
-export function totalsSelect(filter: EventFilter, hint: LogPosition): SQL {
+function totalsSelect(filter: EventFilter, hint: LogPosition): SQL {
   return beyondRollups(filter)
     ? sql`select pg_current_snapshot()::text as snapshot, count(*)::float8 as total,
           ${epochMs(sql`min(e.ts)`)} as first_ms, ${epochMs(sql`max(e.ts)`)} as last_ms
@@ -221,7 +221,7 @@ export function totalsSelect(filter: EventFilter, hint: LogPosition): SQL {
 }
 
 /** The totals of a `totalsSelect` row. */
-export function totalsOf(row: TotalsRow): EventTotals {
+function totalsOf(row: TotalsRow): EventTotals {
   const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
   return {
     total: Number(row.total),
@@ -234,7 +234,7 @@ export function totalsOf(row: TotalsRow): EventTotals {
  * Run a statement built for `filter` with a tail hint (`run(hint)`): through `withTailHint` when the filter is
  * answered from the rollups, once otherwise (the statement then has no use for it).
  */
-export function withHint<T extends Partial<HintColumns>>(
+function withHint<T extends Partial<HintColumns>>(
   executor: Executor,
   filter: EventFilter,
   run: (hint: LogPosition) => Promise<T[]>,
@@ -242,7 +242,7 @@ export function withHint<T extends Partial<HintColumns>>(
   return beyondRollups(filter) ? run(logStart) : withTailHint(executor, run);
 }
 
-export interface TotalsRow {
+interface TotalsRow {
   snapshot: string;
   total: number;
   first_ms: number | null;
