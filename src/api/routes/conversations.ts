@@ -86,9 +86,7 @@ export function conversationRoutes(scope: FastifyInstance) {
           { channel: participant.channel, address: q.participant, path: "/querystring/participant" },
         ]);
       }
-      const page = await request.inTenant((tx) =>
-        listConversations(tx, request.tenantId, filter, limit, cursor),
-      );
+      const page = await request.read((db) => listConversations(db, request.tenantId, filter, limit, cursor));
       return { items: page.items.map(view), next_cursor: page.nextCursor };
     },
   );
@@ -103,8 +101,8 @@ export function conversationRoutes(scope: FastifyInstance) {
       },
     },
     async (request) => {
-      const conversation = await request.inTenant((tx) =>
-        getConversation(tx, request.tenantId, request.params.id),
+      const conversation = await request.read((db) =>
+        getConversation(db, request.tenantId, request.params.id),
       );
       if (!conversation) throw notFound("Conversation");
       return view(conversation);
@@ -138,8 +136,8 @@ export function conversationRoutes(scope: FastifyInstance) {
     async (request) => {
       const page = request.query.page ?? 1;
       const pageSize = request.query.page_size ?? 50;
-      const result = await request.inTenant((tx) =>
-        conversationMessages(tx, request.tenantId, request.params.id, page, pageSize),
+      const result = await request.read((db) =>
+        conversationMessages(db, request.tenantId, request.params.id, page, pageSize),
       );
       if (!result) throw notFound("Conversation");
       return { items: result.items.map(messageView), page, page_size: pageSize, total: result.total };
