@@ -142,6 +142,35 @@ for (const backend of backends()) {
       expect(keys).not.toContain("remembered3@example.com");
     });
 
+    it("answers 401, with nothing read, to each read outside a transaction with a remembered key another process revoked", async () => {
+      for (const url of [
+        "/api/v1/events",
+        "/api/v1/events?cursor=x",
+        "/api/v1/contacts/c1/events",
+        "/api/v1/sessions/s1/events",
+        "/api/v1/events/count",
+        "/api/v1/events/stats",
+        "/api/v1/conversations",
+        "/api/v1/conversations/00000000-0000-7000-8000-000000000000",
+        "/api/v1/conversations/00000000-0000-7000-8000-000000000000/messages",
+      ]) {
+        const issued = await call(h.app, {
+          method: "POST",
+          url: `/api/v1/admin/tenants/${tenantA}/api-keys`,
+          headers: bearer(adminToken),
+        });
+        const key = issued.body.api_key as string;
+        // Seen once: this process remembers it, and confirms it beside the read (`request.read`).
+        expect(
+          (await call(h.app, { method: "GET", url: "/api/v1/events", headers: bearer(key) })).status,
+        ).toBe(200);
+        expect(await revokeApiKey(t.database.db, issued.body.id)).toBe(true);
+        const answer = await call(h.app, { method: "GET", url, headers: bearer(key) });
+        expect(answer.status, url).toBe(401);
+        expect(answer.body.code, url).toBe("unauthorized");
+      }
+    });
+
     it("refuses, keeping nothing, an inbound message of a remembered key another process revoked (the one-statement door)", async () => {
       const issued = await call(h.app, {
         method: "POST",
