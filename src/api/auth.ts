@@ -1,6 +1,6 @@
 import type { SQL } from "drizzle-orm";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Db, Tx } from "../db/client.js";
+import type { Db, Executor } from "../db/client.js";
 import { apiKeyPrefix, hashApiKey, secretsEqual } from "../domain/apiKey.js";
 import { HeraldError } from "../errors.js";
 import { apiKeyIsLive, apiKeyLive, authenticateApiKey } from "../tenancy/apiKeys.js";
@@ -53,19 +53,21 @@ export function tenantAuth(systemDb: Db, known: KnownKeys) {
 }
 
 /**
- * `work` in the request's tenant transaction `tx`, with its remembered key confirmed by a statement sent ahead
- * of the work's own (answered with them, no round trip of its own): revoked, the work is rolled back and the
- * answer is 401. A work that fails leaves the key to `confirmKeyBeforeAnswer`.
+ * `work` on `executor` with the request's remembered key confirmed by a statement sent beside the work's own.
+ * In the request's tenant transaction the statement goes ahead of them on its connection (answered with
+ * them, no round trip of its own): revoked, the work is rolled back. On the system handle, for reads outside
+ * a transaction (`request.read`), it goes on another connection at the same time: what was read is dropped.
+ * Either way the answer is then 401. A work that fails leaves the key to `confirmKeyBeforeAnswer`.
  */
-export async function confirmingKey<T>(
+export async function confirmingKey<E extends Executor, T>(
   request: FastifyRequest,
   known: KnownKeys,
-  tx: Tx,
-  work: (tx: Tx) => Promise<T>,
+  executor: E,
+  work: (executor: E) => Promise<T>,
 ): Promise<T> {
   const keyId = request.unconfirmedKey;
-  if (keyId === undefined) return work(tx);
-  const [live, result] = await Promise.all([apiKeyIsLive(tx, keyId), work(tx)]);
+  if (keyId === undefined) return work(executor);
+  const [live, result] = await Promise.all([apiKeyIsLive(executor, keyId), work(executor)]);
   request.unconfirmedKey = undefined;
   if (live) return result;
   known.forget(keyId);
@@ -90,28 +92,6 @@ export async function inOneStatement<T>(
   request.unconfirmedKey = undefined;
   if (result !== undefined) return result;
   if (keyId !== undefined) known.forget(keyId);
-  throw revoked();
-}
-
-/**
- * `work`, reads outside a transaction on the system handle, with the request's remembered key confirmed by a
- * statement sent beside them (on another connection, at the same time): revoked, the answer is 401 and
- * what was read is dropped. A read keeps nothing, so it need not wait for the key; it writes under no
- * tenant context, so each of its statements names the tenant (row-level security is not what keeps it to
- * its tenant).
- */
-export async function readBesideKeyCheck<T>(
-  request: FastifyRequest,
-  known: KnownKeys,
-  systemDb: Db,
-  work: (db: Db) => Promise<T>,
-): Promise<T> {
-  const keyId = request.unconfirmedKey;
-  if (keyId === undefined) return work(systemDb);
-  const [live, result] = await Promise.all([apiKeyIsLive(systemDb, keyId), work(systemDb)]);
-  request.unconfirmedKey = undefined;
-  if (live) return result;
-  known.forget(keyId);
   throw revoked();
 }
 

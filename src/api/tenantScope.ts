@@ -3,13 +3,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Db, Tx } from "../db/client.js";
 import { withTenant } from "../db/tenant.js";
 import { KnownKeys } from "../tenancy/knownKeys.js";
-import {
-  confirmingKey,
-  confirmKeyBeforeAnswer,
-  inOneStatement,
-  readBesideKeyCheck,
-  tenantAuth,
-} from "./auth.js";
+import { confirmingKey, confirmKeyBeforeAnswer, inOneStatement, tenantAuth } from "./auth.js";
 import { sealListCursors } from "./cursors.js";
 
 declare module "fastify" {
@@ -22,8 +16,8 @@ declare module "fastify" {
      */
     inOneStatement<T>(work: (db: Db, keyLive: SQL | undefined) => Promise<T | undefined>): Promise<T>;
     /**
-     * Run `work`, reads that name the tenant in each statement, outside a transaction, the key confirmed
-     * beside them (`readBesideKeyCheck`); set by `tenantScope`.
+     * Run `work`, reads that name the tenant in each statement, outside a transaction on the system handle,
+     * the key confirmed beside them (`confirmingKey`); set by `tenantScope`.
      */
     read<T>(work: (db: Db) => Promise<T>): Promise<T>;
   }
@@ -51,7 +45,7 @@ export function tenantScope(
     return inOneStatement(this, known, systemDb, work);
   });
   scope.decorateRequest("read", function read<T>(this: FastifyRequest, work: (db: Db) => Promise<T>) {
-    return readBesideKeyCheck(this, known, systemDb, work);
+    return confirmingKey(this, known, systemDb, work);
   });
   scope.addHook("onRequest", tenantAuth(systemDb, known));
   scope.addHook("onSend", confirmKeyBeforeAnswer(systemDb, known));
