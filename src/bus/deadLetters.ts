@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
 import type { AttemptError } from "../db/schema/index.js";
+import { isoText } from "../db/timestamps.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
 import { notifyQueue } from "../queue/enqueue.js";
 import { retryDeadOutbox } from "../queue/retryDead.js";
@@ -24,8 +25,7 @@ export interface DeadLetterFilter {
   id?: string | undefined;
 }
 
-const iso = (column: string) =>
-  sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+const iso = (column: string) => sql.raw(isoText(column));
 
 export async function listDeadLetters(
   executor: Executor,

@@ -1,5 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
+import { isoText, isoTextSql } from "../db/timestamps.js";
 import { countPlan, hourly, type RollupPiece, type Span, splitByHour } from "./countPlan.js";
 import { beyondRollups, type EventFilter, filterCondition } from "./filter.js";
 import { type LogPosition, logStart } from "./read.js";
@@ -272,9 +273,7 @@ const dimensionSql = {
 
 /** A bucket's key as the API shows it (`column` holds the raw value). */
 const keyText = (dimension: StatsDimension, column: SQL) =>
-  dimension === "day" || dimension === "hour"
-    ? sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-    : sql`${column}::text`;
+  dimension === "day" || dimension === "hour" ? isoTextSql(column) : sql`${column}::text`;
 
 /**
  * The buckets of `rows` (alias `e`, `count` events each), keys formatted and ordered as text. Grouped on the
@@ -391,8 +390,7 @@ async function archivedRanges(
 ): Promise<Omit<ArchivedRange, "counted">[]> {
   const rows = await query<{ from: string; to: string }>(
     executor,
-    sql`select to_char(month at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as from,
-        to_char((month + interval '1 month') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as to
+    sql`select ${sql.raw(isoText("month"))} as from, ${sql.raw(isoText("(month + interval '1 month')"))} as to
       from archives where table_name = 'events' and state = 'dropped'
         ${filter.end === undefined ? sql`` : sql`and month < ${filter.end.toISOString()}::timestamptz`}
         ${filter.start === undefined ? sql`` : sql`and month + interval '1 month' > ${filter.start.toISOString()}::timestamptz`}

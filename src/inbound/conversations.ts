@@ -1,5 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
+import { isoTextSql } from "../db/timestamps.js";
 import { normalizeAddress } from "../domain/address.js";
 import { decodeCursor, type Page, pageFrom } from "../domain/cursor.js";
 import type { Channel } from "../domain/vocabularies.js";
@@ -26,7 +27,7 @@ export interface ConversationFilter {
 }
 
 /** RFC 3339 UTC with milliseconds, as the API writes every time. */
-const msTime = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const msTime = isoTextSql;
 /** The same with microseconds, as PostgreSQL keeps them: a cursor's position. */
 const usTime = (column: SQL) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 

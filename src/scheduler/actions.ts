@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { after } from "../db/keyset.js";
+import { isoText } from "../db/timestamps.js";
 import { type Clock, systemClock } from "../domain/clock.js";
 import { type Page, pageFrom } from "../domain/cursor.js";
 import {
@@ -159,8 +160,7 @@ interface Row extends Omit<ScheduledActionView, "duplicate" | "payload"> {
   payload: Record<string, unknown> | string;
 }
 
-const iso = (column: string) =>
-  sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+const iso = (column: string) => sql.raw(isoText(column));
 
 /** An action's state (see `scheduledActionStates`), from its queue row `a`. */
 export const stateOf = sql.raw(`case when a.cancelled_at is not null then 'cancelled'

@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import * as timestamps from "../../db/timestamps.js";
 
 /**
  * The columns of an export, in order: the public fields of an event (`publicEvent`), the same in every format.
@@ -26,5 +27,4 @@ export const exportColumns = [
 export type ExportColumn = (typeof exportColumns)[number];
 
 /** A time of `events e` as the API shows it (RFC 3339, UTC, milliseconds: what `toISOString` gives), as SQL text. */
-export const isoText = (column: "ts" | "created_at") =>
-  sql.raw(`to_char(e.${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+export const isoText = (column: "ts" | "created_at") => sql.raw(timestamps.isoText(`e.${column}`));
