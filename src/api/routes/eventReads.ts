@@ -90,8 +90,8 @@ export function eventReadRoutes(scope: FastifyInstance) {
       const after = decodeCursor(q.cursor);
       const order = q.order ?? "desc";
       const limit = q.limit ?? defaultLimit;
-      // The first page: the total and time range, and the page, counted and read in one snapshot (one
-      // statement); a later page reads in that snapshot, and carries the first page's total and range.
+      // The first page: the total and time range, then the page read in the snapshot they were counted in; a
+      // later page reads in that snapshot too, and carries the first page's total and range in its cursor.
       const { page, total, range } = await request.read(async (db) => {
         if (after)
           return {
