@@ -16,7 +16,7 @@ import {
   planRetention,
   readArchiveFile,
   runRetention,
-} from "../src/retention/archive.js";
+} from "../src/retention/index.js";
 import { createServerDatabase, hasPostgres } from "./support/databases.js";
 import { cleanEnv, spawnProcess } from "./support/process.js";
 

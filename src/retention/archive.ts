@@ -1,11 +1,5 @@
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
-import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { createGunzip, createGzip } from "node:zlib";
-import postgres from "postgres";
+import type postgres from "postgres";
+import { exportPartition, readArchiveFile } from "./files.js";
 
 /**
  * Retention: months of the monthly-partitioned tables past `HERALD_RETENTION_MONTHS` are exported to an
@@ -81,9 +75,9 @@ export interface RetentionResult {
 
 const pad = (n: number) => String(n).padStart(2, "0");
 export const monthLabel = (month: Date) => `${month.getUTCFullYear()}-${pad(month.getUTCMonth() + 1)}`;
-const partitionName = (table: ArchivedTable, month: Date) =>
+export const partitionName = (table: ArchivedTable, month: Date) =>
   `${table}_${month.getUTCFullYear()}_${pad(month.getUTCMonth() + 1)}`;
-const addMonths = (month: Date, n: number) =>
+export const addMonths = (month: Date, n: number) =>
   new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + n, 1));
 const startOfMonth = (date: Date) => new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
 
@@ -99,16 +93,6 @@ export function parseMonth(text: string): Date {
 export function retentionCutoff(now: Date, retentionMonths: number): Date {
   return addMonths(startOfMonth(now), -Math.max(1, Math.floor(retentionMonths)));
 }
-
-/** The columns of `table` in order (the archive's columns, and COPY FROM's list on import). */
-async function columnsOf(sql: postgres.Sql, table: string): Promise<string[]> {
-  const rows = await sql<{ name: string }[]>`
-    select attname as name from pg_attribute
-    where attrelid = ${table}::regclass and attnum > 0 and not attisdropped order by attnum`;
-  return rows.map((r) => r.name);
-}
-
-const columnList = (columns: string[]) => columns.map((c) => `"${c.replaceAll('"', '""')}"`).join(", ");
 
 /** The `_YYYY_MM` partitions of `table`, with their months. */
 async function monthlyPartitions(
@@ -127,7 +111,7 @@ async function monthlyPartitions(
   return found;
 }
 
-async function archiveRow(
+export async function archiveRow(
   sql: postgres.Sql,
   table: ArchivedTable,
   month: Date,
@@ -139,146 +123,7 @@ async function archiveRow(
   return row;
 }
 
-/** Counts COPY text rows (one per newline: values never hold a raw newline) and hashes them as they pass. */
-class RowMeter extends Transform {
-  readonly hash = createHash("sha256");
-  rows = 0;
-  bytes = 0;
-  private lastReport = 0;
-  constructor(private readonly report?: (rows: number) => void) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    let at = chunk.indexOf(10);
-    while (at !== -1) {
-      this.rows++;
-      at = chunk.indexOf(10, at + 1);
-    }
-    if (this.report && this.rows - this.lastReport >= 10_000) {
-      this.lastReport = this.rows;
-      this.report(this.rows);
-    }
-    // postgres.js gives a chunk per row: passed on in batches, gzip and the file see few large writes.
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= 1 << 20) this.push(this.takeBatch());
-    done();
-  }
-  override _flush(done: TransformCallback) {
-    if (this.pendingBytes > 0) this.push(this.takeBatch());
-    done();
-  }
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private takeBatch(): Buffer {
-    const batch = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    return batch;
-  }
-}
-
-/**
- * Run `copy … to stdout` on a connection of its own, closed when `consume` is done. postgres.js pauses the
- * socket of a COPY stream that is not read fast enough and resumes it when read again; paused on the last
- * chunk (always possible: several chunks and the end arrive in one read), it is never resumed, and the next
- * query on that connection would wait forever. A connection of its own is closed instead of reused.
- */
-export async function copyOut<T>(
-  sql: postgres.Sql,
-  statement: string,
-  consume: (source: Readable) => Promise<T>,
-): Promise<T> {
-  const own = postgres({ ...sql.options, max: 1, onnotice: () => {} } as unknown as postgres.Options<
-    Record<string, never>
-  >);
-  try {
-    return await consume(await own.unsafe(statement).readable());
-  } finally {
-    await own.end({ timeout: 0 });
-  }
-}
-
-/** Hashes what passes through (the compressed file's bytes). */
-class FileHash extends Transform {
-  readonly hash = createHash("sha256");
-  bytes = 0;
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    done(null, chunk);
-  }
-}
-
-interface FileFacts {
-  rows: number;
-  bytes: number;
-  sha256: string;
-  contentSha256: string;
-}
-
-/** Stream the partition out with COPY into `<dir>/<partition>.copy.gz`, durably (temporary name, fsync, rename). */
-async function exportPartition(
-  sql: postgres.Sql,
-  table: ArchivedTable,
-  partition: string,
-  dir: string,
-  report?: (rows: number) => void,
-): Promise<FileFacts & { path: string }> {
-  await mkdir(dir, { recursive: true });
-  const path = resolve(join(dir, `${partition}.copy.gz`));
-  const temporary = `${path}.${process.pid}.tmp`;
-  const columns = await columnsOf(sql, table);
-  const meter = new RowMeter(report);
-  const fileHash = new FileHash();
-  try {
-    await copyOut(sql, `copy "${partition}" (${columnList(columns)}) to stdout`, (source) =>
-      pipeline(source, meter, createGzip({ level: 1 }), fileHash, createWriteStream(temporary)),
-    );
-    const handle = await open(temporary, "r+");
-    await handle.sync();
-    await handle.close();
-    await rename(temporary, path);
-    const directory = await open(dir, "r");
-    await directory.sync().catch(() => {});
-    await directory.close();
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-  return {
-    path,
-    rows: meter.rows,
-    bytes: fileHash.bytes,
-    sha256: fileHash.hash.digest("hex"),
-    contentSha256: meter.hash.digest("hex"),
-  };
-}
-
-/** Read an archive file back: its own SHA-256, and the count and SHA-256 of the rows it decompresses to. */
-export async function readArchiveFile(path: string, report?: (rows: number) => void): Promise<FileFacts> {
-  const fileHash = new FileHash();
-  const meter = new RowMeter(report);
-  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
-  await pipeline(createReadStream(path), fileHash, createGunzip(), meter, sink);
-  return {
-    rows: meter.rows,
-    bytes: fileHash.bytes,
-    sha256: fileHash.hash.digest("hex"),
-    contentSha256: meter.hash.digest("hex"),
-  };
-}
-
-/** The SHA-256 of a file alone (import refuses a file whose checksum is not its archive row's). */
-async function fileSha256(path: string): Promise<string> {
-  const hash = new FileHash();
-  await pipeline(createReadStream(path), hash, new Writable({ write: (_c, _e, done) => done() }));
-  return hash.hash.digest("hex");
-}
-
-class RetentionError extends Error {}
+export class RetentionError extends Error {}
 
 /** Archive, verify and drop one month of one table, resuming from its archive row's state. */
 async function archiveMonth(
@@ -416,84 +261,3 @@ export async function runRetention(sql: postgres.Sql, options: RetentionOptions)
   }
   return { months, rows, bytes };
 }
-
-export interface ImportResult {
-  table: ArchivedTable;
-  partition: string;
-  month: string;
-  /** Rows the import added (0 when they were all there already). */
-  inserted: number;
-  rows: number;
-}
-
-/**
- * Put an archive's rows back as its partition: same rows, same ids. The file must be the one its archive
- * row records (same SHA-256). Idempotent: rows already there are kept as they are and not added twice. A
- * month whose partition is gone is made afresh (COPY into a new table, then attached: no trigger fires);
- * one whose partition exists again (a late write made it) gets the archive's rows that it lacks.
- */
-export async function importArchive(
-  sql: postgres.Sql,
-  file: string,
-  /** Rows read from the file so far, and how many it holds. */
-  onProgress?: (rows: number, total: number) => void,
-): Promise<ImportResult> {
-  const path = resolve(file);
-  const match = /^(events|message_events)_(\d{4})_(\d{2})\.copy\.gz$/.exec(basename(path));
-  if (!match) throw new RetentionError(`${file}: not a Herald archive (<table>_YYYY_MM.copy.gz)`);
-  const table = match[1] as ArchivedTable;
-  const month = new Date(Date.UTC(Number(match[2]), Number(match[3]) - 1, 1));
-  const partition = partitionName(table, month);
-  const row = await archiveRow(sql, table, month);
-  if (!row) throw new RetentionError(`${file}: no archive of ${partition} is recorded in this database`);
-  await stat(path);
-  const sha256 = await fileSha256(path);
-  if (sha256 !== row.sha256) {
-    throw new RetentionError(`${file}: its SHA-256 ${sha256} is not the archive's ${row.sha256}; refused`);
-  }
-  const columns = columnList(await columnsOf(sql, table));
-  const from = month.toISOString();
-  const to = addMonths(month, 1).toISOString();
-  const inserted = await sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(hashtext('herald_partitions'))`;
-    await tx`select id from archives where id = ${row.id} for update`;
-    // Attaching builds the parent's indexes on the new table: sorted in memory, with parallel workers.
-    await tx`select set_config('maintenance_work_mem', '256MB', true), set_config('max_parallel_maintenance_workers', '4', true)`;
-    const [exists] = await tx<
-      { exists: boolean }[]
-    >`select to_regclass(${`"${partition}"`}) is not null as exists`;
-    const meter = new RowMeter(onProgress && ((rows) => onProgress(rows, row.rows)));
-    let added: number;
-    if (!exists?.exists) {
-      await tx.unsafe(
-        `create table "${partition}" (like "${table}" including defaults including constraints including storage including compression)`,
-      );
-      const sink = await tx.unsafe(`copy "${partition}" (${columns}) from stdin`).writable();
-      await pipeline(createReadStream(path), createGunzip(), meter, sink);
-      await tx.unsafe(
-        `alter table "${table}" attach partition "${partition}" for values from ('${from}') to ('${to}')`,
-      );
-      added = meter.rows;
-    } else {
-      const staging = `herald_import_${process.pid}`;
-      await tx.unsafe(`create temporary table "${staging}" (like "${table}") on commit drop`);
-      const sink = await tx.unsafe(`copy "${staging}" (${columns}) from stdin`).writable();
-      await pipeline(createReadStream(path), createGunzip(), meter, sink);
-      const result = await tx.unsafe(
-        `insert into "${partition}" (${columns}) overriding system value select ${columns} from "${staging}" on conflict do nothing`,
-      );
-      added = result.count;
-    }
-    if (meter.rows !== row.rows) {
-      throw new RetentionError(
-        `${file}: holds ${meter.rows} rows, its archive row ${row.rows}; nothing imported`,
-      );
-    }
-    await tx`update archives set state = 'restored', restored_at = now(), updated_at = now()
-      where id = ${row.id} and state = 'dropped'`;
-    return added;
-  });
-  return { table, partition, month: monthLabel(month), inserted, rows: row.rows };
-}
-
-export { RetentionError };
