@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { httpsGetText, snsCertificates } from "../src/ingest/snsCertificates.js";
-import { maxClockSkewMs, maxMessageAgeMs, parseNotification, ses } from "../src/providers/ses.js";
+import { parseNotification, ses } from "../src/providers/ses.js";
+import { maxClockSkewMs, maxMessageAgeMs } from "../src/providers/snsDelivery.js";
 import { isSnsCertificateUrl, isSnsSubscribeUrl, stringToSign } from "../src/providers/snsSignature.js";
 import type { AuthContext, CanonicalEvent } from "../src/providers/types.js";
 import {
