@@ -77,7 +77,15 @@ export function filterCondition(alias: string, filter: EventFilter, { timeless =
  * Whether the filter names anything the rollups do not count by (they count per tenant, hour, type and
  * source): such a filter is counted through its own index instead.
  */
-export const beyondRollups = (filter: EventFilter) =>
+export const beyondRollups = (filter: EventFilter) => namesAnId(filter);
+
+/**
+ * Whether the filter names a contact, session, message or correlation id: its rows are found through that
+ * id's own index, the one good plan whatever the values (a few rows per id), so its statements can be
+ * prepared and planned once per connection. Other filters' best plans depend on the values (the tenant's
+ * size, the time range): planned each time (`query`'s `inline`).
+ */
+export const namesAnId = (filter: EventFilter) =>
   filter.contactId !== undefined ||
   filter.sessionId !== undefined ||
   filter.messageId !== undefined ||

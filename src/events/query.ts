@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { publicEventJson, storedEventColumns, toStoredEvent } from "./columns.js";
-import { type EventFilter, filterCondition } from "./filter.js";
+import { type EventFilter, filterCondition, namesAnId } from "./filter.js";
 import type { StoredEvent } from "./types.js";
 
 /** Newest first (`desc`, the API's default) or oldest first. */
@@ -55,7 +55,7 @@ export async function readEvents(
     executor,
     sql`select ${page.snapshot} as snapshot,
       (select json_agg(x) from (${page.rows(sql`${storedEventColumns("e")}, ${tsMicros("e")} as ts_us`)}) x) as rows`,
-    { inline: true },
+    sentAs(filter),
   );
   const rows =
     typeof row?.rows === "string" ? (JSON.parse(row.rows) as Record<string, unknown>[]) : (row?.rows ?? []);
@@ -71,6 +71,9 @@ export async function readEvents(
         : undefined,
   };
 }
+
+/** How a read of `filter` is sent: prepared when it names an id (`namesAnId`), else planned for its values. */
+export const sentAs = (filter: EventFilter) => (namesAnId(filter) ? { prepare: true } : { inline: true });
 
 /** An event's time (alias `alias`) in epoch microseconds as text: a keyset's exact time. */
 const tsMicros = (alias: string) => sql.raw(`(extract(epoch from ${alias}.ts) * 1000000)::bigint::text`);
@@ -144,7 +147,7 @@ export async function readEventsJson(
       select ${page.snapshot} as snapshot,
         coalesce((select json_agg(p.doc order by p.n) from page p where p.n <= ${limit})::text, '[]') as events,
         (select ts_us from last) as next_ts, (select id from last) as next_id`,
-    { inline: true },
+    sentAs(filter),
   );
   const { snapshot, events, next_ts, next_id } = row!;
   return {

@@ -3,6 +3,7 @@ import { type Executor, query } from "../db/client.js";
 import { isoText, isoTextSql } from "../db/timestamps.js";
 import { countPlan, hourly, type RollupPiece, type Span, splitByHour } from "./countPlan.js";
 import { beyondRollups, type EventFilter, filterCondition } from "./filter.js";
+import { sentAs } from "./query.js";
 import { type LogPosition, logStart } from "./read.js";
 
 /**
@@ -409,7 +410,7 @@ export async function countEvents(executor: Executor, filter: EventFilter): Prom
         ? sql`select count(*)::float8 as count from events e where ${filterCondition("e", filter)}`
         : sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
             select hint.*, ${totalSql(filter)}::float8 as count from hint`,
-      { inline: true },
+      sentAs(filter),
     ),
   );
   return Number(row!.count);
