@@ -1,7 +1,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ConsoleHarness, hasChromium, startConsole, type WatchedPage } from "./support/console.js";
+import {
+  type ConsoleHarness,
+  expectAccessible,
+  hasChromium,
+  startConsole,
+  type WatchedPage,
+} from "./support/console.js";
 import { hasPostgres } from "./support/databases.js";
 import { sendgridKeys } from "./support/sendgrid.js";
 
@@ -67,19 +73,6 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
       await page.getByRole("button", { name: "Sign in" }).click();
       await expect.poll(() => page.getByRole("heading", { name: "Overview", level: 1 }).count()).toBe(1);
       return watched;
-    }
-
-    async function expectAccessible(watched: WatchedPage, screen: string) {
-      // CONSOLE_SCREENSHOTS=dir keeps a picture of each screen scanned (for docs and for a look).
-      if (process.env.CONSOLE_SCREENSHOTS)
-        await watched.page.screenshot({
-          path: `${process.env.CONSOLE_SCREENSHOTS}/${screen.replace(/[^A-Za-z]+/g, "-").toLowerCase()}.png`,
-          fullPage: true,
-        });
-      expect(
-        await watched.accessibilityViolations(),
-        `${screen}: serious or critical axe violations`,
-      ).toEqual([]);
     }
 
     const nav = (watched: WatchedPage, name: string) =>

@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ConsoleHarness, hasChromium, startConsole, type WatchedPage } from "./support/console.js";
+import {
+  type ConsoleHarness,
+  expectAccessible,
+  hasChromium,
+  startConsole,
+  type WatchedPage,
+} from "./support/console.js";
 import { hasPostgres } from "./support/databases.js";
 
 /**
@@ -67,12 +73,6 @@ describe.skipIf(!hasPostgres() || !hasChromium())("operator console (Chromium)",
     await page.getByLabel("API key").fill(key);
     await page.getByRole("button", { name: "Sign in" }).click();
     return watched;
-  }
-
-  async function expectAccessible(watched: WatchedPage, screen: string) {
-    expect(await watched.accessibilityViolations(), `${screen}: serious or critical axe violations`).toEqual(
-      [],
-    );
   }
 
   const figure = (page: Page, name: string) => page.locator(`[data-figure="${name}"]`).first();

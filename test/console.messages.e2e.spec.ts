@@ -1,6 +1,12 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ConsoleHarness, hasChromium, startConsole, type WatchedPage } from "./support/console.js";
+import {
+  type ConsoleHarness,
+  expectAccessible,
+  hasChromium,
+  startConsole,
+  type WatchedPage,
+} from "./support/console.js";
 import { hasPostgres } from "./support/databases.js";
 import { sendgridKeys } from "./support/sendgrid.js";
 
@@ -161,19 +167,6 @@ describe.skipIf(!hasPostgres() || !hasChromium())(
     }
 
     const heading = (page: Page, name: string) => page.getByRole("heading", { name, level: 1 });
-
-    async function expectAccessible(watched: WatchedPage, screen: string) {
-      // CONSOLE_SCREENSHOTS=dir keeps a picture of each screen scanned (for docs and for a look).
-      if (process.env.CONSOLE_SCREENSHOTS)
-        await watched.page.screenshot({
-          path: `${process.env.CONSOLE_SCREENSHOTS}/${screen.replaceAll(" ", "-").toLowerCase()}.png`,
-          fullPage: true,
-        });
-      expect(
-        await watched.accessibilityViolations(),
-        `${screen}: serious or critical axe violations`,
-      ).toEqual([]);
-    }
 
     const rows = (page: Page, caption: string) =>
       page.locator("table", { has: page.locator("caption", { hasText: caption }) }).locator("tbody tr");

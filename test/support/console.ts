@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { expect } from "vitest";
 import { createServerDatabase } from "./databases.js";
 import { cleanEnv } from "./process.js";
 
@@ -26,6 +27,21 @@ export interface WatchedPage {
   problems(): string[];
   /** axe-core's serious and critical violations of the page as it is now (rule id: the nodes' targets). */
   accessibilityViolations(): Promise<string[]>;
+}
+
+/**
+ * Assert that a screen has no serious or critical axe violations. CONSOLE_SCREENSHOTS=dir keeps a picture of
+ * each screen scanned (for docs and for a look).
+ */
+export async function expectAccessible(watched: WatchedPage, screen: string) {
+  if (process.env.CONSOLE_SCREENSHOTS)
+    await watched.page.screenshot({
+      path: `${process.env.CONSOLE_SCREENSHOTS}/${screen.replace(/[^A-Za-z]+/g, "-").toLowerCase()}.png`,
+      fullPage: true,
+    });
+  expect(await watched.accessibilityViolations(), `${screen}: serious or critical axe violations`).toEqual(
+    [],
+  );
 }
 
 export interface ConsoleHarness {
