@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { isoText, isoTextSql } from "../db/timestamps.js";
+import { isoTextSql } from "../db/timestamps.js";
+import { type ArchivedRange, archivedRanges } from "./archived.js";
 import { countPlan, hourly, type RollupPiece, type Span, splitByHour } from "./countPlan.js";
 import { beyondRollups, type EventFilter, filterCondition } from "./filter.js";
 import { sentAs } from "./query.js";
@@ -372,33 +373,6 @@ export async function eventStats(
   // Counted from the rollups, dropped months are in the answer; by contact, session, message or correlation,
   // they are not (the log no longer holds them): said either way.
   return { ...answer, archived: archived.map((range) => ({ ...range, counted: !beyondRollups(filter) })) };
-}
-
-/** A month of the log that retention archived and dropped (src/retention/): its events live on in the rollups. */
-export interface ArchivedRange {
-  /** The month's first instant (UTC, ISO 8601). */
-  from: string;
-  /** The next month's first instant. */
-  to: string;
-  /** Whether the answer counts the range's events (from the rollups) or leaves them out (filters they cannot answer). */
-  counted: boolean;
-}
-
-/** The dropped months of `events` that `filter`'s time range overlaps (none when nothing was archived). */
-async function archivedRanges(
-  executor: Executor,
-  filter: EventFilter,
-): Promise<Omit<ArchivedRange, "counted">[]> {
-  const rows = await query<{ from: string; to: string }>(
-    executor,
-    sql`select ${sql.raw(isoText("month"))} as from, ${sql.raw(isoText("(month + interval '1 month')"))} as to
-      from archives where table_name = 'events' and state = 'dropped'
-        ${filter.end === undefined ? sql`` : sql`and month < ${filter.end.toISOString()}::timestamptz`}
-        ${filter.start === undefined ? sql`` : sql`and month + interval '1 month' > ${filter.start.toISOString()}::timestamptz`}
-      order by month`,
-    { inline: true },
-  );
-  return rows.map((r) => ({ from: r.from, to: r.to }));
 }
 
 /** The exact number of events matching `filter` (counts by contact or session go through their index). */
