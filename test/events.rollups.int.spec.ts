@@ -20,9 +20,9 @@ import { eventually } from "./support/wait.js";
 
 const hourMs = 3_600_000;
 const dayMs = 24 * hourMs;
-// Crosses a month (and so a partition) boundary.
-const origin = Date.parse("2026-11-24T00:00:00.000Z");
-const spanMs = 10 * dayMs;
+// Holds the whole of November and crosses two month (and so partition) boundaries.
+const origin = Date.parse("2026-10-27T00:00:00.000Z");
+const spanMs = 40 * dayMs;
 const types = [
   "message.sent",
   "message.delivered",
@@ -197,6 +197,13 @@ for (const backend of backends()) {
         },
         { tenantId: tenant, start: new Date(origin + dayMs), end: new Date(origin) },
         { tenantId: tenant, source: "manual", end: new Date(origin + 4 * dayMs + 1234) },
+        // A whole month in the middle (the monthly rollups), days and hours around it.
+        {
+          tenantId: tenant,
+          type: "message.*",
+          start: new Date(origin + 3 * hourMs + 17),
+          end: new Date(origin + 38 * dayMs + 5 * hourMs + 5),
+        },
         // Beyond the rollups: counted through their own index.
         { tenantId: tenant, contactId: "c-1", type: "message.*" },
       ];
@@ -204,14 +211,16 @@ for (const backend of backends()) {
       for (let i = 0; i < rounds; i += 1) await expectExact(randomFilter(), true);
     }
 
-    /** The events the rollups count; the daily ones must count the same. */
+    /** The events the rollups count; the daily and monthly ones must count the same. */
     const rollupSum = async () => {
-      const [row] = await query<{ hourly: number; daily: number }>(
+      const [row] = await query<{ hourly: number; daily: number; monthly: number }>(
         db,
         sql`select (select coalesce(sum(count), 0) from event_rollups)::float8 as hourly,
-          (select coalesce(sum(count), 0) from event_rollups_daily)::float8 as daily`,
+          (select coalesce(sum(count), 0) from event_rollups_daily)::float8 as daily,
+          (select coalesce(sum(count), 0) from event_rollups_monthly)::float8 as monthly`,
       );
       expect(Number(row!.daily)).toBe(Number(row!.hourly));
+      expect(Number(row!.monthly)).toBe(Number(row!.hourly));
       return Number(row!.hourly);
     };
 
@@ -271,7 +280,7 @@ for (const backend of backends()) {
       });
     });
 
-    it("answers whole days from the daily rollups and the hours around them from the hourly ones", () => {
+    it("answers whole months from the monthly rollups, the days around them from the daily ones, the hours around those from the hourly ones", () => {
       const at = (s: string) => new Date(`2026-11-${s}Z`);
       const hourly = (start?: Date, end?: Date) => ({
         table: "event_rollups",
@@ -281,6 +290,11 @@ for (const backend of backends()) {
       const daily = (start?: Date, end?: Date) => ({
         table: "event_rollups_daily",
         column: "day",
+        span: { start, end },
+      });
+      const monthly = (start?: Date, end?: Date) => ({
+        table: "event_rollups_monthly",
+        column: "month",
         span: { start, end },
       });
       expect(rollupPieces({ start: at("24T10:00:00"), end: at("27T05:00:00") })).toEqual([
@@ -295,13 +309,31 @@ for (const backend of backends()) {
         hourly(at("24T10:00:00"), at("25T05:00:00")),
       ]);
       expect(rollupPieces({ end: at("25T05:00:00") })).toEqual([
-        daily(undefined, at("25T00:00:00")),
+        monthly(undefined, at("01T00:00:00")),
+        daily(at("01T00:00:00"), at("25T00:00:00")),
         hourly(at("25T00:00:00"), at("25T05:00:00")),
       ]);
-      expect(rollupPieces({})).toEqual([daily(undefined, undefined)]);
-      expect(rollupPieces({ start: at("24T10:00:00"), end: at("27T05:00:00") }, true)).toEqual([
+      expect(rollupPieces({})).toEqual([monthly(undefined, undefined)]);
+      expect(rollupPieces({ start: at("24T10:00:00"), end: at("27T05:00:00") }, "hour")).toEqual([
         hourly(at("24T10:00:00"), at("27T05:00:00")),
       ]);
+      // Whole months in the middle (UTC), across a year's end; by day, none.
+      const span = { start: new Date("2026-10-30T22:00:00Z"), end: new Date("2027-02-02T01:00:00Z") };
+      expect(rollupPieces(span)).toEqual([
+        hourly(span.start, new Date("2026-10-31T00:00:00Z")),
+        daily(new Date("2026-10-31T00:00:00Z"), new Date("2026-11-01T00:00:00Z")),
+        monthly(new Date("2026-11-01T00:00:00Z"), new Date("2027-02-01T00:00:00Z")),
+        daily(new Date("2027-02-01T00:00:00Z"), new Date("2027-02-02T00:00:00Z")),
+        hourly(new Date("2027-02-02T00:00:00Z"), span.end),
+      ]);
+      expect(rollupPieces(span, "day")).toEqual([
+        hourly(span.start, new Date("2026-10-31T00:00:00Z")),
+        daily(new Date("2026-10-31T00:00:00Z"), new Date("2027-02-02T00:00:00Z")),
+        hourly(new Date("2027-02-02T00:00:00Z"), span.end),
+      ]);
+      expect(
+        rollupPieces({ start: new Date("2026-12-01T00:00:00Z"), end: new Date("2027-01-01T00:00:00Z") }),
+      ).toEqual([monthly(new Date("2026-12-01T00:00:00Z"), new Date("2027-01-01T00:00:00Z"))]);
     });
 
     it("are exact before the projection has run at all", async () => {
@@ -331,12 +363,14 @@ for (const backend of backends()) {
       // What a rebuild starts with (no rollups, the checkpoint back at the start): exact, counted from the log.
       await db.execute(sql`delete from event_rollups`);
       await db.execute(sql`delete from event_rollups_daily`);
+      await db.execute(sql`delete from event_rollups_monthly`);
       await db.execute(sql`update event_rollup_checkpoint set transaction_id = '0', position = 0`);
       await expectAllExact(5);
       await catchUp();
       // A stale rollup (as if a projection had gone wrong): the rebuild counts the log again.
       await db.execute(sql`update event_rollups set count = count + 5`);
       await db.execute(sql`update event_rollups_daily set count = count + 5`);
+      await db.execute(sql`update event_rollups_monthly set count = count + 5`);
       const progress: [number, number][] = [];
       const { read } = await rebuildRollups(db, (done, total) => progress.push([done, total]), {
         batch: 1000,

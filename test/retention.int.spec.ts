@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../src/db/client.js";
 import { resetPartitionCache } from "../src/db/partitions.js";
 import { rebuildRollups } from "../src/events/rollups.js";
-import { eventStats } from "../src/events/totals.js";
+import { eventStats, eventTotals } from "../src/events/totals.js";
 import {
   copyOut,
   importArchive,
@@ -83,7 +83,11 @@ const rollupTotal = async (sql: postgres.Sql, tenant: string, month: Date) => {
     { n: number }[]
   >`select coalesce(sum(count), 0)::float8 as n from event_rollups_daily
     where tenant_id = ${tenant} and day >= ${month} and day < ${to}`;
-  return { hourly: hourly!.n, daily: daily!.n };
+  const [monthly] = await sql<
+    { n: number }[]
+  >`select coalesce(sum(count), 0)::float8 as n from event_rollups_monthly
+    where tenant_id = ${tenant} and month >= ${month} and month < ${to}`;
+  return { hourly: hourly!.n, daily: daily!.n, monthly: monthly!.n };
 };
 
 describe.runIf(hasPostgres())("retention on postgres", () => {
@@ -125,7 +129,8 @@ describe.runIf(hasPostgres())("retention on postgres", () => {
     expect(events.rows).toBe(3000);
     expect(messages.rows).toBe(1500);
     const counted = await rollupTotal(sql, tenant, old);
-    expect(counted).toEqual({ hourly: 3000, daily: 3000 });
+    expect(counted).toEqual({ hourly: 3000, daily: 3000, monthly: 3000 });
+    const totals = await eventTotals(database.db, { tenantId: tenant });
 
     const result = await runRetention(sql, { archiveDir: dir, retentionMonths: 3 });
     expect(result.months.map((m) => `${m.table} ${m.month} ${m.from}`)).toEqual([
@@ -150,8 +155,12 @@ describe.runIf(hasPostgres())("retention on postgres", () => {
       contentSha256: rows[0]!.content_sha256,
     });
 
-    // Totals keep the month: its rollups stay, through a rebuild too.
+    // Totals keep the month: its rollups stay, through a rebuild too; so does the time range.
     expect(await rollupTotal(sql, tenant, old)).toEqual(counted);
+    expect(await eventTotals(database.db, { tenantId: tenant })).toMatchObject({
+      total: totals.total,
+      timeRange: totals.timeRange,
+    });
     // Stats still count it, and say which range comes from an archived month.
     const range = { from: old.toISOString(), to: monthStart(4).toISOString() };
     const stats = await eventStats(database.db, { tenantId: tenant, start: old, end: monthStart(4) }, [

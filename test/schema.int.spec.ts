@@ -313,6 +313,16 @@ for (const backend of backends()) {
           `insert into communication_suppressions (tenant_id, channel, address, reason) values ('${doomed}', 'email', 'a@example.com', 'bounce')`,
         ),
       );
+      for (const [table, column] of [
+        ["event_rollups", "hour"],
+        ["event_rollups_daily", "day"],
+        ["event_rollups_monthly", "month"],
+      ])
+        await db.execute(
+          sql.raw(
+            `insert into ${table} (tenant_id, ${column}, event_type, source, count) values ('${doomed}', '2026-11-01T00:00:00Z', 'a', 'system', 1)`,
+          ),
+        );
       await db.execute(sql.raw(`delete from tenants where id = '${doomed}'`));
       const left = await one<{ n: number }>(
         db,
@@ -323,7 +333,10 @@ for (const backend of backends()) {
                  (select count(*) from message_event_keys where tenant_id = '${doomed}') +
                  (select count(*) from webhook_sources where tenant_id = '${doomed}') +
                  (select count(*) from webhook_deliveries where tenant_id = '${doomed}') +
-                 (select count(*) from communication_suppressions where tenant_id = '${doomed}'))::int as n`,
+                 (select count(*) from communication_suppressions where tenant_id = '${doomed}') +
+                 (select count(*) from event_rollups where tenant_id = '${doomed}') +
+                 (select count(*) from event_rollups_daily where tenant_id = '${doomed}') +
+                 (select count(*) from event_rollups_monthly where tenant_id = '${doomed}'))::int as n`,
       );
       expect(left.n).toBe(0);
     });

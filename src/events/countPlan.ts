@@ -36,26 +36,48 @@ export function splitByHour(start: Date | undefined, end: Date | undefined): Hou
 
 /** Rows of one rollup table over a span aligned on its unit. */
 export interface RollupPiece {
-  table: "event_rollups" | "event_rollups_daily";
-  column: "hour" | "day";
+  table: "event_rollups" | "event_rollups_daily" | "event_rollups_monthly";
+  column: "hour" | "day" | "month";
   span: Span;
 }
 
 export const hourly = (span: Span): RollupPiece => ({ table: "event_rollups", column: "hour", span });
+const daily = (span: Span): RollupPiece => ({ table: "event_rollups_daily", column: "day", span });
+const monthly = (span: Span): RollupPiece => ({ table: "event_rollups_monthly", column: "month", span });
+
+/** The coarsest rollup a count may use: stats by hour need hours, by day days; anything else months. */
+export type RollupGrain = "hour" | "day" | "month";
+
+/** The UTC start of `at`'s month (`up`: of the next month, unless `at` is one). */
+function monthStart(at: Date, up: boolean): Date {
+  const start = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+  return up && start < at ? new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1)) : start;
+}
 
 /**
- * The rollup rows that count the whole hours `whole`: its whole UTC days from the daily rollups and the
- * hours around them from the hourly ones (a month is then ~30 rows per type and source, not ~720). With
- * `byHour`, all of it from the hourly rollups (stats by hour).
+ * `span` (whole hours) as rollup pieces of at most `grain`: hours around its whole days, days around its whole
+ * months, months in the middle (a year is then ~12 rows per type and source, not ~8,760).
  */
-export function rollupPieces(whole: Span, byHour = false): RollupPiece[] {
+export function rollupPieces(whole: Span, grain: RollupGrain = "month"): RollupPiece[] {
   const from = whole.start && new Date(Math.ceil(whole.start.getTime() / dayMs) * dayMs);
   const to = whole.end && new Date(Math.floor(whole.end.getTime() / dayMs) * dayMs);
-  if (byHour || (from && to && from >= to)) return [hourly(whole)];
+  if (grain === "hour" || (from && to && from >= to)) return [hourly(whole)];
   return [
     ...(whole.start && whole.start < from! ? [hourly({ start: whole.start, end: from })] : []),
-    { table: "event_rollups_daily", column: "day", span: { start: from, end: to } },
+    ...(grain === "day" ? [daily({ start: from, end: to })] : dailyAndMonthly({ start: from, end: to })),
     ...(whole.end && to! < whole.end ? [hourly({ start: to, end: whole.end })] : []),
+  ];
+}
+
+/** Whole days as days around their whole months and months in the middle. */
+function dailyAndMonthly(days: Span): RollupPiece[] {
+  const from = days.start && monthStart(days.start, true);
+  const to = days.end && monthStart(days.end, false);
+  if (from && to && from >= to) return [daily(days)];
+  return [
+    ...(days.start && days.start < from! ? [daily({ start: days.start, end: from })] : []),
+    monthly({ start: from, end: to }),
+    ...(days.end && to! < days.end ? [daily({ start: to, end: days.end })] : []),
   ];
 }
 
@@ -71,10 +93,14 @@ export interface CountPlan {
   events: { span: Span; sign: 1 | -1 }[];
 }
 
-export function countPlan(start: Date | undefined, end: Date | undefined, byHour = false): CountPlan {
+export function countPlan(
+  start: Date | undefined,
+  end: Date | undefined,
+  grain: RollupGrain = "month",
+): CountPlan {
   const { lead, whole, trail } = splitByHour(start, end);
   if (!whole) return { rollups: [], events: lead ? [{ span: lead, sign: 1 }] : [] };
-  const plan: CountPlan = { rollups: rollupPieces(whole, byHour), events: [] };
+  const plan: CountPlan = { rollups: rollupPieces(whole, grain), events: [] };
   const tail: Span = { ...whole };
   const longer = (edge: Span) => edge.end!.getTime() - edge.start!.getTime() > hourMs / 2;
   if (lead && longer(lead)) {

@@ -2,8 +2,9 @@ import { sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 
 /**
- * The rollup projection: `event_rollups` counts each tenant's events per UTC hour, type and source
- * (`event_rollups_daily` per UTC day), for every event up to the checkpoint in `event_rollup_checkpoint` and
+ * The rollup projection: `event_rollups` counts each tenant's events per UTC hour, type and source, with
+ * the times of the first and last of them (`event_rollups_daily` and `event_rollups_monthly` count per UTC day
+ * and month), for every event up to the checkpoint in `event_rollup_checkpoint` and
  * none after it. It reads the log as `readLog` does, in (transaction id, position) order and only
  * transactions older than every running one, so the events up to the checkpoint are a fixed set: no
  * transaction can still commit one there. Totals and stats (totals.ts) add the events after the
@@ -14,7 +15,7 @@ import { type Executor, query } from "../db/client.js";
 export const defaultRollupBatch = 10_000;
 
 /**
- * Count the next `batch` events of the log into the rollups (hourly and daily) and move the checkpoint past them, in one
+ * Count the next `batch` events of the log into the rollups (hourly, daily and monthly) and move the checkpoint past them, in one
  * statement (so in one transaction, whatever the executor). Projectors take turns on the checkpoint's row:
  * one that waited reads on from where the other left it. Returns how many events it read.
  */
@@ -35,16 +36,23 @@ export async function projectRollups(
         limit ${batch}
       ),
       counted as (
-        insert into event_rollups as r (tenant_id, hour, event_type, source, count)
-        select tenant_id, date_trunc('hour', ts, 'UTC'), event_type, source, count(*) from batch
+        insert into event_rollups as r (tenant_id, hour, event_type, source, count, first_at, last_at)
+        select tenant_id, date_trunc('hour', ts, 'UTC'), event_type, source, count(*), min(ts), max(ts) from batch
         group by 1, 2, 3, 4
-        on conflict (tenant_id, hour, event_type, source) do update set count = r.count + excluded.count
+        on conflict (tenant_id, hour, event_type, source) do update set count = r.count + excluded.count,
+          first_at = least(r.first_at, excluded.first_at), last_at = greatest(r.last_at, excluded.last_at)
       ),
       counted_daily as (
         insert into event_rollups_daily as r (tenant_id, day, event_type, source, count)
         select tenant_id, date_trunc('day', ts, 'UTC'), event_type, source, count(*) from batch
         group by 1, 2, 3, 4
         on conflict (tenant_id, day, event_type, source) do update set count = r.count + excluded.count
+      ),
+      counted_monthly as (
+        insert into event_rollups_monthly as r (tenant_id, month, event_type, source, count)
+        select tenant_id, date_trunc('month', ts, 'UTC'), event_type, source, count(*) from batch
+        group by 1, 2, 3, 4
+        on conflict (tenant_id, month, event_type, source) do update set count = r.count + excluded.count
       ),
       advanced as (
         update event_rollup_checkpoint c set transaction_id = last.transaction_id, position = last.position
@@ -86,6 +94,8 @@ export async function rebuildRollups(
       where a.table_name = 'events' and a.state = 'dropped' and r.hour >= a.month and r.hour < a.month + interval '1 month')`);
     await tx.execute(sql`delete from event_rollups_daily r where not exists (select 1 from archives a
       where a.table_name = 'events' and a.state = 'dropped' and r.day >= a.month and r.day < a.month + interval '1 month')`);
+    await tx.execute(sql`delete from event_rollups_monthly r where not exists (select 1 from archives a
+      where a.table_name = 'events' and a.state = 'dropped' and r.month >= a.month and r.month < a.month + interval '1 month')`);
     await tx.execute(sql`update event_rollup_checkpoint set transaction_id = '0', position = 0`);
   });
   onProgress?.(0, total);

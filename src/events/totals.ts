@@ -2,7 +2,14 @@ import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { isoTextSql } from "../db/timestamps.js";
 import { type ArchivedRange, archivedRanges } from "./archived.js";
-import { countPlan, hourly, type RollupPiece, type Span, splitByHour } from "./countPlan.js";
+import {
+  countPlan,
+  hourly,
+  type RollupGrain,
+  type RollupPiece,
+  type Span,
+  splitByHour,
+} from "./countPlan.js";
 import { beyondRollups, type EventFilter, filterCondition } from "./filter.js";
 import { sentAs } from "./query.js";
 import { type LogPosition, logStart } from "./read.js";
@@ -11,8 +18,8 @@ import { type LogPosition, logStart } from "./read.js";
  * Totals, time ranges and stats without scanning the log. A filter on tenant, type, source and time is
  * answered from the rollups (rollups.ts), exactly:
  *
- * - the whole UTC hours inside [start, end): the rollups' counts (per day for its whole days, per hour
- *   around them), which hold every event up to the projection's checkpoint and none after it, plus the
+ * - the whole UTC hours inside [start, end): the rollups' counts (per month for its whole months, per day
+ *   for the whole days around them, per hour around those), which hold every event up to the projection's checkpoint and none after it, plus the
  *   events of those hours after the checkpoint (the few the projection has not read yet, found through the
  *   (transaction_id, position) index);
  * - the partial hours at either end: counted from the log through the tenant's index, at most half an hour
@@ -174,9 +181,11 @@ function totalSql(filter: EventFilter): SQL {
 
 /**
  * The time of the oldest (`first`) or newest matching event, as one SQL expression. Without a scan: the
- * first (last) hour the rollups have events in, searched exactly through the index, and the events after the
- * checkpoint (`tailCte`), which may be older or newer than it; the partial hours at the ends are searched exactly, and
- * one that has an event answers alone (COALESCE evaluates the rest only when it has none).
+ * first (last) hour the rollups have events in, found through the index, and the first (last) event time its
+ * rows hold, and the events after the checkpoint (`tailCte`), which may be older or newer than it; the partial
+ * hours at the ends are searched in the log, and one that has an event answers alone (COALESCE evaluates the
+ * rest only when it has none). The log is named only for the ends: each mention of the partitioned log costs
+ * planning time (over every partition and index) more than its rows cost to read.
  */
 function boundSql(filter: EventFilter, end: "first" | "last"): SQL {
   const { lead, whole, trail } = splitByHour(filter.start, filter.end);
@@ -186,10 +195,14 @@ function boundSql(filter: EventFilter, end: "first" | "last"): SQL {
   if (near) candidates.push(sql`(select ${pick}(e.ts) from events e where ${eventCondition(filter, near)})`);
   if (whole) {
     const hour = sql`(${fromRollups(sql`${pick}(r.hour)`, filter, hourly(whole))})`;
+    // Hours of months dropped before migration 0037 have no bounds: their own start or end stands in.
+    const bound =
+      end === "first"
+        ? sql`coalesce(r.first_at, r.hour)`
+        : sql`coalesce(r.last_at, r.hour + interval '1 hour' - interval '1 microsecond')`;
     candidates.push(
       sql`${pickAll}(
-        (select ${pick}(e.ts) from events e where ${eventCondition(filter, whole)}
-          and e.ts >= ${hour} and e.ts < ${hour} + interval '1 hour'),
+        (${fromRollups(sql`${pick}(${bound})`, filter, hourly(whole))} and r.hour = ${hour}),
         (select ${pick}(t.ts) from tail t where ${tailIn(whole)})
       )`,
     );
@@ -304,8 +317,8 @@ function bucketsSql(groupBy: StatsDimension[], rows: SQL, count: SQL): SQL {
  * The matching events as (ts, event_type, source, n) rows, `n` events each (see `countPlan`): rollup rows
  * (at the start of their hour or day) and single events, which every dimension groups alike.
  */
-function countedRows(filter: EventFilter, hint: LogPosition, byHour: boolean): SQL {
-  const plan = countPlan(filter.start, filter.end, byHour);
+function countedRows(filter: EventFilter, hint: LogPosition, grain: RollupGrain): SQL {
+  const plan = countPlan(filter.start, filter.end, grain);
   const parts: SQL[] = plan.rollups.map((piece) =>
     fromRollups(sql`${sql.raw(`r.${piece.column}`)}, r.event_type, r.source, r.count`, filter, piece),
   );
@@ -325,6 +338,10 @@ function countedRows(filter: EventFilter, hint: LogPosition, byHour: boolean): S
     parts.push(sql`select e.ts, e.event_type, e.source, 1::bigint from events e where false`);
   return sql.join(parts, sql` union all `);
 }
+
+/** The coarsest rollups whose rows fall in one bucket of every dimension of `groupBy`. */
+const grainOf = (groupBy: StatsDimension[]): RollupGrain =>
+  groupBy.includes("hour") ? "hour" : groupBy.includes("day") ? "day" : "month";
 
 /** The exact count of the events matching `filter`, grouped by one or two dimensions, ordered by key. */
 export async function eventStats(
@@ -348,7 +365,7 @@ export async function eventStats(
           : // The hint's row comes first and alone when there are no buckets (a left join on true).
             sql`with ${checkpointCtes(hint)},
             buckets as (
-              ${bucketsSql(groupBy, sql`(${countedRows(filter, hint, groupBy.includes("hour"))}) e (ts, event_type, source, n)`, sql`sum(e.n)`)}
+              ${bucketsSql(groupBy, sql`(${countedRows(filter, hint, grainOf(groupBy))}) e (ts, event_type, source, n)`, sql`sum(e.n)`)}
             )
             select buckets.*, hint.* from hint left join buckets on true order by ${order}`,
         { inline: true },

@@ -18,6 +18,12 @@ export const eventRollups = pgTable(
     eventType: text("event_type").notNull(),
     source: eventSource("source").notNull(),
     count: bigint("count", { mode: "number" }).notNull(),
+    /**
+     * The time of the hour's first and last event of this type and source: a time range's bounds without
+     * reading the log (migration 0037 filled them in; null only for months archived and dropped before it).
+     */
+    firstAt: timestamptz("first_at"),
+    lastAt: timestamptz("last_at"),
   },
   (t) => [
     primaryKey({ name: "event_rollups_pkey", columns: [t.tenantId, t.hour, t.eventType, t.source] }),
@@ -49,8 +55,29 @@ export const eventRollupsDaily = pgTable(
 );
 
 /**
+ * The same counts per UTC month: a tenant's total over all its time adds ~12 rows a year per type and source
+ * instead of ~365.
+ */
+export const eventRollupsMonthly = pgTable(
+  "event_rollups_monthly",
+  {
+    /** No foreign key, like the hourly rollups' (migration 0037 extends the tenant-delete trigger). */
+    tenantId: appendOnlyTenantId(),
+    /** The UTC month the events happened in (their `ts` truncated). */
+    month: timestamptz("month").notNull(),
+    eventType: text("event_type").notNull(),
+    source: eventSource("source").notNull(),
+    count: bigint("count", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "event_rollups_monthly_pkey", columns: [t.tenantId, t.month, t.eventType, t.source] }),
+    index("event_rollups_monthly_counts_idx").on(t.tenantId, t.month, t.eventType, t.source, t.count),
+  ],
+);
+
+/**
  * Where the rollup projection stands in the log: every event at or before (transaction id, position) is
- * counted in `event_rollups` and `event_rollups_daily`, none after it. One row, made by the migration.
+ * counted in `event_rollups`, `event_rollups_daily` and `event_rollups_monthly`, none after it. One row, made by the migration.
  */
 export const eventRollupCheckpoint = pgTable(
   "event_rollup_checkpoint",
