@@ -191,6 +191,35 @@ export async function runCompiled<T = Record<string, unknown>>(
   return rowsOf<T>(await statement.execute(values));
 }
 
+/**
+ * A statement's rows as arrays of their values' bytes, as the server sent them (text format), not decoded:
+ * for large texts passed on as they are (an export's batches: a string per batch would be decoded here and
+ * encoded again, most of the exporting process's work). postgres.js hands them over as they arrived; on
+ * PGlite, which decodes every value, they are encoded back. `prepare`: a named prepared statement (postgres.js).
+ */
+export async function queryBytes(
+  executor: Executor,
+  statement: SQL,
+  options: { prepare?: boolean } = {},
+): Promise<(Buffer | null)[][]> {
+  const { client } = (executor as unknown as { session: { client: unknown } }).session;
+  const raw = client as {
+    unsafe?: (
+      text: string,
+      params: unknown[],
+      options: { prepare: boolean },
+    ) => { raw(): Promise<(Buffer | null)[][]> };
+  };
+  if (typeof raw.unsafe === "function") {
+    const { sql: text, params } = dialect.sqlToQuery(statement);
+    return [...(await raw.unsafe(text, params, { prepare: options.prepare ?? false }).raw())];
+  }
+  const rows = rowsOf<Record<string, unknown>>(await executor.execute(statement));
+  return rows.map((row) =>
+    Object.values(row).map((value) => (value === null ? null : Buffer.from(String(value), "utf8"))),
+  );
+}
+
 const rowsOf = <T>(result: unknown): T[] =>
   (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 

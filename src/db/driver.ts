@@ -79,9 +79,11 @@ export function guardedClient(client: Sql, options: DriverOptions = {}): Sql {
   return new Proxy(client, {
     get(target, property, receiver) {
       if (property === "unsafe") {
-        // Drizzle awaits what `unsafe` returns, or its `.values()`; the query starts when awaited.
+        // Drizzle awaits what `unsafe` returns, or its `.values()` (`queryBytes` its `.raw()`); the query starts
+        // when awaited.
         return (...args: Parameters<Sql["unsafe"]>) => ({
           values: () => bounded(() => target.unsafe(...args).values()),
+          raw: () => bounded(() => target.unsafe(...args).raw()),
           // biome-ignore lint/suspicious/noThenProperty: a thenable like the query it stands for
           then: <A, B>(
             ok?: (rows: unknown) => A | PromiseLike<A>,

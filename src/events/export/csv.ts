@@ -25,7 +25,7 @@ export function csvEncoder(): ExportEncoder {
   return {
     read: { text: line },
     start: () => Buffer.from(`${exportColumns.join(",")}\r\n`, "utf8"),
-    batch: (text) => (text === "" ? undefined : Buffer.from(text as string, "utf8")),
+    batch: (text) => ((text as Buffer).length === 0 ? undefined : (text as Buffer)),
     end: () => undefined,
   };
 }

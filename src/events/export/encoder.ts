@@ -19,8 +19,8 @@ export interface ExportEncoder {
    */
   read: { text: SQL } | { rows: SQL };
   start(): Buffer | undefined;
-  /** The bytes of a batch: of its text, or of its rows. */
-  batch(data: string | BatchRow[]): Buffer | undefined;
+  /** The bytes of a batch: its text (UTF-8, as read), or made of its rows. */
+  batch(data: Buffer | BatchRow[]): Buffer | undefined;
   end(): Buffer | undefined;
 }
 

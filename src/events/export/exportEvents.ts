@@ -79,7 +79,7 @@ interface Cursor {
 /** A batch being read, and how many rows of its window came before it. */
 interface Pending {
   cursor: Cursor;
-  batch: Promise<ExportBatch<string | BatchRow[]>>;
+  batch: Promise<ExportBatch<Buffer | BatchRow[]>>;
   rowsBefore: number;
 }
 
@@ -130,7 +130,7 @@ export async function exportEvents(
     const filterOfWindow = { ...filter, start: new Date(cursor.start), end: new Date(cursor.end) };
     const { read: how } = encoder;
     const batch = run(
-      (executor): Promise<ExportBatch<string | BatchRow[]>> =>
+      (executor): Promise<ExportBatch<Buffer | BatchRow[]>> =>
         "text" in how
           ? readExportText(executor, filterOfWindow, totals.snapshot, cursor.after, batchRows, how.text)
           : readExportRows(executor, filterOfWindow, totals.snapshot, cursor.after, batchRows, how.rows),

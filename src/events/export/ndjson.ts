@@ -27,7 +27,7 @@ export function ndjsonEncoder(): ExportEncoder {
   return {
     read: { text: line },
     start: () => undefined,
-    batch: (text) => (text === "" ? undefined : Buffer.from(text as string, "utf8")),
+    batch: (text) => ((text as Buffer).length === 0 ? undefined : (text as Buffer)),
     end: () => undefined,
   };
 }
