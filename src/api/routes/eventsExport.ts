@@ -34,11 +34,12 @@ export function eventExportRoutes(scope: FastifyInstance) {
       const q = request.query;
       const filter = eventFilterOf(request.tenantId, q);
       const format = q.format ?? "ndjson";
-      const totals = await request.inTenant((tx) => eventTotals(tx, filter));
+      // Reads outside a transaction, like the list's (`request.read`): each batch one statement naming the tenant.
+      const totals = await request.read((db) => eventTotals(db, filter));
 
       const body = new PassThrough();
       const started = performance.now();
-      exportEvents((read) => request.inTenant(read), filter, format, body, {
+      exportEvents((read) => request.read(read), filter, format, body, {
         totals,
       }).then(
         (result) =>
