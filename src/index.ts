@@ -32,12 +32,11 @@ export {
   type RollupProjectionOptions,
   rebuildRollups,
 } from "./events/rollups.js";
+export { eventStats, type StatsBucket, type StatsDimension } from "./events/stats.js";
 export {
   countEvents,
   type EventTotals,
-  eventStats,
   eventTotals,
-  type StatsDimension,
 } from "./events/totals.js";
 export type { NewEvent, StoredEvent, WriteResult } from "./events/types.js";
 export { type WriteOptions, writeEvent as saveEvent, writeEvent, writeEvents } from "./events/write.js";

@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../src/db/client.js";
 import { resetPartitionCache } from "../src/db/partitions.js";
 import { projectRollups, rebuildRollups } from "../src/events/rollups.js";
-import { eventStats, eventTotals } from "../src/events/totals.js";
+import { eventStats } from "../src/events/stats.js";
+import { eventTotals } from "../src/events/totals.js";
 import {
   copyOut,
   importArchive,

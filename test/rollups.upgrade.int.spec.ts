@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { query } from "../src/db/client.js";
 import { migrate, migrateDown, readMigrations } from "../src/db/migrate.js";
 import { projectRollups } from "../src/events/rollups.js";
-import { eventStats, eventTotals } from "../src/events/totals.js";
+import { eventStats } from "../src/events/stats.js";
+import { eventTotals } from "../src/events/totals.js";
 import { writeEvents } from "../src/events/write.js";
 import { backends, createTestDatabase, type TestDatabase } from "./support/databases.js";
 

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { payloadSql } from "../columns.js";
 import { exportColumns, isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
+import { textBatch } from "./read.js";
 
 /**
  * A nullable text of `events e` as a CSV field (RFC 4180): quoted, quotes doubled. Null is an empty field
@@ -25,7 +26,7 @@ export function csvEncoder(): ExportEncoder {
   return {
     read: { text: line },
     start: () => Buffer.from(`${exportColumns.join(",")}\r\n`, "utf8"),
-    batch: (text) => ((text as Buffer).length === 0 ? undefined : (text as Buffer)),
+    batch: textBatch,
     end: () => undefined,
   };
 }

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { payloadSql } from "../columns.js";
 import { isoText } from "./columns.js";
 import type { ExportEncoder } from "./encoder.js";
+import { textBatch } from "./read.js";
 
 /** A nullable text column of `events e` as a JSON value. */
 const json = (column: string) => sql.raw(`coalesce(to_json(e.${column})::text, 'null')`);
@@ -27,7 +28,7 @@ export function ndjsonEncoder(): ExportEncoder {
   return {
     read: { text: line },
     start: () => undefined,
-    batch: (text) => ((text as Buffer).length === 0 ? undefined : (text as Buffer)),
+    batch: textBatch,
     end: () => undefined,
   };
 }

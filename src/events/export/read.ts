@@ -93,3 +93,9 @@ export async function readExportText(
     data: Buffer.concat(rows.map((row) => row[0]!)),
   };
 }
+
+/** A text batch's bytes as they were read (none for an empty batch): what the text formats write. */
+export const textBatch = (data: Buffer | BatchRow[]): Buffer | undefined => {
+  const bytes = data as Buffer;
+  return bytes.length === 0 ? undefined : bytes;
+};
