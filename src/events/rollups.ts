@@ -7,7 +7,7 @@ import { type Executor, query } from "../db/client.js";
  * and month), for every event up to the checkpoint in `event_rollup_checkpoint` and
  * none after it. It reads the log as `readLog` does, in (transaction id, position) order and only
  * transactions older than every running one, so the events up to the checkpoint are a fixed set: no
- * transaction can still commit one there. Totals and stats (totals.ts) add the events after the
+ * transaction can still commit one there. Totals and stats (totals.ts, stats.ts) add the events after the
  * checkpoint, which makes them exact however far the projection lags.
  */
 
