@@ -112,7 +112,7 @@ export function registerArchiveCommands(partitions: Command, program: Command) {
       const started = Date.now();
       let shown = false;
       try {
-        const result = await importArchive(sql, file, (rows, total) => {
+        const onProgress = (rows: number, total: number) => {
           const rate = Math.round(rows / Math.max((Date.now() - started) / 1000, 0.001));
           if (!shown) {
             bar.start(total, 0, { rate, what: file });
@@ -120,7 +120,12 @@ export function registerArchiveCommands(partitions: Command, program: Command) {
           }
           if (rows > bar.getTotal()) bar.setTotal(rows);
           bar.update(rows, { rate, what: file });
-        });
+        };
+        // The bar counts rows as they are copied; the indexes are built after the last one.
+        const afterStep = (step: string) => {
+          if (step === "copied" && shown) bar.update({ what: `${file}: building indexes` });
+        };
+        const result = await importArchive(sql, file, { onProgress, afterStep });
         if (shown) bar.stop();
         process.stdout.write(
           `imported ${result.partition} (${result.month}): ${result.inserted} of its ${result.rows} rows added\n`,

@@ -23,17 +23,23 @@ export async function columnsOf(sql: postgres.Sql, table: string): Promise<strin
 export const columnList = (columns: string[]) =>
   columns.map((c) => `"${c.replaceAll('"', '""')}"`).join(", ");
 
-/** Counts COPY text rows (one per newline: values never hold a raw newline) and hashes them as they pass. */
+/**
+ * Counts COPY text rows (one per newline: values never hold a raw newline) and hashes them as they pass (unless
+ * `hashing` is off: an import has checked the file's own SHA-256 already).
+ */
 export class RowMeter extends Transform {
   readonly hash = createHash("sha256");
   rows = 0;
   bytes = 0;
   private lastReport = 0;
-  constructor(private readonly report?: (rows: number) => void) {
+  constructor(
+    private readonly report?: (rows: number) => void,
+    private readonly hashing = true,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
-    this.hash.update(chunk);
+    if (this.hashing) this.hash.update(chunk);
     this.bytes += chunk.length;
     let at = chunk.indexOf(10);
     while (at !== -1) {

@@ -1,0 +1,180 @@
+import { once } from "node:events";
+import type { Writable } from "node:stream";
+import { finished } from "node:stream/promises";
+import type postgres from "postgres";
+
+/**
+ * A month rebuilt beside its table, then attached: the fast path of `importArchive` when the partition is gone.
+ *
+ * The month's table is made in the schema `herald_import` under the partition's own name, filled by COPY over
+ * two connections at once, and given the parent's indexes two at a time, each statement committing on its
+ * own. Built there, each index gets the very name PostgreSQL gives a partition's index, and the table and its
+ * indexes move into the parent's schema together as the month is attached. ATTACH PARTITION then finds every
+ * index made and the range checked by a constraint the rows were copied under, so it neither builds nor
+ * scans: on two cores a month imports ~1.4× as fast as COPY into a table that ATTACH indexes one index at a
+ * time (see docs/benchmarks.md).
+ *
+ * Nothing is visible until the attach commits. A crash before it leaves only the table in `herald_import`,
+ * which the next import of that month drops and makes again.
+ */
+
+export const importSchema = "herald_import";
+
+/** Connections filling the table, and building its indexes. */
+const lanes = 2;
+/** Memory of one index build (each lane's sort): a month of a million events sorts in ~100 MB. */
+const indexMemory = "256MB";
+/** The attach waits this long at most for its locks. */
+const attachLockTimeout = "60s";
+const rangeCheck = "herald_import_range";
+
+const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+export interface MonthTable {
+  table: string;
+  partition: string;
+  from: string;
+  to: string;
+  /** The COPY column list. */
+  columns: string;
+}
+
+/** Make (again) the month's table in `herald_import`, shaped like the parent, its range checked row by row. */
+export async function prepareMonthTable(sql: postgres.Sql, month: MonthTable): Promise<string> {
+  const key = await partitionKey(sql, month.table);
+  // Two imports of different months may both make the schema: the loser's error means it is there.
+  await sql.unsafe(`create schema if not exists ${quote(importSchema)}`).catch(async (error) => {
+    const [made] = await sql`select to_regnamespace(${importSchema}) is not null as made`;
+    if (!made?.made) throw error;
+  });
+  const target = `${quote(importSchema)}.${quote(month.partition)}`;
+  await sql.unsafe(`drop table if exists ${target}`);
+  await sql.unsafe(
+    `create table ${target} (like ${quote(month.table)} including defaults including constraints including storage including compression,
+      constraint ${rangeCheck} check (${quote(key)} >= '${month.from}' and ${quote(key)} < '${month.to}'))`,
+  );
+  return target;
+}
+
+/** Send COPY text rows to `lanes` COPY statements at once, whole lines each, and wait for all to commit. */
+export async function copyInLanes(
+  sql: postgres.Sql,
+  statement: string,
+  source: AsyncIterable<Buffer>,
+): Promise<void> {
+  const sinks: Writable[] = await Promise.all(
+    Array.from({ length: lanes }, () => sql.unsafe(statement).writable()),
+  );
+  let failure: unknown;
+  const done = sinks.map((sink) =>
+    finished(sink).catch((error) => {
+      failure ??= error;
+      for (const other of sinks) other.destroy();
+      throw error;
+    }),
+  );
+  try {
+    let next = 0;
+    let carry: Buffer | undefined;
+    for await (const chunk of source) {
+      if (failure) break;
+      const data = carry ? Buffer.concat([carry, chunk]) : chunk;
+      const end = data.lastIndexOf(10) + 1;
+      carry = end < data.length ? data.subarray(end) : undefined;
+      if (end === 0) continue;
+      // The next lane in turn, unless it is full and another is not; when all are full, the first to drain.
+      let sink = sinks[next]!;
+      if (sink.writableNeedDrain) sink = sinks.find((s) => !s.writableNeedDrain) ?? sink;
+      if (sink.writableNeedDrain) {
+        sink = await Promise.race(
+          sinks.map((s) =>
+            once(s, "drain").then(
+              () => s,
+              () => s,
+            ),
+          ),
+        );
+        if (failure) break;
+      }
+      next = (sinks.indexOf(sink) + 1) % sinks.length;
+      sink.write(data.subarray(0, end));
+    }
+    if (carry && !failure) sinks[next]!.write(carry);
+    for (const sink of sinks) sink.end();
+  } catch (error) {
+    for (const sink of sinks) sink.destroy(error as Error);
+    failure ??= error;
+  }
+  await Promise.allSettled(done);
+  if (failure) throw failure;
+}
+
+/**
+ * The parent's indexes as statements for `target`: each made without a name, so PostgreSQL names it as it
+ * names a partition's; those behind a constraint (the primary key) as that constraint. Longest first: lanes
+ * take the next statement as they come free, and the widest keys take longest to sort.
+ */
+async function indexStatements(sql: postgres.Sql, table: string, target: string): Promise<string[]> {
+  const rows = await sql<{ definition: string; constraint: string | null }[]>`
+    select pg_get_indexdef(i.indexrelid) as definition, pg_get_constraintdef(c.oid) as constraint
+    from pg_index i
+    left join pg_constraint c on c.conindid = i.indexrelid and c.conrelid = i.indrelid and c.contype in ('p', 'u', 'x')
+    where i.indrelid = ${table}::regclass`;
+  return rows
+    .map(({ definition, constraint }) => {
+      if (constraint) return `alter table ${target} add ${constraint}`;
+      const shape = /^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ (USING .*)$/s.exec(definition);
+      if (!shape) throw new Error(`index of ${table} not understood: ${definition}`);
+      return `create ${shape[1] ?? ""}index on ${target} ${shape[2]}`;
+    })
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Build the parent's indexes on the month's table, `lanes` at a time. */
+export async function buildIndexes(sql: postgres.Sql, table: string, target: string): Promise<void> {
+  const queue = await indexStatements(sql, table, target);
+  let failure: unknown;
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      for (let statement = queue.shift(); statement && !failure; statement = queue.shift()) {
+        try {
+          await sql.begin(async (tx) => {
+            // One lane per core: each sort on its own, in memory.
+            await tx`select set_config('maintenance_work_mem', ${indexMemory}, true),
+              set_config('max_parallel_maintenance_workers', '0', true)`;
+            await tx.unsafe(statement);
+          });
+        } catch (error) {
+          failure ??= error;
+        }
+      }
+    }),
+  );
+  if (failure) throw failure;
+}
+
+/**
+ * Attach the month's table as the partition (in the caller's transaction, which holds the partitions lock and
+ * has checked that no partition of that month was made meanwhile).
+ */
+export async function attachMonthTable(tx: postgres.TransactionSql, month: MonthTable, target: string) {
+  const [parent] = await tx<{ schema: string }[]>`
+    select relnamespace::regnamespace::text as schema from pg_class where oid = ${month.table}::regclass`;
+  await tx`select set_config('lock_timeout', ${attachLockTimeout}, true)`;
+  await tx.unsafe(`alter table ${target} set schema ${parent!.schema}`);
+  await tx.unsafe(
+    `alter table ${quote(month.table)} attach partition ${quote(month.partition)} for values from ('${month.from}') to ('${month.to}')`,
+  );
+  await tx.unsafe(`alter table ${quote(month.partition)} drop constraint ${rangeCheck}`);
+}
+
+export async function dropMonthTable(sql: postgres.Sql, target: string): Promise<void> {
+  await sql.unsafe(`drop table if exists ${target}`);
+}
+
+async function partitionKey(sql: postgres.Sql, table: string): Promise<string> {
+  const [row] = await sql<{ key: string }[]>`select pg_get_partkeydef(${table}::regclass) as key`;
+  const column = /^RANGE \((\w+)\)$/.exec(row?.key ?? "")?.[1];
+  if (!column) throw new Error(`${table} is not partitioned by a range of one column (${row?.key})`);
+  return column;
+}
