@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -72,6 +75,45 @@ describe.runIf(hasPostgres())("herald partitions (PostgreSQL)", () => {
     expect(lines.filter((l) => l.startsWith("message_events_"))).toHaveLength(7);
     const exact = await herald(["partitions", "list", "--exact"]);
     expect(exact.out).toMatch(new RegExp(`events_${monthName(0)}\\s+\\S+ \\.\\. \\S+\\s+100\\s`));
+  }, 60_000);
+
+  it("archives a month by hand and imports it back, once", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "herald-cli-archives-"));
+    const sql = postgres(server.url, { max: 1, onnotice: () => {} });
+    const month = monthName(-4);
+    const label = month.replace("_", "-");
+    try {
+      const [tenant] = await sql<
+        { id: string }[]
+      >`insert into tenants (name) values ('archived') returning id`;
+      const start = `${label}-01T00:00:00Z`;
+      await sql`select herald_ensure_partitions('events', ${start}::timestamptz, 1)`;
+      await sql`insert into events (tenant_id, event_type, source, ts)
+        select ${tenant!.id}::uuid, 'order.placed', 'manual', ${start}::timestamptz + i * interval '1 minute'
+        from generate_series(1, 500) i`;
+      // A month is dropped only once the rollups count it; how they count is not what this tests.
+      await sql`update event_rollup_checkpoint set transaction_id = pg_current_xact_id(), position = 9e15`;
+      const env = { HERALD_ARCHIVE_DIR: dir };
+      const archived = await herald(["partitions", "archive", "--month", label], env);
+      expect(archived.code).toBe(0);
+      expect(archived.out).toContain("archived 1 partition(s): 500 rows");
+      expect((await sql`select to_regclass(${`events_${month}`}) as t`)[0]!.t).toBeNull();
+
+      const file = join(dir, `events_${month}.copy.gz`);
+      const imported = await herald(["import", file], env);
+      expect(imported.code).toBe(0);
+      expect(imported.out).toContain(`imported events_${month} (${label}): 500 of its 500 rows added`);
+      const [count] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(`events_${month}`)}`;
+      expect(count!.n).toBe(500);
+      const again = await herald(["import", file], env);
+      expect(again.out).toContain(`imported events_${month} (${label}): 0 of its 500 rows added`);
+      const missing = await herald(["import", join(dir, "events_1999_01.copy.gz")], env);
+      expect(missing.code).not.toBe(0);
+      expect(missing.out).toContain("no archive of events_1999_01 is recorded");
+    } finally {
+      await sql.end();
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it("refuses a bad --months", async () => {
