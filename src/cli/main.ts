@@ -7,6 +7,7 @@ import { openConfiguredDatabases, serve, work } from "../runtime.js";
 import { createTenant, listTenants } from "../tenancy/tenants.js";
 import { registerBusCommands } from "./bus.js";
 import { registerExportCommand } from "./export.js";
+import { boundHeapGrowth } from "./heap.js";
 import { registerInboundCommands } from "./inbound.js";
 import { registerPartitionCommands } from "./partitions.js";
 import { registerArchiveCommands } from "./partitionsArchive.js";
@@ -72,6 +73,7 @@ program
   .command("serve")
   .description("migrate, then run the HTTP API and the workers")
   .action(async () => {
+    boundHeapGrowth(100);
     const server = await serve(loadConfig());
     runUntilSignal(server.stop);
   });
@@ -80,6 +82,7 @@ program
   .command("worker")
   .description("migrate, then run only the workers (no HTTP)")
   .action(async () => {
+    boundHeapGrowth(100);
     const workers = await work(loadConfig());
     runUntilSignal(workers.stop);
   });
