@@ -19,7 +19,7 @@ import { describe, expect, it } from "vitest";
  * - messages: outbound messages, their events and statuses, suppressions.
  * - capabilities: ingest, inbound, bus, scheduler, retention, and tenancy (tenants, API keys, webhook sources: it needs
  *   only db and domain, and only the API, the CLI and the runtime use it). None imports another.
- * - config.ts: read and validated once, at the edge: by the API, the CLI and the runtime, never below.
+ * - config.ts (and config/, its variables): read and validated once, at the edge: by the API, the CLI and the runtime, never below.
  * - api (and metricsServer.ts, the metrics endpoint): the HTTP face over the capabilities.
  * - top: the CLI, runtime.ts (wires the pieces) and index.ts (the library's surface).
  */
@@ -36,7 +36,7 @@ const layers: { name: string; holds: string[]; peers?: "independent" }[] = [
     holds: ["ingest", "inbound", "bus", "scheduler", "tenancy", "retention"],
     peers: "independent",
   },
-  { name: "config", holds: ["config.ts"] },
+  { name: "config", holds: ["config.ts", "config"] },
   { name: "api", holds: ["api", "metricsServer.ts"] },
   { name: "top", holds: ["cli", "runtime.ts", "index.ts"] },
 ];
