@@ -13,8 +13,7 @@ import { destinationPolicy } from "./bus/sinks/destination.js";
 import { HandlerRegistry } from "./bus/sinks/handlers.js";
 import { NatsPublisher } from "./bus/sinks/nats.js";
 import type { Config } from "./config.js";
-import { type Database, type OpenOptions, openDatabase } from "./db/client.js";
-import { migrate } from "./db/migrate.js";
+import type { Database } from "./db/client.js";
 import { setDefaultPhoneRegion } from "./domain/address.js";
 import { RollupProjection } from "./events/rollups.js";
 import { createInboundMetrics } from "./inbound/metrics.js";
@@ -26,83 +25,14 @@ import { inboundEventsQueue, scheduledActionsQueue, webhookDeliveriesQueue } fro
 import { instrumentWorker, registerQueueDepth } from "./queue/metrics.js";
 import type { Worker } from "./queue/worker.js";
 import { startRetention } from "./retention/index.js";
+import { migrateConfigured, openConfiguredDatabases, openWorkerDatabase } from "./runtime/databases.js";
 import { startPartitionUpkeep } from "./scheduler/maintenance.js";
 import { createSchedulerMetrics, registerSchedulerDue } from "./scheduler/metrics.js";
 import { createSchedulerWorker } from "./scheduler/processor.js";
 import { builtInActions, type ScheduledActionRegistry } from "./scheduler/registry.js";
 import { createTenant, listTenants } from "./tenancy/tenants.js";
 
-/** What a process's database handles serve, which decides their time-outs (see `databaseTimeouts`). */
-export type DatabaseUse = "api" | "worker" | "command";
-
-/**
- * Time-outs of a handle's connections (PostgreSQL only; the embedded database has no network to wait on).
- * Every handle connects within HERALD_DB_TIMEOUT_MS.
- * - api: a request is answered within that bound whatever the database does (API.md: 503 `unavailable`,
- *   never a hang), so a statement, a lock wait, and each query or transaction as a whole get no longer.
- * - worker: nobody waits on a worker's answer, and a batch of large deliveries may rightly take longer than
- *   a request. Its statements, and each query or transaction as a whole, get its lease (plus the bound, so
- *   the server's own time-out comes first): past it another worker may claim the same rows, so the work is
- *   wasted, and a wait that long is better given up and retried. So no worker waits forever, even on a
- *   connection that went silent or a driver that lost a query.
- * - command: migrations and the CLI, run by an operator: an index build may take minutes.
- */
-function databaseTimeouts(config: Config, use: DatabaseUse): OpenOptions {
-  const boundMs = config.databaseTimeoutMs;
-  switch (use) {
-    case "api":
-      return {
-        connectTimeoutMs: boundMs,
-        statementTimeoutMs: boundMs,
-        lockTimeoutMs: boundMs,
-        deadlineMs: boundMs,
-        // Requests keep coming during an outage: with postgres.js's back-off (up to 20 s between attempts)
-        // they would go on being answered 503 that long after the database is back.
-        reconnectMaxDelayMs: Math.max(1000, boundMs),
-      };
-    case "worker":
-      return {
-        connectTimeoutMs: boundMs,
-        statementTimeoutMs: config.worker.leaseMs,
-        deadlineMs: config.worker.leaseMs + boundMs,
-      };
-    case "command":
-      return { connectTimeoutMs: boundMs };
-  }
-}
-
-/** Open the configured database (and the system one, when a separate URL is set). */
-export async function openConfiguredDatabases(
-  config: Config,
-  use: DatabaseUse = "command",
-): Promise<{ app: Database; system: Database }> {
-  const timeouts = databaseTimeouts(config, use);
-  const app = await openDatabase({
-    url: config.databaseUrl,
-    dataDir: config.dataDir,
-    poolSize: config.databasePoolSize,
-    ...timeouts,
-  });
-  const system = config.systemDatabaseUrl
-    ? await openDatabase({ url: config.systemDatabaseUrl, poolSize: config.databasePoolSize, ...timeouts })
-    : app;
-  return { app, system };
-}
-
-/** Apply pending migrations: on a server, over a connection of their own with no bound but connecting's. */
-async function migrateConfigured(config: Config, system: Database) {
-  if (system.kind === "pglite") return migrate(system.db);
-  const own = await openDatabase({
-    url: config.systemDatabaseUrl ?? config.databaseUrl,
-    poolSize: 1,
-    ...databaseTimeouts(config, "command"),
-  });
-  try {
-    return await migrate(own.db);
-  } finally {
-    await own.close();
-  }
-}
+export { type DatabaseUse, openConfiguredDatabases } from "./runtime/databases.js";
 
 /**
  * The embedded database's admin token, kept beside the data so restarts reuse it. Only used when
@@ -165,13 +95,7 @@ export async function serve(config: Config): Promise<RunningServer> {
   // Workers get their own connections on a server, so long processing transactions never make a webhook's
   // one insert wait for a connection (PGlite has a single connection anyway).
   const workerDatabase =
-    config.runWorkers && database.kind === "postgres"
-      ? await openDatabase({
-          url: config.systemDatabaseUrl ?? config.databaseUrl,
-          poolSize: config.databasePoolSize,
-          ...databaseTimeouts(config, "worker"),
-        })
-      : system;
+    config.runWorkers && database.kind === "postgres" ? await openWorkerDatabase(config) : system;
   const workers = config.runWorkers
     ? await startWorkers(config, workerDatabase, registry, { foreground })
     : undefined;

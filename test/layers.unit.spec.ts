@@ -38,7 +38,7 @@ const layers: { name: string; holds: string[]; peers?: "independent" }[] = [
   },
   { name: "config", holds: ["config.ts", "config"] },
   { name: "api", holds: ["api", "metricsServer.ts"] },
-  { name: "top", holds: ["cli", "runtime.ts", "index.ts"] },
+  { name: "top", holds: ["cli", "runtime.ts", "runtime", "index.ts"] },
 ];
 
 /**
