@@ -82,20 +82,11 @@ export async function copyInLanes(
       const end = data.lastIndexOf(10) + 1;
       carry = end < data.length ? data.subarray(end) : undefined;
       if (end === 0) continue;
-      // The next lane in turn, unless it is full and another is not; when all are full, the first to drain.
+      // The next lane in turn, unless it is full and another is not; when all are full, that one once it drains.
       let sink = sinks[next]!;
       if (sink.writableNeedDrain) sink = sinks.find((s) => !s.writableNeedDrain) ?? sink;
-      if (sink.writableNeedDrain) {
-        sink = await Promise.race(
-          sinks.map((s) =>
-            once(s, "drain").then(
-              () => s,
-              () => s,
-            ),
-          ),
-        );
-        if (failure) break;
-      }
+      if (sink.writableNeedDrain) await once(sink, "drain");
+      if (failure) break;
       next = (sinks.indexOf(sink) + 1) % sinks.length;
       sink.write(data.subarray(0, end));
     }
