@@ -114,11 +114,11 @@ export async function importArchive(
 async function restore(sql: postgres.Sql, job: ImportJob, path: string): Promise<number> {
   const target = await prepareMonthTable(sql, job);
   try {
-    const meter = new RowMeter(job.report, false);
-    await pipeline(createReadStream(path), createGunzip({ chunkSize: 1 << 16 }), meter, (rows) =>
-      copyInLanes(sql, `copy ${target} (${job.columns}) from stdin`, rows),
-    );
-    expectRows(job, meter.rows);
+    let copied = 0;
+    await pipeline(createReadStream(path), createGunzip({ chunkSize: 1 << 16 }), async (rows) => {
+      copied = await copyInLanes(sql, `copy ${target} (${job.columns}) from stdin`, rows, job.report);
+    });
+    expectRows(job, copied);
     await job.afterStep?.("copied", job.partition);
     await buildIndexes(sql, job.table, target);
     await job.afterStep?.("indexed", job.partition);
@@ -133,7 +133,7 @@ async function restore(sql: postgres.Sql, job: ImportJob, path: string): Promise
       }
       await attachMonthTable(tx, job, target);
       await markRestored(tx, job);
-      return meter.rows;
+      return copied;
     });
   } finally {
     // Gone already once attached (moved to the parent's schema). Best effort after a failure, whose error is

@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import type postgres from "postgres";
@@ -56,41 +55,69 @@ export async function prepareMonthTable(sql: postgres.Sql, month: MonthTable): P
   return target;
 }
 
-/** Send COPY text rows to `lanes` COPY statements at once, whole lines each, and wait for all to commit. */
+/**
+ * Send COPY text rows to `lanes` COPY statements at once, whole lines each, and wait for all to commit. Returns
+ * the rows sent (one per newline: values never hold a raw newline), reported as they go every 10,000.
+ */
 export async function copyInLanes(
   sql: postgres.Sql,
   statement: string,
   source: AsyncIterable<Buffer>,
-): Promise<void> {
+  report?: (rows: number) => void,
+): Promise<number> {
   const sinks: Writable[] = await Promise.all(
     Array.from({ length: lanes }, () => sql.unsafe(statement).writable()),
   );
   let failure: unknown;
+  let rows = 0;
+  // Wakes the writer waiting for room: the first lane to drain, or a failure.
+  let wake: (() => void) | undefined;
+  const woken = () => {
+    wake?.();
+    wake = undefined;
+  };
+  for (const sink of sinks) sink.on("drain", woken);
   const done = sinks.map((sink) =>
     finished(sink).catch((error) => {
       failure ??= error;
       for (const other of sinks) other.destroy();
+      woken();
       throw error;
     }),
   );
   try {
     let next = 0;
-    let carry: Buffer | undefined;
-    for await (const chunk of source) {
+    let reported = 0;
+    // The unfinished line at the end of the last chunk: it goes first, to the lane that takes the rest of it.
+    let carry: Buffer[] = [];
+    for await (const chunk of source as AsyncIterable<Buffer>) {
       if (failure) break;
-      const data = carry ? Buffer.concat([carry, chunk]) : chunk;
-      const end = data.lastIndexOf(10) + 1;
-      carry = end < data.length ? data.subarray(end) : undefined;
-      if (end === 0) continue;
-      // The next lane in turn, unless it is full and another is not; when all are full, that one once it drains.
-      let sink = sinks[next]!;
-      if (sink.writableNeedDrain) sink = sinks.find((s) => !s.writableNeedDrain) ?? sink;
-      if (sink.writableNeedDrain) await once(sink, "drain");
-      if (failure) break;
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) rows++;
+      if (report && rows - reported >= 10_000) {
+        reported = rows;
+        report(rows);
+      }
+      const end = chunk.lastIndexOf(10) + 1;
+      if (end === 0) {
+        carry.push(chunk);
+        continue;
+      }
+      // The next lane in turn, unless it is full and another is not; when all are full, the first to drain.
+      let sink =
+        sinks.find((s, i) => i >= next && !s.writableNeedDrain) ?? sinks.find((s) => !s.writableNeedDrain);
+      while (!sink && !failure) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        sink = sinks.find((s) => !s.writableNeedDrain);
+      }
+      if (failure || !sink) break;
       next = (sinks.indexOf(sink) + 1) % sinks.length;
-      sink.write(data.subarray(0, end));
+      for (const piece of carry) sink.write(piece);
+      sink.write(end === chunk.length ? chunk : chunk.subarray(0, end));
+      carry = end < chunk.length ? [chunk.subarray(end)] : [];
     }
-    if (carry && !failure) sinks[next]!.write(carry);
+    if (!failure) for (const piece of carry) sinks[next]!.write(piece);
     for (const sink of sinks) sink.end();
   } catch (error) {
     for (const sink of sinks) sink.destroy(error as Error);
@@ -98,6 +125,7 @@ export async function copyInLanes(
   }
   await Promise.allSettled(done);
   if (failure) throw failure;
+  return rows;
 }
 
 /**
