@@ -209,6 +209,10 @@ describe.runIf(hasPostgres())("retention on postgres", () => {
     const imported = await importArchive(sql, rows[0]!.path);
     expect(imported).toMatchObject({ table: "events", inserted: 3000, rows: 3000 });
     await importArchive(sql, rows[1]!.path);
+    // message_events' foreign key was checked before the attach, and is the partition's as PostgreSQL makes it.
+    expect(await shape(partition("message_events", old))).toEqual(
+      await shape(partition("message_events", monthStart(1)), partition("message_events", old)),
+    );
     expect(await copyChecksum(sql, "events", "ts", old)).toEqual(events);
     expect(await copyChecksum(sql, "message_events", "event_at", old)).toEqual(messages);
     expect((await sql`select state from archives order by table_name`).map((r) => r.state)).toEqual([

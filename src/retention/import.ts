@@ -14,6 +14,7 @@ import {
 } from "./archive.js";
 import { columnList, columnsOf, fileSha256, RowMeter } from "./files.js";
 import {
+  addForeignKeys,
   attachMonthTable,
   buildIndexes,
   copyInLanes,
@@ -121,6 +122,7 @@ async function restore(sql: postgres.Sql, job: ImportJob, path: string): Promise
     expectRows(job, copied);
     await job.afterStep?.("copied", job.partition);
     await buildIndexes(sql, job.table, target);
+    await addForeignKeys(sql, job.table, target);
     await job.afterStep?.("indexed", job.partition);
     return await sql.begin(async (tx) => {
       await lockArchive(tx, job);
