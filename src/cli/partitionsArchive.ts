@@ -2,7 +2,7 @@ import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import postgres from "postgres";
 import { loadConfig } from "../config.js";
-import { importArchive, runRetention } from "../retention/index.js";
+import { type ImportStep, importArchive, runRetention } from "../retention/index.js";
 
 /** A postgres.js client for retention's COPY streams (PostgreSQL only: PGlite has no archives). */
 function retentionClient(): postgres.Sql {
@@ -122,7 +122,7 @@ export function registerArchiveCommands(partitions: Command, program: Command) {
           bar.update(rows, { rate, what: file });
         };
         // The bar counts rows as they are copied; the indexes are built after the last one.
-        const afterStep = (step: string) => {
+        const afterStep = (step: ImportStep) => {
           if (step === "copied" && shown) bar.update({ what: `${file}: building indexes` });
         };
         const result = await importArchive(sql, file, { onProgress, afterStep });

@@ -77,6 +77,17 @@ const pad = (n: number) => String(n).padStart(2, "0");
 export const monthLabel = (month: Date) => `${month.getUTCFullYear()}-${pad(month.getUTCMonth() + 1)}`;
 export const partitionName = (table: ArchivedTable, month: Date) =>
   `${table}_${month.getUTCFullYear()}_${pad(month.getUTCMonth() + 1)}`;
+/** Whether the month's partition is there (by name: attached or not). */
+export async function partitionExists(
+  sql: postgres.Sql | postgres.TransactionSql,
+  partition: string,
+): Promise<boolean> {
+  const [row] = await sql<
+    { exists: boolean }[]
+  >`select to_regclass(${`"${partition}"`}) is not null as exists`;
+  return row?.exists === true;
+}
+
 export const addMonths = (month: Date, n: number) =>
   new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + n, 1));
 const startOfMonth = (date: Date) => new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
@@ -180,10 +191,7 @@ async function archiveMonth(
     >`select state from archives where id = ${row!.id} for update`;
     if (current?.state !== "verified")
       throw new RetentionError(`${partition}: no longer verified (${current?.state})`);
-    const [exists] = await tx<
-      { exists: boolean }[]
-    >`select to_regclass(${`"${partition}"`}) is not null as exists`;
-    if (exists?.exists) {
+    if (await partitionExists(tx, partition)) {
       await tx.unsafe(`alter table "${table}" detach partition "${partition}"`);
       const [count] = await tx<{ n: number }[]>`select count(*)::float8 as n from ${tx(partition)}`;
       if (count?.n !== row!.rows) {

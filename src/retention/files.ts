@@ -20,8 +20,17 @@ export async function columnsOf(sql: postgres.Sql, table: string): Promise<strin
   return rows.map((r) => r.name);
 }
 
-export const columnList = (columns: string[]) =>
-  columns.map((c) => `"${c.replaceAll('"', '""')}"`).join(", ");
+/** A name as a quoted SQL identifier. */
+export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+export const columnList = (columns: string[]) => columns.map(quoteIdent).join(", ");
+
+/** A client of `max` connections of its own to `sql`'s database, for work that must not share the caller's. */
+export function ownClient(sql: postgres.Sql, max: number): postgres.Sql {
+  return postgres({ ...sql.options, max, onnotice: () => {} } as unknown as postgres.Options<
+    Record<string, never>
+  >);
+}
 
 /**
  * Counts COPY text rows (one per newline: values never hold a raw newline) and hashes them as they pass (unless
@@ -81,9 +90,7 @@ export async function copyOut<T>(
   statement: string,
   consume: (source: Readable) => Promise<T>,
 ): Promise<T> {
-  const own = postgres({ ...sql.options, max: 1, onnotice: () => {} } as unknown as postgres.Options<
-    Record<string, never>
-  >);
+  const own = ownClient(sql, 1);
   try {
     return await consume(await own.unsafe(statement).readable());
   } finally {

@@ -3,16 +3,17 @@ import { stat } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import postgres from "postgres";
+import type postgres from "postgres";
 import {
   type ArchivedTable,
   addMonths,
   archiveRow,
   monthLabel,
+  partitionExists,
   partitionName,
   RetentionError,
 } from "./archive.js";
-import { columnList, columnsOf, fileSha256, RowMeter } from "./files.js";
+import { columnList, columnsOf, fileSha256, ownClient, RowMeter } from "./files.js";
 import {
   addForeignKeys,
   attachMonthTable,
@@ -90,9 +91,7 @@ export async function importArchive(
     afterStep,
   };
   // Connections of its own: one holds this archive's import lock, two fill and index a month at once.
-  const own = postgres({ ...sql.options, max: 3, onnotice: () => {} } as unknown as postgres.Options<
-    Record<string, never>
-  >);
+  const own = ownClient(sql, 3);
   try {
     const lock = await own.reserve();
     const [held] = await lock<{ held: boolean }[]>`
@@ -160,16 +159,6 @@ async function mergeInto(sql: postgres.Sql, job: ImportJob, path: string): Promi
     await markRestored(tx, job);
     return result.count;
   });
-}
-
-async function partitionExists(
-  sql: postgres.Sql | postgres.TransactionSql,
-  partition: string,
-): Promise<boolean> {
-  const [row] = await sql<
-    { exists: boolean }[]
-  >`select to_regclass(${`"${partition}"`}) is not null as exists`;
-  return row?.exists === true;
 }
 
 /** Partitions are made and attached one caller at a time; the archive row is held until the import commits. */

@@ -1,6 +1,7 @@
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import type postgres from "postgres";
+import { quoteIdent } from "./files.js";
 
 /**
  * A month rebuilt beside its table, then attached: the fast path of `importArchive` when the partition is gone.
@@ -17,7 +18,7 @@ import type postgres from "postgres";
  * which the next import of that month drops and makes again.
  */
 
-export const importSchema = "herald_import";
+const importSchema = "herald_import";
 
 /** Connections filling the table, and building its indexes. */
 const lanes = 2;
@@ -26,8 +27,6 @@ const indexMemory = "256MB";
 /** The attach waits this long at most for its locks. */
 const attachLockTimeout = "60s";
 const rangeCheck = "herald_import_range";
-
-const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 export interface MonthTable {
   table: string;
@@ -42,15 +41,15 @@ export interface MonthTable {
 export async function prepareMonthTable(sql: postgres.Sql, month: MonthTable): Promise<string> {
   const key = await partitionKey(sql, month.table);
   // Two imports of different months may both make the schema: the loser's error means it is there.
-  await sql.unsafe(`create schema if not exists ${quote(importSchema)}`).catch(async (error) => {
+  await sql.unsafe(`create schema if not exists ${quoteIdent(importSchema)}`).catch(async (error) => {
     const [made] = await sql`select to_regnamespace(${importSchema}) is not null as made`;
     if (!made?.made) throw error;
   });
-  const target = `${quote(importSchema)}.${quote(month.partition)}`;
+  const target = `${quoteIdent(importSchema)}.${quoteIdent(month.partition)}`;
   await sql.unsafe(`drop table if exists ${target}`);
   await sql.unsafe(
-    `create table ${target} (like ${quote(month.table)} including defaults including constraints including storage including compression,
-      constraint ${rangeCheck} check (${quote(key)} >= '${month.from}' and ${quote(key)} < '${month.to}'))`,
+    `create table ${target} (like ${quoteIdent(month.table)} including defaults including constraints including storage including compression,
+      constraint ${rangeCheck} check (${quoteIdent(key)} >= '${month.from}' and ${quoteIdent(key)} < '${month.to}'))`,
   );
   return target;
 }
@@ -182,8 +181,8 @@ export async function addForeignKeys(sql: postgres.Sql, table: string, target: s
     select conname as name, pg_get_constraintdef(oid) as definition from pg_constraint
     where conrelid = ${table}::regclass and contype = 'f' and conparentid = 0`;
   for (const { name, definition } of keys) {
-    await sql.unsafe(`alter table ${target} add constraint ${quote(name)} ${definition} not valid`);
-    await sql.unsafe(`alter table ${target} validate constraint ${quote(name)}`);
+    await sql.unsafe(`alter table ${target} add constraint ${quoteIdent(name)} ${definition} not valid`);
+    await sql.unsafe(`alter table ${target} validate constraint ${quoteIdent(name)}`);
   }
 }
 
@@ -197,9 +196,9 @@ export async function attachMonthTable(tx: postgres.TransactionSql, month: Month
   await tx`select set_config('lock_timeout', ${attachLockTimeout}, true)`;
   await tx.unsafe(`alter table ${target} set schema ${parent!.schema}`);
   await tx.unsafe(
-    `alter table ${quote(month.table)} attach partition ${quote(month.partition)} for values from ('${month.from}') to ('${month.to}')`,
+    `alter table ${quoteIdent(month.table)} attach partition ${quoteIdent(month.partition)} for values from ('${month.from}') to ('${month.to}')`,
   );
-  await tx.unsafe(`alter table ${quote(month.partition)} drop constraint ${rangeCheck}`);
+  await tx.unsafe(`alter table ${quoteIdent(month.partition)} drop constraint ${rangeCheck}`);
 }
 
 export async function dropMonthTable(sql: postgres.Sql, target: string): Promise<void> {
