@@ -379,49 +379,6 @@ for (const backend of backends()) {
         // No sort node (a Merge Append's "Sort Key" is no sort): each index gives the order.
         expect(lines.join("\n")).not.toMatch(/Sort\s+\(/);
       }
-      // Bodies whose stored form is largest for their text (4 bytes a number for 3 characters; 8 bytes a
-      // level of nesting for 2), at the covered bound and past it: each is stored, in its half, and shown.
-      const zeros = (n: number) => Array.from({ length: n }, () => 0);
-      const nested = (depth: number): unknown => (depth === 0 ? [] : [nested(depth - 1)]);
-      const extremes = [zeros(170), zeros(185), zeros(600), nested(260), nested(300)];
-      const written = await writeEvents(
-        db,
-        extremes.map((list, i) => ({
-          tenantId,
-          eventType: "contact.extreme",
-          source: "system" as const,
-          contactId: "extreme",
-          payload: { list },
-          timestamp: new Date(first + i * 1000),
-        })),
-      );
-      expect(written).toHaveLength(extremes.length);
-      // Part of the tenant's events from now on, for the specs after this one.
-      written.forEach((w, i) => {
-        seeded.push({
-          id: w.event.id,
-          type: "contact.extreme",
-          source: "system",
-          ts: first + i * 1000,
-          contact: "extreme",
-        });
-      });
-      const shown = await call(h.app, {
-        method: "GET",
-        url: "/api/v1/contacts/extreme/events",
-        headers: bearer(key),
-      });
-      expect(shown.body.events.map((e: { payload: unknown }) => e.payload)).toEqual(
-        extremes.map((list) => ({ list })),
-      );
-      const [halves] = await query<{ covered: number; uncovered: number }>(
-        db,
-        sql`select count(*) filter (where ${covered})::int as covered,
-          count(*) filter (where ${uncovered})::int as uncovered
-          from events e where e.tenant_id = ${tenantId}::uuid and e.contact_id = 'extreme'`,
-      );
-      expect(halves!.covered).toBeGreaterThan(0);
-      expect(halves!.uncovered).toBeGreaterThan(0);
       // Each contact event is in one half: the halves' counts add up to the contact's events.
       const [row] = await query<{ covered: number; uncovered: number; all: number }>(
         db,

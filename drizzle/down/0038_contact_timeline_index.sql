@@ -4,3 +4,5 @@ CREATE INDEX "events_tenant_contact_ts_idx" ON "events" USING btree ("tenant_id"
 DROP INDEX IF EXISTS "events_contact_uncovered_idx";
 --> statement-breakpoint
 DROP INDEX IF EXISTS "events_contact_timeline_idx";
+--> statement-breakpoint
+DROP FUNCTION IF EXISTS herald_event_entry_bytes(jsonb, jsonb, text, text, text, text, text, text);

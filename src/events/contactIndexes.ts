@@ -10,20 +10,22 @@ import type { EventFilter } from "./filter.js";
  * with the index's own predicate, written here as the migration has it: the planner uses a partial index only
  * for a condition that implies its predicate, and the bound is a literal, not a parameter, so a prepared
  * statement's generic plan uses it too.
- *
- * What a covered entry may hold: a jsonb's stored form is at most 4 times the text it prints (plus a few
- * bytes), the ids are as long as they are, and 2,200 leaves the entry's fixed columns room under btree's 2,704
- * bytes. Built-in immutable functions only: each insert evaluates it twice.
  */
-const entryBytes = (alias: string) => {
-  const c = (column: string) => `${alias}.${column}`;
-  const optional = ["session_id", "event_key", "correlation_id", "causation_id"].map(
-    (column) => ` + coalesce(octet_length(${c(column)}), 0)`,
-  );
-  return `4 * (octet_length(${c("payload")}::text) + octet_length(${c("metadata")}::text)) + octet_length(${c("event_type")}) + octet_length(${c("contact_id")})${optional.join("")}`;
-};
+const entryBytes = (alias: string) =>
+  `herald_event_entry_bytes(${[
+    "payload",
+    "metadata",
+    "event_type",
+    "contact_id",
+    "session_id",
+    "event_key",
+    "correlation_id",
+    "causation_id",
+  ]
+    .map((column) => `${alias}.${column}`)
+    .join(", ")})`;
 
-const coveredBytes = 2200;
+const coveredBytes = 2000;
 
 /** The two halves of a contact's events (alias `alias`): in the covering index, and the rest. */
 export const contactIndexHalves = (alias: string): [SQL, SQL] => [
