@@ -1,7 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { publicEventJson, storedEventColumns, toStoredEvent } from "./columns.js";
-import { fromEvents } from "./contactIndexes.js";
 import { type EventFilter, filterCondition, namesAnId } from "./filter.js";
 import type { StoredEvent } from "./types.js";
 
@@ -103,11 +102,10 @@ function pageSql(filter: EventFilter, options: ReadOptions) {
   }
   const orderBy = (alias: string) =>
     sql`${sql.raw(alias)}.ts ${direction} ${nulls}, ${sql.raw(alias)}.id ${direction}`;
-  const ordered = sql`order by ${orderBy("e")} limit ${limit + 1}`;
-  const source = fromEvents(filter, sql.join(conditions, sql` and `), ordered);
   return {
     snapshot: snapshot === undefined ? sql`pg_current_snapshot()::text` : sql`${snapshot}::text`,
-    rows: (columns: SQL) => sql`select ${columns} from ${source} ${ordered}`,
+    rows: (columns: SQL) => sql`select ${columns} from events e where ${sql.join(conditions, sql` and `)}
+      order by ${orderBy("e")} limit ${limit + 1}`,
     orderBy,
   };
 }

@@ -2,7 +2,6 @@ import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
 import { isoTextSql } from "../db/timestamps.js";
 import { type ArchivedRange, archivedRanges } from "./archived.js";
-import { fromEvents } from "./contactIndexes.js";
 import { countPlan, type RollupGrain } from "./countPlan.js";
 import { beyondRollups, type EventFilter, filterCondition } from "./filter.js";
 import type { LogPosition } from "./read.js";
@@ -113,7 +112,7 @@ export async function eventStats(
       query<Row & Partial<HintColumns>>(
         executor,
         beyondRollups(filter)
-          ? sql`select buckets.* from (${bucketsSql(groupBy, fromEvents(filter, filterCondition("e", filter)), sql`count(*)`)}) buckets
+          ? sql`select buckets.* from (${bucketsSql(groupBy, sql`events e where ${filterCondition("e", filter)}`, sql`count(*)`)}) buckets
             order by ${order}`
           : // The hint's row comes first and alone when there are no buckets (a left join on true).
             sql`with ${checkpointCtes(hint)},

@@ -1,6 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query } from "../db/client.js";
-import { fromEvents } from "./contactIndexes.js";
 import { countPlan, hourly, type RollupPiece, type Span, splitByHour } from "./countPlan.js";
 import { beyondRollups, type EventFilter, filterCondition } from "./filter.js";
 import { sentAs } from "./query.js";
@@ -219,7 +218,7 @@ function totalsSelect(filter: EventFilter, hint: LogPosition): SQL {
   return beyondRollups(filter)
     ? sql`select pg_current_snapshot()::text as snapshot, count(*)::float8 as total,
           ${epochMs(sql`min(e.ts)`)} as first_ms, ${epochMs(sql`max(e.ts)`)} as last_ms
-          from ${fromEvents(filter, filterCondition("e", filter))}`
+          from events e where ${filterCondition("e", filter)}`
     : sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
           select pg_current_snapshot()::text as snapshot, hint.*,
             ${totalSql(filter)}::float8 as total,
@@ -265,7 +264,7 @@ export async function countEvents(executor: Executor, filter: EventFilter): Prom
     query<{ count: number } & Partial<HintColumns>>(
       executor,
       beyondRollups(filter)
-        ? sql`select count(*)::float8 as count from ${fromEvents(filter, filterCondition("e", filter))}`
+        ? sql`select count(*)::float8 as count from events e where ${filterCondition("e", filter)}`
         : sql`with ${checkpointCtes(hint)}, ${tailCte(filter, hint)}
             select hint.*, ${totalSql(filter)}::float8 as count from hint`,
       sentAs(filter),

@@ -66,10 +66,10 @@ export const events = pgTable(
     primaryKey({ name: "events_pkey", columns: [t.id, t.ts] }),
     index("events_tenant_ts_idx").on(t.tenantId, t.ts.desc()),
     // Partial on the optional ids: events without them cost no index entry. Behind tenant_id: ids are the
-    // product's own ("42", "c1"), the same in many tenants, and a timeline is one tenant's. A contact's
-    // events are in two indexes hand-written in migration 0038, as Drizzle cannot declare INCLUDE columns:
-    // `events_contact_timeline_idx`, every column of those whose bodies fit a btree entry, and
-    // `events_contact_uncovered_idx`, the keys of the others (`src/events/contactIndexes.ts`).
+    // product's own ("42", "c1"), the same in many tenants, and a timeline is one tenant's.
+    index("events_tenant_contact_ts_idx")
+      .on(t.tenantId, t.contactId, t.ts.desc())
+      .where(sql`${t.contactId} is not null`),
     index("events_tenant_session_ts_idx")
       .on(t.tenantId, t.sessionId, t.ts.desc())
       .where(sql`${t.sessionId} is not null`),

@@ -1,6 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, query, queryBytes } from "../../db/client.js";
-import { fromEvents } from "../contactIndexes.js";
 import { type EventFilter, filterCondition } from "../filter.js";
 import type { ReadPosition } from "../query.js";
 
@@ -40,11 +39,12 @@ function batchSql(
     const at = sql`('epoch'::timestamptz + ${after.ts}::bigint * interval '1 microsecond')`;
     conditions.push(sql`e.ts >= ${at} and (e.ts, e.id) > (${at}, ${after.id}::uuid)`);
   }
-  const ordered = sql`order by e.ts nulls first, e.id limit ${limit}`;
   return sql`select ${columns}, (extract(epoch from e.ts) * 1000000)::bigint::text as keyset_ts,
       e.id as keyset_id
-    from ${fromEvents(filter, sql.join(conditions, sql` and `), ordered)}
-    ${ordered}`;
+    from events e
+    where ${sql.join(conditions, sql` and `)}
+    order by e.ts nulls first, e.id
+    limit ${limit}`;
 }
 
 /** Where the batch after `last` starts, when a batch of `limit` ended with it (else there is no more). */
