@@ -20,8 +20,9 @@
 // Two JSON lines. EXPLAIN=1 prints the plans of the two reads on stderr.
 
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
+import { availableParallelism } from "node:os";
 import postgres from "postgres";
 import { dropDatabase, freshDatabase, percentile, round } from "./lib.mjs";
 
@@ -46,6 +47,19 @@ function cpuMs(pid) {
   } catch {
     return 0;
   }
+}
+/** CPU milliseconds every PostgreSQL process on this machine has used (backends, WAL writer, checkpointer). */
+function postgresCpuMs() {
+  let total = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (stat.slice(stat.indexOf("(") + 1, stat.indexOf(")")) === "postgres") total += cpuMs(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
 
@@ -183,6 +197,8 @@ async function inboundBench() {
     );
   let next = 0;
   const cpu0 = cpuMs(child.pid);
+  const pg0 = postgresCpuMs();
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
   const clients = Array.from({ length: CLIENTS }, async () => {
     while (next < INBOUND) {
@@ -198,6 +214,9 @@ async function inboundBench() {
   }
   const ms = performance.now() - t0;
   const serveCpuMs = cpuMs(child.pid) - cpu0;
+  const postgresMs = postgresCpuMs() - pg0;
+  const own = process.cpuUsage(own0);
+  const clientCpuMs = (own.user + own.system) / 1000;
   const lags = (
     await sql`select extract(epoch from (m.created_at - e.created_at)) * 1000 as lag
       from inbound_messages m join inbound_events e
@@ -216,6 +235,7 @@ async function inboundBench() {
   // the intake commits each before its 202) by 4 connections at once (as many as the clients).
   const floorTenant = await newTenant("inbound-floor");
   await sql.unsafe(floorProcedure);
+  const floorPg0 = postgresCpuMs();
   const f0 = performance.now();
   await Promise.all(
     Array.from(
@@ -225,6 +245,7 @@ async function inboundBench() {
     ),
   );
   const floorMs = performance.now() - f0;
+  const floorPostgresMs = postgresCpuMs() - floorPg0;
   // For scale: the same rows again as three set-based INSERT … SELECT in one transaction (no per-message
   // commit), in a third tenant.
   const batchTenant = await newTenant("inbound-batch");
@@ -266,6 +287,13 @@ async function inboundBench() {
     lag_p50_ms: round(percentile(lags, 0.5)),
     batch_insert_messages_per_s: Math.round(INBOUND / (batchMs / 1000)),
     serve_cpu_us_per_message: Math.round((serveCpuMs * 1000) / INBOUND),
+    // Where the CPU goes: end to end, the server, PostgreSQL and this process's clients (and its polling);
+    // the floor, PostgreSQL alone. With both cores busy, the ratio could reach at most floor / end to end.
+    postgres_cpu_us_per_message: Math.round((postgresMs * 1000) / INBOUND),
+    clients_cpu_us_per_message: Math.round((clientCpuMs * 1000) / INBOUND),
+    floor_postgres_cpu_us_per_message: Math.round((floorPostgresMs * 1000) / INBOUND),
+    cpu_bound_ratio: round(floorPostgresMs / (serveCpuMs + postgresMs + clientCpuMs)),
+    cpu_busy: round((serveCpuMs + postgresMs + clientCpuMs) / (ms * availableParallelism())),
   });
 }
 
