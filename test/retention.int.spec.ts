@@ -146,6 +146,16 @@ describe.runIf(hasPostgres())("retention on postgres", () => {
   const exists = async (name: string) =>
     (await sql<{ e: boolean }[]>`select to_regclass(${name}) is not null as e`)[0]!.e;
 
+  /** The retention worker run with `env`, killed (SIGKILL, by itself) once it reports `step` on the old month. */
+  async function killedAfter(env: NodeJS.ProcessEnv, step: string) {
+    const child = spawnProcess(process.execPath, ["--import", "tsx", worker], {
+      env: { ...env, KILL_AFTER: step },
+    });
+    await child.exited;
+    expect(child.child.signalCode).toBe("SIGKILL");
+    expect(child.output()).toContain(`step ${step} ${partition("events", old)}`);
+  }
+
   it("archive → verify → drop → import gives byte-identical rows, twice changes nothing, rollups keep the month", async () => {
     const events = await copyChecksum(sql, "events", "ts", old);
     const messages = await copyChecksum(sql, "message_events", "event_at", old);
@@ -251,12 +261,7 @@ describe.runIf(hasPostgres())("retention on postgres", () => {
     const before = await copyChecksum(sql, "events", "ts", old);
     const env = cleanEnv({ RETENTION_DB_URL: url, ARCHIVE_DIR: dir, RETENTION_MONTHS: "3" });
     for (const killAfter of ["exported", "verified"]) {
-      const child = spawnProcess(process.execPath, ["--import", "tsx", worker], {
-        env: { ...env, KILL_AFTER: killAfter },
-      });
-      await child.exited;
-      expect(child.child.signalCode).toBe("SIGKILL");
-      expect(child.output()).toContain(`step ${killAfter} ${partition("events", old)}`);
+      await killedAfter(env, killAfter);
       // Killed between the archive and the drop: the partition is all there.
       expect(await exists(partition("events", old))).toBe(true);
       expect(await copyChecksum(sql, "events", "ts", old)).toEqual(before);
@@ -299,12 +304,7 @@ describe.runIf(hasPostgres())("retention on postgres", () => {
     const [archive] = await sql<{ path: string }[]>`select path from archives where table_name = 'events'`;
     const env = cleanEnv({ RETENTION_DB_URL: url, IMPORT_FILE: archive!.path });
     for (const killAfter of ["copied", "indexed"]) {
-      const child = spawnProcess(process.execPath, ["--import", "tsx", worker], {
-        env: { ...env, KILL_AFTER: killAfter },
-      });
-      await child.exited;
-      expect(child.child.signalCode).toBe("SIGKILL");
-      expect(child.output()).toContain(`step ${killAfter} ${partition("events", old)}`);
+      await killedAfter(env, killAfter);
       // Nothing of the month is visible: its table waits, unattached, in herald_import.
       expect(await exists(partition("events", old))).toBe(false);
       expect((await copyChecksum(sql, "events", "ts", old)).rows).toBe(0);
